@@ -1,0 +1,5 @@
+//! The `hearth` command-line tool.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

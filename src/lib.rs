@@ -1,0 +1,11 @@
+//! Hearth core: GGUF models, quant formats, tokenizer and chat templates, the CPU reference
+//! forward pass, and (in later layers) the GPU engine, KV cache, store, chat and server.
+//!
+//! Layering (each module uses only those above it in this list): `quant`, `gguf` (uses
+//! `quant`'s type table), `tokenizer` (gguf), `model` (gguf, quant), `reference` (model, quant).
+
+pub mod gguf;
+pub mod model;
+pub mod quant;
+pub mod reference;
+pub mod tokenizer;

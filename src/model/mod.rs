@@ -1,0 +1,1 @@
+//! Model configuration read from GGUF metadata, tensor shape checks, memory estimate.
