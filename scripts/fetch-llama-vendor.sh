@@ -7,18 +7,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache="$root/.cache/llama-cpp-python-0.3.36"
 want=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 sdist="$cache/llama_cpp_python-0.3.36.tar.gz"
-out="$cache/llama.cpp"
+out="$cache/models"
 
 if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
 mkdir -p "$cache"
 if [ ! -f "$sdist" ] || [ "$(sha256sum "$sdist" | cut -d' ' -f1)" != "$want" ]; then
   rm -f "$sdist"
-  dl=$(mktemp -d)
-  # pip fetches the sdist by name from the configured index; --no-build-isolation is not
-  # enough to skip metadata preparation, so let pip prepare it (about a minute).
-  python3 -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==0.3.36" -d "$dl" >&2
-  mv "$dl"/llama_cpp_python-0.3.36.tar.gz "$sdist"
-  rm -rf "$dl"
+  python3 "$root/scripts/fetch_sdist.py" llama-cpp-python 0.3.36 \
+    llama_cpp_python-0.3.36.tar.gz "$sdist"
 fi
 got=$(sha256sum "$sdist" | cut -d' ' -f1)
 if [ "$got" != "$want" ]; then
@@ -26,7 +22,7 @@ if [ "$got" != "$want" ]; then
   exit 1
 fi
 rm -rf "$out" && mkdir -p "$out"
-tar -xzf "$sdist" -C "$out" --strip-components=3 \
+tar -xzf "$sdist" -C "$out" --strip-components=4 \
   "llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 touch "$out/.complete"
 echo "$out"

@@ -46,7 +46,7 @@ pub fn fixture_refs(stem: &str) -> Option<serde_json::Value> {
 pub fn llama_vendor_models() -> Option<PathBuf> {
     let dir = std::env::var_os("HEARTH_LLAMA_VENDOR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/llama-cpp-python-0.3.36/llama.cpp"));
+        .unwrap_or_else(|| repo_root().join(".cache/llama-cpp-python-0.3.36/models"));
     if dir.join(".complete").exists() || dir.join("ggml-vocab-llama-spm.gguf").exists() {
         Some(dir)
     } else {
