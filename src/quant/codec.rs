@@ -42,6 +42,8 @@ pub(crate) fn quantizer(ty: GgmlType) -> Option<QuantizeFn> {
         Q5_0 => legacy::quantize_q5_0,
         Q5_1 => legacy::quantize_q5_1,
         Q8_0 => legacy::quantize_q8_0,
+        Q2_K => kquants::quantize_q2_k,
+        Q3_K => kquants::quantize_q3_k,
         Q4_K => kquants::quantize_q4_k,
         Q5_K => kquants::quantize_q5_k,
         Q6_K => kquants::quantize_q6_k,

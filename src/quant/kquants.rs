@@ -5,7 +5,9 @@
 
 use super::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, F16Le, QK_K};
 use super::codec::{dequantize_blocks, quantize_blocks};
-use super::kquant_fit::{GROUP_MAX_EPS, Qkx2Search, make_qkx2_quants, make_qx_quants, nearest_int};
+use super::kquant_fit::{
+    GROUP_MAX_EPS, Qkx2Search, make_q3_quants, make_qkx2_quants, make_qx_quants, nearest_int,
+};
 
 /// Scale and min (both 6 bits) of group `j` (0..8) from Q4_K/Q5_K's 12 packed bytes
 /// (ggml's `get_scale_min_k4`): groups 0..4 use the low 6 bits of bytes j and j+4; groups
@@ -280,5 +282,118 @@ pub(crate) fn quantize_q6_k(src: &[f32], out: &mut Vec<u8>) {
             }
         }
         block
+    });
+}
+
+/// Packs 256 two-bit levels as Q2_K/Q3_K's `qs`: per 128-value half, byte l holds values
+/// l, l+32, l+64, l+96 at bit offsets 0, 2, 4, 6.
+fn pack_2bit(l: &[u8; QK_K]) -> [u8; QK_K / 4] {
+    std::array::from_fn(|i| {
+        let (half, lane) = (i / 32, i % 32);
+        let base = 128 * half + lane;
+        (l[base] & 3) | ((l[base + 32] & 3) << 2) | ((l[base + 64] & 3) << 4) | ((l[base + 96] & 3) << 6)
+    })
+}
+
+pub(crate) fn quantize_q2_k(src: &[f32], out: &mut Vec<u8>) {
+    let search = Qkx2Search { nmax: 3, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
+    quantize_blocks(src, out, |x: &[f32; QK_K]| {
+        let mut levels = [0u8; QK_K];
+        let mut scales = [0.0f32; 16];
+        let mut mins = [0.0f32; 16];
+        let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+        for j in 0..16 {
+            let group: [f32; 16] = sub_array(x, 16 * j);
+            let weights = group.map(f32::abs);
+            let mut l = [0u8; 16];
+            (scales[j], mins[j]) = make_qkx2_quants(&search, &group, &weights, &mut l);
+            levels[16 * j..16 * j + 16].copy_from_slice(&l);
+            if scales[j] > max_scale {
+                max_scale = scales[j];
+            }
+            if mins[j] > max_min {
+                max_min = mins[j];
+            }
+        }
+        let mut block = BlockQ2K { scales: [0; 16], qs: [0; QK_K / 4], d: F16Le::from_f32(0.0), dmin: F16Le::from_f32(0.0) };
+        if max_scale > 0.0 {
+            let iscale = 15.0 / max_scale;
+            // `as u8` wraps like ggml's int -> uint8_t stores.
+            block.scales = std::array::from_fn(|j| nearest_int(iscale * scales[j]) as u8);
+            block.d = F16Le::from_f32(max_scale / 15.0);
+        }
+        if max_min > 0.0 {
+            let iscale = 15.0 / max_min;
+            for (s, m) in block.scales.iter_mut().zip(mins) {
+                *s |= (nearest_int(iscale * m) << 4) as u8;
+            }
+            block.dmin = F16Le::from_f32(max_min / 15.0);
+        }
+        for (j, &sc) in block.scales.iter().enumerate() {
+            let d = block.d.to_f32() * (sc & 0xF) as f32;
+            if d == 0.0 {
+                continue;
+            }
+            let dm = block.dmin.to_f32() * (sc >> 4) as f32;
+            for ii in 16 * j..16 * j + 16 {
+                levels[ii] = nearest_int((x[ii] + dm) / d).clamp(0, 3) as u8;
+            }
+        }
+        block.qs = pack_2bit(&levels);
+        block
+    });
+}
+
+pub(crate) fn quantize_q3_k(src: &[f32], out: &mut Vec<u8>) {
+    quantize_blocks(src, out, |x: &[f32; QK_K]| {
+        let mut levels = [0i8; QK_K];
+        let mut scales = [0.0f32; 16];
+        let (mut max_scale, mut amax) = (0.0f32, 0.0f32);
+        for j in 0..16 {
+            let mut l = [0i8; 16];
+            scales[j] = make_q3_quants(4, &sub_array(x, 16 * j), &mut l);
+            levels[16 * j..16 * j + 16].copy_from_slice(&l);
+            if scales[j].abs() > amax {
+                amax = scales[j].abs();
+                max_scale = scales[j];
+            }
+        }
+        let mut packed = [0u8; 12];
+        let mut d = F16Le::from_f32(0.0);
+        if max_scale != 0.0 {
+            let iscale = -32.0 / max_scale;
+            for (j, &s) in scales.iter().enumerate() {
+                // ggml: int8_t l = nearest_int(...) (wrapping), then clamp to -32..=31, +32.
+                let l = ((nearest_int(iscale * s) as i8).clamp(-32, 31) + 32) as u8;
+                if j < 8 {
+                    packed[j] = l & 0xF;
+                } else {
+                    packed[j - 8] |= (l & 0xF) << 4;
+                }
+                packed[8 + j % 4] |= (l >> 4) << (2 * (j / 4));
+            }
+            d = F16Le::from_f32(1.0 / iscale);
+        }
+        for (j, sc) in q3k_scales(&packed).into_iter().enumerate() {
+            let dj = d.to_f32() * sc as f32;
+            if dj == 0.0 {
+                continue;
+            }
+            for ii in 16 * j..16 * j + 16 {
+                levels[ii] = (nearest_int(x[ii] / dj).clamp(-4, 3) + 4) as i8;
+            }
+        }
+        // Value j's high bit goes to hmask[j % 32], bit j / 32.
+        let mut hmask = [0u8; QK_K / 8];
+        let mut low = [0u8; QK_K];
+        for (j, &l) in levels.iter().enumerate() {
+            let mut l = l as u8;
+            if l > 3 {
+                hmask[j % 32] |= 1 << (j / 32);
+                l -= 4;
+            }
+            low[j] = l;
+        }
+        BlockQ3K { hmask, qs: pack_2bit(&low), scales: packed, d }
     });
 }
