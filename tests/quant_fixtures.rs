@@ -75,10 +75,10 @@ impl MiniGguf {
         for _ in 0..n_kv {
             let key = c.string();
             let t = c.u32();
-            if let Some(v) = c.skip_value(t) {
-                if key == "general.alignment" {
-                    alignment = v as usize;
-                }
+            if let Some(v) = c.skip_value(t)
+                && key == "general.alignment"
+            {
+                alignment = v as usize;
             }
         }
         let mut infos = Vec::new();
@@ -97,9 +97,16 @@ impl MiniGguf {
                 let n_elements = dims.iter().product::<u64>() as usize;
                 let n_bytes = ty.bytes_for(n_elements as u64).unwrap() as usize;
                 let start = data_start + offset;
-                assert!(start + n_bytes <= bytes.len(), "{name} runs past the file end");
-                let entry =
-                    TensorEntry { ty, n_elements, row_len: dims[0] as usize, data: start..start + n_bytes };
+                assert!(
+                    start + n_bytes <= bytes.len(),
+                    "{name} runs past the file end"
+                );
+                let entry = TensorEntry {
+                    ty,
+                    n_elements,
+                    row_len: dims[0] as usize,
+                    data: start..start + n_bytes,
+                };
                 (name, entry)
             })
             .collect();
@@ -117,7 +124,11 @@ fn open_fixture(name: &str) -> Option<MiniGguf> {
 }
 
 fn rel_rmse(got: &[f32], want: &[f32]) -> f64 {
-    let err: f64 = got.iter().zip(want).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
+    let err: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+        .sum();
     let norm: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum();
     (err / norm.max(f64::MIN_POSITIVE)).sqrt()
 }
@@ -145,37 +156,61 @@ struct Tally {
 fn requantizing_llama_cpp_tensors_reproduces_their_bytes() {
     let mut tally: HashMap<GgmlType, Tally> = HashMap::new();
     for model in ALL_MODELS {
-        let Some(file) = open_fixture(model) else { return };
+        let Some(file) = open_fixture(model) else {
+            return;
+        };
         for (name, t) in &file.tensors {
             let original = file.data(t);
             let values = dequantize_to_vec(t.ty, original, t.n_elements)
                 .unwrap_or_else(|e| panic!("{model} {name}: {e}"));
-            assert!(values.iter().all(|v| v.is_finite()), "{model} {name}: non-finite values");
+            assert!(
+                values.iter().all(|v| v.is_finite()),
+                "{model} {name}: non-finite values"
+            );
             let again = quantize(t.ty, &values).unwrap_or_else(|e| panic!("{model} {name}: {e}"));
             let redecoded = dequantize_to_vec(t.ty, &again, t.n_elements).unwrap();
             let entry = tally.entry(t.ty).or_default();
             entry.tensors += 1;
             let bb = t.ty.block_bytes();
             entry.blocks += original.len() / bb;
-            entry.same_blocks +=
-                original.chunks(bb).zip(again.chunks(bb)).filter(|(a, b)| a == b).count();
+            entry.same_blocks += original
+                .chunks(bb)
+                .zip(again.chunks(bb))
+                .filter(|(a, b)| a == b)
+                .count();
             let err = rel_rmse(&redecoded, &values);
             entry.worst_rel_rmse = entry.worst_rel_rmse.max(err);
             // Q8_0, Q4_0 and Q4_K re-quantize to exactly their own bytes (each block's extreme
             // values pin the scales); so do the float types.
             if t.ty != GgmlType::Q6_K {
-                assert!(original == again.as_slice(), "{model} {name} ({}) bytes differ", t.ty);
+                assert!(
+                    original == again.as_slice(),
+                    "{model} {name} ({}) bytes differ",
+                    t.ty
+                );
             } else {
                 // Q6_K's least-squares scale search does not in general find the grid it came
                 // from, so it is checked by error: measured 0.0041 relative RMSE against the
                 // original's values (Q6_K's own error on normal data is 0.018).
-                assert!(err <= 0.005, "{model} {name}: Q6_K re-quantization error {err}");
+                assert!(
+                    err <= 0.005,
+                    "{model} {name}: Q6_K re-quantization error {err}"
+                );
             }
         }
     }
     eprintln!("{tally:#?}");
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16] {
-        assert!(tally.get(&ty).is_some_and(|t| t.tensors > 0), "no {ty} tensor in the fixtures");
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+        GgmlType::F16,
+    ] {
+        assert!(
+            tally.get(&ty).is_some_and(|t| t.tensors > 0),
+            "no {ty} tensor in the fixtures"
+        );
     }
 }
 
@@ -183,31 +218,52 @@ fn requantizing_llama_cpp_tensors_reproduces_their_bytes() {
 /// llama.cpp: Q8_0 matrices, F16 ffn_down (172 columns is not whole 32-blocks), F32 norms.
 #[test]
 fn stories_q8_0_tensors_are_the_f32_tensors_quantized() {
-    let (Some(q8), Some(f32_file)) =
-        (open_fixture("stories260K-q8_0.gguf"), open_fixture("stories260K-f32.gguf"))
-    else {
+    let (Some(q8), Some(f32_file)) = (
+        open_fixture("stories260K-q8_0.gguf"),
+        open_fixture("stories260K-f32.gguf"),
+    ) else {
         return;
     };
-    let reference: HashMap<&str, &TensorEntry> =
-        f32_file.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let reference: HashMap<&str, &TensorEntry> = f32_file
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t))
+        .collect();
     let mut checked = HashMap::<GgmlType, usize>::new();
     for (name, t) in &q8.tensors {
-        let r = reference.get(name.as_str()).unwrap_or_else(|| panic!("{name} missing in f32 file"));
-        assert_eq!((r.ty, r.n_elements), (GgmlType::F32, t.n_elements), "{name}");
+        let r = reference
+            .get(name.as_str())
+            .unwrap_or_else(|| panic!("{name} missing in f32 file"));
+        assert_eq!(
+            (r.ty, r.n_elements),
+            (GgmlType::F32, t.n_elements),
+            "{name}"
+        );
         let exact = dequantize_to_vec(GgmlType::F32, f32_file.data(r), r.n_elements).unwrap();
         let got = dequantize_to_vec(t.ty, q8.data(t), t.n_elements).unwrap();
         // Quantizing the f32 weights ourselves gives llama.cpp's bytes exactly.
-        assert!(quantize(t.ty, &exact).unwrap() == q8.data(t), "{name} ({}): bytes differ", t.ty);
+        assert!(
+            quantize(t.ty, &exact).unwrap() == q8.data(t),
+            "{name} ({}): bytes differ",
+            t.ty
+        );
         let err = rel_rmse(&got, &exact);
         let bound = match t.ty {
             GgmlType::F32 => 0.0,
-            GgmlType::F16 => 2.5e-4,  // measured 0.00020 (per-value bound 2^-11 = 4.9e-4)
+            GgmlType::F16 => 2.5e-4, // measured 0.00020 (per-value bound 2^-11 = 4.9e-4)
             GgmlType::Q8_0 => 0.0075, // measured 0.0044 to 0.0062 on these tensors
             other => panic!("{name}: unexpected type {other}"),
         };
-        assert!(err <= bound, "{name} ({}): relative RMSE {err} > {bound}", t.ty);
+        assert!(
+            err <= bound,
+            "{name} ({}): relative RMSE {err} > {bound}",
+            t.ty
+        );
         eprintln!("{name} {} row {}: relative RMSE {err:.5}", t.ty, t.row_len);
         *checked.entry(t.ty).or_default() += 1;
     }
-    assert!(checked.get(&GgmlType::Q8_0).is_some_and(|n| *n > 0) && checked.contains_key(&GgmlType::F16));
+    assert!(
+        checked.get(&GgmlType::Q8_0).is_some_and(|n| *n > 0)
+            && checked.contains_key(&GgmlType::F16)
+    );
 }

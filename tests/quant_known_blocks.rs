@@ -2,6 +2,7 @@
 //! `dequantize_row_*` loops) say. Expected values are computed here per element from the
 //! layout description, independently of the library's block loops. Exact equality: every
 //! value is a small integer times a power-of-two scale, so no rounding is involved.
+#![allow(clippy::needless_range_loop)] // element indices are what the layouts talk about
 
 use hearth::quant::blocks::*;
 use hearth::quant::{GgmlType, dequantize_to_vec, pack_scale_min_k4, scale_min_k4};
@@ -30,20 +31,31 @@ fn float_types_decode_little_endian() {
     assert_eq!(dequantize_to_vec(GgmlType::F32, &raw, 4).unwrap(), f32s);
     // f16 0x3C00 = 1.0, 0xC000 = -2.0, 0x7BFF = 65504, 0x0001 = 2^-24 (subnormal).
     let raw = [0x00, 0x3C, 0x00, 0xC0, 0xFF, 0x7B, 0x01, 0x00];
-    assert_eq!(dequantize_to_vec(GgmlType::F16, &raw, 4).unwrap(), [1.0, -2.0, 65504.0, 2f32.powi(-24)]);
+    assert_eq!(
+        dequantize_to_vec(GgmlType::F16, &raw, 4).unwrap(),
+        [1.0, -2.0, 65504.0, 2f32.powi(-24)]
+    );
     // bf16 is the top half of an f32: 0x3F80 = 1.0, 0xC040 = -3.0.
     let raw = [0x80, 0x3F, 0x40, 0xC0];
-    assert_eq!(dequantize_to_vec(GgmlType::BF16, &raw, 2).unwrap(), [1.0, -3.0]);
+    assert_eq!(
+        dequantize_to_vec(GgmlType::BF16, &raw, 2).unwrap(),
+        [1.0, -3.0]
+    );
 }
 
 #[test]
 fn q4_0_nibbles_0_to_15_with_d_half() {
     // Byte j: low nibble j (element j), high nibble 15 - j (element j + 16).
     let qs: [u8; 16] = std::array::from_fn(|j| j as u8 | ((15 - j as u8) << 4));
-    let b = BlockQ4_0 { d: F16Le::from_f32(0.5), qs };
+    let b = BlockQ4_0 {
+        d: F16Le::from_f32(0.5),
+        qs,
+    };
     let got = decode(GgmlType::Q4_0, bytemuck::bytes_of(&b));
-    let want: Vec<f32> =
-        (0..16).map(|j| (j as f32 - 8.0) * 0.5).chain((0..16).map(|j| (7.0 - j as f32) * 0.5)).collect();
+    let want: Vec<f32> = (0..16)
+        .map(|j| (j as f32 - 8.0) * 0.5)
+        .chain((0..16).map(|j| (7.0 - j as f32) * 0.5))
+        .collect();
     assert_eq!(got, want);
     assert_eq!((got[0], got[15], got[16]), (-4.0, 3.5, 3.5));
 }
@@ -51,7 +63,11 @@ fn q4_0_nibbles_0_to_15_with_d_half() {
 #[test]
 fn q4_1_adds_the_min() {
     let qs: [u8; 16] = std::array::from_fn(|j| j as u8 | ((15 - j as u8) << 4));
-    let b = BlockQ4_1 { d: F16Le::from_f32(0.25), m: F16Le::from_f32(-1.0), qs };
+    let b = BlockQ4_1 {
+        d: F16Le::from_f32(0.25),
+        m: F16Le::from_f32(-1.0),
+        qs,
+    };
     let got = decode(GgmlType::Q4_1, bytemuck::bytes_of(&b));
     for j in 0..16 {
         assert_eq!(got[j], j as f32 * 0.25 - 1.0);
@@ -67,8 +83,17 @@ fn q5_high_bits_come_from_qh_bit_j() {
         let low = if j < 16 { qs[j] & 0xF } else { qs[j - 16] >> 4 };
         (low | (((qh >> j) & 1) as u8) << 4) as f32
     };
-    let b0 = BlockQ5_0 { d: F16Le::from_f32(0.125), qh: qh.to_le_bytes(), qs };
-    let b1 = BlockQ5_1 { d: F16Le::from_f32(2.0), m: F16Le::from_f32(-3.0), qh: qh.to_le_bytes(), qs };
+    let b0 = BlockQ5_0 {
+        d: F16Le::from_f32(0.125),
+        qh: qh.to_le_bytes(),
+        qs,
+    };
+    let b1 = BlockQ5_1 {
+        d: F16Le::from_f32(2.0),
+        m: F16Le::from_f32(-3.0),
+        qh: qh.to_le_bytes(),
+        qs,
+    };
     let got0 = decode(GgmlType::Q5_0, bytemuck::bytes_of(&b0));
     let got1 = decode(GgmlType::Q5_1, bytemuck::bytes_of(&b1));
     for j in 0..32 {
@@ -82,7 +107,10 @@ fn q5_high_bits_come_from_qh_bit_j() {
 #[test]
 fn q8_0_signed_bytes_times_d() {
     let qs: [i8; 32] = std::array::from_fn(|j| if j == 0 { -128 } else { j as i8 * 4 - 64 });
-    let b = BlockQ8_0 { d: F16Le::from_f32(0.0625), qs };
+    let b = BlockQ8_0 {
+        d: F16Le::from_f32(0.0625),
+        qs,
+    };
     let got = decode(GgmlType::Q8_0, bytemuck::bytes_of(&b));
     assert_eq!(got[0], -8.0);
     for j in 1..32 {
@@ -110,14 +138,23 @@ fn k4_scale_packing_round_trips_including_high_bits() {
     let packed = pack_k4_by_hand(&K4_SCALES, &K4_MINS);
     assert_eq!(pack_scale_min_k4(&K4_SCALES, &K4_MINS), packed);
     for j in 0..8 {
-        assert_eq!(scale_min_k4(j, &packed), (K4_SCALES[j], K4_MINS[j]), "group {j}");
+        assert_eq!(
+            scale_min_k4(j, &packed),
+            (K4_SCALES[j], K4_MINS[j]),
+            "group {j}"
+        );
     }
 }
 
 #[test]
 fn q4_k_decodes_per_group_scale_and_min() {
     let qs: [u8; 128] = bytes(7, 128).try_into().unwrap();
-    let b = BlockQ4K { d: F16Le::from_f32(1.0), dmin: F16Le::from_f32(0.5), scales: pack_k4_by_hand(&K4_SCALES, &K4_MINS), qs };
+    let b = BlockQ4K {
+        d: F16Le::from_f32(1.0),
+        dmin: F16Le::from_f32(0.5),
+        scales: pack_k4_by_hand(&K4_SCALES, &K4_MINS),
+        qs,
+    };
     let got = decode(GgmlType::Q4_K, bytemuck::bytes_of(&b));
     for i in 0..256 {
         // 64-value chunk c uses qs[32c..32c+32]: low nibbles first, then high nibbles.
@@ -125,7 +162,11 @@ fn q4_k_decodes_per_group_scale_and_min() {
         let byte = qs[32 * c + r % 32];
         let q = if r < 32 { byte & 0xF } else { byte >> 4 };
         let g = i / 32;
-        assert_eq!(got[i], K4_SCALES[g] as f32 * q as f32 - 0.5 * K4_MINS[g] as f32, "element {i}");
+        assert_eq!(
+            got[i],
+            K4_SCALES[g] as f32 * q as f32 - 0.5 * K4_MINS[g] as f32,
+            "element {i}"
+        );
     }
     // Group 7 (scale 63, min 62): element 255 = 63 * (qs[127] >> 4) - 31.
     assert_eq!(got[255], 63.0 * (qs[127] >> 4) as f32 - 31.0);
@@ -151,7 +192,11 @@ fn q5_k_adds_the_fifth_bit_from_qh() {
         let high = (qh[i % 32] >> (i / 32)) & 1;
         let q = (low | (high << 4)) as f32;
         let g = i / 32;
-        assert_eq!(got[i], 0.25 * K4_SCALES[g] as f32 * q - 2.0 * K4_MINS[g] as f32, "element {i}");
+        assert_eq!(
+            got[i],
+            0.25 * K4_SCALES[g] as f32 * q - 2.0 * K4_MINS[g] as f32,
+            "element {i}"
+        );
     }
 }
 
@@ -159,8 +204,15 @@ fn q5_k_adds_the_fifth_bit_from_qh() {
 fn q6_k_decodes_ql_qh_layout_and_signed_scales() {
     let ql: [u8; 128] = bytes(17, 128).try_into().unwrap();
     let qh: [u8; 64] = bytes(19, 64).try_into().unwrap();
-    let scales: [i8; 16] = [-128, 127, -1, 1, 64, -64, 3, -7, 100, -100, -128, 0, 5, -5, 127, -3];
-    let b = BlockQ6K { ql, qh, scales, d: F16Le::from_f32(0.125) };
+    let scales: [i8; 16] = [
+        -128, 127, -1, 1, 64, -64, 3, -7, 100, -100, -128, 0, 5, -5, 127, -3,
+    ];
+    let b = BlockQ6K {
+        ql,
+        qh,
+        scales,
+        d: F16Le::from_f32(0.125),
+    };
     let got = decode(GgmlType::Q6_K, bytemuck::bytes_of(&b));
     for i in 0..256 {
         // Half n, 32-value plane k, lane l: low 4 bits from ql[64n + l + 32*(k&1)] (low nibble
@@ -170,7 +222,11 @@ fn q6_k_decodes_ql_qh_layout_and_signed_scales() {
         let low = if k < 2 { lb & 0xF } else { lb >> 4 };
         let high = (qh[32 * n + l] >> (2 * k)) & 3;
         let q = (low | (high << 4)) as i32 - 32;
-        assert_eq!(got[i], 0.125 * scales[i / 16] as f32 * q as f32, "element {i}");
+        assert_eq!(
+            got[i],
+            0.125 * scales[i / 16] as f32 * q as f32,
+            "element {i}"
+        );
     }
 }
 
@@ -178,7 +234,12 @@ fn q6_k_decodes_ql_qh_layout_and_signed_scales() {
 fn q2_k_decodes_2bit_planes() {
     let scales: [u8; 16] = bytes(23, 16).try_into().unwrap();
     let qs: [u8; 64] = bytes(29, 64).try_into().unwrap();
-    let b = BlockQ2K { scales, qs, d: F16Le::from_f32(0.5), dmin: F16Le::from_f32(0.25) };
+    let b = BlockQ2K {
+        scales,
+        qs,
+        d: F16Le::from_f32(0.5),
+        dmin: F16Le::from_f32(0.25),
+    };
     let got = decode(GgmlType::Q2_K, bytemuck::bytes_of(&b));
     for i in 0..256 {
         // Half n, plane k (bits 2k..2k+2), lane l of 32 bytes qs[32n..32n+32].
@@ -194,7 +255,9 @@ fn q2_k_decodes_2bit_planes() {
 fn q3_k_decodes_6bit_scales_and_hmask() {
     // Signed 6-bit scales -32..=31, biased by 32: low 4 bits in bytes 0..8 (j < 8 low nibble,
     // j >= 8 high nibble of byte j - 8), high 2 bits in byte 8 + j % 4 at bit 2 * (j / 4).
-    let signed: [i8; 16] = [-32, 31, 0, -1, 15, -16, 7, 1, 16, -17, 30, -31, 2, -2, 11, -5];
+    let signed: [i8; 16] = [
+        -32, 31, 0, -1, 15, -16, 7, 1, 16, -17, 30, -31, 2, -2, 11, -5,
+    ];
     let mut packed = [0u8; 12];
     for (j, s) in signed.iter().enumerate() {
         let l = (*s as i32 + 32) as u8;
@@ -203,21 +266,35 @@ fn q3_k_decodes_6bit_scales_and_hmask() {
     }
     let hmask: [u8; 32] = bytes(31, 32).try_into().unwrap();
     let qs: [u8; 64] = bytes(37, 64).try_into().unwrap();
-    let b = BlockQ3K { hmask, qs, scales: packed, d: F16Le::from_f32(0.5) };
+    let b = BlockQ3K {
+        hmask,
+        qs,
+        scales: packed,
+        d: F16Le::from_f32(0.5),
+    };
     let got = decode(GgmlType::Q3_K, bytemuck::bytes_of(&b));
     for i in 0..256 {
         let (n, k, l) = (i / 128, (i % 128) / 32, i % 32);
         let low = ((qs[32 * n + l] >> (2 * k)) & 3) as i32;
         let high = ((hmask[i % 32] >> (i / 32)) & 1) as i32;
         let q = low + 4 * high - 4;
-        assert_eq!(got[i], 0.5 * signed[i / 16] as f32 * q as f32, "element {i}");
+        assert_eq!(
+            got[i],
+            0.5 * signed[i / 16] as f32 * q as f32,
+            "element {i}"
+        );
     }
 }
 
 #[test]
 fn blocks_decode_from_unaligned_offsets() {
     let qs: [u8; 128] = bytes(41, 128).try_into().unwrap();
-    let b = BlockQ4K { d: F16Le::from_f32(1.0), dmin: F16Le::from_f32(0.5), scales: pack_k4_by_hand(&K4_SCALES, &K4_MINS), qs };
+    let b = BlockQ4K {
+        d: F16Le::from_f32(1.0),
+        dmin: F16Le::from_f32(0.5),
+        scales: pack_k4_by_hand(&K4_SCALES, &K4_MINS),
+        qs,
+    };
     let aligned = decode(GgmlType::Q4_K, bytemuck::bytes_of(&b));
     let mut shifted = vec![0u8; 1];
     shifted.extend_from_slice(bytemuck::bytes_of(&b));

@@ -20,7 +20,11 @@ fn normal(seed: u64, n: usize) -> Vec<f32> {
 }
 
 fn rel_rmse(got: &[f32], want: &[f32]) -> f64 {
-    let err: f64 = got.iter().zip(want).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
+    let err: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+        .sum();
     let norm: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum();
     (err / norm).sqrt()
 }
@@ -68,11 +72,19 @@ fn round_trip_error_is_within_per_type_bounds() {
     for ty in QUANTIZABLE {
         assert!(can_quantize(ty) && can_dequantize(ty), "{ty}");
         let q = quantize(ty, &x).unwrap();
-        assert_eq!(q.len() as u64, ty.bytes_for(x.len() as u64).unwrap(), "{ty} size");
+        assert_eq!(
+            q.len() as u64,
+            ty.bytes_for(x.len() as u64).unwrap(),
+            "{ty} size"
+        );
         let y = dequantize_to_vec(ty, &q, x.len()).unwrap();
         let err = rel_rmse(&y, &x);
         eprintln!("{ty}: relative RMSE {err:.5}");
-        assert!(err <= rmse_bound(ty), "{ty}: relative RMSE {err} > {}", rmse_bound(ty));
+        assert!(
+            err <= rmse_bound(ty),
+            "{ty}: relative RMSE {err} > {}",
+            rmse_bound(ty)
+        );
     }
 }
 
@@ -82,8 +94,15 @@ fn quantize_keeps_exact_values_exact() {
     // derives from the block's largest magnitude) come back exactly.
     let q4: Vec<f32> = (0..256).map(|i| ((i % 16) as f32 - 8.0) * 0.5).collect(); // d = -4 / -8
     // Q8_0: every 32-block starts with -127/8, so d = 1/8 in each.
-    let q8: Vec<f32> =
-        (0..256).map(|i| if i % 32 == 0 { -127.0 / 8.0 } else { ((i * 37) % 255) as f32 / 8.0 - 127.0 / 8.0 }).collect();
+    let q8: Vec<f32> = (0..256)
+        .map(|i| {
+            if i % 32 == 0 {
+                -127.0 / 8.0
+            } else {
+                ((i * 37) % 255) as f32 / 8.0 - 127.0 / 8.0
+            }
+        })
+        .collect();
     let cases = [
         (GgmlType::F32, &q4),
         (GgmlType::F16, &q4),
@@ -109,45 +128,99 @@ fn bad_lengths_and_unsupported_types_are_typed_errors() {
     let mut out = [0.0f32; 64];
     assert!(matches!(
         dequantize(GgmlType::Q4_0, &data[1..], &mut out),
-        Err(QuantError::DataLength { ty: GgmlType::Q4_0, expected: 36, actual: 35, .. })
+        Err(QuantError::DataLength {
+            ty: GgmlType::Q4_0,
+            expected: 36,
+            actual: 35,
+            ..
+        })
     ));
     assert!(matches!(
         dequantize(GgmlType::Q4_0, &data, &mut out[..40]),
-        Err(QuantError::PartialBlock { ty: GgmlType::Q4_0, n_elements: 40, block_elems: 32 })
+        Err(QuantError::PartialBlock {
+            ty: GgmlType::Q4_0,
+            n_elements: 40,
+            block_elems: 32
+        })
     ));
     assert!(matches!(
         dequantize_to_vec(GgmlType::Q4_K, &[0u8; 10], usize::MAX / 2 + 1),
-        Err(QuantError::PartialBlock { .. } | QuantError::TooLarge { .. } | QuantError::DataLength { .. })
+        Err(QuantError::PartialBlock { .. }
+            | QuantError::TooLarge { .. }
+            | QuantError::DataLength { .. })
     ));
     // A huge claimed length must fail before allocating.
     assert!(dequantize_to_vec(GgmlType::F32, &[0u8; 8], 1 << 40).is_err());
     assert!(matches!(
         quantize(GgmlType::Q6_K, &[0.0; 100]),
-        Err(QuantError::PartialBlock { ty: GgmlType::Q6_K, n_elements: 100, block_elems: 256 })
+        Err(QuantError::PartialBlock {
+            ty: GgmlType::Q6_K,
+            n_elements: 100,
+            block_elems: 256
+        })
     ));
     assert!(matches!(
         quantize(GgmlType::Q8_0, &[1.0, f32::NAN].repeat(16)),
-        Err(QuantError::NonFinite { ty: GgmlType::Q8_0, index: 1, .. })
+        Err(QuantError::NonFinite {
+            ty: GgmlType::Q8_0,
+            index: 1,
+            ..
+        })
     ));
-    for ty in [GgmlType::IQ2_XXS, GgmlType::Q8_K, GgmlType::I32, GgmlType::MXFP4] {
+    for ty in [
+        GgmlType::IQ2_XXS,
+        GgmlType::Q8_K,
+        GgmlType::I32,
+        GgmlType::MXFP4,
+    ] {
         assert!(!can_dequantize(ty) && !can_quantize(ty), "{ty}");
         let n = ty.block_elems();
         let raw = vec![0u8; ty.block_bytes()];
-        assert!(matches!(dequantize_to_vec(ty, &raw, n), Err(QuantError::Unsupported { .. })), "{ty}");
-        assert!(matches!(quantize(ty, &vec![0.0; n]), Err(QuantError::Unsupported { .. })), "{ty}");
-        assert!(matches!(dot_row(ty, &raw, &vec![0.0; n]), Err(QuantError::Unsupported { .. })), "{ty}");
+        assert!(
+            matches!(
+                dequantize_to_vec(ty, &raw, n),
+                Err(QuantError::Unsupported { .. })
+            ),
+            "{ty}"
+        );
+        assert!(
+            matches!(
+                quantize(ty, &vec![0.0; n]),
+                Err(QuantError::Unsupported { .. })
+            ),
+            "{ty}"
+        );
+        assert!(
+            matches!(
+                dot_row(ty, &raw, &vec![0.0; n]),
+                Err(QuantError::Unsupported { .. })
+            ),
+            "{ty}"
+        );
     }
     let row = quantize(GgmlType::Q8_0, &[1.0; 64]).unwrap();
-    assert!(matches!(dot_row(GgmlType::Q8_0, &row, &[1.0; 32]), Err(QuantError::DataLength { .. })));
-    assert!(matches!(dot_row(GgmlType::Q8_0, &row, &[1.0; 60]), Err(QuantError::PartialBlock { .. })));
+    assert!(matches!(
+        dot_row(GgmlType::Q8_0, &row, &[1.0; 32]),
+        Err(QuantError::DataLength { .. })
+    ));
+    assert!(matches!(
+        dot_row(GgmlType::Q8_0, &row, &[1.0; 60]),
+        Err(QuantError::PartialBlock { .. })
+    ));
     let mut out2 = [0.0f32; 2];
     assert!(matches!(
         matvec(GgmlType::Q8_0, &row, 2, 32, &[1.0; 31], &mut out2),
-        Err(QuantError::LengthMismatch { what: "matvec x", .. })
+        Err(QuantError::LengthMismatch {
+            what: "matvec x",
+            ..
+        })
     ));
     assert!(matches!(
         matvec(GgmlType::Q8_0, &row, 2, 32, &[1.0; 32], &mut out2[..1]),
-        Err(QuantError::LengthMismatch { what: "matvec out", .. })
+        Err(QuantError::LengthMismatch {
+            what: "matvec out",
+            ..
+        })
     ));
     assert!(matches!(
         matvec(GgmlType::Q8_0, &row, 3, 32, &[1.0; 32], &mut [0.0; 3]),
@@ -162,7 +235,11 @@ fn bad_lengths_and_unsupported_types_are_typed_errors() {
 /// Reference dot in f64 over the dequantized row, and the scale used for the tolerance.
 fn reference_dot(w: &[f32], x: &[f32]) -> (f64, f64) {
     let dot = w.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
-    let mag = w.iter().zip(x).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+    let mag = w
+        .iter()
+        .zip(x)
+        .map(|(a, b)| (*a as f64 * *b as f64).abs())
+        .sum();
     (dot, mag)
 }
 
@@ -180,7 +257,10 @@ fn dot_row_equals_dequantize_then_dot() {
             let got = dot_row(ty, &row, &x).unwrap() as f64;
             let (want, mag) = reference_dot(&wd, &x);
             // 1e-5 relative to sum |w*x| (the dot itself can cancel to near zero).
-            assert!((got - want).abs() <= 1e-5 * mag, "{ty} n={n}: {got} vs {want} (mag {mag})");
+            assert!(
+                (got - want).abs() <= 1e-5 * mag,
+                "{ty} n={n}: {got} vs {want} (mag {mag})"
+            );
         }
     }
 }

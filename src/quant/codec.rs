@@ -57,7 +57,10 @@ pub(crate) fn dequantize_blocks<B: Pod, const N: usize>(
     out: &mut [f32],
     decode: impl Fn(&B, &mut [f32; N]),
 ) {
-    for (bytes, values) in data.chunks_exact(size_of::<B>()).zip(out.chunks_exact_mut(N)) {
+    for (bytes, values) in data
+        .chunks_exact(size_of::<B>())
+        .zip(out.chunks_exact_mut(N))
+    {
         let (Ok(block), Ok(values)) = (bytemuck::try_from_bytes::<B>(bytes), values.try_into())
         else {
             continue; // unreachable: chunks are exact and blocks have alignment 1

@@ -30,15 +30,31 @@ pub fn matvec(
 ) -> Result<(), QuantError> {
     let decode = dequantizer(ty).ok_or(QuantError::Unsupported { ty, op: "matvec" })?;
     if x.len() != n_cols {
-        return Err(QuantError::LengthMismatch { what: "matvec x", expected: n_cols, actual: x.len() });
+        return Err(QuantError::LengthMismatch {
+            what: "matvec x",
+            expected: n_cols,
+            actual: x.len(),
+        });
     }
     if out.len() != n_rows {
-        return Err(QuantError::LengthMismatch { what: "matvec out", expected: n_rows, actual: out.len() });
+        return Err(QuantError::LengthMismatch {
+            what: "matvec out",
+            expected: n_rows,
+            actual: out.len(),
+        });
     }
     let row_bytes = super::bytes_for(ty, n_cols)?;
-    let total = row_bytes.checked_mul(n_rows).ok_or(QuantError::TooLarge { ty, n_elements: n_cols as u64 * n_rows as u64 })?;
+    let total = row_bytes.checked_mul(n_rows).ok_or(QuantError::TooLarge {
+        ty,
+        n_elements: n_cols as u64 * n_rows as u64,
+    })?;
     if weights.len() != total {
-        return Err(QuantError::DataLength { ty, n_elements: (n_rows * n_cols) as u64, expected: total as u64, actual: weights.len() as u64 });
+        return Err(QuantError::DataLength {
+            ty,
+            n_elements: (n_rows * n_cols) as u64,
+            expected: total as u64,
+            actual: weights.len() as u64,
+        });
     }
     if n_rows == 0 {
         return Ok(());
@@ -53,14 +69,19 @@ pub fn matvec(
             *o = dot_checked(decode, ty, row, x);
         }
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(n_rows);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n_rows);
     if n_rows.saturating_mul(n_cols) <= PARALLEL_MIN_ELEMENTS || threads < 2 {
         rows_into(out, weights);
         return Ok(());
     }
     let rows_per_thread = n_rows.div_ceil(threads);
     std::thread::scope(|s| {
-        for (out, weights) in out.chunks_mut(rows_per_thread).zip(weights.chunks(rows_per_thread * row_bytes)) {
+        for (out, weights) in out
+            .chunks_mut(rows_per_thread)
+            .zip(weights.chunks(rows_per_thread * row_bytes))
+        {
             s.spawn(move || rows_into(out, weights));
         }
     });

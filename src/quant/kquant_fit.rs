@@ -206,7 +206,15 @@ mod tests {
 
     #[test]
     fn nearest_int_rounds_half_to_even_like_ggml() {
-        let cases = [(0.5, 0), (1.5, 2), (2.5, 2), (-0.5, 0), (-1.5, -2), (3.49, 3), (-7.6, -8)];
+        let cases = [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (3.49, 3),
+            (-7.6, -8),
+        ];
         for (v, want) in cases {
             assert_eq!(nearest_int(v), want, "nearest_int({v})");
         }
@@ -218,9 +226,18 @@ mod tests {
         let x: [f32; 32] = std::array::from_fn(|i| 0.25 * (i as f32) - 1.0);
         let w = [1.0f32; 32];
         let mut l = [0u8; 32];
-        let p = Qkx2Search { nmax: 31, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false };
+        let p = Qkx2Search {
+            nmax: 31,
+            rmin: -0.5,
+            rdelta: 0.1,
+            nstep: 15,
+            use_mad: false,
+        };
         let (scale, min) = make_qkx2_quants(&p, &x, &w, &mut l);
-        assert!((scale - 0.25).abs() < 1e-6 && (min - 1.0).abs() < 1e-6, "{scale} {min}");
+        assert!(
+            (scale - 0.25).abs() < 1e-6 && (min - 1.0).abs() < 1e-6,
+            "{scale} {min}"
+        );
         assert!(l.iter().enumerate().all(|(i, &q)| q as usize == i));
     }
 }

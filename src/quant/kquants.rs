@@ -18,7 +18,10 @@ pub fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
         (q[j] & 63, q[j + 4] & 63)
     } else {
         let j = j & 7;
-        ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+        (
+            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
     }
 }
 
@@ -53,7 +56,11 @@ pub(crate) fn dequantize_q2_k(data: &[u8], out: &mut [f32]) {
         let (d, min) = (b.d.to_f32(), b.dmin.to_f32());
         // Each 128-value half uses 32 bytes of qs; 2-bit planes at shifts 0,2,4,6 each give
         // 32 values (two groups of 16 with their own scale byte).
-        for (half, (q, ys)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(128)).enumerate() {
+        for (half, (q, ys)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(128))
+                .enumerate()
+        {
             for (plane, ys) in ys.chunks_exact_mut(32).enumerate() {
                 let shift = 2 * plane;
                 for (g, ys) in ys.chunks_exact_mut(16).enumerate() {
@@ -73,14 +80,19 @@ pub(crate) fn dequantize_q3_k(data: &[u8], out: &mut [f32]) {
     dequantize_blocks(data, out, |b: &BlockQ3K, y: &mut [f32; QK_K]| {
         let d_all = b.d.to_f32();
         let scales = q3k_scales(&b.scales);
-        for (half, (q, ys)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(128)).enumerate() {
+        for (half, (q, ys)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(128))
+                .enumerate()
+        {
             for (plane, ys) in ys.chunks_exact_mut(32).enumerate() {
                 let shift = 2 * plane;
                 let mask = 1u8 << (half * 4 + plane);
                 for (g, ys) in ys.chunks_exact_mut(16).enumerate() {
                     let dl = d_all * scales[half * 8 + plane * 2 + g] as f32;
                     let lanes = g * 16..g * 16 + 16;
-                    for ((o, &qb), &hb) in ys.iter_mut().zip(&q[lanes.clone()]).zip(&b.hmask[lanes]) {
+                    for ((o, &qb), &hb) in ys.iter_mut().zip(&q[lanes.clone()]).zip(&b.hmask[lanes])
+                    {
                         let low = ((qb >> shift) & 3) as i32;
                         let sub = if hb & mask != 0 { 0 } else { 4 };
                         *o = dl * (low - sub) as f32;
@@ -94,7 +106,11 @@ pub(crate) fn dequantize_q3_k(data: &[u8], out: &mut [f32]) {
 pub(crate) fn dequantize_q4_k(data: &[u8], out: &mut [f32]) {
     dequantize_blocks(data, out, |b: &BlockQ4K, y: &mut [f32; QK_K]| {
         let (d, min) = (b.d.to_f32(), b.dmin.to_f32());
-        for (j, (q, ys)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
+        for (j, (q, ys)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(64))
+                .enumerate()
+        {
             let (sc1, m1) = scale_min_k4(2 * j, &b.scales);
             let (sc2, m2) = scale_min_k4(2 * j + 1, &b.scales);
             let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
@@ -111,7 +127,11 @@ pub(crate) fn dequantize_q4_k(data: &[u8], out: &mut [f32]) {
 pub(crate) fn dequantize_q5_k(data: &[u8], out: &mut [f32]) {
     dequantize_blocks(data, out, |b: &BlockQ5K, y: &mut [f32; QK_K]| {
         let (d, min) = (b.d.to_f32(), b.dmin.to_f32());
-        for (j, (ql, ys)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
+        for (j, (ql, ys)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(64))
+                .enumerate()
+        {
             let (sc1, m1) = scale_min_k4(2 * j, &b.scales);
             let (sc2, m2) = scale_min_k4(2 * j + 1, &b.scales);
             let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
@@ -156,7 +176,10 @@ pub(crate) fn dequantize_q6_k(data: &[u8], out: &mut [f32]) {
 /// fit scale/min with weights `rms + |x|`, quantize those to 6 bits against the block maxima,
 /// then recompute each value's level against the stored (rounded) scales.
 /// Returns (d, dmin, packed scales, levels 0..=nmax).
-fn fit_scale_min_blocks(x: &[f32; QK_K], search: &Qkx2Search) -> (F16Le, F16Le, [u8; 12], [u8; QK_K]) {
+fn fit_scale_min_blocks(
+    x: &[f32; QK_K],
+    search: &Qkx2Search,
+) -> (F16Le, F16Le, [u8; 12], [u8; QK_K]) {
     let mut levels = [0u8; QK_K];
     let mut scales = [0.0f32; 8];
     let mut mins = [0.0f32; 8];
@@ -176,7 +199,11 @@ fn fit_scale_min_blocks(x: &[f32; QK_K], search: &Qkx2Search) -> (F16Le, F16Le, 
             max_min = mins[j];
         }
     }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_scale = if max_scale > 0.0 {
+        63.0 / max_scale
+    } else {
+        0.0
+    };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
     // `as u8` wraps like ggml's int -> uint8_t assignment before its MIN(63, ...).
     let ls: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_scale * scales[j]) as u8).min(63));
@@ -204,7 +231,13 @@ fn sub_array<const N: usize>(x: &[f32; QK_K], start: usize) -> [f32; N] {
 }
 
 pub(crate) fn quantize_q4_k(src: &[f32], out: &mut Vec<u8>) {
-    let search = Qkx2Search { nmax: 15, rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false };
+    let search = Qkx2Search {
+        nmax: 15,
+        rmin: -1.0,
+        rdelta: 0.1,
+        nstep: 20,
+        use_mad: false,
+    };
     quantize_blocks(src, out, |x: &[f32; QK_K]| {
         let (d, dmin, scales, l) = fit_scale_min_blocks(x, &search);
         let mut qs = [0u8; QK_K / 2];
@@ -213,12 +246,23 @@ pub(crate) fn quantize_q4_k(src: &[f32], out: &mut Vec<u8>) {
                 *qb = l[64 * j + i] | (l[64 * j + i + 32] << 4);
             }
         }
-        BlockQ4K { d, dmin, scales, qs }
+        BlockQ4K {
+            d,
+            dmin,
+            scales,
+            qs,
+        }
     });
 }
 
 pub(crate) fn quantize_q5_k(src: &[f32], out: &mut Vec<u8>) {
-    let search = Qkx2Search { nmax: 31, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false };
+    let search = Qkx2Search {
+        nmax: 31,
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: false,
+    };
     quantize_blocks(src, out, |x: &[f32; QK_K]| {
         let (d, dmin, scales, l) = fit_scale_min_blocks(x, &search);
         let mut qs = [0u8; QK_K / 2];
@@ -236,7 +280,13 @@ pub(crate) fn quantize_q5_k(src: &[f32], out: &mut Vec<u8>) {
                 *qb = (l1 & 0xF) | ((l2 & 0xF) << 4);
             }
         }
-        BlockQ5K { d, dmin, scales, qh, qs }
+        BlockQ5K {
+            d,
+            dmin,
+            scales,
+            qh,
+            qs,
+        }
     });
 }
 
@@ -260,9 +310,10 @@ pub(crate) fn quantize_q6_k(src: &[f32], out: &mut Vec<u8>) {
         let iscale = -128.0 / max_scale;
         let d = F16Le::from_f32(1.0 / iscale);
         // MIN(127, ...) then ggml's int -> int8_t wrap.
-        let sc: [i8; 16] = std::array::from_fn(|ib| nearest_int(iscale * scales[ib]).min(127) as i8);
-        for j in 0..16 {
-            let dj = d.to_f32() * sc[j] as f32;
+        let sc: [i8; 16] =
+            std::array::from_fn(|ib| nearest_int(iscale * scales[ib]).min(127) as i8);
+        for (j, &scale) in sc.iter().enumerate() {
+            let dj = d.to_f32() * scale as f32;
             if dj == 0.0 {
                 continue;
             }
@@ -270,12 +321,26 @@ pub(crate) fn quantize_q6_k(src: &[f32], out: &mut Vec<u8>) {
                 l[ii] = (nearest_int(x[ii] / dj).clamp(-32, 31) + 32) as i8;
             }
         }
-        let mut block = BlockQ6K { ql: [0; QK_K / 2], qh: [0; QK_K / 4], scales: sc, d };
+        let mut block = BlockQ6K {
+            ql: [0; QK_K / 2],
+            qh: [0; QK_K / 4],
+            scales: sc,
+            d,
+        };
         let lv = |i: usize| l[i] as u8;
         for n in 0..2 {
-            let (base, ql, qh) = (128 * n, &mut block.ql[64 * n..64 * n + 64], &mut block.qh[32 * n..32 * n + 32]);
+            let (base, ql, qh) = (
+                128 * n,
+                &mut block.ql[64 * n..64 * n + 64],
+                &mut block.qh[32 * n..32 * n + 32],
+            );
             for i in 0..32 {
-                let q = [lv(base + i), lv(base + i + 32), lv(base + i + 64), lv(base + i + 96)];
+                let q = [
+                    lv(base + i),
+                    lv(base + i + 32),
+                    lv(base + i + 64),
+                    lv(base + i + 96),
+                ];
                 ql[i] = (q[0] & 0xF) | ((q[2] & 0xF) << 4);
                 ql[i + 32] = (q[1] & 0xF) | ((q[3] & 0xF) << 4);
                 qh[i] = (q[0] >> 4) | ((q[1] >> 4) << 2) | ((q[2] >> 4) << 4) | ((q[3] >> 4) << 6);
@@ -291,12 +356,21 @@ fn pack_2bit(l: &[u8; QK_K]) -> [u8; QK_K / 4] {
     std::array::from_fn(|i| {
         let (half, lane) = (i / 32, i % 32);
         let base = 128 * half + lane;
-        (l[base] & 3) | ((l[base + 32] & 3) << 2) | ((l[base + 64] & 3) << 4) | ((l[base + 96] & 3) << 6)
+        (l[base] & 3)
+            | ((l[base + 32] & 3) << 2)
+            | ((l[base + 64] & 3) << 4)
+            | ((l[base + 96] & 3) << 6)
     })
 }
 
 pub(crate) fn quantize_q2_k(src: &[f32], out: &mut Vec<u8>) {
-    let search = Qkx2Search { nmax: 3, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
+    let search = Qkx2Search {
+        nmax: 3,
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: true,
+    };
     quantize_blocks(src, out, |x: &[f32; QK_K]| {
         let mut levels = [0u8; QK_K];
         let mut scales = [0.0f32; 16];
@@ -315,7 +389,12 @@ pub(crate) fn quantize_q2_k(src: &[f32], out: &mut Vec<u8>) {
                 max_min = mins[j];
             }
         }
-        let mut block = BlockQ2K { scales: [0; 16], qs: [0; QK_K / 4], d: F16Le::from_f32(0.0), dmin: F16Le::from_f32(0.0) };
+        let mut block = BlockQ2K {
+            scales: [0; 16],
+            qs: [0; QK_K / 4],
+            d: F16Le::from_f32(0.0),
+            dmin: F16Le::from_f32(0.0),
+        };
         if max_scale > 0.0 {
             let iscale = 15.0 / max_scale;
             // `as u8` wraps like ggml's int -> uint8_t stores.
@@ -394,6 +473,11 @@ pub(crate) fn quantize_q3_k(src: &[f32], out: &mut Vec<u8>) {
             }
             low[j] = l;
         }
-        BlockQ3K { hmask, qs: pack_2bit(&low), scales: packed, d }
+        BlockQ3K {
+            hmask,
+            qs: pack_2bit(&low),
+            scales: packed,
+            d,
+        }
     });
 }

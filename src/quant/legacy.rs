@@ -81,7 +81,9 @@ fn signed_absmax(x: &[f32; QK]) -> f32 {
 }
 
 fn min_max(x: &[f32; QK]) -> (f32, f32) {
-    x.iter().fold((f32::MAX, -f32::MAX), |(lo, hi), &v| (if v < lo { v } else { lo }, if v > hi { v } else { hi }))
+    x.iter().fold((f32::MAX, -f32::MAX), |(lo, hi), &v| {
+        (if v < lo { v } else { lo }, if v > hi { v } else { hi })
+    })
 }
 
 fn inverse(d: f32) -> f32 {
@@ -95,7 +97,10 @@ fn pack_nibbles(l: &[u8; QK]) -> [u8; HALF] {
 
 /// The 5th bits of 32 values as Q5's little-endian `qh`.
 fn pack_high_bits(l: &[u8; QK]) -> [u8; 4] {
-    let qh = l.iter().enumerate().fold(0u32, |acc, (j, &q)| acc | (((q as u32 & 0x10) >> 4) << j));
+    let qh = l
+        .iter()
+        .enumerate()
+        .fold(0u32, |acc, (j, &q)| acc | (((q as u32 & 0x10) >> 4) << j));
     qh.to_le_bytes()
 }
 
@@ -109,7 +114,10 @@ pub(crate) fn quantize_q4_0(src: &[f32], out: &mut Vec<u8>) {
         let d = signed_absmax(x) / -8.0;
         let id = inverse(d);
         let l: [u8; QK] = std::array::from_fn(|j| trunc_min(x[j] * id + 8.5, 15));
-        BlockQ4_0 { d: F16Le::from_f32(d), qs: pack_nibbles(&l) }
+        BlockQ4_0 {
+            d: F16Le::from_f32(d),
+            qs: pack_nibbles(&l),
+        }
     });
 }
 
@@ -119,7 +127,11 @@ pub(crate) fn quantize_q4_1(src: &[f32], out: &mut Vec<u8>) {
         let d = (max - min) / 15.0;
         let id = inverse(d);
         let l: [u8; QK] = std::array::from_fn(|j| trunc_min((x[j] - min) * id + 0.5, 15));
-        BlockQ4_1 { d: F16Le::from_f32(d), m: F16Le::from_f32(min), qs: pack_nibbles(&l) }
+        BlockQ4_1 {
+            d: F16Le::from_f32(d),
+            m: F16Le::from_f32(min),
+            qs: pack_nibbles(&l),
+        }
     });
 }
 
@@ -128,7 +140,11 @@ pub(crate) fn quantize_q5_0(src: &[f32], out: &mut Vec<u8>) {
         let d = signed_absmax(x) / -16.0;
         let id = inverse(d);
         let l: [u8; QK] = std::array::from_fn(|j| trunc_min(x[j] * id + 16.5, 31));
-        BlockQ5_0 { d: F16Le::from_f32(d), qh: pack_high_bits(&l), qs: pack_nibbles(&l) }
+        BlockQ5_0 {
+            d: F16Le::from_f32(d),
+            qh: pack_high_bits(&l),
+            qs: pack_nibbles(&l),
+        }
     });
 }
 
@@ -154,6 +170,9 @@ pub(crate) fn quantize_q8_0(src: &[f32], out: &mut Vec<u8>) {
         let d = amax / 127.0;
         let id = inverse(d);
         // roundf: halves away from zero, like Rust's `round`.
-        BlockQ8_0 { d: F16Le::from_f32(d), qs: std::array::from_fn(|j| (x[j] * id).round() as i8) }
+        BlockQ8_0 {
+            d: F16Le::from_f32(d),
+            qs: std::array::from_fn(|j| (x[j] * id).round() as i8),
+        }
     });
 }

@@ -23,16 +23,35 @@ pub use types::GgmlType;
 pub enum QuantError {
     #[error("{op} is not supported for tensor type {ty}")]
     Unsupported { ty: GgmlType, op: &'static str },
-    #[error("{n_elements} values of type {ty} are not a whole number of {block_elems}-value blocks")]
-    PartialBlock { ty: GgmlType, n_elements: u64, block_elems: usize },
+    #[error(
+        "{n_elements} values of type {ty} are not a whole number of {block_elems}-value blocks"
+    )]
+    PartialBlock {
+        ty: GgmlType,
+        n_elements: u64,
+        block_elems: usize,
+    },
     #[error("{n_elements} values of type {ty} take {expected} bytes, but {actual} were given")]
-    DataLength { ty: GgmlType, n_elements: u64, expected: u64, actual: u64 },
+    DataLength {
+        ty: GgmlType,
+        n_elements: u64,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{what} has length {actual}, expected {expected}")]
-    LengthMismatch { what: &'static str, expected: usize, actual: usize },
+    LengthMismatch {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     #[error("{n_elements} values of type {ty} do not fit in memory")]
     TooLarge { ty: GgmlType, n_elements: u64 },
     #[error("value {value} at index {index} cannot be quantized to {ty}: not finite")]
-    NonFinite { ty: GgmlType, index: usize, value: f32 },
+    NonFinite {
+        ty: GgmlType,
+        index: usize,
+        value: f32,
+    },
 }
 
 /// Whether [`dequantize`], [`dot_row`] and [`matvec`] handle `ty`.
@@ -48,7 +67,10 @@ pub fn can_quantize(ty: GgmlType) -> bool {
 /// Decodes `out.len()` values of type `ty` from `data`, which must be exactly
 /// `ty.bytes_for(out.len())` bytes long.
 pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
-    let decode = codec::dequantizer(ty).ok_or(QuantError::Unsupported { ty, op: "dequantize" })?;
+    let decode = codec::dequantizer(ty).ok_or(QuantError::Unsupported {
+        ty,
+        op: "dequantize",
+    })?;
     check_row(ty, data.len(), out.len())?;
     decode(data, out);
     Ok(())
@@ -56,7 +78,10 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<(), Quan
 
 /// Decodes `n` values of type `ty` into a new vector (`data` must hold exactly `n` values).
 pub fn dequantize_to_vec(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, QuantError> {
-    let decode = codec::dequantizer(ty).ok_or(QuantError::Unsupported { ty, op: "dequantize" })?;
+    let decode = codec::dequantizer(ty).ok_or(QuantError::Unsupported {
+        ty,
+        op: "dequantize",
+    })?;
     // Validate before allocating, so a bogus `n` cannot trigger a huge allocation.
     check_row(ty, data.len(), n)?;
     let mut out = vec![0.0f32; n];
@@ -69,10 +94,10 @@ pub fn dequantize_to_vec(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>
 pub fn quantize(ty: GgmlType, src: &[f32]) -> Result<Vec<u8>, QuantError> {
     let encode = codec::quantizer(ty).ok_or(QuantError::Unsupported { ty, op: "quantize" })?;
     bytes_for(ty, src.len())?;
-    if !matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
-        if let Some((index, &value)) = src.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(QuantError::NonFinite { ty, index, value });
-        }
+    let is_float = matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16);
+    if !is_float && let Some((index, &value)) = src.iter().enumerate().find(|(_, v)| !v.is_finite())
+    {
+        return Err(QuantError::NonFinite { ty, index, value });
     }
     let mut out = Vec::new();
     encode(src, &mut out);
@@ -82,8 +107,12 @@ pub fn quantize(ty: GgmlType, src: &[f32]) -> Result<Vec<u8>, QuantError> {
 /// Bytes taken by `n` values of `ty`, or the error saying why `n` is impossible.
 pub(crate) fn bytes_for(ty: GgmlType, n: usize) -> Result<usize, QuantError> {
     let n_elements = n as u64;
-    if n % ty.block_elems() != 0 {
-        return Err(QuantError::PartialBlock { ty, n_elements, block_elems: ty.block_elems() });
+    if !n.is_multiple_of(ty.block_elems()) {
+        return Err(QuantError::PartialBlock {
+            ty,
+            n_elements,
+            block_elems: ty.block_elems(),
+        });
     }
     ty.bytes_for(n_elements)
         .and_then(|b| usize::try_from(b).ok())
