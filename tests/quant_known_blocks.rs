@@ -299,4 +299,14 @@ fn blocks_decode_from_unaligned_offsets() {
     let mut shifted = vec![0u8; 1];
     shifted.extend_from_slice(bytemuck::bytes_of(&b));
     assert_eq!(decode(GgmlType::Q4_K, &shifted[1..]), aligned);
+    // F16 takes a fast path for 2-byte-aligned data; both paths must agree.
+    let halves: Vec<u8> = (0..600u16).flat_map(|i| (i * 101).to_le_bytes()).collect();
+    let mut shifted = vec![0u8; 1];
+    shifted.extend_from_slice(&halves);
+    let aligned = dequantize_to_vec(GgmlType::F16, &halves, 600).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    // Bit patterns 0, 101, 202, ... cover subnormals, normals, inf, NaN and negatives.
+    let unaligned = dequantize_to_vec(GgmlType::F16, &shifted[1..], 600).unwrap();
+    assert_eq!(bits(&unaligned), bits(&aligned));
+    assert_eq!(aligned[1], half::f16::from_bits(101).to_f32()); // a subnormal
 }
