@@ -235,7 +235,8 @@ impl ChatTemplate {
 
     /// [`render`](Self::render), but when the template raises and the conversation starts with
     /// a system message, renders again with the system text folded into the first user message
-    /// (`"{system}\n\n{user}"`, the way Mistral's later templates place it).
+    /// as `"{system}\n{user}"` (llama.cpp's `system_message_not_supported` workaround; with no
+    /// user message the system text becomes one, where llama.cpp would drop it).
     pub fn render_with_system_fallback(
         &self,
         messages: &[ChatMessage],
@@ -256,7 +257,7 @@ fn fold_system_message(messages: &[ChatMessage]) -> Vec<ChatMessage> {
     let Some((system, rest)) = messages.split_first() else { return Vec::new() };
     let mut folded = rest.to_vec();
     match folded.iter_mut().find(|m| m.role == "user") {
-        Some(user) => user.content = format!("{}\n\n{}", system.content, user.content),
+        Some(user) => user.content = format!("{}\n{}", system.content, user.content),
         None => folded.insert(0, ChatMessage::user(system.content.clone())),
     }
     folded
@@ -274,7 +275,7 @@ mod tests {
             ChatMessage::assistant("Hello"),
             ChatMessage::user("Again"),
         ]);
-        assert_eq!(folded[0], ChatMessage::user("Be brief.\n\nHi"));
+        assert_eq!(folded[0], ChatMessage::user("Be brief.\nHi"));
         assert_eq!(folded[2], ChatMessage::user("Again"));
         assert_eq!(folded.len(), 3);
     }
