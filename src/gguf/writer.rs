@@ -1,6 +1,6 @@
 //! Writes GGUF v3 (or v2) files in the layout llama.cpp and gguf-py produce: header, metadata,
 //! tensor infos, zero padding to the alignment, then each tensor's data followed by zero
-//! padding to the alignment.
+//! padding to the alignment (no padding at all when there are no tensors).
 
 use std::io::Write;
 use std::path::Path;
@@ -84,7 +84,7 @@ impl GgufWriter {
         }
     }
 
-    /// Header, metadata and tensor infos, padded to the alignment.
+    /// Header, metadata and tensor infos, padded to the alignment when tensors follow.
     fn header(&self, alignment: u64) -> Result<Vec<u8>, GgufError> {
         if !matches!(self.version, 2 | 3) {
             return Err(GgufError::UnsupportedVersion { version: self.version });
@@ -108,7 +108,10 @@ impl GgufWriter {
             put_u64(&mut h, offset);
             offset = align_up(offset + t.data.len() as u64, alignment);
         }
-        h.resize(align_up(h.len() as u64, alignment) as usize, 0);
+        // gguf-py and llama.cpp leave a file without tensors unpadded.
+        if !self.tensors.is_empty() {
+            h.resize(align_up(h.len() as u64, alignment) as usize, 0);
+        }
         Ok(h)
     }
 
