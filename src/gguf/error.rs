@@ -29,7 +29,7 @@ pub enum GgufError {
     // ---- structure ----
     #[error("truncated file: {what} at offset {offset} needs {needed} bytes, only {available} left")]
     Truncated { what: String, offset: u64, needed: u64, available: u64 },
-    #[error("{what} {count} at offset {offset} is more than the {available} bytes left could hold")]
+    #[error("{what} {count} at offset {offset} is more than the {available} bytes left in the file could hold")]
     CountTooLarge { what: String, count: u64, offset: u64, available: u64 },
     #[error("{what} at offset {offset} is not valid UTF-8")]
     InvalidUtf8 { what: String, offset: u64 },

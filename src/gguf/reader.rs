@@ -39,13 +39,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, GgufError> {
     let tensor_count = c.u64(|| "tensor count".into())?;
     let kv_count_offset = c.offset();
     let kv_count = c.u64(|| "metadata key/value count".into())?;
+    // Each count is bounded by the bytes left just before the section it sizes, so a plain
+    // truncation is reported where it happens rather than as an implausible count.
+    let n_kv = c.check_count(kv_count, KV_MIN_SIZE, kv_count_offset, || "metadata key/value count".into())?;
+    let (metadata, key_index) = read_metadata(&mut c, n_kv)?;
+    let alignment = alignment_of(&metadata, &key_index)?;
+
     let n_tensors = c.check_count(tensor_count, tensors::TENSOR_INFO_MIN_SIZE, tensor_count_offset, || {
         "tensor count".into()
     })?;
-    let n_kv = c.check_count(kv_count, KV_MIN_SIZE, kv_count_offset, || "metadata key/value count".into())?;
-
-    let (metadata, key_index) = read_metadata(&mut c, n_kv)?;
-    let alignment = alignment_of(&metadata, &key_index)?;
     let (tensors, tensor_index) = tensors::read_tensor_infos(&mut c, n_tensors, alignment)?;
 
     let header_end = c.offset();
