@@ -2,139 +2,14 @@
 //! right typed `GgufError` variant, never a panic, and absurd counts must be refused before
 //! anything sized by them is allocated (checked with a tracking allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::time::{Duration, Instant};
+#[path = "gguf_malformed/support.rs"]
+mod support;
 
-use hearth::gguf::{GgufError as E, GgufFile, GgufWriter, MetadataValue as V};
+use std::time::Duration;
+
+use hearth::gguf::{GgufError as E, GgufWriter, MetadataValue as V};
 use hearth::quant::GgmlType;
-
-// ---- a tracking allocator: the largest single allocation made by this thread ----
-
-struct Tracking;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
-}
-
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Tracking = Tracking;
-
-/// Parses `bytes`, returning the result, the largest single allocation and the time taken.
-fn parse_measured(bytes: Vec<u8>) -> (Result<GgufFile, E>, usize, Duration) {
-    LARGEST.with(|m| m.set(0));
-    let start = Instant::now();
-    let r = GgufFile::from_bytes(bytes);
-    (r, LARGEST.with(Cell::get), start.elapsed())
-}
-
-fn parse(bytes: Vec<u8>) -> Result<GgufFile, E> {
-    GgufFile::from_bytes(bytes)
-}
-
-fn err(bytes: Vec<u8>) -> E {
-    match parse(bytes) {
-        Ok(f) => panic!("expected an error, parsed {f:?}"),
-        Err(e) => {
-            assert!(!e.to_string().is_empty());
-            e
-        }
-    }
-}
-
-// ---- a raw builder that can write what GgufWriter refuses to ----
-
-#[derive(Default)]
-struct Raw {
-    b: Vec<u8>,
-    marks: Vec<(&'static str, usize)>,
-}
-
-impl Raw {
-    fn header(version: u32, n_tensors: u64, n_kv: u64) -> Self {
-        Raw::default().bytes(b"GGUF").u32(version).u64(n_tensors).u64(n_kv)
-    }
-    fn bytes(mut self, x: &[u8]) -> Self {
-        self.b.extend_from_slice(x);
-        self
-    }
-    fn u8(self, v: u8) -> Self {
-        self.bytes(&[v])
-    }
-    fn u32(self, v: u32) -> Self {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn u64(self, v: u64) -> Self {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn raw_str(self, s: &[u8]) -> Self {
-        self.u64(s.len() as u64).bytes(s)
-    }
-    fn str(self, s: &str) -> Self {
-        self.raw_str(s.as_bytes())
-    }
-    fn mark(mut self, name: &'static str) -> Self {
-        self.marks.push((name, self.b.len()));
-        self
-    }
-    fn kv_str(self, key: &str, v: &str) -> Self {
-        self.str(key).u32(8).str(v)
-    }
-    fn kv_u32(self, key: &str, v: u32) -> Self {
-        self.str(key).u32(4).u32(v)
-    }
-    fn tensor(self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
-        self.raw_tensor(name.as_bytes(), dims, ty, offset)
-    }
-    fn raw_tensor(self, name: &[u8], dims: &[u64], ty: u32, offset: u64) -> Self {
-        let mut s = self.raw_str(name).u32(dims.len() as u32);
-        for &d in dims {
-            s = s.u64(d);
-        }
-        s.u32(ty).u64(offset)
-    }
-    fn pad(mut self, align: usize) -> Self {
-        self.b.resize(self.b.len().div_ceil(align) * align, 0);
-        self
-    }
-    fn zeros(mut self, n: usize) -> Self {
-        self.b.resize(self.b.len() + n, 0);
-        self
-    }
-    fn build(self) -> Vec<u8> {
-        self.b
-    }
-}
-
-const F32: u32 = 0;
-const Q8_0: u32 = 8;
-
-/// One F32 tensor of `n` elements at data offset 0, data present.
-fn one_f32_tensor(n: u64) -> Vec<u8> {
-    Raw::header(3, 1, 0).tensor("t", &[n], F32, 0).pad(32).zeros(4 * n as usize).build()
-}
+use support::{F32, Q8_0, Raw, err, one_f32_tensor, parse, parse_measured};
 
 // ---- the valid base file, and truncations of it ----
 
@@ -144,9 +19,13 @@ fn base() -> (Vec<u8>, Raw) {
     w.add_metadata("general.architecture", V::String("llama".into()));
     w.add_metadata("test.list", V::Array(vec![V::I32(1), V::I32(2), V::I32(3)]));
     let s = |x: &str| V::String(x.into());
-    w.add_metadata("test.nested", V::Array(vec![V::Array(vec![s("a")]), V::Array(vec![s("bc")])]));
+    w.add_metadata(
+        "test.nested",
+        V::Array(vec![V::Array(vec![s("a")]), V::Array(vec![s("bc")])]),
+    );
     w.add_tensor("a", &[4], GgmlType::F32, vec![1; 16]).unwrap();
-    w.add_tensor("b", &[32, 2], GgmlType::Q8_0, vec![2; 68]).unwrap();
+    w.add_tensor("b", &[32, 2], GgmlType::Q8_0, vec![2; 68])
+        .unwrap();
     let written = w.to_bytes().unwrap();
 
     let raw = Raw::default()
@@ -213,25 +92,38 @@ fn truncation_at_every_byte_is_a_typed_error() {
     let header_end = mark("header end");
     // Inside the second tensor info, the count check passes and the field itself is cut.
     let e = err(file[..mark("tensor info 1") + 33].to_vec());
-    assert!(matches!(e, E::Truncated { ref what, offset: 258, needed: 8, available: 0 } if what == "data offset of tensor \"b\""), "{e:?}");
+    assert!(
+        matches!(e, E::Truncated { ref what, offset: 258, needed: 8, available: 0 } if what == "data offset of tensor \"b\""),
+        "{e:?}"
+    );
     let b_end = mark("tensor b data");
     for cut in 0..file.len() {
         let r = parse(file[..cut].to_vec());
         if cut < header_end {
             // The error accounts for exactly the bytes that are there.
             match r {
-                Err(E::Truncated { offset, available, needed, .. }) => {
+                Err(E::Truncated {
+                    offset,
+                    available,
+                    needed,
+                    ..
+                }) => {
                     assert_eq!(offset + available, cut as u64, "cut {cut}");
                     assert!(needed > available, "cut {cut}");
                 }
                 // Counts are bounded by the bytes left when their section starts.
-                Err(E::CountTooLarge { offset, available, .. }) => {
+                Err(E::CountTooLarge {
+                    offset, available, ..
+                }) => {
                     assert!(offset + 8 + available <= cut as u64, "cut {cut}");
                 }
                 other => panic!("cut at {cut}: {other:?}"),
             }
         } else if cut < b_end {
-            assert!(matches!(r, Err(E::TensorOutOfBounds { .. })), "cut at {cut}: {r:?}");
+            assert!(
+                matches!(r, Err(E::TensorOutOfBounds { .. })),
+                "cut at {cut}: {r:?}"
+            );
         } else {
             // Only the last tensor's trailing padding is missing: every tensor is intact.
             assert!(r.is_ok(), "cut at {cut}: {r:?}");
@@ -251,13 +143,29 @@ fn truncation_at_each_section_boundary_names_the_next_field() {
         let e = err(file[..end].to_vec());
         let ok = match name {
             "magic" => matches!(&e, E::Truncated { what, offset: 4, .. } if what == "version"),
-            "version" => matches!(&e, E::Truncated { what, offset: 8, .. } if what == "tensor count"),
+            "version" => {
+                matches!(&e, E::Truncated { what, offset: 8, .. } if what == "tensor count")
+            }
             "tensor count" => matches!(&e, E::Truncated { offset: 16, .. }),
             // 3 pairs (13 bytes each at least) cannot fit in 0 bytes.
-            "kv count" => matches!(&e, E::CountTooLarge { count: 3, offset: 16, available: 0, .. }),
-            "kv 1" => matches!(&e, E::Truncated { what, offset: 69, .. } if what == "length of metadata key #1"),
-            "kv 2" => matches!(&e, E::Truncated { what, .. } if what == "length of metadata key #2"),
-            "outer array type" => matches!(&e, E::Truncated { what, .. } if what == "value type of \"test.nested\""),
+            "kv count" => matches!(
+                &e,
+                E::CountTooLarge {
+                    count: 3,
+                    offset: 16,
+                    available: 0,
+                    ..
+                }
+            ),
+            "kv 1" => {
+                matches!(&e, E::Truncated { what, offset: 69, .. } if what == "length of metadata key #1")
+            }
+            "kv 2" => {
+                matches!(&e, E::Truncated { what, .. } if what == "length of metadata key #2")
+            }
+            "outer array type" => {
+                matches!(&e, E::Truncated { what, .. } if what == "value type of \"test.nested\"")
+            }
             // Two inner arrays need at least 24 bytes: 0 and then 21 are left.
             "outer array header" | "inner array 1" => {
                 matches!(&e, E::CountTooLarge { what, count: 2, offset: 141, .. } if what == "array length of \"test.nested\"")
@@ -266,7 +174,9 @@ fn truncation_at_each_section_boundary_names_the_next_field() {
             "kv 3" | "tensor info 1" => {
                 matches!(&e, E::CountTooLarge { what, count: 2, offset: 8, .. } if what == "tensor count")
             }
-            "header end" | "data start" | "tensor a data" => matches!(&e, E::TensorOutOfBounds { .. }),
+            "header end" | "data start" | "tensor a data" => {
+                matches!(&e, E::TensorOutOfBounds { .. })
+            }
             _ => panic!("unexpected mark {name}"),
         };
         assert!(ok, "truncated after {name} (at {end}): {e:?}");
@@ -284,13 +194,27 @@ fn bad_magic_and_versions() {
     }
     for v in [0, 1, 4, 99, u32::MAX] {
         let e = err(Raw::header(v, 0, 0).build());
-        assert!(matches!(e, E::UnsupportedVersion { version } if version == v), "{v}: {e:?}");
+        assert!(
+            matches!(e, E::UnsupportedVersion { version } if version == v),
+            "{v}: {e:?}"
+        );
     }
-    assert!(err(Raw::header(1, 0, 0).build()).to_string().contains("unsupported GGUF version 1"));
-    let big_endian = Raw::default().bytes(b"GGUF").bytes(&3u32.to_be_bytes()).zeros(16).build();
+    assert!(
+        err(Raw::header(1, 0, 0).build())
+            .to_string()
+            .contains("unsupported GGUF version 1")
+    );
+    let big_endian = Raw::default()
+        .bytes(b"GGUF")
+        .bytes(&3u32.to_be_bytes())
+        .zeros(16)
+        .build();
     assert!(matches!(err(big_endian), E::BigEndian { version: 3 }));
     assert!(matches!(err(vec![]), E::Truncated { offset: 0, .. }));
-    assert!(matches!(err(b"GGU".to_vec()), E::Truncated { offset: 0, .. }));
+    assert!(matches!(
+        err(b"GGU".to_vec()),
+        E::Truncated { offset: 0, .. }
+    ));
     assert_eq!(parse(Raw::header(2, 0, 0).build()).unwrap().version(), 2);
 }
 
@@ -305,19 +229,55 @@ fn absurd_count_cases() -> Vec<(&'static str, Vec<u8>, u64)> {
         ("u64::MAX tensors", tail(Raw::header(3, u64::MAX, 0)), 8),
         ("2^60 kv pairs", tail(Raw::header(3, 0, big)), 16),
         ("key length 2^60", tail(Raw::header(3, 0, 1).u64(big)), 24),
-        ("string value length 2^60", tail(Raw::header(3, 0, 1).str("k").u32(8).u64(big)), 37),
-        ("u8 array length 2^60", tail(Raw::header(3, 0, 1).str("k").u32(9).u32(0).u64(big)), 41),
-        ("u64 array length u64::MAX", tail(Raw::header(3, 0, 1).str("k").u32(9).u32(10).u64(u64::MAX)), 41),
-        ("string array length 2^60", tail(Raw::header(3, 0, 1).str("k").u32(9).u32(8).u64(big)), 41),
-        ("array-of-arrays length 2^60", tail(Raw::header(3, 0, 1).str("k").u32(9).u32(9).u64(big)), 41),
+        (
+            "string value length 2^60",
+            tail(Raw::header(3, 0, 1).str("k").u32(8).u64(big)),
+            37,
+        ),
+        (
+            "u8 array length 2^60",
+            tail(Raw::header(3, 0, 1).str("k").u32(9).u32(0).u64(big)),
+            41,
+        ),
+        (
+            "u64 array length u64::MAX",
+            tail(Raw::header(3, 0, 1).str("k").u32(9).u32(10).u64(u64::MAX)),
+            41,
+        ),
+        (
+            "string array length 2^60",
+            tail(Raw::header(3, 0, 1).str("k").u32(9).u32(8).u64(big)),
+            41,
+        ),
+        (
+            "array-of-arrays length 2^60",
+            tail(Raw::header(3, 0, 1).str("k").u32(9).u32(9).u64(big)),
+            41,
+        ),
         (
             "inner array length 2^60",
-            tail(Raw::header(3, 0, 1).str("k").u32(9).u32(9).u64(1).u32(0).u64(big)),
+            tail(
+                Raw::header(3, 0, 1)
+                    .str("k")
+                    .u32(9)
+                    .u32(9)
+                    .u64(1)
+                    .u32(0)
+                    .u64(big),
+            ),
             53,
         ),
-        ("tensor name length 2^60", tail(Raw::header(3, 1, 0).u64(big)), 24),
+        (
+            "tensor name length 2^60",
+            tail(Raw::header(3, 1, 0).u64(big)),
+            24,
+        ),
         // 100 u64 elements need 800 bytes; only 64 are there.
-        ("100 u64 in 64 bytes", tail(Raw::header(3, 0, 1).str("k").u32(9).u32(10).u64(100)), 41),
+        (
+            "100 u64 in 64 bytes",
+            tail(Raw::header(3, 0, 1).str("k").u32(9).u32(10).u64(100)),
+            41,
+        ),
     ]
 }
 
@@ -333,10 +293,22 @@ fn absurd_counts_are_refused_before_allocating() {
         assert!(took < Duration::from_secs(1), "{name}: took {took:?}");
     }
     // Control: the tracker does see an honest array's allocation.
-    let honest = Raw::header(3, 0, 1).str("k").u32(9).u32(10).u64(1000).zeros(8000).build();
+    let honest = Raw::header(3, 0, 1)
+        .str("k")
+        .u32(9)
+        .u32(10)
+        .u64(1000)
+        .zeros(8000)
+        .build();
     let (r, largest, _) = parse_measured(honest);
-    assert_eq!(r.unwrap().get("k").and_then(V::as_array).map(<[V]>::len), Some(1000));
-    assert!(largest >= 1000 * std::mem::size_of::<V>(), "tracker saw only {largest} bytes");
+    assert_eq!(
+        r.unwrap().get("k").and_then(V::as_array).map(<[V]>::len),
+        Some(1000)
+    );
+    assert!(
+        largest >= 1000 * std::mem::size_of::<V>(),
+        "tracker saw only {largest} bytes"
+    );
 }
 
 #[test]
@@ -369,9 +341,15 @@ fn nesting_is_bounded() {
 fn unknown_value_types() {
     for t in [13, 100, u32::MAX] {
         let e = err(Raw::header(3, 0, 1).str("k").u32(t).zeros(16).build());
-        assert!(matches!(e, E::UnknownValueType { ref key, type_id, offset: 33 } if key == "k" && type_id == t), "{e:?}");
+        assert!(
+            matches!(e, E::UnknownValueType { ref key, type_id, offset: 33 } if key == "k" && type_id == t),
+            "{e:?}"
+        );
         let e = err(Raw::header(3, 0, 1).str("k").u32(9).u32(t).u64(0).build());
-        assert!(matches!(e, E::UnknownValueType { type_id, offset: 37, .. } if type_id == t), "{e:?}");
+        assert!(
+            matches!(e, E::UnknownValueType { type_id, offset: 37, .. } if type_id == t),
+            "{e:?}"
+        );
     }
 }
 
@@ -385,10 +363,21 @@ fn duplicate_keys() {
 fn invalid_utf8_in_keys_names_and_values() {
     let f = Raw::header(3, 0, 1).raw_str(b"k\xff").u32(4).u32(0).build();
     assert!(matches!(err(f), E::InvalidUtf8 { offset: 24, .. }));
-    let f = Raw::header(3, 1, 0).raw_tensor(b"\xc3(", &[1], F32, 0).pad(32).zeros(4).build();
+    let f = Raw::header(3, 1, 0)
+        .raw_tensor(b"\xc3(", &[1], F32, 0)
+        .pad(32)
+        .zeros(4)
+        .build();
     assert!(matches!(err(f), E::InvalidUtf8 { ref what, offset: 24 } if what.contains("tensor")));
     // Values: llama.cpp tolerates raw bytes, so they are read lossily.
-    let f = parse(Raw::header(3, 0, 1).str("k").u32(8).raw_str(b"a\xffb").build()).unwrap();
+    let f = parse(
+        Raw::header(3, 0, 1)
+            .str("k")
+            .u32(8)
+            .raw_str(b"a\xffb")
+            .build(),
+    )
+    .unwrap();
     assert_eq!(f.get_str("k").unwrap(), "a\u{FFFD}b");
 }
 
@@ -402,7 +391,15 @@ fn bool_bytes_other_than_0_and_1_read_as_ggml_does() {
 fn general_alignment_must_be_a_power_of_two() {
     let with = |value: Raw| value.build();
     let kv = |t: u32| Raw::header(3, 0, 1).str("general.alignment").u32(t);
-    for bad in [kv(4).u32(0), kv(4).u32(3), kv(4).u32(96), kv(5).u32((-32i32) as u32), kv(10).u64(1 << 33), kv(8).str("32"), kv(6).u32(32f32.to_bits())] {
+    for bad in [
+        kv(4).u32(0),
+        kv(4).u32(3),
+        kv(4).u32(96),
+        kv(5).u32((-32i32) as u32),
+        kv(10).u64(1 << 33),
+        kv(8).str("32"),
+        kv(6).u32(32f32.to_bits()),
+    ] {
         assert!(matches!(err(with(bad)), E::BadAlignment { .. }));
     }
     assert_eq!(parse(with(kv(10).u64(64))).unwrap().alignment(), 64);
@@ -425,21 +422,55 @@ fn dimension_counts_and_overflows() {
         (&[1 << 62], 28), // F64: elements fit i64, bytes overflow u64
     ];
     for (dims, ty) in overflowing {
-        let f = Raw::header(3, 1, 0).tensor("t", dims, ty, 0).pad(32).build();
-        assert!(matches!(err(f), E::DimOverflow { ref dims, offset: 37, .. } if dims.len() >= 1), "{dims:?}");
+        let f = Raw::header(3, 1, 0)
+            .tensor("t", dims, ty, 0)
+            .pad(32)
+            .build();
+        assert!(
+            matches!(err(f), E::DimOverflow { ref dims, offset: 37, .. } if dims.len() >= 1),
+            "{dims:?}"
+        );
     }
 }
 
 #[test]
 fn unknown_tensor_types_and_partial_blocks() {
     for ty in [4, 31, 1000, u32::MAX] {
-        let f = Raw::header(3, 1, 0).tensor("t", &[32], ty, 0).pad(32).zeros(256).build();
-        assert!(matches!(err(f), E::UnknownTensorType { type_id, offset: 45, .. } if type_id == ty));
+        let f = Raw::header(3, 1, 0)
+            .tensor("t", &[32], ty, 0)
+            .pad(32)
+            .zeros(256)
+            .build();
+        assert!(
+            matches!(err(f), E::UnknownTensorType { type_id, offset: 45, .. } if type_id == ty)
+        );
     }
-    let f = Raw::header(3, 1, 0).tensor("t", &[16, 2], Q8_0, 0).pad(32).zeros(68).build();
-    assert!(matches!(err(f), E::PartialBlock { ty: GgmlType::Q8_0, row_len: 16, block_elems: 32, .. }));
-    let f = Raw::header(3, 1, 0).tensor("t", &[32], 12, 0).pad(32).zeros(144).build();
-    assert!(matches!(err(f), E::PartialBlock { ty: GgmlType::Q4_K, .. }));
+    let f = Raw::header(3, 1, 0)
+        .tensor("t", &[16, 2], Q8_0, 0)
+        .pad(32)
+        .zeros(68)
+        .build();
+    assert!(matches!(
+        err(f),
+        E::PartialBlock {
+            ty: GgmlType::Q8_0,
+            row_len: 16,
+            block_elems: 32,
+            ..
+        }
+    ));
+    let f = Raw::header(3, 1, 0)
+        .tensor("t", &[32], 12, 0)
+        .pad(32)
+        .zeros(144)
+        .build();
+    assert!(matches!(
+        err(f),
+        E::PartialBlock {
+            ty: GgmlType::Q4_K,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -453,21 +484,64 @@ fn zero_element_tensors_are_accepted_with_no_bytes() {
 
 #[test]
 fn data_outside_the_file() {
-    let e = err(Raw::header(3, 1, 0).tensor("t", &[4], F32, 1024).pad(32).zeros(16).build());
-    assert!(matches!(e, E::TensorOutOfBounds { data_offset: 1024, n_bytes: 16, data_len: 16, data_start: 64, .. }));
-    let e = err(Raw::header(3, 1, 0).tensor("t", &[1000], F32, 0).pad(32).zeros(16).build());
+    let e = err(Raw::header(3, 1, 0)
+        .tensor("t", &[4], F32, 1024)
+        .pad(32)
+        .zeros(16)
+        .build());
+    assert!(matches!(
+        e,
+        E::TensorOutOfBounds {
+            data_offset: 1024,
+            n_bytes: 16,
+            data_len: 16,
+            data_start: 64,
+            ..
+        }
+    ));
+    let e = err(Raw::header(3, 1, 0)
+        .tensor("t", &[1000], F32, 0)
+        .pad(32)
+        .zeros(16)
+        .build());
     assert!(matches!(e, E::TensorOutOfBounds { n_bytes: 4000, .. }));
     let aligned_max = u64::MAX & !31;
-    let e = err(Raw::header(3, 1, 0).tensor("t", &[4], F32, aligned_max).pad(32).zeros(16).build());
+    let e = err(Raw::header(3, 1, 0)
+        .tensor("t", &[4], F32, aligned_max)
+        .pad(32)
+        .zeros(16)
+        .build());
     assert!(matches!(e, E::TensorOutOfBounds { data_offset, .. } if data_offset == aligned_max));
-    let e = err(Raw::header(3, 1, 0).tensor("t", &[4], F32, u64::MAX).pad(32).zeros(16).build());
-    assert!(matches!(e, E::MisalignedTensor { data_offset: u64::MAX, .. }));
+    let e = err(Raw::header(3, 1, 0)
+        .tensor("t", &[4], F32, u64::MAX)
+        .pad(32)
+        .zeros(16)
+        .build());
+    assert!(matches!(
+        e,
+        E::MisalignedTensor {
+            data_offset: u64::MAX,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn misaligned_offsets() {
-    let e = err(Raw::header(3, 1, 0).tensor("t", &[4], F32, 4).pad(32).zeros(32).build());
-    assert!(matches!(e, E::MisalignedTensor { data_offset: 4, alignment: 32, offset: 49, .. }));
+    let e = err(Raw::header(3, 1, 0)
+        .tensor("t", &[4], F32, 4)
+        .pad(32)
+        .zeros(32)
+        .build());
+    assert!(matches!(
+        e,
+        E::MisalignedTensor {
+            data_offset: 4,
+            alignment: 32,
+            offset: 49,
+            ..
+        }
+    ));
     let f = Raw::header(3, 1, 1)
         .str("general.alignment")
         .u32(4)
@@ -476,25 +550,54 @@ fn misaligned_offsets() {
         .pad(64)
         .zeros(64)
         .build();
-    assert!(matches!(err(f), E::MisalignedTensor { data_offset: 32, alignment: 64, .. }));
+    assert!(matches!(
+        err(f),
+        E::MisalignedTensor {
+            data_offset: 32,
+            alignment: 64,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn overlapping_and_duplicate_tensors() {
     let two = |a: (&str, u64, u64), b: (&str, u64, u64)| {
-        Raw::header(3, 2, 0).tensor(a.0, &[a.1], F32, a.2).tensor(b.0, &[b.1], F32, b.2).pad(32).zeros(256).build()
+        Raw::header(3, 2, 0)
+            .tensor(a.0, &[a.1], F32, a.2)
+            .tensor(b.0, &[b.1], F32, b.2)
+            .pad(32)
+            .zeros(256)
+            .build()
     };
-    assert!(matches!(err(two(("a", 8, 0), ("b", 8, 0))), E::TensorOverlap { .. }));
+    assert!(matches!(
+        err(two(("a", 8, 0), ("b", 8, 0))),
+        E::TensorOverlap { .. }
+    ));
     let e = err(two(("a", 16, 0), ("b", 8, 32)));
-    assert!(matches!(e, E::TensorOverlap { ref name, ref other, data_offset: 32 } if name == "b" && other == "a"), "{e:?}");
+    assert!(
+        matches!(e, E::TensorOverlap { ref name, ref other, data_offset: 32 } if name == "b" && other == "a"),
+        "{e:?}"
+    );
     // Listed out of order, still caught.
-    assert!(matches!(err(two(("a", 8, 64), ("b", 32, 0))), E::TensorOverlap { .. }));
+    assert!(matches!(
+        err(two(("a", 8, 64), ("b", 32, 0))),
+        E::TensorOverlap { .. }
+    ));
     // Adjacent is fine, and a zero-sized tensor overlaps nothing.
     parse(two(("a", 8, 0), ("b", 8, 32))).unwrap();
-    let f = Raw::header(3, 2, 0).tensor("a", &[8], F32, 0).tensor("z", &[0], F32, 0).pad(32).zeros(32).build();
+    let f = Raw::header(3, 2, 0)
+        .tensor("a", &[8], F32, 0)
+        .tensor("z", &[0], F32, 0)
+        .pad(32)
+        .zeros(32)
+        .build();
     parse(f).unwrap();
     let e = err(two(("a", 8, 0), ("a", 8, 32)));
-    assert!(matches!(e, E::DuplicateTensor { ref name, offset: 57 } if name == "a"), "{e:?}");
+    assert!(
+        matches!(e, E::DuplicateTensor { ref name, offset: 57 } if name == "a"),
+        "{e:?}"
+    );
 }
 
 // ---- regressions found by the fuzzer (fuzz/README.md) ----

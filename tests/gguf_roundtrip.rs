@@ -5,7 +5,9 @@ use hearth::gguf::{GgufError, GgufFile, GgufWriter, MetadataValue as V};
 use hearth::quant::GgmlType;
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn every_value_type() -> Vec<(String, V)> {
@@ -25,17 +27,33 @@ fn every_value_type() -> Vec<(String, V)> {
         ("t.i64".into(), V::I64(i64::MIN)),
         ("t.f64".into(), V::F64(-2.5e300)),
         ("t.empty_string".into(), s("")),
-        ("t.str_array".into(), V::Array(vec![s("a"), s(""), s("<|eot_id|>")])),
-        ("t.f32_array".into(), V::Array(vec![V::F32(0.5), V::F32(-1.0)])),
-        ("t.i32_array".into(), V::Array(vec![V::I32(1), V::I32(-2), V::I32(3)])),
+        (
+            "t.str_array".into(),
+            V::Array(vec![s("a"), s(""), s("<|eot_id|>")]),
+        ),
+        (
+            "t.f32_array".into(),
+            V::Array(vec![V::F32(0.5), V::F32(-1.0)]),
+        ),
+        (
+            "t.i32_array".into(),
+            V::Array(vec![V::I32(1), V::I32(-2), V::I32(3)]),
+        ),
         ("t.empty_array".into(), V::Array(vec![])),
         (
             "t.nested".into(),
-            V::Array(vec![V::Array(vec![s("x"), s("yz")]), V::Array(vec![]), V::Array(vec![s("w")])]),
+            V::Array(vec![
+                V::Array(vec![s("x"), s("yz")]),
+                V::Array(vec![]),
+                V::Array(vec![s("w")]),
+            ]),
         ),
         (
             "t.mixed_inner_types".into(),
-            V::Array(vec![V::Array(vec![V::U8(1)]), V::Array(vec![V::F64(2.0), V::F64(3.0)])]),
+            V::Array(vec![
+                V::Array(vec![V::U8(1)]),
+                V::Array(vec![V::F64(2.0), V::F64(3.0)]),
+            ]),
         ),
     ]
 }
@@ -45,11 +63,16 @@ fn sample_writer() -> GgufWriter {
     for (k, v) in every_value_type() {
         w.add_metadata(k, v);
     }
-    w.add_tensor("a.f32", &[3], GgmlType::F32, bytes(12, 1)).unwrap();
-    w.add_tensor("b.q8_0", &[64, 2], GgmlType::Q8_0, bytes(4 * 34, 2)).unwrap();
-    w.add_tensor("c.f16", &[5, 1, 1, 1], GgmlType::F16, bytes(10, 3)).unwrap();
-    w.add_tensor("d.q4_k", &[256, 3], GgmlType::Q4_K, bytes(3 * 144, 4)).unwrap();
-    w.add_tensor("e.empty", &[0, 7], GgmlType::F32, vec![]).unwrap();
+    w.add_tensor("a.f32", &[3], GgmlType::F32, bytes(12, 1))
+        .unwrap();
+    w.add_tensor("b.q8_0", &[64, 2], GgmlType::Q8_0, bytes(4 * 34, 2))
+        .unwrap();
+    w.add_tensor("c.f16", &[5, 1, 1, 1], GgmlType::F16, bytes(10, 3))
+        .unwrap();
+    w.add_tensor("d.q4_k", &[256, 3], GgmlType::Q4_K, bytes(3 * 144, 4))
+        .unwrap();
+    w.add_tensor("e.empty", &[0, 7], GgmlType::F32, vec![])
+        .unwrap();
     w
 }
 
@@ -70,7 +93,10 @@ fn every_value_type_and_tensor_round_trips() {
     ];
     assert_eq!(f.tensors().len(), expected.len());
     for (t, (name, dims, ty, data)) in f.tensors().iter().zip(expected) {
-        assert_eq!((t.name.as_str(), t.dims.as_slice(), t.ggml_type), (name, dims, ty));
+        assert_eq!(
+            (t.name.as_str(), t.dims.as_slice(), t.ggml_type),
+            (name, dims, ty)
+        );
         assert_eq!(t.n_elements, dims.iter().product::<u64>());
         assert_eq!(t.n_bytes, data.len() as u64);
         assert_eq!(t.offset % 32, 0, "{name}");
@@ -115,7 +141,13 @@ fn add_metadata_replaces_an_existing_key_in_place() {
     w.add_metadata("b", V::U32(2));
     w.add_metadata("a", V::String("one".into()));
     let f = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
-    assert_eq!(f.metadata(), &[("a".to_string(), V::String("one".into())), ("b".to_string(), V::U32(2))]);
+    assert_eq!(
+        f.metadata(),
+        &[
+            ("a".to_string(), V::String("one".into())),
+            ("b".to_string(), V::U32(2))
+        ]
+    );
 }
 
 /// The layout from the GGUF spec (ggml/docs/gguf.md), assembled by hand.
@@ -123,7 +155,8 @@ fn add_metadata_replaces_an_existing_key_in_place() {
 fn tiny_file_has_the_documented_byte_layout() {
     let mut w = GgufWriter::new();
     w.add_metadata("a", V::U32(7));
-    w.add_tensor("t", &[2], GgmlType::F32, vec![1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    w.add_tensor("t", &[2], GgmlType::F32, vec![1, 2, 3, 4, 5, 6, 7, 8])
+        .unwrap();
     let mut e = Vec::new();
     e.extend_from_slice(b"GGUF");
     e.extend_from_slice(&3u32.to_le_bytes()); // version
@@ -175,7 +208,10 @@ fn open_maps_the_same_file_that_write_file_wrote() {
     }
     let empty = dir.join("empty.gguf");
     std::fs::write(&empty, b"").unwrap();
-    assert!(matches!(GgufFile::open(&empty), Err(GgufError::Truncated { .. })));
+    assert!(matches!(
+        GgufFile::open(&empty),
+        Err(GgufError::Truncated { .. })
+    ));
     let missing = GgufFile::open(dir.join("nope.gguf"));
     assert!(matches!(missing, Err(GgufError::Io { ref path, .. }) if path.ends_with("nope.gguf")));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -202,16 +238,47 @@ fn integer_getters_accept_any_integer_type_that_fits() {
     assert_eq!(f.get_u32("t.u64_small").unwrap(), 12);
     assert_eq!(f.get_u64("t.u32").unwrap(), 4_000_000_000);
     assert_eq!(f.get_u64("t.u64").unwrap(), u64::MAX);
-    assert!(matches!(f.get_u32("t.u64"), Err(GgufError::ValueOutOfRange { expected: "u32", .. })));
-    assert!(matches!(f.get_u32("t.i8"), Err(GgufError::ValueOutOfRange { .. })));
-    assert!(matches!(f.get_u64("t.i64_neg"), Err(GgufError::ValueOutOfRange { .. })));
-    assert!(matches!(f.get_u32("t.f32"), Err(GgufError::WrongType { expected: "u32", found: "f32", .. })));
-    assert!(matches!(f.get_u32("t.bool"), Err(GgufError::WrongType { found: "bool", .. })));
+    assert!(matches!(
+        f.get_u32("t.u64"),
+        Err(GgufError::ValueOutOfRange {
+            expected: "u32",
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.get_u32("t.i8"),
+        Err(GgufError::ValueOutOfRange { .. })
+    ));
+    assert!(matches!(
+        f.get_u64("t.i64_neg"),
+        Err(GgufError::ValueOutOfRange { .. })
+    ));
+    assert!(matches!(
+        f.get_u32("t.f32"),
+        Err(GgufError::WrongType {
+            expected: "u32",
+            found: "f32",
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.get_u32("t.bool"),
+        Err(GgufError::WrongType { found: "bool", .. })
+    ));
     assert_eq!(f.get_i32_array("t.i32_array").unwrap(), [1, -2, 3]);
     assert_eq!(f.get_i32_array("t.u32_array").unwrap(), [5, 6]);
-    assert!(matches!(f.get_i32_array("t.u32_array_big"), Err(GgufError::ValueOutOfRange { .. })));
-    assert!(matches!(f.get_i32_array("t.f32_array"), Err(GgufError::WrongType { found: "f32", .. })));
-    assert!(matches!(f.get_i32_array("t.u32"), Err(GgufError::WrongType { found: "u32", .. })));
+    assert!(matches!(
+        f.get_i32_array("t.u32_array_big"),
+        Err(GgufError::ValueOutOfRange { .. })
+    ));
+    assert!(matches!(
+        f.get_i32_array("t.f32_array"),
+        Err(GgufError::WrongType { found: "f32", .. })
+    ));
+    assert!(matches!(
+        f.get_i32_array("t.u32"),
+        Err(GgufError::WrongType { found: "u32", .. })
+    ));
 }
 
 #[test]
@@ -221,18 +288,51 @@ fn other_getters_check_types() {
     assert_eq!(f.get_f32("t.f32").unwrap(), 1e-5);
     assert_eq!(f.get_f32("t.f64").unwrap(), f32::NEG_INFINITY); // -2.5e300 rounds to -inf
     assert!(f.get_bool("t.bool").unwrap());
-    assert_eq!(f.get_str_array("t.str_array").unwrap(), ["a", "", "<|eot_id|>"]);
-    assert_eq!(f.get_str_array("t.empty_array").unwrap(), Vec::<&str>::new());
+    assert_eq!(
+        f.get_str_array("t.str_array").unwrap(),
+        ["a", "", "<|eot_id|>"]
+    );
+    assert_eq!(
+        f.get_str_array("t.empty_array").unwrap(),
+        Vec::<&str>::new()
+    );
     assert_eq!(f.get_f32_array("t.f32_array").unwrap(), [0.5, -1.0]);
     assert_eq!(f.get_f32_array("t.f64_array").unwrap(), [0.25]);
-    assert!(matches!(f.get_str("t.u32"), Err(GgufError::WrongType { expected: "string", found: "u32", .. })));
-    assert!(matches!(f.get_f32("t.u32"), Err(GgufError::WrongType { .. })));
-    assert!(matches!(f.get_bool("t.u8"), Err(GgufError::WrongType { .. })));
-    assert!(matches!(f.get_str_array("t.nested"), Err(GgufError::WrongType { found: "array", .. })));
-    assert!(matches!(f.get_f32_array("t.string"), Err(GgufError::WrongType { found: "string", .. })));
+    assert!(matches!(
+        f.get_str("t.u32"),
+        Err(GgufError::WrongType {
+            expected: "string",
+            found: "u32",
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.get_f32("t.u32"),
+        Err(GgufError::WrongType { .. })
+    ));
+    assert!(matches!(
+        f.get_bool("t.u8"),
+        Err(GgufError::WrongType { .. })
+    ));
+    assert!(matches!(
+        f.get_str_array("t.nested"),
+        Err(GgufError::WrongType { found: "array", .. })
+    ));
+    assert!(matches!(
+        f.get_f32_array("t.string"),
+        Err(GgufError::WrongType {
+            found: "string",
+            ..
+        })
+    ));
     let missing = f.get_u32("llama.block_count");
-    assert!(matches!(missing, Err(GgufError::MissingKey { ref key }) if key == "llama.block_count"));
-    assert!(matches!(f.get_str_array("nope"), Err(GgufError::MissingKey { .. })));
+    assert!(
+        matches!(missing, Err(GgufError::MissingKey { ref key }) if key == "llama.block_count")
+    );
+    assert!(matches!(
+        f.get_str_array("nope"),
+        Err(GgufError::MissingKey { .. })
+    ));
 }
 
 #[test]
@@ -243,7 +343,10 @@ fn optional_getters_are_none_when_absent_and_err_on_wrong_type() {
     assert_eq!(f.opt_u64("nope").unwrap(), None);
     assert_eq!(f.opt_f32("nope").unwrap(), None);
     assert_eq!(f.opt_bool("nope").unwrap(), None);
-    assert_eq!(f.opt_str("t.string").unwrap(), Some("héllo ▁wörld \u{1F600}"));
+    assert_eq!(
+        f.opt_str("t.string").unwrap(),
+        Some("héllo ▁wörld \u{1F600}")
+    );
     assert_eq!(f.opt_u32("t.u16").unwrap(), Some(60000));
     assert_eq!(f.opt_u64("t.u8").unwrap(), Some(200));
     assert_eq!(f.opt_f32("t.f32").unwrap(), Some(1e-5));
@@ -266,8 +369,18 @@ fn metadata_value_conversions() {
     assert_eq!(V::U16(3).as_f64(), Some(3.0));
     assert_eq!(V::String("s".into()).as_str(), Some("s"));
     assert_eq!(V::U8(1).as_str(), None);
-    let names: Vec<_> = every_value_type().iter().take(13).map(|(_, v)| v.type_name()).collect();
-    assert_eq!(names, ["string", "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "u64", "i64", "f64"]);
+    let names: Vec<_> = every_value_type()
+        .iter()
+        .take(13)
+        .map(|(_, v)| v.type_name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "string", "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "u64",
+            "i64", "f64"
+        ]
+    );
 }
 
 #[test]
@@ -275,7 +388,10 @@ fn writer_refuses_tensors_it_could_not_read_back() {
     let mut w = GgufWriter::new();
     let mut bad = |name: &str, dims: &[u64], ty, n: usize| {
         let r = w.add_tensor(name, dims, ty, vec![0; n]);
-        assert!(matches!(r, Err(GgufError::InvalidTensor { .. })), "{name}: {r:?}");
+        assert!(
+            matches!(r, Err(GgufError::InvalidTensor { .. })),
+            "{name}: {r:?}"
+        );
     };
     bad("short", &[4], GgmlType::F32, 15);
     bad("long", &[4], GgmlType::F32, 17);
@@ -285,7 +401,10 @@ fn writer_refuses_tensors_it_could_not_read_back() {
     bad("overflow", &[1 << 32, 1 << 32], GgmlType::F32, 0);
     bad("over i64", &[1 << 63], GgmlType::I8, 0);
     w.add_tensor("x", &[1], GgmlType::F32, vec![0; 4]).unwrap();
-    assert!(matches!(w.add_tensor("x", &[1], GgmlType::F32, vec![0; 4]), Err(GgufError::InvalidTensor { .. })));
+    assert!(matches!(
+        w.add_tensor("x", &[1], GgmlType::F32, vec![0; 4]),
+        Err(GgufError::InvalidTensor { .. })
+    ));
 }
 
 #[test]
@@ -296,19 +415,39 @@ fn writer_refuses_bad_metadata_and_versions() {
         w.to_bytes().unwrap_err()
     };
     let mixed = refuse("m", V::Array(vec![V::U8(1), V::I8(1)]));
-    assert!(matches!(mixed, GgufError::InvalidMetadata { ref key, .. } if key == "m"), "{mixed}");
+    assert!(
+        matches!(mixed, GgufError::InvalidMetadata { ref key, .. } if key == "m"),
+        "{mixed}"
+    );
     let mut deep = V::Array(vec![]);
     for _ in 0..hearth::gguf::MAX_ARRAY_DEPTH {
         deep = V::Array(vec![deep]);
     }
-    assert!(matches!(refuse("deep", deep), GgufError::InvalidMetadata { .. }));
-    for bad in [V::U32(0), V::U32(48), V::I32(-32), V::U64(1 << 40), V::String("32".into())] {
-        assert!(matches!(refuse("general.alignment", bad.clone()), GgufError::BadAlignment { .. }), "{bad:?}");
+    assert!(matches!(
+        refuse("deep", deep),
+        GgufError::InvalidMetadata { .. }
+    ));
+    for bad in [
+        V::U32(0),
+        V::U32(48),
+        V::I32(-32),
+        V::U64(1 << 40),
+        V::String("32".into()),
+    ] {
+        assert!(
+            matches!(
+                refuse("general.alignment", bad.clone()),
+                GgufError::BadAlignment { .. }
+            ),
+            "{bad:?}"
+        );
     }
     for v in [0, 1, 4] {
         let mut w = GgufWriter::new();
         w.set_version(v);
-        assert!(matches!(w.to_bytes(), Err(GgufError::UnsupportedVersion { version }) if version == v));
+        assert!(
+            matches!(w.to_bytes(), Err(GgufError::UnsupportedVersion { version }) if version == v)
+        );
     }
 }
 

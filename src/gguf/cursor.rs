@@ -23,10 +23,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes `n` bytes; `what` names the field for the error (built only on failure).
-    pub(crate) fn take(&mut self, n: u64, what: impl FnOnce() -> String) -> Result<&'a [u8], GgufError> {
+    pub(crate) fn take(
+        &mut self,
+        n: u64,
+        what: impl FnOnce() -> String,
+    ) -> Result<&'a [u8], GgufError> {
         let available = self.remaining();
         if n > available {
-            return Err(GgufError::Truncated { what: what(), offset: self.offset(), needed: n, available });
+            return Err(GgufError::Truncated {
+                what: what(),
+                offset: self.offset(),
+                needed: n,
+                available,
+            });
         }
         // n <= remaining <= usize::MAX, so the cast and the slice are in bounds.
         let start = self.pos;
@@ -34,7 +43,10 @@ impl<'a> Cursor<'a> {
         Ok(&self.bytes[start..self.pos])
     }
 
-    fn array<const N: usize>(&mut self, what: impl FnOnce() -> String) -> Result<[u8; N], GgufError> {
+    fn array<const N: usize>(
+        &mut self,
+        what: impl FnOnce() -> String,
+    ) -> Result<[u8; N], GgufError> {
         let bytes = self.take(N as u64, what)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
@@ -66,12 +78,20 @@ impl<'a> Cursor<'a> {
         let available = self.remaining();
         match count.checked_mul(min_size) {
             Some(need) if need <= available => Ok(count as usize),
-            _ => Err(GgufError::CountTooLarge { what: what(), count, offset: count_offset, available }),
+            _ => Err(GgufError::CountTooLarge {
+                what: what(),
+                count,
+                offset: count_offset,
+                available,
+            }),
         }
     }
 
     /// A GGUF string (u64 length + bytes), returned raw; the caller decides on UTF-8 handling.
-    pub(crate) fn string_bytes(&mut self, what: impl Fn() -> String) -> Result<&'a [u8], GgufError> {
+    pub(crate) fn string_bytes(
+        &mut self,
+        what: impl Fn() -> String,
+    ) -> Result<&'a [u8], GgufError> {
         let len_offset = self.offset();
         let len = self.u64(|| format!("length of {}", what()))?;
         let available = self.remaining();
@@ -87,9 +107,15 @@ impl<'a> Cursor<'a> {
     }
 
     /// A GGUF string that must be valid UTF-8 (keys and tensor names).
-    pub(crate) fn strict_string(&mut self, what: impl Fn() -> String) -> Result<&'a str, GgufError> {
+    pub(crate) fn strict_string(
+        &mut self,
+        what: impl Fn() -> String,
+    ) -> Result<&'a str, GgufError> {
         let offset = self.offset();
         let bytes = self.string_bytes(&what)?;
-        std::str::from_utf8(bytes).map_err(|_| GgufError::InvalidUtf8 { what: what(), offset })
+        std::str::from_utf8(bytes).map_err(|_| GgufError::InvalidUtf8 {
+            what: what(),
+            offset,
+        })
     }
 }

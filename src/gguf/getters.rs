@@ -5,10 +5,18 @@
 use super::{GgufError, GgufFile, MetadataValue};
 
 fn wrong_type(key: &str, expected: &'static str, found: &MetadataValue) -> GgufError {
-    GgufError::WrongType { key: key.to_owned(), expected, found: found.type_name() }
+    GgufError::WrongType {
+        key: key.to_owned(),
+        expected,
+        found: found.type_name(),
+    }
 }
 
-fn int_as<T: TryFrom<i128>>(key: &str, expected: &'static str, v: &MetadataValue) -> Result<T, GgufError> {
+fn int_as<T: TryFrom<i128>>(
+    key: &str,
+    expected: &'static str,
+    v: &MetadataValue,
+) -> Result<T, GgufError> {
     let wide = v.as_i128().ok_or_else(|| wrong_type(key, expected, v))?;
     T::try_from(wide).map_err(|_| GgufError::ValueOutOfRange {
         key: key.to_owned(),
@@ -25,13 +33,19 @@ fn float_of(v: &MetadataValue) -> Option<f64> {
     }
 }
 
-fn array_of<'a>(key: &str, expected: &'static str, v: &'a MetadataValue) -> Result<&'a [MetadataValue], GgufError> {
+fn array_of<'a>(
+    key: &str,
+    expected: &'static str,
+    v: &'a MetadataValue,
+) -> Result<&'a [MetadataValue], GgufError> {
     v.as_array().ok_or_else(|| wrong_type(key, expected, v))
 }
 
 impl GgufFile {
     fn require(&self, key: &str) -> Result<&MetadataValue, GgufError> {
-        self.get(key).ok_or_else(|| GgufError::MissingKey { key: key.to_owned() })
+        self.get(key).ok_or_else(|| GgufError::MissingKey {
+            key: key.to_owned(),
+        })
     }
 
     pub fn get_str(&self, key: &str) -> Result<&str, GgufError> {
@@ -50,7 +64,9 @@ impl GgufFile {
     /// F32, or F64 rounded to f32.
     pub fn get_f32(&self, key: &str) -> Result<f32, GgufError> {
         let v = self.require(key)?;
-        float_of(v).map(|x| x as f32).ok_or_else(|| wrong_type(key, "f32", v))
+        float_of(v)
+            .map(|x| x as f32)
+            .ok_or_else(|| wrong_type(key, "f32", v))
     }
 
     pub fn get_bool(&self, key: &str) -> Result<bool, GgufError> {
@@ -63,14 +79,24 @@ impl GgufFile {
     pub fn get_str_array(&self, key: &str) -> Result<Vec<&str>, GgufError> {
         const EXPECTED: &str = "array of string";
         let items = array_of(key, EXPECTED, self.require(key)?)?;
-        items.iter().map(|v| v.as_str().ok_or_else(|| wrong_type(key, EXPECTED, v))).collect()
+        items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| wrong_type(key, EXPECTED, v)))
+            .collect()
     }
 
     /// Elements of type f32 (or f64, rounded).
     pub fn get_f32_array(&self, key: &str) -> Result<Vec<f32>, GgufError> {
         const EXPECTED: &str = "array of f32";
         let items = array_of(key, EXPECTED, self.require(key)?)?;
-        items.iter().map(|v| float_of(v).map(|x| x as f32).ok_or_else(|| wrong_type(key, EXPECTED, v))).collect()
+        items
+            .iter()
+            .map(|v| {
+                float_of(v)
+                    .map(|x| x as f32)
+                    .ok_or_else(|| wrong_type(key, EXPECTED, v))
+            })
+            .collect()
     }
 
     /// Elements of any integer type whose values fit i32.

@@ -56,7 +56,10 @@ impl GgufFile {
     /// Memory-maps and validates the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
         let path = path.as_ref();
-        let io_err = |source| GgufError::Io { path: path.to_owned(), source };
+        let io_err = |source| GgufError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         if len == 0 {
@@ -112,7 +115,10 @@ impl GgufFile {
     }
 
     pub fn get(&self, key: &str) -> Option<&MetadataValue> {
-        self.key_index.get(key).and_then(|&i| self.metadata.get(i)).map(|(_, v)| v)
+        self.key_index
+            .get(key)
+            .and_then(|&i| self.metadata.get(i))
+            .map(|(_, v)| v)
     }
 
     /// All tensor infos in file order.
@@ -121,7 +127,9 @@ impl GgufFile {
     }
 
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensor_index.get(name).and_then(|&i| self.tensors.get(i))
+        self.tensor_index
+            .get(name)
+            .and_then(|&i| self.tensors.get(i))
     }
 
     /// The bytes of a tensor of this file (extents were validated at open). A `TensorInfo`

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use super::GgufError;
 use super::cursor::Cursor;
 use super::tensors::{self, TensorInfo};
 use super::value::{MetadataValue, ValueType};
-use super::GgufError;
 
 pub(crate) const MAGIC: &[u8; 4] = b"GGUF";
 /// The alignment of the data section and of each tensor when `general.alignment` is absent.
@@ -41,29 +41,46 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, GgufError> {
     let kv_count = c.u64(|| "metadata key/value count".into())?;
     // Each count is bounded by the bytes left just before the section it sizes, so a plain
     // truncation is reported where it happens rather than as an implausible count.
-    let n_kv = c.check_count(kv_count, KV_MIN_SIZE, kv_count_offset, || "metadata key/value count".into())?;
+    let n_kv = c.check_count(kv_count, KV_MIN_SIZE, kv_count_offset, || {
+        "metadata key/value count".into()
+    })?;
     let (metadata, key_index) = read_metadata(&mut c, n_kv)?;
     let alignment = alignment_of(&metadata, &key_index)?;
 
-    let n_tensors = c.check_count(tensor_count, tensors::TENSOR_INFO_MIN_SIZE, tensor_count_offset, || {
-        "tensor count".into()
-    })?;
+    let n_tensors = c.check_count(
+        tensor_count,
+        tensors::TENSOR_INFO_MIN_SIZE,
+        tensor_count_offset,
+        || "tensor count".into(),
+    )?;
     let (tensors, tensor_index) = tensors::read_tensor_infos(&mut c, n_tensors, alignment)?;
 
     let header_end = c.offset();
     let data_offset = header_end
         .div_ceil(alignment)
         .checked_mul(alignment)
-        .ok_or_else(|| GgufError::BadAlignment { found: alignment.to_string() })?;
+        .ok_or_else(|| GgufError::BadAlignment {
+            found: alignment.to_string(),
+        })?;
     tensors::check_extents(&tensors, data_offset, bytes.len() as u64)?;
 
-    Ok(Header { version, metadata, key_index, tensors, tensor_index, alignment, data_offset })
+    Ok(Header {
+        version,
+        metadata,
+        key_index,
+        tensors,
+        tensor_index,
+        alignment,
+        data_offset,
+    })
 }
 
 fn check_magic(bytes: &[u8]) -> Result<(), GgufError> {
     let head = &bytes[..bytes.len().min(4)];
     if head != &MAGIC[..head.len()] {
-        return Err(GgufError::BadMagic { found: head.to_vec() });
+        return Err(GgufError::BadMagic {
+            found: head.to_vec(),
+        });
     }
     Ok(())
 }
@@ -73,7 +90,9 @@ fn read_version(c: &mut Cursor) -> Result<u32, GgufError> {
     match version {
         2 | 3 => Ok(version),
         // A big-endian file reads as a huge little-endian number.
-        v if matches!(v.swap_bytes(), 1..=3) => Err(GgufError::BigEndian { version: v.swap_bytes() }),
+        v if matches!(v.swap_bytes(), 1..=3) => Err(GgufError::BigEndian {
+            version: v.swap_bytes(),
+        }),
         v => Err(GgufError::UnsupportedVersion { version: v }),
     }
 }
@@ -87,7 +106,10 @@ fn read_metadata(c: &mut Cursor, count: usize) -> Result<Metadata, GgufError> {
         let key_offset = c.offset();
         let key = c.strict_string(|| format!("metadata key #{i}"))?.to_owned();
         if index.contains_key(&key) {
-            return Err(GgufError::DuplicateKey { key, offset: key_offset });
+            return Err(GgufError::DuplicateKey {
+                key,
+                offset: key_offset,
+            });
         }
         let ty = read_value_type(c, &key)?;
         let value = read_value(c, ty, &key, 0)?;
@@ -100,11 +122,20 @@ fn read_metadata(c: &mut Cursor, count: usize) -> Result<Metadata, GgufError> {
 fn read_value_type(c: &mut Cursor, key: &str) -> Result<ValueType, GgufError> {
     let offset = c.offset();
     let type_id = c.u32(|| format!("value type of {key:?}"))?;
-    ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType { key: key.to_owned(), type_id, offset })
+    ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
+        key: key.to_owned(),
+        type_id,
+        offset,
+    })
 }
 
 /// Reads one value of type `ty`; `depth` counts the arrays this value is inside.
-fn read_value(c: &mut Cursor, ty: ValueType, key: &str, depth: usize) -> Result<MetadataValue, GgufError> {
+fn read_value(
+    c: &mut Cursor,
+    ty: ValueType,
+    key: &str,
+    depth: usize,
+) -> Result<MetadataValue, GgufError> {
     let what = || format!("value of {key:?}");
     Ok(match ty {
         ValueType::U8 => MetadataValue::U8(c.u8(what)?),
@@ -121,10 +152,16 @@ fn read_value(c: &mut Cursor, ty: ValueType, key: &str, depth: usize) -> Result<
         ValueType::Bool => MetadataValue::Bool(c.u8(what)? != 0),
         // llama.cpp tolerates invalid UTF-8 in string values (some vocabularies hold raw
         // bytes), so values are converted lossily; keys and tensor names must be valid.
-        ValueType::String => MetadataValue::String(String::from_utf8_lossy(c.string_bytes(what)?).into_owned()),
+        ValueType::String => {
+            MetadataValue::String(String::from_utf8_lossy(c.string_bytes(what)?).into_owned())
+        }
         ValueType::Array => {
             if depth >= MAX_ARRAY_DEPTH {
-                return Err(GgufError::NestingTooDeep { key: key.to_owned(), max: MAX_ARRAY_DEPTH, offset: c.offset() });
+                return Err(GgufError::NestingTooDeep {
+                    key: key.to_owned(),
+                    max: MAX_ARRAY_DEPTH,
+                    offset: c.offset(),
+                });
             }
             let elem_ty = read_value_type(c, key)?;
             let count_offset = c.offset();
@@ -142,8 +179,15 @@ fn read_value(c: &mut Cursor, ty: ValueType, key: &str, depth: usize) -> Result<
 }
 
 /// `general.alignment` when present (any integer type; ggml writes u32), else the default.
-fn alignment_of(metadata: &[(String, MetadataValue)], index: &HashMap<String, usize>) -> Result<u64, GgufError> {
-    let Some(value) = index.get(ALIGNMENT_KEY).and_then(|&i| metadata.get(i)).map(|(_, v)| v) else {
+fn alignment_of(
+    metadata: &[(String, MetadataValue)],
+    index: &HashMap<String, usize>,
+) -> Result<u64, GgufError> {
+    let Some(value) = index
+        .get(ALIGNMENT_KEY)
+        .and_then(|&i| metadata.get(i))
+        .map(|(_, v)| v)
+    else {
         return Ok(DEFAULT_ALIGNMENT);
     };
     validate_alignment(value)
@@ -152,7 +196,9 @@ fn alignment_of(metadata: &[(String, MetadataValue)], index: &HashMap<String, us
 pub(crate) fn validate_alignment(value: &MetadataValue) -> Result<u64, GgufError> {
     match value.as_u64() {
         Some(a) if a.is_power_of_two() && a <= u64::from(u32::MAX) => Ok(a),
-        Some(a) => Err(GgufError::BadAlignment { found: a.to_string() }),
+        Some(a) => Err(GgufError::BadAlignment {
+            found: a.to_string(),
+        }),
         None => Err(GgufError::BadAlignment {
             found: match value.as_i64() {
                 Some(v) => v.to_string(),

@@ -66,8 +66,8 @@ impl ValueType {
             U16 | I16 => 2,
             U32 | I32 | F32 => 4,
             U64 | I64 | F64 => 8,
-            String => 8,  // u64 length
-            Array => 12,  // u32 element type + u64 count
+            String => 8, // u64 length
+            Array => 12, // u32 element type + u64 count
         }
     }
 }

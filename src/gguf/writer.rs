@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::GgufError;
 use super::reader::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, validate_alignment};
 use super::tensors::MAX_DIMS;
 use super::value::{MetadataValue, ValueType};
-use super::GgufError;
 use crate::quant::GgmlType;
 
 struct PendingTensor {
@@ -34,7 +34,11 @@ impl Default for GgufWriter {
 impl GgufWriter {
     /// Version 3; alignment 32 unless `general.alignment` is added.
     pub fn new() -> Self {
-        Self { version: 3, metadata: Vec::new(), tensors: Vec::new() }
+        Self {
+            version: 3,
+            metadata: Vec::new(),
+            tensors: Vec::new(),
+        }
     }
 
     /// 2 or 3 (they share the little-endian encoding); others are refused at write time.
@@ -52,14 +56,26 @@ impl GgufWriter {
     }
 
     /// Adds a tensor; `dims` in ggml order, `data` exactly `ty.bytes_for(product of dims)` bytes.
-    pub fn add_tensor(&mut self, name: impl Into<String>, dims: &[u64], ty: GgmlType, data: Vec<u8>) -> Result<(), GgufError> {
+    pub fn add_tensor(
+        &mut self,
+        name: impl Into<String>,
+        dims: &[u64],
+        ty: GgmlType,
+        data: Vec<u8>,
+    ) -> Result<(), GgufError> {
         let name = name.into();
-        let invalid = |reason: String| GgufError::InvalidTensor { name: name.clone(), reason };
+        let invalid = |reason: String| GgufError::InvalidTensor {
+            name: name.clone(),
+            reason,
+        };
         if self.tensors.iter().any(|t| t.name == name) {
             return Err(invalid("a tensor with this name was already added".into()));
         }
         if dims.is_empty() || dims.len() > MAX_DIMS {
-            return Err(invalid(format!("{} dimensions (must be 1 to {MAX_DIMS})", dims.len())));
+            return Err(invalid(format!(
+                "{} dimensions (must be 1 to {MAX_DIMS})",
+                dims.len()
+            )));
         }
         let n_elements = dims
             .iter()
@@ -67,13 +83,27 @@ impl GgufWriter {
             .filter(|&n| n <= i64::MAX as u64 && dims.iter().all(|&d| d <= i64::MAX as u64))
             .ok_or_else(|| invalid(format!("dimensions {dims:?} overflow")))?;
         if dims[0] % ty.block_elems() as u64 != 0 {
-            return Err(invalid(format!("row length {} is not a multiple of {ty}'s block size {}", dims[0], ty.block_elems())));
+            return Err(invalid(format!(
+                "row length {} is not a multiple of {ty}'s block size {}",
+                dims[0],
+                ty.block_elems()
+            )));
         }
-        let expected = ty.bytes_for(n_elements).ok_or_else(|| invalid(format!("dimensions {dims:?} overflow")))?;
+        let expected = ty
+            .bytes_for(n_elements)
+            .ok_or_else(|| invalid(format!("dimensions {dims:?} overflow")))?;
         if data.len() as u64 != expected {
-            return Err(invalid(format!("{} data bytes, {ty} × {dims:?} needs {expected}", data.len())));
+            return Err(invalid(format!(
+                "{} data bytes, {ty} × {dims:?} needs {expected}",
+                data.len()
+            )));
         }
-        self.tensors.push(PendingTensor { name, dims: dims.to_vec(), ty, data });
+        self.tensors.push(PendingTensor {
+            name,
+            dims: dims.to_vec(),
+            ty,
+            data,
+        });
         Ok(())
     }
 
@@ -87,7 +117,9 @@ impl GgufWriter {
     /// Header, metadata and tensor infos, padded to the alignment when tensors follow.
     fn header(&self, alignment: u64) -> Result<Vec<u8>, GgufError> {
         if !matches!(self.version, 2 | 3) {
-            return Err(GgufError::UnsupportedVersion { version: self.version });
+            return Err(GgufError::UnsupportedVersion {
+                version: self.version,
+            });
         }
         let mut h = Vec::new();
         h.extend_from_slice(MAGIC);
@@ -137,7 +169,10 @@ impl GgufWriter {
 
     pub fn write_file(&self, path: impl AsRef<Path>) -> Result<(), GgufError> {
         let path = path.as_ref();
-        let io_err = |source| GgufError::Io { path: path.to_owned(), source };
+        let io_err = |source| GgufError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let file = std::fs::File::create(path).map_err(io_err)?;
         let mut w = std::io::BufWriter::new(file);
         self.write_to(&mut w).map_err(|e| match e {
@@ -166,7 +201,12 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The value's payload (its type id is written by the caller). `depth` counts enclosing arrays.
-fn encode_value(out: &mut Vec<u8>, key: &str, value: &MetadataValue, depth: usize) -> Result<(), GgufError> {
+fn encode_value(
+    out: &mut Vec<u8>,
+    key: &str,
+    value: &MetadataValue,
+    depth: usize,
+) -> Result<(), GgufError> {
     match value {
         MetadataValue::U8(v) => out.push(*v),
         MetadataValue::I8(v) => out.extend_from_slice(&v.to_le_bytes()),
@@ -181,12 +221,19 @@ fn encode_value(out: &mut Vec<u8>, key: &str, value: &MetadataValue, depth: usiz
         MetadataValue::I64(v) => out.extend_from_slice(&v.to_le_bytes()),
         MetadataValue::F64(v) => out.extend_from_slice(&v.to_le_bytes()),
         MetadataValue::Array(items) => {
-            let invalid = |reason: String| GgufError::InvalidMetadata { key: key.to_owned(), reason };
+            let invalid = |reason: String| GgufError::InvalidMetadata {
+                key: key.to_owned(),
+                reason,
+            };
             if depth >= MAX_ARRAY_DEPTH {
-                return Err(invalid(format!("arrays nested deeper than {MAX_ARRAY_DEPTH} levels")));
+                return Err(invalid(format!(
+                    "arrays nested deeper than {MAX_ARRAY_DEPTH} levels"
+                )));
             }
             // An empty array carries no element type of its own; u8 is as good as any.
-            let elem_ty = items.first().map_or(ValueType::U8, MetadataValue::value_type);
+            let elem_ty = items
+                .first()
+                .map_or(ValueType::U8, MetadataValue::value_type);
             if let Some(odd) = items.iter().find(|v| v.value_type() != elem_ty) {
                 return Err(invalid(format!(
                     "array mixes element types {} and {}",
