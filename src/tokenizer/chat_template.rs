@@ -26,6 +26,7 @@
 
 mod environment;
 mod fallback;
+mod from_gguf;
 
 use std::time::SystemTime;
 
@@ -82,6 +83,8 @@ pub enum ChatTemplateError {
     OutputTooLarge { limit: usize },
     #[error("chat template failed{}: {detail}", at_line(*.line))]
     Render { line: Option<usize>, detail: String },
+    #[error("GGUF metadata for the chat template: {0}")]
+    Gguf(#[from] crate::gguf::GgufError),
     #[error("{key} = {id} is outside the vocabulary of {vocab_size} tokens")]
     TokenIdOutOfRange { key: &'static str, id: u64, vocab_size: usize },
 }
@@ -176,6 +179,16 @@ impl ChatTemplate {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The BOS token text the template renders with.
+    pub fn bos_token(&self) -> &str {
+        &self.bos_token
+    }
+
+    /// The EOS token text the template renders with.
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
     }
 
     /// Renders with `now` fixed (UTC) for `strftime_now` and `date_string` — for reproducible
