@@ -52,7 +52,11 @@ fn tojson_is_pythons() {
         "{\n  \"b\": 1,\n  \"a\": [\n    1.5,\n    \"x<y&z\",\n    \"é\"\n  ],\n  \"c\": null\n}"
     );
     assert_eq!(
-        render(&format!("{{{{ {value} | tojson(sort_keys=true) }}}}"), &hi()).unwrap(),
+        render(
+            &format!("{{{{ {value} | tojson(sort_keys=true) }}}}"),
+            &hi()
+        )
+        .unwrap(),
         r#"{"a": [1.5, "x<y&z", "é"], "b": 1, "c": null}"#
     );
 }
@@ -71,7 +75,10 @@ fn system_clock_gives_a_plausible_date() {
     let out = t.render(&hi(), false).unwrap();
     let (date, year) = out.split_once('|').unwrap();
     assert!(year.parse::<u32>().unwrap() >= 2025, "{out}");
-    assert!(date.ends_with(year) && date.len() == "26 Jul 2024".len(), "{out}");
+    assert!(
+        date.ends_with(year) && date.len() == "26 Jul 2024".len(),
+        "{out}"
+    );
 }
 
 #[test]
@@ -80,7 +87,10 @@ fn context_variables() {
         {% if tools is none %} tools=none{% endif %}\
         {% if enable_thinking is not defined %} no-thinking{% endif %}\
         {% if add_generation_prompt %} gen{% endif %} {{ date_string }} {{ messages | length }}";
-    assert_eq!(render(source, &hi()).unwrap(), "<s></s> tools=none no-thinking gen 26 Jul 2024 1");
+    assert_eq!(
+        render(source, &hi()).unwrap(),
+        "<s></s> tools=none no-thinking gen 26 Jul 2024 1"
+    );
 }
 
 // ---- bad and hostile templates ------------------------------------------------------------------
@@ -88,7 +98,9 @@ fn context_variables() {
 #[test]
 fn syntax_error_names_the_line() {
     let err = ChatTemplate::new("Hello\n{{ bos_token }}\n{% if %}\n", "", "").unwrap_err();
-    let ChatTemplateError::Syntax { line, .. } = &err else { panic!("{err:?}") };
+    let ChatTemplateError::Syntax { line, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(*line, Some(3));
     assert!(err.to_string().contains("line 3"), "{err}");
 
@@ -98,15 +110,28 @@ fn syntax_error_names_the_line() {
 
 #[test]
 fn raise_exception_is_a_typed_error() {
-    let err = render("x\n{{ raise_exception('bad role: ' + messages[0].role) }}", &hi()).unwrap_err();
-    let ChatTemplateError::Raised { message, line } = &err else { panic!("{err:?}") };
+    let err = render(
+        "x\n{{ raise_exception('bad role: ' + messages[0].role) }}",
+        &hi(),
+    )
+    .unwrap_err();
+    let ChatTemplateError::Raised { message, line } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(message, "bad role: user");
     assert_eq!(*line, Some(2));
     assert!(err.to_string().contains("bad role: user"));
 
     // Raised from inside a macro: still recognised.
-    let err = render("{% macro f() %}{{ raise_exception('deep') }}{% endmacro %}{{ f() }}", &hi()).unwrap_err();
-    assert!(matches!(&err, ChatTemplateError::Raised { message, .. } if message == "deep"), "{err:?}");
+    let err = render(
+        "{% macro f() %}{{ raise_exception('deep') }}{% endmacro %}{{ f() }}",
+        &hi(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, ChatTemplateError::Raised { message, .. } if message == "deep"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -116,7 +141,13 @@ fn unknown_method_or_filter_is_a_render_error() {
     let err = ChatTemplate::new("{{ x | no_such_filter }}", "", "")
         .and_then(|t| t.render(&hi(), true))
         .unwrap_err();
-    assert!(matches!(err, ChatTemplateError::Syntax { .. } | ChatTemplateError::Render { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ChatTemplateError::Syntax { .. } | ChatTemplateError::Render { .. }
+        ),
+        "{err:?}"
+    );
 }
 
 /// 10^10 loop iterations: stopped by the fuel budget, quickly (bound: 20 s even on a loaded
@@ -129,14 +160,31 @@ fn runaway_loop_runs_out_of_fuel() {
         &hi(),
     )
     .unwrap_err();
-    assert!(matches!(err, ChatTemplateError::OutOfFuel { .. }), "{err:?}");
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(
+        matches!(err, ChatTemplateError::OutOfFuel { .. }),
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn unbounded_recursion_is_an_error_not_a_stack_overflow() {
-    let err = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", &hi()).unwrap_err();
-    assert!(matches!(err, ChatTemplateError::Render { .. } | ChatTemplateError::OutOfFuel { .. }), "{err:?}");
+    let err = render(
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        &hi(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChatTemplateError::Render { .. } | ChatTemplateError::OutOfFuel { .. }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -147,20 +195,33 @@ fn huge_output_is_capped() {
         &hi(),
     )
     .unwrap_err();
-    let ChatTemplateError::OutputTooLarge { limit } = err else { panic!("{err:?}") };
+    let ChatTemplateError::OutputTooLarge { limit } = err else {
+        panic!("{err:?}")
+    };
     assert!((OUTPUT_BASE_BYTES..OUTPUT_BASE_BYTES + 1000).contains(&limit));
 
     // One 50 MB write (string repetition is itself capped at 100 MB by minijinja).
     let err = render("{{ 'x' * 50000000 }}", &hi()).unwrap_err();
-    assert!(matches!(err, ChatTemplateError::OutputTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(err, ChatTemplateError::OutputTooLarge { .. }),
+        "{err:?}"
+    );
 }
 
 /// The cap grows with the input: a long conversation renders in full.
 #[test]
 fn long_inputs_are_not_capped() {
     let long = "word ".repeat(OUTPUT_BASE_BYTES / 4);
-    let messages = vec![ChatMessage::user(long.clone()), ChatMessage::assistant(long.clone()), ChatMessage::user(long)];
-    let out = render("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}", &messages).unwrap();
+    let messages = vec![
+        ChatMessage::user(long.clone()),
+        ChatMessage::assistant(long.clone()),
+        ChatMessage::user(long),
+    ];
+    let out = render(
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}",
+        &messages,
+    )
+    .unwrap();
     assert!(out.len() > 3 * OUTPUT_BASE_BYTES);
 }
 
@@ -168,5 +229,8 @@ fn long_inputs_are_not_capped() {
 fn oversized_template_is_refused() {
     let source = "x".repeat(MAX_TEMPLATE_BYTES + 1);
     let err = ChatTemplate::new(&source, "", "").unwrap_err();
-    assert!(matches!(err, ChatTemplateError::TemplateTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(err, ChatTemplateError::TemplateTooLarge { .. }),
+        "{err:?}"
+    );
 }

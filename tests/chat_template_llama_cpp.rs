@@ -97,7 +97,10 @@ fn renders_like_llama_cpp() {
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         match template.render_with_system_fallback(&conversation, true) {
             Ok(got) if got == case.expected => {}
-            Ok(got) => failures.push(format!("{}:\n  expected {:?}\n  got      {:?}", case.name, case.expected, got)),
+            Ok(got) => failures.push(format!(
+                "{}:\n  expected {:?}\n  got      {:?}",
+                case.name, case.expected, got
+            )),
             Err(e) => failures.push(format!("{}: {e}", case.name)),
         }
     }

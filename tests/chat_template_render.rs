@@ -25,7 +25,11 @@ fn vendor_template(name: &str) -> Option<String> {
 
 fn llama31() -> Option<ChatTemplate> {
     let source = vendor_template("meta-llama-Llama-3.1-8B-Instruct.jinja")?;
-    Some(ChatTemplate::new(&source, "<|begin_of_text|>", "<|eot_id|>").unwrap().with_fixed_now(jul_26_2024()))
+    Some(
+        ChatTemplate::new(&source, "<|begin_of_text|>", "<|eot_id|>")
+            .unwrap()
+            .with_fixed_now(jul_26_2024()),
+    )
 }
 
 fn qwen25() -> Option<ChatTemplate> {
@@ -54,7 +58,10 @@ fn llama2() -> ChatTemplate {
 }
 
 fn sys_user() -> Vec<ChatMessage> {
-    vec![ChatMessage::system("You are helpful."), ChatMessage::user("Hi")]
+    vec![
+        ChatMessage::system("You are helpful."),
+        ChatMessage::user("Hi"),
+    ]
 }
 
 /// system, user, assistant, user.
@@ -106,7 +113,11 @@ fn llama31_without_system_still_has_the_date_header() {
 fn llama31_date_string_follows_the_clock() {
     let Some(t) = llama31() else { return };
     let t = t.with_fixed_now(SystemTime::UNIX_EPOCH + Duration::from_secs(1_735_819_200));
-    assert!(t.render(&sys_user(), true).unwrap().contains("\nToday Date: 02 Jan 2025\n\n"));
+    assert!(
+        t.render(&sys_user(), true)
+            .unwrap()
+            .contains("\nToday Date: 02 Jan 2025\n\n")
+    );
 }
 
 // ---- Qwen2.5 ---------------------------------------------------------------------------------
@@ -125,7 +136,10 @@ fn qwen25_multi_turn_with_and_without_generation_prompt() {
     let Some(t) = qwen25() else { return };
     let body = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello! How can I help?<|im_end|>\n<|im_start|>user\nTell me a joke.<|im_end|>\n";
     assert_eq!(t.render(&multi_turn(), false).unwrap(), body);
-    assert_eq!(t.render(&multi_turn(), true).unwrap(), format!("{body}<|im_start|>assistant\n"));
+    assert_eq!(
+        t.render(&multi_turn(), true).unwrap(),
+        format!("{body}<|im_start|>assistant\n")
+    );
 }
 
 // ---- Mistral ---------------------------------------------------------------------------------
@@ -133,7 +147,10 @@ fn qwen25_multi_turn_with_and_without_generation_prompt() {
 #[test]
 fn mistral_7b_instruct_format() {
     let t = mistral_7b();
-    assert_eq!(t.render(&[ChatMessage::user("Hi")], true).unwrap(), "<s>[INST] Hi [/INST]");
+    assert_eq!(
+        t.render(&[ChatMessage::user("Hi")], true).unwrap(),
+        "<s>[INST] Hi [/INST]"
+    );
     let turns = &multi_turn()[1..];
     let expected = "<s>[INST] Hi [/INST]Hello! How can I help?</s>[INST] Tell me a joke. [/INST]";
     assert_eq!(t.render(turns, true).unwrap(), expected);
@@ -147,7 +164,10 @@ fn mistral_7b_has_no_system_role_and_the_fallback_folds_it() {
     assert!(!t.supports_system_role());
     match t.render(&sys_user(), true) {
         Err(ChatTemplateError::Raised { message, .. }) => {
-            assert_eq!(message, "Conversation roles must alternate user/assistant/user/assistant/...")
+            assert_eq!(
+                message,
+                "Conversation roles must alternate user/assistant/user/assistant/..."
+            )
         }
         other => panic!("expected the template to raise, got {other:?}"),
     }
@@ -160,7 +180,10 @@ fn mistral_7b_has_no_system_role_and_the_fallback_folds_it() {
 #[test]
 fn mistral_nemo_format() {
     let Some(t) = mistral_nemo() else { return };
-    assert_eq!(t.render(&[ChatMessage::user("Hi")], true).unwrap(), "<s>[INST]Hi[/INST]");
+    assert_eq!(
+        t.render(&[ChatMessage::user("Hi")], true).unwrap(),
+        "<s>[INST]Hi[/INST]"
+    );
     assert_eq!(
         t.render(&multi_turn()[1..], true).unwrap(),
         "<s>[INST]Hi[/INST]Hello! How can I help?</s>[INST]Tell me a joke.[/INST]"
@@ -176,10 +199,19 @@ fn mistral_nemo_format() {
 #[test]
 fn mistral_nemo_rejects_roles_out_of_order() {
     let Some(t) = mistral_nemo() else { return };
-    let err = t.render(&[ChatMessage::user("a"), ChatMessage::user("b")], true).unwrap_err();
-    let ChatTemplateError::Raised { message, line } = &err else { panic!("{err:?}") };
-    assert!(message.starts_with("After the optional system message, conversation roles must alternate"));
-    assert!(line.is_some(), "raise_exception errors carry the template line");
+    let err = t
+        .render(&[ChatMessage::user("a"), ChatMessage::user("b")], true)
+        .unwrap_err();
+    let ChatTemplateError::Raised { message, line } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.starts_with("After the optional system message, conversation roles must alternate")
+    );
+    assert!(
+        line.is_some(),
+        "raise_exception errors carry the template line"
+    );
 }
 
 // ---- Llama 2 ---------------------------------------------------------------------------------
@@ -191,7 +223,10 @@ fn llama2_chat_format() {
         t.render(&multi_turn(), true).unwrap(),
         "<s>[INST] <<SYS>>\nYou are helpful.\n<</SYS>>\n\nHi [/INST] Hello! How can I help? </s><s>[INST] Tell me a joke. [/INST]"
     );
-    assert_eq!(t.render(&[ChatMessage::user("Hi")], false).unwrap(), "<s>[INST] Hi [/INST]");
+    assert_eq!(
+        t.render(&[ChatMessage::user("Hi")], false).unwrap(),
+        "<s>[INST] Hi [/INST]"
+    );
 }
 
 // ---- append-only: the KV cache's premise --------------------------------------------------------
@@ -212,7 +247,10 @@ fn append_only_violations(t: &ChatTemplate, conversation: &[ChatMessage]) -> Vec
             }
             let next = t.render(&conversation[..end], add_gen).unwrap();
             if !next.starts_with(&prompt) {
-                violations.push(format!("messages[..{}] (gen) vs messages[..{end}] (gen={add_gen})", k + 1));
+                violations.push(format!(
+                    "messages[..{}] (gen) vs messages[..{end}] (gen={add_gen})",
+                    k + 1
+                ));
             }
         }
     }
@@ -237,8 +275,17 @@ fn prompts_are_append_only() {
     let mut templates = vec![
         ("Mistral 7B v0.2", mistral_7b(), false),
         ("Llama 2 chat", llama2(), true),
-        ("fallback ChatML", ChatTemplate::fallback(FallbackTemplate::ChatMl, "", "").unwrap(), true),
-        ("fallback Llama 3", ChatTemplate::fallback(FallbackTemplate::Llama3, "<|begin_of_text|>", "<|eot_id|>").unwrap(), true),
+        (
+            "fallback ChatML",
+            ChatTemplate::fallback(FallbackTemplate::ChatMl, "", "").unwrap(),
+            true,
+        ),
+        (
+            "fallback Llama 3",
+            ChatTemplate::fallback(FallbackTemplate::Llama3, "<|begin_of_text|>", "<|eot_id|>")
+                .unwrap(),
+            true,
+        ),
     ];
     templates.extend(llama31().map(|t| ("Llama 3.1", t, true)));
     templates.extend(qwen25().map(|t| ("Qwen2.5", t, true)));
@@ -266,7 +313,12 @@ fn mistral_nemo_with_a_system_message_is_not_append_only() {
 #[test]
 fn llama31_trims_assistant_replies() {
     let Some(t) = llama31() else { return };
-    let text = t.render(&[ChatMessage::user("Hi"), ChatMessage::assistant("  Hello  ")], false).unwrap();
+    let text = t
+        .render(
+            &[ChatMessage::user("Hi"), ChatMessage::assistant("  Hello  ")],
+            false,
+        )
+        .unwrap();
     assert!(text.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>"));
 }
 
@@ -291,7 +343,10 @@ fn chatml_fallback_is_llama_cpps() {
 #[test]
 fn llama2_fallback_matches_the_llama2_card() {
     let t = ChatTemplate::fallback(FallbackTemplate::Llama2, "<s>", "</s>").unwrap();
-    assert_eq!(t.render(&multi_turn(), true).unwrap(), llama2().render(&multi_turn(), true).unwrap());
+    assert_eq!(
+        t.render(&multi_turn(), true).unwrap(),
+        llama2().render(&multi_turn(), true).unwrap()
+    );
     assert_eq!(
         t.render(&[ChatMessage::user("Hi")], true).unwrap(),
         "<s>[INST] Hi [/INST]"
@@ -300,7 +355,8 @@ fn llama2_fallback_matches_the_llama2_card() {
 
 #[test]
 fn llama3_fallback_matches_the_llama3_card() {
-    let t = ChatTemplate::fallback(FallbackTemplate::Llama3, "<|begin_of_text|>", "<|eot_id|>").unwrap();
+    let t = ChatTemplate::fallback(FallbackTemplate::Llama3, "<|begin_of_text|>", "<|eot_id|>")
+        .unwrap();
     assert_eq!(
         t.render(&sys_user(), true).unwrap(),
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are helpful.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
@@ -310,12 +366,32 @@ fn llama3_fallback_matches_the_llama3_card() {
 #[test]
 fn fallback_choice() {
     let chatml_vocab = ["<unk>", "<|im_start|>", "<|im_end|>", "hello"];
-    let llama3_vocab = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"];
+    let llama3_vocab = [
+        "<|begin_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+    ];
     let llama2_vocab = ["<unk>", "<s>", "</s>", "▁the"];
-    assert_eq!(FallbackTemplate::choose(Some("qwen2"), chatml_vocab), FallbackTemplate::ChatMl);
-    assert_eq!(FallbackTemplate::choose(Some("llama"), chatml_vocab), FallbackTemplate::ChatMl);
-    assert_eq!(FallbackTemplate::choose(Some("llama"), llama3_vocab), FallbackTemplate::Llama3);
-    assert_eq!(FallbackTemplate::choose(Some("llama"), llama2_vocab), FallbackTemplate::Llama2);
-    assert_eq!(FallbackTemplate::choose(Some("qwen2"), llama2_vocab), FallbackTemplate::ChatMl);
+    assert_eq!(
+        FallbackTemplate::choose(Some("qwen2"), chatml_vocab),
+        FallbackTemplate::ChatMl
+    );
+    assert_eq!(
+        FallbackTemplate::choose(Some("llama"), chatml_vocab),
+        FallbackTemplate::ChatMl
+    );
+    assert_eq!(
+        FallbackTemplate::choose(Some("llama"), llama3_vocab),
+        FallbackTemplate::Llama3
+    );
+    assert_eq!(
+        FallbackTemplate::choose(Some("llama"), llama2_vocab),
+        FallbackTemplate::Llama2
+    );
+    assert_eq!(
+        FallbackTemplate::choose(Some("qwen2"), llama2_vocab),
+        FallbackTemplate::ChatMl
+    );
     assert_eq!(FallbackTemplate::choose(None, []), FallbackTemplate::ChatMl);
 }

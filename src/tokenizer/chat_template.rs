@@ -33,7 +33,9 @@ use std::time::SystemTime;
 use minijinja::{ErrorKind, Value, context};
 use serde::{Deserialize, Serialize};
 
-use environment::{CappedOutput, Clock, FUEL_PER_RENDER, RaisedException, SharedEnv, TEMPLATE_NAME};
+use environment::{
+    CappedOutput, Clock, FUEL_PER_RENDER, RaisedException, SharedEnv, TEMPLATE_NAME,
+};
 pub use fallback::FallbackTemplate;
 
 /// Largest template source accepted. Real templates are under 20 KB.
@@ -54,7 +56,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new("system", content)
@@ -76,7 +81,10 @@ pub enum ChatTemplateError {
     Syntax { line: Option<usize>, detail: String },
     /// The template called `raise_exception(message)` (e.g. unsupported role order).
     #[error("chat template raised an error{}: {message}", at_line(*.line))]
-    Raised { line: Option<usize>, message: String },
+    Raised {
+        line: Option<usize>,
+        message: String,
+    },
     #[error("chat template ran past its budget of {fuel} instructions (runaway loop?)")]
     OutOfFuel { fuel: u64 },
     #[error("chat template output passed the {limit}-byte limit")]
@@ -86,7 +94,11 @@ pub enum ChatTemplateError {
     #[error("GGUF metadata for the chat template: {0}")]
     Gguf(#[from] crate::gguf::GgufError),
     #[error("{key} = {id} is outside the vocabulary of {vocab_size} tokens")]
-    TokenIdOutOfRange { key: &'static str, id: u64, vocab_size: usize },
+    TokenIdOutOfRange {
+        key: &'static str,
+        id: u64,
+        vocab_size: usize,
+    },
 }
 
 fn at_line(line: Option<usize>) -> String {
@@ -95,25 +107,38 @@ fn at_line(line: Option<usize>) -> String {
 
 impl ChatTemplateError {
     fn from_compile(err: &minijinja::Error) -> Self {
-        ChatTemplateError::Syntax { line: err.line(), detail: detail_of(err) }
+        ChatTemplateError::Syntax {
+            line: err.line(),
+            detail: detail_of(err),
+        }
     }
 
     fn from_render(err: &minijinja::Error, output: &CappedOutput) -> Self {
         if output.overflowed {
-            return ChatTemplateError::OutputTooLarge { limit: output.limit };
+            return ChatTemplateError::OutputTooLarge {
+                limit: output.limit,
+            };
         }
         if err.kind() == ErrorKind::OutOfFuel {
-            return ChatTemplateError::OutOfFuel { fuel: FUEL_PER_RENDER };
+            return ChatTemplateError::OutOfFuel {
+                fuel: FUEL_PER_RENDER,
+            };
         }
         // raise_exception's marker may sit below wrappers minijinja adds (macro calls, filters).
         let mut source = std::error::Error::source(err);
         while let Some(e) = source {
             if let Some(raised) = e.downcast_ref::<RaisedException>() {
-                return ChatTemplateError::Raised { line: err.line(), message: raised.0.clone() };
+                return ChatTemplateError::Raised {
+                    line: err.line(),
+                    message: raised.0.clone(),
+                };
             }
             source = e.source();
         }
-        ChatTemplateError::Render { line: err.line(), detail: detail_of(err) }
+        ChatTemplateError::Render {
+            line: err.line(),
+            detail: detail_of(err),
+        }
     }
 }
 
@@ -138,12 +163,20 @@ pub struct ChatTemplate {
 impl ChatTemplate {
     /// Compiles `source` (a HF Jinja chat template). `bos_token`/`eos_token` are the token texts
     /// the template sees, e.g. `"<s>"` and `"</s>"`.
-    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, ChatTemplateError> {
+    pub fn new(
+        source: &str,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<ChatTemplate, ChatTemplateError> {
         Self::build(source, bos_token, eos_token, None)
     }
 
     /// The fallback template chosen for a model without one (see [`FallbackTemplate`]).
-    pub fn fallback(kind: FallbackTemplate, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, ChatTemplateError> {
+    pub fn fallback(
+        kind: FallbackTemplate,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<ChatTemplate, ChatTemplateError> {
         Self::build(kind.source(), bos_token, eos_token, Some(kind))
     }
 
@@ -154,7 +187,10 @@ impl ChatTemplate {
         fallback: Option<FallbackTemplate>,
     ) -> Result<ChatTemplate, ChatTemplateError> {
         if source.len() > MAX_TEMPLATE_BYTES {
-            return Err(ChatTemplateError::TemplateTooLarge { len: source.len(), limit: MAX_TEMPLATE_BYTES });
+            return Err(ChatTemplateError::TemplateTooLarge {
+                len: source.len(),
+                limit: MAX_TEMPLATE_BYTES,
+            });
         }
         let env = environment::build(source).map_err(|e| ChatTemplateError::from_compile(&e))?;
         Ok(ChatTemplate {
@@ -201,11 +237,18 @@ impl ChatTemplate {
     /// Renders the conversation. With `add_generation_prompt` the text that opens an assistant
     /// turn is appended. Output is capped at [`OUTPUT_BASE_BYTES`] +
     /// [`OUTPUT_BYTES_PER_INPUT_BYTE`] × the input size.
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, ChatTemplateError> {
-        let date_string = self
-            .clock
-            .strftime("%d %b %Y")
-            .map_err(|e| ChatTemplateError::Render { line: None, detail: detail_of(&e) })?;
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatTemplateError> {
+        let date_string =
+            self.clock
+                .strftime("%d %b %Y")
+                .map_err(|e| ChatTemplateError::Render {
+                    line: None,
+                    detail: detail_of(&e),
+                })?;
         let ctx = context! {
             messages => Value::from(minijinja::value::Serde(messages)),
             add_generation_prompt => add_generation_prompt,
@@ -214,12 +257,16 @@ impl ChatTemplate {
             tools => Value::from(()),
             date_string => date_string,
         };
-        let template = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|e| ChatTemplateError::Render { line: None, detail: detail_of(&e) })?;
+        let template =
+            self.env
+                .get_template(TEMPLATE_NAME)
+                .map_err(|e| ChatTemplateError::Render {
+                    line: None,
+                    detail: detail_of(&e),
+                })?;
         let mut output = CappedOutput::new(self.output_limit(messages));
-        let rendered = environment::with_clock(self.clock, || template.render_captured_to(ctx, &mut output));
+        let rendered =
+            environment::with_clock(self.clock, || template.render_captured_to(ctx, &mut output));
         if let Err(err) = rendered {
             return Err(ChatTemplateError::from_render(&err, &output));
         }
@@ -235,7 +282,9 @@ impl ChatTemplate {
             .map(|m| m.role.len() + m.content.len())
             .chain([self.bos_token.len(), self.eos_token.len()])
             .fold(0, usize::saturating_add);
-        input.saturating_mul(OUTPUT_BYTES_PER_INPUT_BYTE).saturating_add(OUTPUT_BASE_BYTES)
+        input
+            .saturating_mul(OUTPUT_BYTES_PER_INPUT_BYTE)
+            .saturating_add(OUTPUT_BASE_BYTES)
     }
 
     /// Whether the template accepts a leading system message and shows its text. False for
@@ -256,7 +305,9 @@ impl ChatTemplate {
         add_generation_prompt: bool,
     ) -> Result<String, ChatTemplateError> {
         match self.render(messages, add_generation_prompt) {
-            Err(ChatTemplateError::Raised { .. }) if messages.first().is_some_and(|m| m.role == "system") => {
+            Err(ChatTemplateError::Raised { .. })
+                if messages.first().is_some_and(|m| m.role == "system") =>
+            {
                 self.render(&fold_system_message(messages), add_generation_prompt)
             }
             other => other,
@@ -267,7 +318,9 @@ impl ChatTemplate {
 /// Moves a leading system message into the first user message (or makes it a user message
 /// when there is none).
 fn fold_system_message(messages: &[ChatMessage]) -> Vec<ChatMessage> {
-    let Some((system, rest)) = messages.split_first() else { return Vec::new() };
+    let Some((system, rest)) = messages.split_first() else {
+        return Vec::new();
+    };
     let mut folded = rest.to_vec();
     match folded.iter_mut().find(|m| m.role == "user") {
         Some(user) => user.content = format!("{}\n{}", system.content, user.content),

@@ -119,9 +119,8 @@ fn tojson(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
     let _ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
     kwargs.assert_all_used()?;
 
-    let json_err = |e: serde_json::Error| {
-        Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}"))
-    };
+    let json_err =
+        |e: serde_json::Error| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}"));
     let mut out = Vec::new();
     if sort_keys == Some(true) {
         // serde_json's map (no `preserve_order`) is a BTreeMap: the round trip sorts keys.
@@ -147,7 +146,10 @@ fn write_json(
             let formatter = serde_json::ser::PrettyFormatter::with_indent(spaces.as_bytes());
             value.serialize(&mut serde_json::Serializer::with_formatter(out, formatter))
         }
-        None => value.serialize(&mut serde_json::Serializer::with_formatter(out, PythonCompact)),
+        None => value.serialize(&mut serde_json::Serializer::with_formatter(
+            out,
+            PythonCompact,
+        )),
     }
 }
 
@@ -155,10 +157,18 @@ fn write_json(
 struct PythonCompact;
 
 impl serde_json::ser::Formatter for PythonCompact {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -175,7 +185,11 @@ pub(super) struct CappedOutput {
 
 impl CappedOutput {
     pub(super) fn new(limit: usize) -> Self {
-        CappedOutput { buf: Vec::new(), limit, overflowed: false }
+        CappedOutput {
+            buf: Vec::new(),
+            limit,
+            overflowed: false,
+        }
     }
 }
 

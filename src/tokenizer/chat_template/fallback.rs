@@ -19,7 +19,10 @@ pub enum FallbackTemplate {
 
 impl FallbackTemplate {
     /// Picks the fallback from the architecture name and the vocabulary's token texts.
-    pub fn choose<'a>(architecture: Option<&str>, vocab: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn choose<'a>(
+        architecture: Option<&str>,
+        vocab: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         let (mut im_start, mut header, mut eot) = (false, false, false);
         for piece in vocab {
             match piece {

@@ -14,12 +14,18 @@ impl ChatTemplate {
             None => Vec::new(),
         };
         let token_text = |key: &'static str| -> Result<String, ChatTemplateError> {
-            let Some(id) = file.opt_u64(key)? else { return Ok(String::new()) };
+            let Some(id) = file.opt_u64(key)? else {
+                return Ok(String::new());
+            };
             usize::try_from(id)
                 .ok()
                 .and_then(|i| tokens.get(i))
                 .map(|text| (*text).to_owned())
-                .ok_or(ChatTemplateError::TokenIdOutOfRange { key, id, vocab_size: tokens.len() })
+                .ok_or(ChatTemplateError::TokenIdOutOfRange {
+                    key,
+                    id,
+                    vocab_size: tokens.len(),
+                })
         };
         let bos = token_text("tokenizer.ggml.bos_token_id")?;
         let eos = token_text("tokenizer.ggml.eos_token_id")?;
