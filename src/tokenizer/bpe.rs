@@ -21,7 +21,7 @@ impl Merges {
         for (index, merge) in merges.iter().enumerate() {
             let malformed = || TokenizerError::MalformedMerge { index, merge: merge.clone() };
             // llama.cpp splits at the first space after the first byte (a side may start with ' ').
-            let pos = merge.get(1..).and_then(|rest| rest.find(' ')).map(|p| p + 1).ok_or_else(malformed)?;
+            let pos = merge.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1).ok_or_else(malformed)?;
             let (left, right) = (&merge[..pos], &merge[pos + 1..]);
             let lookup = |part: &str| {
                 token_to_id.get(part).copied().ok_or_else(|| TokenizerError::MergeUnknownToken {
