@@ -20,7 +20,11 @@ const MODELS: &[&str] = &[
 ];
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("id array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("id array")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
 }
 
 fn load(stem: &str) -> Option<(Tokenizer, Value)> {
@@ -34,7 +38,9 @@ fn load(stem: &str) -> Option<(Tokenizer, Value)> {
 #[test]
 fn tokenization_matches_llama_cpp() {
     for stem in MODELS {
-        let Some((tok, refs)) = load(stem) else { return };
+        let Some((tok, refs)) = load(stem) else {
+            return;
+        };
         for case in refs["tokenization"].as_array().expect("tokenization") {
             let text = case["text"].as_str().expect("text");
             let want = ids(&case["ids"]);
@@ -44,7 +50,12 @@ fn tokenization_matches_llama_cpp() {
             // Pieces: llama-cpp-python writes a piece that is not whole UTF-8 as "\xNN" escapes;
             // compare the others with what the stream decoder returns for that token. (The
             // recorded pieces show control tokens' text, which decoding drops.)
-            let pieces: Vec<&str> = case["pieces"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+            let pieces: Vec<&str> = case["pieces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
             let mut stream = tok.stream_decoder();
             let mut after_partial = false;
             for (&id, piece) in got.iter().zip(&pieces) {
@@ -64,13 +75,20 @@ fn tokenization_matches_llama_cpp() {
 #[test]
 fn sequences_start_with_bos_and_the_tokenized_text() {
     for stem in MODELS {
-        let Some((tok, refs)) = load(stem) else { return };
-        let text = refs["text_for_sequences"].as_str().expect("text_for_sequences");
+        let Some((tok, refs)) = load(stem) else {
+            return;
+        };
+        let text = refs["text_for_sequences"]
+            .as_str()
+            .expect("text_for_sequences");
         let mut expected = vec![tok.bos_id().expect("bos")];
         expected.extend(tok.encode(text, false, false).unwrap());
         for seq in refs["sequences"].as_array().expect("sequences") {
             let tokens = ids(&seq["tokens"]);
-            assert!(tokens.len() <= expected.len(), "{stem}: sequence longer than the text");
+            assert!(
+                tokens.len() <= expected.len(),
+                "{stem}: sequence longer than the text"
+            );
             assert_eq!(tokens, expected[..tokens.len()], "{stem}");
         }
     }
@@ -79,12 +97,30 @@ fn sequences_start_with_bos_and_the_tokenized_text() {
 #[test]
 fn special_ids_match_llama_cpp() {
     for stem in MODELS {
-        let Some((tok, refs)) = load(stem) else { return };
+        let Some((tok, refs)) = load(stem) else {
+            return;
+        };
         let info = &refs["model_info"];
-        assert_eq!(tok.vocab_size() as u64, info["n_vocab"].as_u64().unwrap(), "{stem}");
-        assert_eq!(tok.bos_id().map(u64::from), info["bos"].as_u64(), "{stem}: bos");
-        assert_eq!(tok.eos_id().map(u64::from), info["eos"].as_u64(), "{stem}: eos");
-        assert_eq!(tok.add_bos(), info["add_bos_token"].as_bool().unwrap(), "{stem}: add_bos");
+        assert_eq!(
+            tok.vocab_size() as u64,
+            info["n_vocab"].as_u64().unwrap(),
+            "{stem}"
+        );
+        assert_eq!(
+            tok.bos_id().map(u64::from),
+            info["bos"].as_u64(),
+            "{stem}: bos"
+        );
+        assert_eq!(
+            tok.eos_id().map(u64::from),
+            info["eos"].as_u64(),
+            "{stem}: eos"
+        );
+        assert_eq!(
+            tok.add_bos(),
+            info["add_bos_token"].as_bool().unwrap(),
+            "{stem}: add_bos"
+        );
         assert!(tok.is_end_of_generation(tok.eos_id().unwrap()), "{stem}");
     }
 }

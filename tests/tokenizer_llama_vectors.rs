@@ -57,18 +57,33 @@ fn vectors(dir: &Path, name: &str) -> Vec<(String, Vec<u32>)> {
             }
         }
     }
-    let outputs: Vec<Vec<u32>> =
-        out.lines().map(|l| l.split_whitespace().map(|t| t.parse().expect("id")).collect()).collect();
-    assert_eq!(inputs.len(), outputs.len(), "{name}: .inp and .out disagree on the number of tests");
+    let outputs: Vec<Vec<u32>> = out
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|t| t.parse().expect("id"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        inputs.len(),
+        outputs.len(),
+        "{name}: .inp and .out disagree on the number of tests"
+    );
     inputs.into_iter().zip(outputs).collect()
 }
 
 #[test]
 fn every_vocab_with_vectors_is_tested_or_skipped() {
-    let Some(dir) = common::llama_vendor_models() else { return };
+    let Some(dir) = common::llama_vendor_models() else {
+        return;
+    };
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if let Some(vocab) = name.strip_prefix("ggml-vocab-").and_then(|n| n.strip_suffix(".gguf.out")) {
+        if let Some(vocab) = name
+            .strip_prefix("ggml-vocab-")
+            .and_then(|n| n.strip_suffix(".gguf.out"))
+        {
             assert!(
                 TESTED.contains(&vocab) || SKIPPED.iter().any(|(s, _)| *s == vocab),
                 "{vocab} has test vectors but is neither tested nor listed in SKIPPED"
@@ -79,14 +94,18 @@ fn every_vocab_with_vectors_is_tested_or_skipped() {
 
 #[test]
 fn llama_cpp_vectors_match_exactly() {
-    let Some(dir) = common::llama_vendor_models() else { return };
+    let Some(dir) = common::llama_vendor_models() else {
+        return;
+    };
     let mut report = Vec::new();
     for name in TESTED {
         let tok = load(&dir, name);
         let tests = vectors(&dir, name);
         let mut failed = 0;
         for (text, want) in &tests {
-            let got = tok.encode(text, false, false).unwrap_or_else(|e| panic!("{name}: {text:?}: {e}"));
+            let got = tok
+                .encode(text, false, false)
+                .unwrap_or_else(|e| panic!("{name}: {text:?}: {e}"));
             if &got != want {
                 failed += 1;
                 if failed <= 3 {
@@ -96,7 +115,10 @@ fn llama_cpp_vectors_match_exactly() {
         }
         println!("{name}: {}/{} vectors", tests.len() - failed, tests.len());
         if failed > 0 {
-            report.push(format!("{name}: {failed} of {} vectors differ", tests.len()));
+            report.push(format!(
+                "{name}: {failed} of {} vectors differ",
+                tests.len()
+            ));
         }
     }
     assert!(report.is_empty(), "{}", report.join("\n"));
@@ -104,7 +126,9 @@ fn llama_cpp_vectors_match_exactly() {
 
 #[test]
 fn plain_text_round_trips() {
-    let Some(dir) = common::llama_vendor_models() else { return };
+    let Some(dir) = common::llama_vendor_models() else {
+        return;
+    };
     let texts = [
         "Hello world",
         "The quick brown fox jumps over the lazy dog.",
@@ -133,7 +157,9 @@ fn plain_text_round_trips() {
 
 #[test]
 fn llama3_special_tokens_parse_only_when_asked() {
-    let Some(dir) = common::llama_vendor_models() else { return };
+    let Some(dir) = common::llama_vendor_models() else {
+        return;
+    };
     let tok = load(&dir, "llama-bpe");
     let eot = 128009; // <|eot_id|>
     assert_eq!(tok.token_text(eot), Some("<|eot_id|>"));
@@ -153,7 +179,9 @@ fn llama3_special_tokens_parse_only_when_asked() {
 
 #[test]
 fn stream_decoder_reassembles_byte_tokens() {
-    let Some(dir) = common::llama_vendor_models() else { return };
+    let Some(dir) = common::llama_vendor_models() else {
+        return;
+    };
     for name in ["llama-spm", "llama-bpe", "qwen2"] {
         let tok = load(&dir, name);
         // Rare CJK and emoji fall back to several byte tokens per character.
@@ -163,10 +191,16 @@ fn stream_decoder_reassembles_byte_tokens() {
         let mut pieces = Vec::new();
         for &id in &ids {
             let p = stream.push(id).unwrap();
-            assert!(!p.contains('\u{FFFD}'), "{name}: partial character leaked: {p:?}");
+            assert!(
+                !p.contains('\u{FFFD}'),
+                "{name}: partial character leaked: {p:?}"
+            );
             pieces.push(p);
         }
-        assert!(pieces.iter().any(|p| p.is_empty()), "{name}: expected a character split across tokens");
+        assert!(
+            pieces.iter().any(|p| p.is_empty()),
+            "{name}: expected a character split across tokens"
+        );
         let joined: String = pieces.concat() + &stream.finish();
         assert_eq!(joined.trim_start(), text, "{name}");
     }

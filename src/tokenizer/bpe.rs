@@ -16,19 +16,33 @@ pub(crate) struct Merges {
 impl Merges {
     /// Parses `"left right"` merges. Each side and the merged text must be tokens (the
     /// `tokenizers` crate requires the same). The first merge of a pair gives its rank.
-    pub fn build(merges: &[String], token_to_id: &HashMap<String, u32>) -> Result<Merges, TokenizerError> {
+    pub fn build(
+        merges: &[String],
+        token_to_id: &HashMap<String, u32>,
+    ) -> Result<Merges, TokenizerError> {
         let mut by_pair = HashMap::with_capacity(merges.len());
         for (index, merge) in merges.iter().enumerate() {
-            let malformed = || TokenizerError::MalformedMerge { index, merge: merge.clone() };
+            let malformed = || TokenizerError::MalformedMerge {
+                index,
+                merge: merge.clone(),
+            };
             // llama.cpp splits at the first space after the first byte (a side may start with ' ').
-            let pos = merge.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1).ok_or_else(malformed)?;
+            let pos = merge
+                .bytes()
+                .skip(1)
+                .position(|b| b == b' ')
+                .map(|p| p + 1)
+                .ok_or_else(malformed)?;
             let (left, right) = (&merge[..pos], &merge[pos + 1..]);
             let lookup = |part: &str| {
-                token_to_id.get(part).copied().ok_or_else(|| TokenizerError::MergeUnknownToken {
-                    index,
-                    merge: merge.clone(),
-                    part: part.to_owned(),
-                })
+                token_to_id
+                    .get(part)
+                    .copied()
+                    .ok_or_else(|| TokenizerError::MergeUnknownToken {
+                        index,
+                        merge: merge.clone(),
+                        part: part.to_owned(),
+                    })
             };
             let (l, r) = (lookup(left)?, lookup(right)?);
             let merged = lookup(&format!("{left}{right}"))?;
@@ -102,11 +116,25 @@ pub(crate) fn tokenize_word(
         });
     }
     let mut queue = BinaryHeap::new();
-    let push = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: Option<usize>, right: Option<usize>| {
-        let (Some(left), Some(right)) = (left, right) else { return };
-        let (Some(lt), Some(rt)) = (symbols[left].token, symbols[right].token) else { return };
+    let push = |queue: &mut BinaryHeap<Bigram>,
+                symbols: &[Symbol],
+                left: Option<usize>,
+                right: Option<usize>| {
+        let (Some(left), Some(right)) = (left, right) else {
+            return;
+        };
+        let (Some(lt), Some(rt)) = (symbols[left].token, symbols[right].token) else {
+            return;
+        };
         if let Some((rank, merged)) = merges.get(lt, rt) {
-            queue.push(Bigram { rank, left, right, left_token: lt, right_token: rt, merged });
+            queue.push(Bigram {
+                rank,
+                left,
+                right,
+                left_token: lt,
+                right_token: rt,
+                merged,
+            });
         }
     };
     for i in 1..symbols.len() {
@@ -115,7 +143,11 @@ pub(crate) fn tokenize_word(
     while let Some(b) = queue.pop() {
         let (l, r) = (symbols[b.left], symbols[b.right]);
         // Skip outdated pairs: a side was merged away or has changed since it was queued.
-        if l.start == l.end || r.start == r.end || l.token != Some(b.left_token) || r.token != Some(b.right_token) {
+        if l.start == l.end
+            || r.start == r.end
+            || l.token != Some(b.left_token)
+            || r.token != Some(b.right_token)
+        {
             continue;
         }
         symbols[b.left].end = r.end;
@@ -141,7 +173,11 @@ pub(crate) fn tokenize_word(
 fn push_fallback_bytes(vocab: &Vocab, text: &str, byte_encoded: bool, out: &mut Vec<u32>) {
     for b in text.bytes() {
         let id = if byte_encoded {
-            if b.is_ascii() { std::str::from_utf8(&[b]).ok().and_then(|s| vocab.id_of(s)) } else { None }
+            if b.is_ascii() {
+                std::str::from_utf8(&[b]).ok().and_then(|s| vocab.id_of(s))
+            } else {
+                None
+            }
         } else {
             vocab.id_of(&format!("<0x{b:02X}>"))
         };

@@ -8,7 +8,9 @@ use super::vocab::{Kind, Vocab, attr};
 /// The bytes one token stands for. Control and unknown tokens give nothing.
 pub(crate) fn piece(vocab: &Vocab, id: u32) -> Vec<u8> {
     let a = vocab.attr(id);
-    let Some(text) = vocab.tokens.get(id as usize) else { return Vec::new() };
+    let Some(text) = vocab.tokens.get(id as usize) else {
+        return Vec::new();
+    };
     if a & (attr::UNKNOWN | attr::CONTROL) != 0 {
         return Vec::new();
     }
@@ -16,8 +18,13 @@ pub(crate) fn piece(vocab: &Vocab, id: u32) -> Vec<u8> {
         return text.as_bytes().to_vec();
     }
     if a & attr::NORMAL != 0 {
-        let spm_style = vocab.kind == Kind::Spm || vocab.bpe.as_ref().is_some_and(|b| b.escape_whitespaces);
-        return if spm_style { text.replace('\u{2581}', " ").into_bytes() } else { byte_level_decode(text) };
+        let spm_style =
+            vocab.kind == Kind::Spm || vocab.bpe.as_ref().is_some_and(|b| b.escape_whitespaces);
+        return if spm_style {
+            text.replace('\u{2581}', " ").into_bytes()
+        } else {
+            byte_level_decode(text)
+        };
     }
     if a & attr::BYTE != 0 {
         // `<0xXX>`; a byte token in any other form is rendered as its text.
@@ -74,11 +81,19 @@ pub(crate) fn detokenize(vocab: &Vocab, ids: &[u32]) -> Vec<u8> {
     let mut text = Vec::new();
     for &id in ids {
         let p = piece(vocab, id);
-        let p = if remove_space { p.strip_prefix(b" ").unwrap_or(&p) } else { &p[..] };
+        let p = if remove_space {
+            p.strip_prefix(b" ").unwrap_or(&p)
+        } else {
+            &p[..]
+        };
         text.extend_from_slice(p);
         remove_space = false;
     }
-    if vocab.clean_spaces { clean_up_spaces(&text) } else { text }
+    if vocab.clean_spaces {
+        clean_up_spaces(&text)
+    } else {
+        text
+    }
 }
 
 /// llama.cpp's three clean-up passes: " ?" " !" " ." " ," lose the space; a lone "'" between
@@ -115,7 +130,8 @@ fn clean_up_spaces(text: &[u8]) -> Vec<u8> {
         if i > 0 && t[i - 1] == b' ' && x == b'\'' && i + 1 < t.len() {
             let x1 = t[i + 1];
             let x2 = t.get(i + 2).copied();
-            let drop = matches!(x1, b's' | b'm') || matches!((x1, x2), (b'r', Some(b'e')) | (b'v', Some(b'e')));
+            let drop = matches!(x1, b's' | b'm')
+                || matches!((x1, x2), (b'r', Some(b'e')) | (b'v', Some(b'e')));
             if drop {
                 out.pop();
             }
@@ -166,7 +182,10 @@ mod tests {
         let c = |s: &str| String::from_utf8(clean_up_spaces(s.as_bytes())).unwrap();
         assert_eq!(c("Hello , world !"), "Hello, world!");
         assert_eq!(c("a ' b"), "a'b");
-        assert_eq!(c("it 's I 'm we 're they 've don 't"), "it's I'm we're they've don 't");
+        assert_eq!(
+            c("it 's I 'm we 're they 've don 't"),
+            "it's I'm we're they've don 't"
+        );
     }
 
     #[test]

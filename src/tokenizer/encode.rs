@@ -16,7 +16,10 @@ enum Fragment {
 /// `parse_special`; user-defined tokens always do. LSTRIP/RSTRIP tokens eat adjacent ASCII
 /// whitespace.
 fn partition(vocab: &Vocab, text: &str, parse_special: bool) -> Vec<Fragment> {
-    let mut fragments = vec![Fragment::Text { start: 0, end: text.len() }];
+    let mut fragments = vec![Fragment::Text {
+        start: 0,
+        end: text.len(),
+    }];
     let bytes = text.as_bytes();
     let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r');
     for &id in &vocab.special_by_len {
@@ -24,7 +27,9 @@ fn partition(vocab: &Vocab, text: &str, parse_special: bool) -> Vec<Fragment> {
         if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
             continue;
         }
-        let Some(needle) = vocab.tokens.get(id as usize).map(String::as_str) else { continue };
+        let Some(needle) = vocab.tokens.get(id as usize).map(String::as_str) else {
+            continue;
+        };
         let mut next = Vec::with_capacity(fragments.len());
         for frag in fragments {
             let Fragment::Text { mut start, end } = frag else {
@@ -40,7 +45,10 @@ fn partition(vocab: &Vocab, text: &str, parse_special: bool) -> Vec<Fragment> {
                     }
                 }
                 if left_end > start {
-                    next.push(Fragment::Text { start, end: left_end });
+                    next.push(Fragment::Text {
+                        start,
+                        end: left_end,
+                    });
                 }
                 next.push(Fragment::Token(id));
                 start = m + needle.len();
@@ -59,11 +67,24 @@ fn partition(vocab: &Vocab, text: &str, parse_special: bool) -> Vec<Fragment> {
     fragments
 }
 
-pub(crate) fn encode(vocab: &Vocab, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
-    let fragments = if text.is_empty() { Vec::new() } else { partition(vocab, text, parse_special) };
+pub(crate) fn encode(
+    vocab: &Vocab,
+    text: &str,
+    add_special: bool,
+    parse_special: bool,
+) -> Result<Vec<u32>, TokenizerError> {
+    let fragments = if text.is_empty() {
+        Vec::new()
+    } else {
+        partition(vocab, text, parse_special)
+    };
     let mut out = Vec::new();
     if add_special && vocab.add_bos {
-        out.push(vocab.bos.ok_or(TokenizerError::MissingSpecialToken("BOS"))?);
+        out.push(
+            vocab
+                .bos
+                .ok_or(TokenizerError::MissingSpecialToken("BOS"))?,
+        );
     }
     match (vocab.kind, &vocab.bpe) {
         (Kind::Spm, _) => {
@@ -101,19 +122,35 @@ pub(crate) fn encode(vocab: &Vocab, text: &str, add_special: bool, parse_special
                         };
                         for word in state.pre.split(piece) {
                             // Gemma 4: a run of newlines that is a token stays whole.
-                            let newline_run = !state.pre.byte_encode && word.bytes().all(|b| b == b'\n');
+                            let newline_run =
+                                !state.pre.byte_encode && word.bytes().all(|b| b == b'\n');
                             let whole = state.ignore_merges || newline_run;
-                            bpe::tokenize_word(vocab, &state.merges, whole, state.pre.byte_encode, &word, &mut out);
+                            bpe::tokenize_word(
+                                vocab,
+                                &state.merges,
+                                whole,
+                                state.pre.byte_encode,
+                                &word,
+                                &mut out,
+                            );
                         }
                     }
                     Fragment::Token(id) => out.push(id),
                 }
             }
         }
-        (Kind::Bpe, None) => return Err(TokenizerError::UnsupportedModel("bpe without merges".into())),
+        (Kind::Bpe, None) => {
+            return Err(TokenizerError::UnsupportedModel(
+                "bpe without merges".into(),
+            ));
+        }
     }
     if add_special && vocab.add_eos {
-        out.push(vocab.eos.ok_or(TokenizerError::MissingSpecialToken("EOS"))?);
+        out.push(
+            vocab
+                .eos
+                .ok_or(TokenizerError::MissingSpecialToken("EOS"))?,
+        );
     }
     Ok(out)
 }

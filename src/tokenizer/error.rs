@@ -19,16 +19,32 @@ pub enum TokenizerError {
     VocabTooLarge(usize),
     /// A per-token array (`scores`, `token_type`) is shorter than the token list.
     #[error("tokenizer.ggml.{key} has {found} entries but the vocabulary has {expected} tokens")]
-    LengthMismatch { key: &'static str, expected: usize, found: usize },
+    LengthMismatch {
+        key: &'static str,
+        expected: usize,
+        found: usize,
+    },
     #[error("token text {text:?} appears twice (ids {first} and {second})")]
-    DuplicateToken { text: String, first: u32, second: u32 },
+    DuplicateToken {
+        text: String,
+        first: u32,
+        second: u32,
+    },
     /// A special-token id in the metadata lies outside the vocabulary.
     #[error("{key} = {id} is outside the vocabulary of {vocab_size} tokens")]
-    SpecialIdOutOfRange { key: String, id: u64, vocab_size: usize },
+    SpecialIdOutOfRange {
+        key: String,
+        id: u64,
+        vocab_size: usize,
+    },
     #[error("merge #{index} {merge:?} is not two tokens separated by a space")]
     MalformedMerge { index: usize, merge: String },
     #[error("merge #{index} {merge:?} refers to {part:?}, which is not in the vocabulary")]
-    MergeUnknownToken { index: usize, merge: String, part: String },
+    MergeUnknownToken {
+        index: usize,
+        merge: String,
+        part: String,
+    },
     /// The model needs BOS/EOS added but the vocabulary has none.
     #[error("the model asks for a {0} token to be added but defines none")]
     MissingSpecialToken(&'static str),
@@ -39,7 +55,11 @@ pub enum TokenizerError {
     IdOutOfRange { id: u32, vocab_size: usize },
     /// A token piece is malformed (e.g. a byte token that is not `<0xXX>`).
     #[error("token {id} {text:?}: {why}")]
-    BadToken { id: u32, text: String, why: &'static str },
+    BadToken {
+        id: u32,
+        text: String,
+        why: &'static str,
+    },
     /// Errors from the `tokenizers` crate (tokenizer.json input).
     #[error("tokenizer.json: {0}")]
     HuggingFace(String),

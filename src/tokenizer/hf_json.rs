@@ -12,7 +12,14 @@ use super::TokenizerError;
 use super::vocab::EOG_TEXTS;
 
 const BOS_NAMES: &[&str] = &["<|begin_of_text|>", "<s>", "<bos>", "<|startoftext|>"];
-const EOS_NAMES: &[&str] = &["<|end_of_text|>", "</s>", "<eos>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>"];
+const EOS_NAMES: &[&str] = &[
+    "<|end_of_text|>",
+    "</s>",
+    "<eos>",
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+];
 
 pub(crate) struct HfTokenizer {
     tok: tokenizers::Tokenizer,
@@ -48,8 +55,12 @@ impl HfTokenizer {
                 *slot = text;
             }
         }
-        let mut special: Vec<u32> =
-            tok.get_added_tokens_decoder().into_iter().filter(|(_, t)| t.special).map(|(id, _)| id).collect();
+        let mut special: Vec<u32> = tok
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect();
         special.sort_unstable();
         let by_name = |names: &[&str]| names.iter().find_map(|n| tok.token_to_id(n));
 
@@ -74,13 +85,31 @@ impl HfTokenizer {
         let mut eog: Vec<u32> = special
             .iter()
             .copied()
-            .filter(|&id| texts.get(id as usize).is_some_and(|t| EOG_TEXTS.contains(&t.as_str())))
+            .filter(|&id| {
+                texts
+                    .get(id as usize)
+                    .is_some_and(|t| EOG_TEXTS.contains(&t.as_str()))
+            })
             .collect();
         eog.extend(eos);
-        Ok(HfTokenizer { tok, literal: OnceLock::new(), texts, bos, eos, add_bos, eog, special })
+        Ok(HfTokenizer {
+            tok,
+            literal: OnceLock::new(),
+            texts,
+            bos,
+            eos,
+            add_bos,
+            eog,
+            special,
+        })
     }
 
-    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+    pub fn encode(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>, TokenizerError> {
         let tok = if parse_special {
             &self.tok
         } else {
@@ -90,7 +119,11 @@ impl HfTokenizer {
                 t
             })
         };
-        Ok(tok.encode(text, add_special).map_err(hf_err)?.get_ids().to_vec())
+        Ok(tok
+            .encode(text, add_special)
+            .map_err(hf_err)?
+            .get_ids()
+            .to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
@@ -100,7 +133,10 @@ impl HfTokenizer {
 
     pub fn check_ids(&self, ids: &[u32]) -> Result<(), TokenizerError> {
         match ids.iter().find(|&&id| id as usize >= self.texts.len()) {
-            Some(&id) => Err(TokenizerError::IdOutOfRange { id, vocab_size: self.texts.len() }),
+            Some(&id) => Err(TokenizerError::IdOutOfRange {
+                id,
+                vocab_size: self.texts.len(),
+            }),
             None => Ok(()),
         }
     }
@@ -134,14 +170,21 @@ pub(crate) struct HfStream {
 
 impl HfStream {
     pub fn new() -> HfStream {
-        HfStream { ids: Vec::new(), prefix: String::new(), prefix_index: 0 }
+        HfStream {
+            ids: Vec::new(),
+            prefix: String::new(),
+            prefix_index: 0,
+        }
     }
 
     pub fn push(&mut self, hf: &HfTokenizer, id: u32) -> Result<String, TokenizerError> {
         hf.check_ids(&[id])?;
         self.ids.push(id);
         let text = hf.tok.decode(&self.ids, true).map_err(hf_err)?;
-        if text.len() <= self.prefix.len() || text.ends_with('\u{FFFD}') || !text.is_char_boundary(self.prefix.len()) {
+        if text.len() <= self.prefix.len()
+            || text.ends_with('\u{FFFD}')
+            || !text.is_char_boundary(self.prefix.len())
+        {
             return Ok(String::new());
         }
         let new_text = text[self.prefix.len()..].to_owned();

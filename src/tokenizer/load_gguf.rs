@@ -24,7 +24,12 @@ fn scores(file: &GgufFile) -> Result<Option<Vec<f32>>, TokenizerError> {
     }
     match file.get_f32_array(&k) {
         Ok(v) => Ok(Some(v)),
-        Err(GgufError::WrongType { .. }) => Ok(Some(file.get_i32_array(&k)?.into_iter().map(|s| s as f32).collect())),
+        Err(GgufError::WrongType { .. }) => Ok(Some(
+            file.get_i32_array(&k)?
+                .into_iter()
+                .map(|s| s as f32)
+                .collect(),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -32,13 +37,22 @@ fn scores(file: &GgufFile) -> Result<Option<Vec<f32>>, TokenizerError> {
 pub(crate) fn read(file: &GgufFile) -> Result<VocabInput, TokenizerError> {
     let model = file.get_str(&key("model"))?.to_owned();
     let pre = file.opt_str(&key("pre"))?.map(str::to_owned);
-    let tokens = file.get_str_array(&key("tokens"))?.into_iter().map(str::to_owned).collect();
+    let tokens = file
+        .get_str_array(&key("tokens"))?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let token_types = match file.get(&key("token_type")) {
         Some(_) => Some(file.get_i32_array(&key("token_type"))?),
         None => None,
     };
     let merges = match file.get(&key("merges")) {
-        Some(_) => Some(file.get_str_array(&key("merges"))?.into_iter().map(str::to_owned).collect()),
+        Some(_) => Some(
+            file.get_str_array(&key("merges"))?
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        ),
         None => None,
     };
     let ids = SpecialIds {

@@ -42,7 +42,10 @@ impl std::fmt::Debug for Tokenizer {
             Inner::Gguf(v) => format!("{:?}", v.kind),
             Inner::Hf(_) => "tokenizer.json".to_owned(),
         };
-        f.debug_struct("Tokenizer").field("kind", &kind).field("vocab_size", &self.vocab_size()).finish()
+        f.debug_struct("Tokenizer")
+            .field("kind", &kind)
+            .field("vocab_size", &self.vocab_size())
+            .finish()
     }
 }
 
@@ -53,19 +56,28 @@ impl Tokenizer {
     }
 
     pub(crate) fn from_input(input: VocabInput) -> Result<Tokenizer, TokenizerError> {
-        Ok(Tokenizer { inner: Inner::Gguf(Box::new(Vocab::build(input)?)) })
+        Ok(Tokenizer {
+            inner: Inner::Gguf(Box::new(Vocab::build(input)?)),
+        })
     }
 
     /// A tokenizer from a Hugging Face `tokenizer.json`.
     pub fn from_tokenizer_json(bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
-        Ok(Tokenizer { inner: Inner::Hf(Box::new(HfTokenizer::from_bytes(bytes)?)) })
+        Ok(Tokenizer {
+            inner: Inner::Hf(Box::new(HfTokenizer::from_bytes(bytes)?)),
+        })
     }
 
     /// Token ids for `text`. `add_special`: add BOS/EOS as the model asks
     /// (`tokenizer.ggml.add_bos_token` / `add_eos_token`, llama.cpp's defaults when absent).
     /// `parse_special`: recognise control-token text such as `<|eot_id|>` as that token
     /// (user-defined tokens are always recognised, as in llama.cpp).
-    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+    pub fn encode(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>, TokenizerError> {
         match &self.inner {
             Inner::Gguf(v) => encode::encode(v, text, add_special, parse_special),
             Inner::Hf(h) => h.encode(text, add_special, parse_special),
@@ -145,13 +157,19 @@ impl Tokenizer {
             Inner::Gguf(_) => StreamState::Bytes(Vec::new()),
             Inner::Hf(_) => StreamState::Hf(HfStream::new()),
         };
-        StreamDecoder { tokenizer: self, state }
+        StreamDecoder {
+            tokenizer: self,
+            state,
+        }
     }
 }
 
 fn check_ids(v: &Vocab, ids: &[u32]) -> Result<(), TokenizerError> {
     match ids.iter().find(|&&id| id as usize >= v.n_tokens()) {
-        Some(&id) => Err(TokenizerError::IdOutOfRange { id, vocab_size: v.n_tokens() }),
+        Some(&id) => Err(TokenizerError::IdOutOfRange {
+            id,
+            vocab_size: v.n_tokens(),
+        }),
         None => Ok(()),
     }
 }

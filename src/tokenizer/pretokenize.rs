@@ -60,8 +60,19 @@ const DEEPSEEK_LLM: &[&str] = &[
     "[一-龥ࠀ-一가-퟿]+",
     "\\p{N}+",
 ];
-const DEEPSEEK_CODER: &[&str] = &["[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"];
-const DEFAULT: &[&str] = &["[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2, "\\p{N}+", "[0-9][0-9][0-9]"];
+const DEEPSEEK_CODER: &[&str] = &[
+    "[\r\n]",
+    "\\s?\\p{L}+",
+    "\\s?\\p{P}+",
+    "[一-龥ࠀ-一가-퟿]+",
+    "\\p{N}",
+];
+const DEFAULT: &[&str] = &[
+    "[\\p{P}\\$\\+<=>\\^~\\|]+",
+    GPT2,
+    "\\p{N}+",
+    "[0-9][0-9][0-9]",
+];
 const FALCON: &[&str] = &["[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2, "[0-9][0-9][0-9]"];
 const STARCODER: &[&str] = &["\\p{N}", GPT2];
 const CHAMELEON: &[&str] = &[
@@ -84,19 +95,33 @@ fn lookup(pre: &str) -> Option<(&'static [&'static str], PreFlags)> {
     };
     let entry: (&'static [&'static str], PreFlags) = match pre {
         "" | "default" => (DEFAULT, f(true, false, false)),
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2"
-        | "jina-v5-nano" => (&[LLAMA3], f(true, true, true)),
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
+        | "lfm2" | "jina-v5-nano" => (&[LLAMA3], f(true, true, true)),
         "dbrx" | "smaug-bpe" => (&[LLAMA3], f(true, false, false)),
-        "chatglm-bpe" => (&[LLAMA3], PreFlags { no_bos: true, ..f(true, false, false) }),
-        "glm4" | "glm5" => (&[LLAMA3], PreFlags { no_bos: true, ..f(true, true, false) }),
+        "chatglm-bpe" => (
+            &[LLAMA3],
+            PreFlags {
+                no_bos: true,
+                ..f(true, false, false)
+            },
+        ),
+        "glm4" | "glm5" => (
+            &[LLAMA3],
+            PreFlags {
+                no_bos: true,
+                ..f(true, true, false)
+            },
+        ),
         "deepseek-llm" => (DEEPSEEK_LLM, f(false, false, false)),
         "deepseek-coder" => (DEEPSEEK_CODER, f(false, false, false)),
         "falcon" => (FALCON, f(true, false, false)),
-        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => (STARCODER, f(true, false, false)),
+        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => {
+            (STARCODER, f(true, false, false))
+        }
         "command-r" | "smollm" => (STARCODER, f(false, false, false)),
-        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "a.x-4.0"
-        | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe" | "mpt" | "olmo" | "jais"
-        | "exaone4" => (&[GPT2], f(true, false, false)),
+        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
+        | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe"
+        | "mpt" | "olmo" | "jais" | "exaone4" => (&[GPT2], f(true, false, false)),
         "trillion" | "granite-docling" => (&[GPT2], f(false, false, false)),
         "stablelm2" | "megrez" => (&[QWEN2], f(true, false, false)),
         "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open" => {
@@ -107,9 +132,13 @@ fn lookup(pre: &str) -> Option<(&'static [&'static str], PreFlags)> {
         "bloom" | "gpt3-finnish" => (&[PORO], f(true, false, false)),
         "viking" => (&[PORO, "\\p{N}"], f(false, false, false)),
         "chameleon" => (CHAMELEON, f(false, false, true)),
-        "gemma4" | "granite-embed-multi-311m" => {
-            (&[NEWLINES], PreFlags { escape_whitespaces: true, ..f(true, false, false) })
-        }
+        "gemma4" | "granite-embed-multi-311m" => (
+            &[NEWLINES],
+            PreFlags {
+                escape_whitespaces: true,
+                ..f(true, false, false)
+            },
+        ),
         _ => return None,
     };
     Some(entry)
@@ -120,8 +149,18 @@ impl PreTokenizer {
     pub fn new(pre: &str) -> Result<(PreTokenizer, PreFlags), TokenizerError> {
         let unsupported = || TokenizerError::UnsupportedPreTokenizer(pre.to_owned());
         let (exprs, flags) = lookup(pre).ok_or_else(unsupported)?;
-        let rules = exprs.iter().map(|e| compile(e)).collect::<Result<Vec<_>, _>>().map_err(|_| unsupported())?;
-        Ok((PreTokenizer { rules, byte_encode: !flags.escape_whitespaces }, flags))
+        let rules = exprs
+            .iter()
+            .map(|e| compile(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| unsupported())?;
+        Ok((
+            PreTokenizer {
+                rules,
+                byte_encode: !flags.escape_whitespaces,
+            },
+            flags,
+        ))
     }
 
     /// Splits `text` into words (byte-level encoded when `byte_encode`).
@@ -135,7 +174,9 @@ impl PreTokenizer {
                 let end = start + len;
                 match rule {
                     Rule::Gpt2 => split_gpt2(&cpts, start, end, &mut next),
-                    Rule::Llama3 { max_digits, marks } => split_llama3(&cpts, start, end, *max_digits, *marks, &mut next),
+                    Rule::Llama3 { max_digits, marks } => {
+                        split_llama3(&cpts, start, end, *max_digits, *marks, &mut next)
+                    }
                     Rule::Newlines => split_newlines(&cpts, start, end, &mut next),
                     Rule::Collapsed(re) => split_collapsed(re, &cpts[start..end], &mut next),
                     Rule::Wide(re) => split_wide(re, &cpts[start..end], &mut next),
@@ -147,9 +188,17 @@ impl PreTokenizer {
         let mut words = Vec::with_capacity(lens.len());
         let mut start = 0;
         for len in lens {
-            let word: String = cpts.get(start..start + len).unwrap_or_default().iter().collect();
+            let word: String = cpts
+                .get(start..start + len)
+                .unwrap_or_default()
+                .iter()
+                .collect();
             start += len;
-            words.push(if self.byte_encode { byte_encode(&word) } else { word });
+            words.push(if self.byte_encode {
+                byte_encode(&word)
+            } else {
+                word
+            });
         }
         words
     }
@@ -158,11 +207,22 @@ impl PreTokenizer {
 fn compile(expr: &str) -> Result<Rule, regex::Error> {
     Ok(match expr {
         GPT2 => Rule::Gpt2,
-        LLAMA3 => Rule::Llama3 { max_digits: 3, marks: false },
-        QWEN2 => Rule::Llama3 { max_digits: 1, marks: false },
-        QWEN35 => Rule::Llama3 { max_digits: 1, marks: true },
+        LLAMA3 => Rule::Llama3 {
+            max_digits: 3,
+            marks: false,
+        },
+        QWEN2 => Rule::Llama3 {
+            max_digits: 1,
+            marks: false,
+        },
+        QWEN35 => Rule::Llama3 {
+            max_digits: 1,
+            marks: true,
+        },
         NEWLINES => Rule::Newlines,
-        _ if expr.contains("\\p{") => Rule::Collapsed(regex::bytes::Regex::new(&collapse_regex(expr))?),
+        _ if expr.contains("\\p{") => {
+            Rule::Collapsed(regex::bytes::Regex::new(&collapse_regex(expr))?)
+        }
         _ => Rule::Wide(regex::Regex::new(expr)?),
     })
 }
@@ -249,13 +309,23 @@ fn push_matches(matches: impl Iterator<Item = (usize, usize)>, total: usize, out
 fn split_collapsed(re: &regex::bytes::Regex, chunk: &[char], out: &mut Vec<usize>) {
     // One byte per code point, so byte offsets are code point offsets.
     let collapsed: Vec<u8> = chunk.iter().map(|&c| collapsed_byte(c)).collect();
-    push_matches(re.find_iter(&collapsed).map(|m| (m.start(), m.end())), chunk.len(), out);
+    push_matches(
+        re.find_iter(&collapsed).map(|m| (m.start(), m.end())),
+        chunk.len(),
+        out,
+    );
 }
 
 fn split_wide(re: &regex::Regex, chunk: &[char], out: &mut Vec<usize>) {
     let text: String = chunk
         .iter()
-        .map(|&c| if !c.is_ascii() && CptFlags::of(c).is_whitespace() { '\u{0B}' } else { c })
+        .map(|&c| {
+            if !c.is_ascii() && CptFlags::of(c).is_whitespace() {
+                '\u{0B}'
+            } else {
+                c
+            }
+        })
         .collect();
     // byte offset -> code point index
     let mut index_of = vec![0usize; text.len() + 1];
@@ -264,7 +334,11 @@ fn split_wide(re: &regex::Regex, chunk: &[char], out: &mut Vec<usize>) {
     }
     index_of[text.len()] = chunk.len();
     let at = |b: usize| index_of.get(b).copied().unwrap_or(chunk.len());
-    push_matches(re.find_iter(&text).map(|m| (at(m.start()), at(m.end()))), chunk.len(), out);
+    push_matches(
+        re.find_iter(&text).map(|m| (at(m.start()), at(m.end()))),
+        chunk.len(),
+        out,
+    );
 }
 
 #[cfg(test)]
@@ -280,11 +354,27 @@ mod tests {
 
     #[test]
     fn every_listed_pre_tokenizer_compiles() {
-        for pre in ["default", "llama-bpe", "deepseek-llm", "deepseek-coder", "falcon", "starcoder", "gpt-2", "qwen2",
-            "qwen35", "poro-chat", "viking", "chameleon", "gemma4"] {
+        for pre in [
+            "default",
+            "llama-bpe",
+            "deepseek-llm",
+            "deepseek-coder",
+            "falcon",
+            "starcoder",
+            "gpt-2",
+            "qwen2",
+            "qwen35",
+            "poro-chat",
+            "viking",
+            "chameleon",
+            "gemma4",
+        ] {
             PreTokenizer::new(pre).unwrap_or_else(|e| panic!("{pre}: {e}"));
         }
-        assert!(matches!(PreTokenizer::new("tekken"), Err(TokenizerError::UnsupportedPreTokenizer(_))));
+        assert!(matches!(
+            PreTokenizer::new("tekken"),
+            Err(TokenizerError::UnsupportedPreTokenizer(_))
+        ));
     }
 
     #[test]
@@ -296,6 +386,9 @@ mod tests {
 
     #[test]
     fn deepseek_llm_splits_letters_and_cjk() {
-        assert_eq!(words("deepseek-llm", "Hello 我想 42"), ["Hello", " ", "我想", " ", "42"]);
+        assert_eq!(
+            words("deepseek-llm", "Hello 我想 42"),
+            ["Hello", " ", "我想", " ", "42"]
+        );
     }
 }

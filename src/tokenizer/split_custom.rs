@@ -15,7 +15,11 @@ struct Chunk<'a> {
 
 impl Chunk<'_> {
     fn cpt(&self, pos: usize) -> Option<char> {
-        if (self.start..self.end).contains(&pos) { self.cpts.get(pos).copied() } else { None }
+        if (self.start..self.end).contains(&pos) {
+            self.cpts.get(pos).copied()
+        } else {
+            None
+        }
     }
     fn flags(&self, pos: usize) -> CptFlags {
         self.cpt(pos).map(CptFlags::of).unwrap_or(CptFlags::NONE)
@@ -55,14 +59,23 @@ fn contraction_len(c: &Chunk<'_>, pos: usize, case_insensitive: bool) -> Option<
     if !c.is(pos, '\'') || pos + 1 >= c.end {
         return None;
     }
-    let get = |p: usize| if case_insensitive { c.lower(p) } else { c.cpt(p) };
+    let get = |p: usize| {
+        if case_insensitive {
+            c.lower(p)
+        } else {
+            c.cpt(p)
+        }
+    };
     let next = get(pos + 1);
     if matches!(next, Some('s' | 't' | 'm' | 'd')) {
         return Some(2);
     }
     if pos + 2 < c.end {
         let pair = (next, get(pos + 2));
-        if matches!(pair, (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l'))) {
+        if matches!(
+            pair,
+            (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l'))
+        ) {
             return Some(3);
         }
     }
@@ -72,7 +85,10 @@ fn contraction_len(c: &Chunk<'_>, pos: usize, case_insensitive: bool) -> Option<
 /// GPT-2: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 pub(crate) fn split_gpt2(cpts: &[char], start: usize, end: usize, out: &mut Vec<usize>) {
     let c = Chunk { cpts, start, end };
-    let mut pieces = Pieces { prev_end: start, out };
+    let mut pieces = Pieces {
+        prev_end: start,
+        out,
+    };
     let mut pos = start;
     while pos < end {
         let cpt = c.cpt(pos);
@@ -130,7 +146,10 @@ pub(crate) fn split_llama3(
     out: &mut Vec<usize>,
 ) {
     let c = Chunk { cpts, start, end };
-    let mut pieces = Pieces { prev_end: start, out };
+    let mut pieces = Pieces {
+        prev_end: start,
+        out,
+    };
     let wordish = |f: CptFlags| f.is_letter() || (marks && f.is_accent_mark());
     let mut pos = start;
     while pos < end {
@@ -141,7 +160,9 @@ pub(crate) fn split_llama3(
             continue;
         }
         // [^\r\n\p{L}\p{N}]?\p{L}+
-        if !(c.is_cr_or_lf(pos) || flags.is_number()) && (wordish(flags) || wordish(c.flags(pos + 1))) {
+        if !(c.is_cr_or_lf(pos) || flags.is_number())
+            && (wordish(flags) || wordish(c.flags(pos + 1)))
+        {
             pos += 1;
             while wordish(c.flags(pos)) {
                 pos += 1;
@@ -252,7 +273,10 @@ mod tests {
     #[test]
     fn llama3_groups_three_digits_and_keeps_newlines() {
         let f = |c: &[char], s, e, o: &mut Vec<usize>| split_llama3(c, s, e, 3, false, o);
-        assert_eq!(pieces("12345 I'M ok\n\n x", f), ["123", "45", " I", "'M", " ok", "\n\n", " x"]);
+        assert_eq!(
+            pieces("12345 I'M ok\n\n x", f),
+            ["123", "45", " I", "'M", " ok", "\n\n", " x"]
+        );
         let q = |c: &[char], s, e, o: &mut Vec<usize>| split_llama3(c, s, e, 1, false, o);
         assert_eq!(pieces("123", q), ["1", "2", "3"]);
     }

@@ -30,7 +30,9 @@ struct Bigram {
 // Max-heap order: highest score first, then leftmost (llama.cpp's comparator).
 impl Ord for Bigram {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
+        self.score
+            .total_cmp(&other.score)
+            .then(other.left.cmp(&self.left))
     }
 }
 impl PartialOrd for Bigram {
@@ -46,20 +48,39 @@ impl PartialEq for Bigram {
 impl Eq for Bigram {}
 
 /// Tokenizes `text` (spaces already replaced by "▁"), appending ids to `out`.
-pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<u32>) -> Result<(), TokenizerError> {
+pub(crate) fn tokenize(
+    vocab: &Vocab,
+    text: &str,
+    out: &mut Vec<u32>,
+) -> Result<(), TokenizerError> {
     let mut symbols: Vec<Symbol> = Vec::new();
     for (start, c) in text.char_indices() {
         let end = start + c.len_utf8();
         let i = symbols.len();
-        symbols.push(Symbol { start, end, prev: i.checked_sub(1), next: (end < text.len()).then_some(i + 1) });
+        symbols.push(Symbol {
+            start,
+            end,
+            prev: i.checked_sub(1),
+            next: (end < text.len()).then_some(i + 1),
+        });
     }
     let mut queue = BinaryHeap::new();
-    let try_add = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: Option<usize>, right: Option<usize>| {
-        let (Some(left), Some(right)) = (left, right) else { return };
+    let try_add = |queue: &mut BinaryHeap<Bigram>,
+                   symbols: &[Symbol],
+                   left: Option<usize>,
+                   right: Option<usize>| {
+        let (Some(left), Some(right)) = (left, right) else {
+            return;
+        };
         let (start, end) = (symbols[left].start, symbols[right].end);
         if let Some(id) = text.get(start..end).and_then(|t| vocab.id_of(t)) {
             let score = vocab.scores.get(id as usize).copied().unwrap_or(0.0);
-            queue.push(Bigram { score, left, right, size: end - start });
+            queue.push(Bigram {
+                score,
+                left,
+                right,
+                size: end - start,
+            });
         }
     };
     for i in 1..symbols.len() {

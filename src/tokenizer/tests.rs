@@ -7,7 +7,10 @@ use super::{Tokenizer, TokenizerError};
 
 /// A tiny SPM vocab: `<unk> <s> </s>`, 256 byte tokens, then `pieces` with descending scores.
 fn spm_input(pieces: &[&str]) -> VocabInput {
-    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>"].iter().map(|s| s.to_string()).collect();
+    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut types = vec![2, 3, 3];
     for b in 0..=255u8 {
         tokens.push(format!("<0x{b:02X}>"));
@@ -16,7 +19,9 @@ fn spm_input(pieces: &[&str]) -> VocabInput {
     let n_fixed = tokens.len();
     tokens.extend(pieces.iter().map(|s| s.to_string()));
     types.extend(std::iter::repeat_n(1, pieces.len()));
-    let scores = (0..tokens.len()).map(|i| if i < n_fixed { 0.0 } else { -(i as f32) }).collect();
+    let scores = (0..tokens.len())
+        .map(|i| if i < n_fixed { 0.0 } else { -(i as f32) })
+        .collect();
     VocabInput {
         model: "llama".into(),
         tokens,
@@ -27,7 +32,9 @@ fn spm_input(pieces: &[&str]) -> VocabInput {
 }
 
 fn id(t: &Tokenizer, text: &str) -> u32 {
-    (0..t.vocab_size() as u32).find(|&i| t.token_text(i) == Some(text)).unwrap()
+    (0..t.vocab_size() as u32)
+        .find(|&i| t.token_text(i) == Some(text))
+        .unwrap()
 }
 
 #[test]
@@ -37,7 +44,10 @@ fn spm_merges_by_score_and_falls_back_to_bytes() {
     assert_eq!(t.encode("hi", false, false).unwrap(), vec![id(&t, "▁hi")]);
     // "é" is no token: its two UTF-8 bytes become <0xC3> <0xA9>.
     let ids = t.encode("hié", true, false).unwrap();
-    assert_eq!(ids, vec![1, id(&t, "▁hi"), id(&t, "<0xC3>"), id(&t, "<0xA9>")]);
+    assert_eq!(
+        ids,
+        vec![1, id(&t, "▁hi"), id(&t, "<0xC3>"), id(&t, "<0xA9>")]
+    );
     assert_eq!(t.decode(&ids).unwrap(), " hié"); // starts with BOS: the space stays (llama.cpp)
     assert_eq!(t.decode(&ids[1..]).unwrap(), "hié");
 }
@@ -52,7 +62,10 @@ fn stream_decoder_holds_back_split_characters() {
     assert_eq!(pieces, [" ", "a", "", "", "", "😀"]);
     assert_eq!(s.push(id(&t, "<0xF0>")).unwrap(), "");
     assert_eq!(s.finish(), "\u{FFFD}");
-    assert!(matches!(s.push(9999), Err(TokenizerError::IdOutOfRange { .. })));
+    assert!(matches!(
+        s.push(9999),
+        Err(TokenizerError::IdOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -77,22 +90,52 @@ fn err(input: VocabInput) -> TokenizerError {
 
 #[test]
 fn malformed_metadata_gives_typed_errors() {
-    assert!(matches!(err(VocabInput { model: "llama".into(), ..Default::default() }), TokenizerError::EmptyVocab));
-    assert!(matches!(err(VocabInput { model: "bert".into(), ..spm_input(&[]) }), TokenizerError::UnsupportedModel(_)));
+    assert!(matches!(
+        err(VocabInput {
+            model: "llama".into(),
+            ..Default::default()
+        }),
+        TokenizerError::EmptyVocab
+    ));
+    assert!(matches!(
+        err(VocabInput {
+            model: "bert".into(),
+            ..spm_input(&[])
+        }),
+        TokenizerError::UnsupportedModel(_)
+    ));
 
     let mut short_scores = spm_input(&["a"]);
     short_scores.scores.as_mut().unwrap().pop();
-    assert!(matches!(err(short_scores), TokenizerError::LengthMismatch { key: "scores", .. }));
+    assert!(matches!(
+        err(short_scores),
+        TokenizerError::LengthMismatch { key: "scores", .. }
+    ));
 
     let mut short_types = spm_input(&["a"]);
     short_types.token_types.as_mut().unwrap().truncate(3);
-    assert!(matches!(err(short_types), TokenizerError::LengthMismatch { key: "token_type", .. }));
+    assert!(matches!(
+        err(short_types),
+        TokenizerError::LengthMismatch {
+            key: "token_type",
+            ..
+        }
+    ));
 
     let dup = spm_input(&["a", "a"]);
     assert!(matches!(err(dup), TokenizerError::DuplicateToken { .. }));
 
-    let bad_bos = VocabInput { ids: SpecialIds { bos: Some(1 << 40), ..Default::default() }, ..spm_input(&[]) };
-    assert!(matches!(err(bad_bos), TokenizerError::SpecialIdOutOfRange { .. }));
+    let bad_bos = VocabInput {
+        ids: SpecialIds {
+            bos: Some(1 << 40),
+            ..Default::default()
+        },
+        ..spm_input(&[])
+    };
+    assert!(matches!(
+        err(bad_bos),
+        TokenizerError::SpecialIdOutOfRange { .. }
+    ));
 
     let gpt2 = |tokens: &[&str], merges: &[&str], pre: &str| VocabInput {
         model: "gpt2".into(),
@@ -101,13 +144,28 @@ fn malformed_metadata_gives_typed_errors() {
         merges: Some(merges.iter().map(|s| s.to_string()).collect()),
         ..Default::default()
     };
-    assert!(matches!(err(gpt2(&["a", "b", "ab"], &["a z"], "gpt-2")), TokenizerError::MergeUnknownToken { .. }));
-    assert!(matches!(err(gpt2(&["a", "b"], &["a b"], "gpt-2")), TokenizerError::MergeUnknownToken { .. }));
-    assert!(matches!(err(gpt2(&["a", "b", "ab"], &["ab"], "gpt-2")), TokenizerError::MalformedMerge { .. }));
-    assert!(matches!(err(gpt2(&["a"], &[], "no-such-pre")), TokenizerError::UnsupportedPreTokenizer(_)));
+    assert!(matches!(
+        err(gpt2(&["a", "b", "ab"], &["a z"], "gpt-2")),
+        TokenizerError::MergeUnknownToken { .. }
+    ));
+    assert!(matches!(
+        err(gpt2(&["a", "b"], &["a b"], "gpt-2")),
+        TokenizerError::MergeUnknownToken { .. }
+    ));
+    assert!(matches!(
+        err(gpt2(&["a", "b", "ab"], &["ab"], "gpt-2")),
+        TokenizerError::MalformedMerge { .. }
+    ));
+    assert!(matches!(
+        err(gpt2(&["a"], &[], "no-such-pre")),
+        TokenizerError::UnsupportedPreTokenizer(_)
+    ));
     let ok = Tokenizer::from_input(gpt2(&["a", "b", "ab", "Ġ"], &["a b"], "gpt-2")).unwrap();
     assert_eq!(ok.encode("ab", false, false).unwrap(), vec![2]);
-    assert!(matches!(ok.decode(&[4]), Err(TokenizerError::IdOutOfRange { .. })));
+    assert!(matches!(
+        ok.decode(&[4]),
+        Err(TokenizerError::IdOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -123,7 +181,10 @@ fn missing_bos_is_an_error_only_when_it_must_be_added() {
     };
     let t = Tokenizer::from_input(input).unwrap();
     assert_eq!(t.bos_id(), None);
-    assert!(matches!(t.encode("a", true, false), Err(TokenizerError::MissingSpecialToken("BOS"))));
+    assert!(matches!(
+        t.encode("a", true, false),
+        Err(TokenizerError::MissingSpecialToken("BOS"))
+    ));
     assert_eq!(t.encode("a", false, false).unwrap(), vec![0]);
 }
 
@@ -156,6 +217,10 @@ fn tokenizer_json_goes_through_tokenizers() {
     assert_ne!(t.encode("ab<|im_end|>", false, false).unwrap(), vec![2, 6]);
     assert_eq!(t.decode(&[5, 2, 4, 6]).unwrap(), "ab ab");
     let mut s = t.stream_decoder();
-    let streamed: String = [2, 4].iter().map(|&i| s.push(i).unwrap()).collect::<String>() + &s.finish();
+    let streamed: String = [2, 4]
+        .iter()
+        .map(|&i| s.push(i).unwrap())
+        .collect::<String>()
+        + &s.finish();
     assert_eq!(streamed, "ab ab");
 }

@@ -111,7 +111,10 @@ pub(crate) fn char_to_byte(c: char) -> Option<u8> {
     let cp = c as u32;
     match cp {
         0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF => u8::try_from(cp).ok(),
-        0x100..=0x143 => byte_to_char_table().iter().position(|&t| t == c).and_then(|i| u8::try_from(i).ok()),
+        0x100..=0x143 => byte_to_char_table()
+            .iter()
+            .position(|&t| t == c)
+            .and_then(|i| u8::try_from(i).ok()),
         _ => None,
     }
 }
@@ -134,7 +137,10 @@ mod tests {
         assert!(CptFlags::of(' ').is_whitespace());
         assert!(CptFlags::of('\u{3000}').is_whitespace());
         assert!(CptFlags::of('\u{0301}').is_accent_mark());
-        assert_eq!(CptFlags::of('!').collapsed_category(), Category::Punctuation);
+        assert_eq!(
+            CptFlags::of('!').collapsed_category(),
+            Category::Punctuation
+        );
         assert_eq!(CptFlags::of('$').collapsed_category(), Category::Symbol);
         assert!(CptFlags::of('\u{10FFFF}').is_defined());
     }

@@ -106,29 +106,96 @@ pub(crate) struct Vocab {
 /// Texts llama.cpp recognises as end-of-turn / end-of-message / FIM tokens when the metadata
 /// does not name them.
 const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
-    "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
 ];
 const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
 const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
+const FIM_REP_TEXTS: &[&str] = &[
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+];
 const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
-const FIM_PRE_TEXTS: &[&str] =
-    &["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"];
-const FIM_SUF_TEXTS: &[&str] =
-    &["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"];
-const FIM_MID_TEXTS: &[&str] =
-    &["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"];
+const FIM_PRE_TEXTS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<｜fim▁begin｜>",
+    "<PRE>",
+    "▁<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
+];
+const FIM_SUF_TEXTS: &[&str] = &[
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<｜fim▁hole｜>",
+    "<SUF>",
+    "▁<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
+];
+const FIM_MID_TEXTS: &[&str] = &[
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<｜fim▁end｜>",
+    "<MID>",
+    "▁<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
+];
 /// Texts llama.cpp always treats as end of generation.
 pub(crate) const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
-    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
-    "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
 ];
 
 impl Vocab {
     pub fn build(input: VocabInput) -> Result<Vocab, TokenizerError> {
-        let VocabInput { model, pre, tokens, scores, token_types, merges, ids, .. } = &input;
+        let VocabInput {
+            model,
+            pre,
+            tokens,
+            scores,
+            token_types,
+            merges,
+            ids,
+            ..
+        } = &input;
         let n = tokens.len();
         if n == 0 {
             return Err(TokenizerError::EmptyVocab);
@@ -144,14 +211,22 @@ impl Vocab {
         };
         let scores = match scores {
             Some(s) if s.len() < n => {
-                return Err(TokenizerError::LengthMismatch { key: "scores", expected: n, found: s.len() });
+                return Err(TokenizerError::LengthMismatch {
+                    key: "scores",
+                    expected: n,
+                    found: s.len(),
+                });
             }
             Some(s) => s[..n].to_vec(),
             None => vec![0.0; n],
         };
         let mut attrs = match token_types {
             Some(t) if t.len() < n => {
-                return Err(TokenizerError::LengthMismatch { key: "token_type", expected: n, found: t.len() });
+                return Err(TokenizerError::LengthMismatch {
+                    key: "token_type",
+                    expected: n,
+                    found: t.len(),
+                });
             }
             Some(t) => t[..n].iter().map(|&t| attr::from_token_type(t)).collect(),
             None => vec![attr::NORMAL; n],
@@ -161,15 +236,27 @@ impl Vocab {
         let mut texts = Vec::with_capacity(n);
         for (i, text) in tokens.iter().enumerate() {
             let id = i as u32; // n fits in u32, checked above
-            let text = if text.is_empty() { format!("[EMPTY_{i}]") } else { text.clone() };
+            let text = if text.is_empty() {
+                format!("[EMPTY_{i}]")
+            } else {
+                text.clone()
+            };
             if let Some(first) = token_to_id.insert(text.clone(), id) {
-                return Err(TokenizerError::DuplicateToken { text, first, second: id });
+                return Err(TokenizerError::DuplicateToken {
+                    text,
+                    first,
+                    second: id,
+                });
             }
             texts.push(text);
         }
 
         // Pre-tokenizer type and the flags that come with it.
-        let pre_name = if model == "gemma4" { "gemma4" } else { pre.as_deref().unwrap_or("") };
+        let pre_name = if model == "gemma4" {
+            "gemma4"
+        } else {
+            pre.as_deref().unwrap_or("")
+        };
         let (bpe, flags) = match kind {
             Kind::Spm => (None, None),
             Kind::Bpe => {
@@ -186,12 +273,19 @@ impl Vocab {
         };
         let (mut add_bos, clean_spaces, add_space_prefix_default) = match flags {
             None => (true, false, true),
-            Some(PreFlags { add_bos, clean_spaces, .. }) => (add_bos, clean_spaces, false),
+            Some(PreFlags {
+                add_bos,
+                clean_spaces,
+                ..
+            }) => (add_bos, clean_spaces, false),
         };
         let no_bos = flags.is_some_and(|f| f.no_bos);
         let add_space_prefix = input.add_space_prefix.unwrap_or(add_space_prefix_default);
 
-        let check = |key: &str, given: Option<u64>, default: Option<u32>| -> Result<Option<u32>, TokenizerError> {
+        let check = |key: &str,
+                     given: Option<u64>,
+                     default: Option<u32>|
+         -> Result<Option<u32>, TokenizerError> {
             let default = default.filter(|&d| (d as usize) < n);
             match given {
                 None => Ok(default),
@@ -210,7 +304,11 @@ impl Vocab {
         let mut eom = check("eom", ids.eom, None)?;
         // FIM ids only matter for end-of-generation; out-of-range ones are ignored as llama.cpp does.
         let lenient = |id: Option<u64>| id.filter(|&i| i < n as u64).map(|i| i as u32);
-        let (mut fim_pad, mut fim_rep, mut fim_sep) = (lenient(ids.fim_pad), lenient(ids.fim_rep), lenient(ids.fim_sep));
+        let (mut fim_pad, mut fim_rep, mut fim_sep) = (
+            lenient(ids.fim_pad),
+            lenient(ids.fim_rep),
+            lenient(ids.fim_sep),
+        );
 
         if let Some(v) = input.add_bos {
             add_bos = v;
@@ -222,7 +320,11 @@ impl Vocab {
 
         // Auto-detect special tokens by text when the metadata does not name them, marking each
         // found one as control (llama.cpp does this in hash-map order; we go by id).
-        let (mut fim_pre, mut fim_suf, mut fim_mid) = (lenient(ids.fim_pre), lenient(ids.fim_suf), lenient(ids.fim_mid));
+        let (mut fim_pre, mut fim_suf, mut fim_mid) = (
+            lenient(ids.fim_pre),
+            lenient(ids.fim_suf),
+            lenient(ids.fim_mid),
+        );
         for (id, text) in texts.iter().enumerate() {
             let id = id as u32;
             let slots = [
@@ -260,9 +362,16 @@ impl Vocab {
         fix_eog_special_cases(&texts, &mut attrs, &mut eog);
 
         let mut special_by_len: Vec<u32> = (0..n as u32)
-            .filter(|&id| attrs[id as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0)
+            .filter(|&id| {
+                attrs[id as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
+            })
             .collect();
-        special_by_len.sort_by(|&a, &b| texts[b as usize].len().cmp(&texts[a as usize].len()).then(a.cmp(&b)));
+        special_by_len.sort_by(|&a, &b| {
+            texts[b as usize]
+                .len()
+                .cmp(&texts[a as usize].len())
+                .then(a.cmp(&b))
+        });
 
         set_strip_attrs(&input, &texts, &token_to_id, &special_by_len, &mut attrs);
 
@@ -300,7 +409,13 @@ impl Vocab {
     pub fn byte_to_token(&self, b: u8) -> Result<u32, TokenizerError> {
         let hex = format!("<0x{b:02X}>");
         self.id_of(&hex)
-            .or_else(|| if b.is_ascii() { self.id_of(std::str::from_utf8(&[b]).unwrap_or_default()) } else { None })
+            .or_else(|| {
+                if b.is_ascii() {
+                    self.id_of(std::str::from_utf8(&[b]).unwrap_or_default())
+                } else {
+                    None
+                }
+            })
             .ok_or(TokenizerError::NoByteToken(b))
     }
 }
@@ -311,16 +426,23 @@ impl Vocab {
 fn fix_eog_special_cases(texts: &[String], attrs: &mut [u16], eog: &mut HashSet<u32>) {
     let text_of = |id: &u32| texts.get(*id as usize).map(String::as_str);
     let has = |eog: &HashSet<u32>, t: &str| eog.iter().find(|id| text_of(id) == Some(t)).copied();
-    let (ret, call, calls, flush, end) =
-        (has(eog, "<|return|>"), has(eog, "<|call|>"), has(eog, "<|calls|>"), has(eog, "<|flush|>"), has(eog, "<|end|>"));
+    let (ret, call, calls, flush, end) = (
+        has(eog, "<|return|>"),
+        has(eog, "<|call|>"),
+        has(eog, "<|calls|>"),
+        has(eog, "<|flush|>"),
+        has(eog, "<|end|>"),
+    );
     let has_call = call.is_some() || calls.is_some();
     if let Some(end) = end
-        && ((ret.is_some() && has_call) || (has_call && flush.is_some()))
+        && has_call
+        && (ret.is_some() || flush.is_some())
     {
         eog.remove(&end);
         attrs[end as usize] = attr::USER_DEFINED;
     }
-    let normal_s_marker = has(eog, "<|tool_response>").is_some() || has(eog, "<|plamo:eos|>").is_some();
+    let normal_s_marker =
+        has(eog, "<|tool_response>").is_some() || has(eog, "<|plamo:eos|>").is_some();
     if normal_s_marker && let Some(s) = has(eog, "</s>") {
         eog.remove(&s);
         attrs[s as usize] = attr::NORMAL;
@@ -344,8 +466,12 @@ fn set_strip_attrs(
             *a = if on { *a | bit } else { *a & !bit };
         }
     };
-    if ["jina-v2-de", "jina-v2-es", "jina-v2-code"].iter().any(|p| pre.contains(p))
-        || ["nomic-bert-moe", "jina-bert-v3"].iter().any(|a| arch.contains(a))
+    if ["jina-v2-de", "jina-v2-es", "jina-v2-code"]
+        .iter()
+        .any(|p| pre.contains(p))
+        || ["nomic-bert-moe", "jina-bert-v3"]
+            .iter()
+            .any(|a| arch.contains(a))
     {
         set("<mask>", attr::LSTRIP, true);
     } else if name.contains("phi-3") || name.contains("phi3") {
