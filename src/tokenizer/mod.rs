@@ -7,6 +7,7 @@
 //! `tokenizers` crate, which cannot reproduce llama.cpp's score-driven SPM merging nor its
 //! pre-tokenizer quirks; `tokenizer.json` input goes through `tokenizers`.
 
+pub mod chat_template;
 mod bpe;
 mod decode;
 mod encode;
@@ -20,6 +21,7 @@ mod unicode;
 mod unicode_data;
 mod vocab;
 
+pub use chat_template::{ChatMessage, ChatTemplate, ChatTemplateError};
 pub use error::TokenizerError;
 
 use crate::gguf::GgufFile;
