@@ -5,7 +5,7 @@
 use half::f16;
 use rand::{Rng, RngCore};
 
-use crate::quant::GgmlType;
+use crate::quant::{GgmlType, pack_scale_min_k4};
 
 /// What the values of a tensor should look like.
 #[derive(Clone, Copy, Debug)]
@@ -54,7 +54,7 @@ pub(crate) fn fill(ty: GgmlType, fill: Fill, rng: &mut impl RngCore, out: &mut [
             set_f16(b, 0, d);
             set_f16(b, 2, 7.5 * d);
             let sc: [u8; 8] = std::array::from_fn(|_| rng.random_range(32..=63));
-            pack_k_scales(&sc, &sc, &mut b[4..16]);
+            b[4..16].copy_from_slice(&pack_scale_min_k4(&sc, &sc));
         }),
         other => unreachable!("fill() called for {other}, which can_generate() rejects"),
     }
@@ -84,40 +84,11 @@ fn normal(rng: &mut impl RngCore) -> f32 {
     (s - 2.0) * 3f32.sqrt()
 }
 
-/// Packs 8 six-bit scales and mins into Q4_K's 12 bytes (inverse of ggml's get_scale_min_k4).
-fn pack_k_scales(sc: &[u8; 8], m: &[u8; 8], q: &mut [u8]) {
-    for j in 0..4 {
-        q[j] = (sc[j] & 63) | ((sc[j + 4] >> 4) << 6);
-        q[j + 4] = (m[j] & 63) | ((m[j + 4] >> 4) << 6);
-        q[j + 8] = (sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-
-    /// Unpacks like ggml's get_scale_min_k4.
-    fn unpack(j: usize, q: &[u8]) -> (u8, u8) {
-        if j < 4 {
-            (q[j] & 63, q[j + 4] & 63)
-        } else {
-            ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
-        }
-    }
-
-    #[test]
-    fn k_scales_round_trip_through_ggml_unpacking() {
-        let sc = [0, 63, 17, 32, 48, 63, 5, 40];
-        let m = [1, 2, 63, 0, 33, 16, 62, 15];
-        let mut q = [0u8; 12];
-        pack_k_scales(&sc, &m, &mut q);
-        for j in 0..8 {
-            assert_eq!(unpack(j, &q), (sc[j], m[j]), "sub-block {j}");
-        }
-    }
 
     #[test]
     fn generated_values_have_the_requested_spread() {

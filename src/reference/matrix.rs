@@ -1,14 +1,9 @@
-//! A weight matrix borrowed from the GGUF mapping in its stored type, and the matrix-vector
-//! product over it (row by row through `quant::dot_row`, rows split across threads when the
-//! matrix is big enough to pay for them).
+//! A weight matrix borrowed from the GGUF mapping in its stored type.
 
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::quant::{self, GgmlType};
 
 use super::error::ReferenceError;
-
-/// Multiply-adds below which a product runs on the calling thread.
-const PARALLEL_MIN_WORK: usize = 1 << 18;
 
 pub(crate) struct Matrix<'a> {
     pub ty: GgmlType,
@@ -49,30 +44,8 @@ impl<'a> Matrix<'a> {
         Ok(quant::dequantize(self.ty, self.row(r), out)?)
     }
 
-    /// `out[r] = row_r · x` for every row.
+    /// `out[r] = row_r · x` for every row (`quant::matvec` splits big matrices over threads).
     pub fn matvec(&self, x: &[f32], out: &mut [f32]) -> Result<(), ReferenceError> {
-        debug_assert_eq!((x.len(), out.len()), (self.cols, self.rows));
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads == 1 || self.rows * self.cols < PARALLEL_MIN_WORK {
-            return self.matvec_rows(0, x, out);
-        }
-        let per_thread = self.rows.div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = out
-                .chunks_mut(per_thread)
-                .enumerate()
-                .map(|(i, chunk)| s.spawn(move || self.matvec_rows(i * per_thread, x, chunk)))
-                .collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-        })
-    }
-
-    fn matvec_rows(&self, first: usize, x: &[f32], out: &mut [f32]) -> Result<(), ReferenceError> {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = quant::dot_row(self.ty, self.row(first + i), x)?;
-        }
-        Ok(())
+        Ok(quant::matvec(self.ty, self.data, self.rows, self.cols, x, out)?)
     }
 }

@@ -1,6 +1,7 @@
 //! Plain-Rust CPU forward pass for llama and qwen2 models: the oracle every GPU kernel is tested
 //! against. Activations are f32; weights stay in their stored (often quantized) format in the
-//! GGUF mapping and every matrix-vector product goes through `quant::dot_row`.
+//! GGUF mapping and every matrix-vector product goes through `quant::matvec` (row dot products
+//! with `quant::dot_row`'s arithmetic). Prefill runs token by token.
 
 mod error;
 mod forward;
