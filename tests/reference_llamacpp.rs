@@ -29,7 +29,13 @@ struct Sequence {
 }
 
 fn parse_sequences(refs: &Value) -> Vec<Sequence> {
-    let ids = |v: &Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect() };
+    let ids = |v: &Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as u32)
+            .collect()
+    };
     refs["sequences"]
         .as_array()
         .expect("sequences")
@@ -56,7 +62,12 @@ fn parse_sequences(refs: &Value) -> Vec<Sequence> {
                 .iter()
                 .map(|step| step[2].as_f64().unwrap() as f32)
                 .collect();
-            Sequence { tokens: ids(&s["tokens"]), top20, greedy: ids(&s["greedy"]), greedy_margins }
+            Sequence {
+                tokens: ids(&s["tokens"]),
+                top20,
+                greedy: ids(&s["greedy"]),
+                greedy_margins,
+            }
         })
         .collect()
 }
@@ -64,7 +75,10 @@ fn parse_sequences(refs: &Value) -> Vec<Sequence> {
 /// The README's tolerance for the model's weight types.
 fn tolerance(file: &GgufFile) -> f32 {
     let types: Vec<GgmlType> = file.tensors().iter().map(|t| t.ggml_type).collect();
-    if types.iter().any(|t| !matches!(t, GgmlType::F32 | GgmlType::F16)) {
+    if types
+        .iter()
+        .any(|t| !matches!(t, GgmlType::F32 | GgmlType::F16))
+    {
         0.5
     } else if types.contains(&GgmlType::F16) {
         2e-2
@@ -86,7 +100,10 @@ fn argmax(xs: &[f32]) -> u32 {
 
 /// `exact_greedy`: sequences whose 32 greedy tokens must all match, whatever the margins.
 fn check_model(stem: &str, exact_greedy: &[usize]) {
-    let (Some(path), Some(refs)) = (common::fixture_model(&format!("{stem}.gguf")), common::fixture_refs(stem)) else {
+    let (Some(path), Some(refs)) = (
+        common::fixture_model(&format!("{stem}.gguf")),
+        common::fixture_refs(stem),
+    ) else {
         return;
     };
     let file = GgufFile::open(&path).unwrap_or_else(|e| panic!("{stem}: {e}"));
@@ -102,7 +119,10 @@ fn check_model(stem: &str, exact_greedy: &[usize]) {
         let mut cache = model.new_cache(n + seq.greedy.len());
         let logits = model.forward(&mut cache, &seq.tokens).unwrap();
         assert_eq!(logits.len(), n * n_vocab);
-        assert!(logits.iter().all(|x| x.is_finite()), "{stem} seq {si}: non-finite logits");
+        assert!(
+            logits.iter().all(|x| x.is_finite()),
+            "{stem} seq {si}: non-finite logits"
+        );
 
         // Recorded top-20 logits and top-1 agreement.
         for (pos, entries) in &seq.top20 {
@@ -110,26 +130,41 @@ fn check_model(stem: &str, exact_greedy: &[usize]) {
             for &(id, expected) in entries {
                 let diff = (row[id as usize] - expected).abs();
                 max_diff = max_diff.max(diff);
-                assert!(diff <= tol, "{stem} seq {si} pos {pos} token {id}: ours {} llama.cpp {expected} (tol {tol})", row[id as usize]);
+                assert!(
+                    diff <= tol,
+                    "{stem} seq {si} pos {pos} token {id}: ours {} llama.cpp {expected} (tol {tol})",
+                    row[id as usize]
+                );
             }
             let margin = entries[0].1 - entries[1].1;
             if margin > 2.0 * tol {
                 top1_checked += 1;
-                assert_eq!(argmax(row), entries[0].0, "{stem} seq {si} pos {pos}: top-1 differs (llama.cpp margin {margin})");
+                assert_eq!(
+                    argmax(row),
+                    entries[0].0,
+                    "{stem} seq {si} pos {pos}: top-1 differs (llama.cpp margin {margin})"
+                );
             }
         }
 
         // The same sequence in chunks of CHUNK tokens through one cache (skipping the 200-token
         // sequence of the big-vocabulary models, whose output head makes it slow at opt-level 1).
         if n <= 64 || n_vocab <= 4096 {
-        let mut chunked_cache = model.new_cache(n);
-        let mut chunked = Vec::with_capacity(logits.len());
-        for chunk in seq.tokens.chunks(CHUNK) {
-            chunked.extend(model.forward(&mut chunked_cache, chunk).unwrap());
-        }
-        assert_eq!(chunked_cache.len(), n);
-        let chunk_diff = logits.iter().zip(&chunked).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        assert!(chunk_diff <= CHUNK_TOL, "{stem} seq {si}: chunked logits differ from one-shot by {chunk_diff}");
+            let mut chunked_cache = model.new_cache(n);
+            let mut chunked = Vec::with_capacity(logits.len());
+            for chunk in seq.tokens.chunks(CHUNK) {
+                chunked.extend(model.forward(&mut chunked_cache, chunk).unwrap());
+            }
+            assert_eq!(chunked_cache.len(), n);
+            let chunk_diff = logits
+                .iter()
+                .zip(&chunked)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                chunk_diff <= CHUNK_TOL,
+                "{stem} seq {si}: chunked logits differ from one-shot by {chunk_diff}"
+            );
         }
 
         // Greedy continuation, one token per forward call.
@@ -140,7 +175,10 @@ fn check_model(stem: &str, exact_greedy: &[usize]) {
                 break;
             }
             let ours = argmax(&last);
-            assert_eq!(ours, expected, "{stem} seq {si} greedy step {step} (llama.cpp margin {margin})");
+            assert_eq!(
+                ours, expected,
+                "{stem} seq {si} greedy step {step} (llama.cpp margin {margin})"
+            );
             agreed += 1;
             last = model.forward(&mut cache, &[ours]).unwrap();
         }
@@ -193,7 +231,9 @@ fn rand_qwen2_f16_matches_llamacpp() {
 /// Every fixture model has a test above.
 #[test]
 fn every_fixture_model_is_covered() {
-    let Some(dir) = common::fixtures_dir() else { return };
+    let Some(dir) = common::fixtures_dir() else {
+        return;
+    };
     let covered = [
         "stories260K-f32",
         "stories260K-q8_0",
@@ -206,7 +246,10 @@ fn every_fixture_model_is_covered() {
     for entry in std::fs::read_dir(dir.join("models")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(stem) = name.strip_suffix(".gguf") {
-            assert!(covered.contains(&stem), "fixture model {name} has no llama.cpp comparison test");
+            assert!(
+                covered.contains(&stem),
+                "fixture model {name} has no llama.cpp comparison test"
+            );
         }
     }
 }

@@ -66,7 +66,9 @@ pub enum RopeStyle {
 pub enum RopeScaling {
     None,
     /// Positions are multiplied by `1/factor` (llama.cpp's `freq_scale`).
-    Linear { factor: f32 },
+    Linear {
+        factor: f32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,27 +120,42 @@ impl ModelConfig {
         let arch_name = file.get_str("general.architecture")?;
         let arch = Arch::from_name(arch_name)
             .ok_or_else(|| ModelError::UnsupportedArch(arch_name.to_string()))?;
-        let meta = Meta { file, prefix: arch.name() };
+        let meta = Meta {
+            file,
+            prefix: arch.name(),
+        };
 
         let n_embd = meta.bounded("embedding_length", None, 1, MAX_EMBD)?;
         let n_layer = meta.bounded("block_count", None, 1, MAX_LAYERS)?;
         let n_head = meta.bounded("attention.head_count", None, 1, MAX_HEADS)?;
         let n_head_kv = meta.bounded("attention.head_count_kv", Some(n_head), 1, n_head)?;
         if n_head % n_head_kv != 0 {
-            return Err(meta.bad("attention.head_count_kv", n_head_kv, "must divide head_count"));
+            return Err(meta.bad(
+                "attention.head_count_kv",
+                n_head_kv,
+                "must divide head_count",
+            ));
         }
         let head_dim = match meta.opt_bounded("attention.key_length", 1, MAX_HEAD_DIM)? {
             Some(k) => k,
             None => {
                 if n_embd % n_head != 0 {
-                    return Err(meta.bad("attention.head_count", n_head, "must divide embedding_length"));
+                    return Err(meta.bad(
+                        "attention.head_count",
+                        n_head,
+                        "must divide embedding_length",
+                    ));
                 }
                 n_embd / n_head
             }
         };
         let value_len = meta.bounded("attention.value_length", Some(head_dim), 1, MAX_HEAD_DIM)?;
         if value_len != head_dim {
-            return Err(meta.bad("attention.value_length", value_len, "must equal the key length"));
+            return Err(meta.bad(
+                "attention.value_length",
+                value_len,
+                "must equal the key length",
+            ));
         }
         let n_ff = meta.bounded("feed_forward_length", None, 1, MAX_FF)?;
         let n_ctx_train = meta.bounded("context_length", None, 1, MAX_CTX)?;
@@ -146,7 +163,11 @@ impl ModelConfig {
 
         let rms_eps = meta.f32("attention.layer_norm_rms_epsilon", None)?;
         if !(rms_eps > 0.0 && rms_eps < 1.0) {
-            return Err(meta.bad("attention.layer_norm_rms_epsilon", rms_eps, "must be in (0, 1)"));
+            return Err(meta.bad(
+                "attention.layer_norm_rms_epsilon",
+                rms_eps,
+                "must be in (0, 1)",
+            ));
         }
         let rope = read_rope(file, &meta, arch, head_dim)?;
 
@@ -210,15 +231,23 @@ impl Meta<'_> {
         let key = self.key(suffix);
         match self.file.opt_u64(&key)? {
             None => Ok(None),
-            Some(v) if v < min || v > max => {
-                Err(ModelError::bad_value(&key, v, format!("must be in {min}..={max}")))
-            }
+            Some(v) if v < min || v > max => Err(ModelError::bad_value(
+                &key,
+                v,
+                format!("must be in {min}..={max}"),
+            )),
             Some(v) => Ok(Some(v)),
         }
     }
 
     /// A required integer (or `default` when absent) within `min..=max`.
-    fn bounded(&self, suffix: &str, default: Option<u64>, min: u64, max: u64) -> Result<u64, ModelError> {
+    fn bounded(
+        &self,
+        suffix: &str,
+        default: Option<u64>,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ModelError> {
         match (self.opt_bounded(suffix, min, max)?, default) {
             (Some(v), _) => Ok(v),
             (None, Some(d)) => Ok(d),
@@ -265,7 +294,12 @@ fn read_vocab_size(file: &GgufFile, meta: &Meta) -> Result<u64, ModelError> {
     }
 }
 
-fn read_rope(file: &GgufFile, meta: &Meta, arch: Arch, head_dim: u64) -> Result<RopeConfig, ModelError> {
+fn read_rope(
+    file: &GgufFile,
+    meta: &Meta,
+    arch: Arch,
+    head_dim: u64,
+) -> Result<RopeConfig, ModelError> {
     let n_dims = meta.bounded("rope.dimension_count", Some(head_dim), 2, head_dim)?;
     if n_dims % 2 != 0 {
         return Err(meta.bad("rope.dimension_count", n_dims, "must be even"));
@@ -301,21 +335,32 @@ fn read_rope_scaling(file: &GgufFile, meta: &Meta) -> Result<RopeScaling, ModelE
         match factor {
             None => Ok(RopeScaling::None),
             Some(f) if f == 0.0 || f == 1.0 => Ok(RopeScaling::None),
-            Some(f) if f.is_finite() && f > 0.0 && f <= 1024.0 => Ok(RopeScaling::Linear { factor: f }),
+            Some(f) if f.is_finite() && f > 0.0 && f <= 1024.0 => {
+                Ok(RopeScaling::Linear { factor: f })
+            }
             Some(f) => Err(meta.bad("rope.scaling.factor", f, "must be in (0, 1024]")),
         }
     };
     match kind {
         None | Some("linear") => linear(factor),
         Some("none") => Ok(RopeScaling::None),
-        Some(other) => Err(ModelError::bad_value(&type_key, other, "only linear rope scaling is supported")),
+        Some(other) => Err(ModelError::bad_value(
+            &type_key,
+            other,
+            "only linear rope scaling is supported",
+        )),
     }
 }
 
 /// Llama 3.1's `rope_freqs.weight`: n_dims/2 finite positive F32 divisors.
 fn read_freq_factors(file: &GgufFile, n_dims: usize) -> Result<Option<Vec<f32>>, ModelError> {
-    let Some(t) = file.tensor(ROPE_FREQS) else { return Ok(None) };
-    let bad = |reason: String| ModelError::BadTensor { name: ROPE_FREQS.to_string(), reason };
+    let Some(t) = file.tensor(ROPE_FREQS) else {
+        return Ok(None);
+    };
+    let bad = |reason: String| ModelError::BadTensor {
+        name: ROPE_FREQS.to_string(),
+        reason,
+    };
     if t.ggml_type != GgmlType::F32 {
         return Err(bad(format!("type {} (expected F32)", t.ggml_type)));
     }
@@ -333,7 +378,11 @@ fn read_freq_factors(file: &GgufFile, n_dims: usize) -> Result<Option<Vec<f32>>,
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     if factors.len() != n_dims / 2 {
-        return Err(bad(format!("{} bytes of data for {} values", data.len(), n_dims / 2)));
+        return Err(bad(format!(
+            "{} bytes of data for {} values",
+            data.len(),
+            n_dims / 2
+        )));
     }
     if let Some(f) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
         return Err(bad(format!("factor {f} is not finite and positive")));

@@ -10,11 +10,19 @@ pub enum ModelError {
     #[error("unsupported architecture {0:?} (supported: llama, qwen2)")]
     UnsupportedArch(String),
     #[error("metadata {key} = {value} is invalid: {reason}")]
-    BadValue { key: String, value: String, reason: String },
+    BadValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("tensor {name} is missing")]
     MissingTensor { name: String },
     #[error("tensor {name} has shape {found:?}, expected {expected:?} (ggml order)")]
-    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
+    TensorShape {
+        name: String,
+        expected: Vec<u64>,
+        found: Vec<u64>,
+    },
     #[error("tensor {name} has type {ty}, which this build cannot dequantize")]
     TensorType { name: String, ty: GgmlType },
     #[error("tensor {name} is invalid: {reason}")]
@@ -26,11 +34,18 @@ pub enum ModelError {
     #[error(transparent)]
     Quant(#[from] QuantError),
     #[error("writing {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl ModelError {
     pub(crate) fn bad_value(key: &str, value: impl ToString, reason: impl Into<String>) -> Self {
-        ModelError::BadValue { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+        ModelError::BadValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }

@@ -29,7 +29,11 @@ pub(crate) struct GgufStreamWriter<W: Write> {
 }
 
 impl<W: Write> GgufStreamWriter<W> {
-    pub fn begin(mut out: W, metadata: &[(String, MetadataValue)], tensors: &[PlannedTensor]) -> std::io::Result<Self> {
+    pub fn begin(
+        mut out: W,
+        metadata: &[(String, MetadataValue)],
+        tensors: &[PlannedTensor],
+    ) -> std::io::Result<Self> {
         let mut header = Vec::new();
         header.extend_from_slice(b"GGUF");
         header.extend_from_slice(&3u32.to_le_bytes());
@@ -51,16 +55,26 @@ impl<W: Write> GgufStreamWriter<W> {
             header.extend_from_slice(&offset.to_le_bytes());
             offset += t.n_bytes.next_multiple_of(ALIGNMENT);
         }
-        header.resize((header.len() as u64).next_multiple_of(ALIGNMENT) as usize, 0);
+        header.resize(
+            (header.len() as u64).next_multiple_of(ALIGNMENT) as usize,
+            0,
+        );
         out.write_all(&header)?;
-        Ok(GgufStreamWriter { out, sizes: tensors.iter().map(|t| t.n_bytes).collect(), current: 0, written_in_current: 0 })
+        Ok(GgufStreamWriter {
+            out,
+            sizes: tensors.iter().map(|t| t.n_bytes).collect(),
+            current: 0,
+            written_in_current: 0,
+        })
     }
 
     /// Appends bytes of the current tensor.
     pub fn write_data(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let size = self.sizes.get(self.current).copied().unwrap_or(0);
         if self.written_in_current + bytes.len() as u64 > size {
-            return Err(std::io::Error::other("tensor data exceeds its planned size"));
+            return Err(std::io::Error::other(
+                "tensor data exceeds its planned size",
+            ));
         }
         self.written_in_current += bytes.len() as u64;
         self.out.write_all(bytes)
@@ -70,7 +84,9 @@ impl<W: Write> GgufStreamWriter<W> {
     pub fn end_tensor(&mut self) -> std::io::Result<()> {
         let size = self.sizes.get(self.current).copied().unwrap_or(0);
         if self.written_in_current != size {
-            return Err(std::io::Error::other("tensor data is shorter than its planned size"));
+            return Err(std::io::Error::other(
+                "tensor data is shorter than its planned size",
+            ));
         }
         let pad = size.next_multiple_of(ALIGNMENT) - size;
         self.out.write_all(&vec![0u8; pad as usize])?;
@@ -81,7 +97,9 @@ impl<W: Write> GgufStreamWriter<W> {
 
     pub fn finish(mut self) -> std::io::Result<W> {
         if self.current != self.sizes.len() {
-            return Err(std::io::Error::other("not every planned tensor was written"));
+            return Err(std::io::Error::other(
+                "not every planned tensor was written",
+            ));
         }
         self.out.flush()?;
         Ok(self.out)

@@ -25,12 +25,28 @@ pub struct MemoryEstimate {
 ///   logits `b × n_vocab`, hidden states `b × (3·n_embd + q_dim + 2·kv_dim + 2·n_ff)`
 ///   (residual, normed input, attention output, q, k, v, gate and up), and attention scores
 ///   `b × n_head × n_ctx`.
-pub fn estimate_memory(file: &GgufFile, cfg: &ModelConfig, n_ctx: usize, kv_type: GgmlType) -> MemoryEstimate {
-    let weights_bytes = file.tensors().iter().map(|t| t.n_bytes).fold(0u64, u64::saturating_add);
+pub fn estimate_memory(
+    file: &GgufFile,
+    cfg: &ModelConfig,
+    n_ctx: usize,
+    kv_type: GgmlType,
+) -> MemoryEstimate {
+    let weights_bytes = file
+        .tensors()
+        .iter()
+        .map(|t| t.n_bytes)
+        .fold(0u64, u64::saturating_add);
     let kv_bytes = cfg.kv_bytes_per_token(kv_type).saturating_mul(n_ctx as u64);
     let scratch_bytes = scratch_bytes(cfg, n_ctx);
-    let total_bytes = weights_bytes.saturating_add(kv_bytes).saturating_add(scratch_bytes);
-    MemoryEstimate { weights_bytes, kv_bytes, scratch_bytes, total_bytes }
+    let total_bytes = weights_bytes
+        .saturating_add(kv_bytes)
+        .saturating_add(scratch_bytes);
+    MemoryEstimate {
+        weights_bytes,
+        kv_bytes,
+        scratch_bytes,
+        total_bytes,
+    }
 }
 
 fn scratch_bytes(cfg: &ModelConfig, n_ctx: usize) -> u64 {
@@ -39,5 +55,8 @@ fn scratch_bytes(cfg: &ModelConfig, n_ctx: usize) -> u64 {
     let logits = b * cfg.n_vocab as u64;
     let hidden = b * (3 * cfg.n_embd + cfg.q_dim() + 2 * cfg.kv_dim() + 2 * cfg.n_ff) as u64;
     let scores = b.saturating_mul(cfg.n_head as u64).saturating_mul(ctx);
-    logits.saturating_add(hidden).saturating_add(scores).saturating_mul(4)
+    logits
+        .saturating_add(hidden)
+        .saturating_add(scores)
+        .saturating_mul(4)
 }

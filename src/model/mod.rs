@@ -3,6 +3,7 @@
 
 mod config;
 mod error;
+mod gguf_stream;
 mod memory;
 mod rope_factors;
 pub mod tensor_names;
@@ -10,7 +11,6 @@ mod tensors;
 pub mod testgen;
 mod testgen_blocks;
 mod testgen_vocab;
-mod gguf_stream;
 
 pub use config::{Arch, ModelConfig, RopeConfig, RopeScaling, RopeStyle};
 pub use error::ModelError;

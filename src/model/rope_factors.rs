@@ -13,7 +13,12 @@ pub struct Llama3RopeScaling {
 impl Default for Llama3RopeScaling {
     /// Llama 3.1 8B/70B/405B's values.
     fn default() -> Self {
-        Llama3RopeScaling { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_context: 8192.0 }
+        Llama3RopeScaling {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_context: 8192.0,
+        }
     }
 }
 

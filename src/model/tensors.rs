@@ -60,14 +60,21 @@ pub(crate) fn validate(file: &GgufFile, cfg: &ModelConfig) -> Result<TensorLayou
             check(file, &blk(l, ATTN_V_BIAS), &[kv_dim])?;
         }
     }
-    Ok(TensorLayout { tied_output, qkv_bias })
+    Ok(TensorLayout {
+        tied_output,
+        qkv_bias,
+    })
 }
 
 /// The tensor `name`, present, dequantizable, with rows that are whole blocks and shape `expected`.
-pub(crate) fn check<'f>(file: &'f GgufFile, name: &str, expected: &[u64]) -> Result<&'f TensorInfo, ModelError> {
-    let t = file
-        .tensor(name)
-        .ok_or_else(|| ModelError::MissingTensor { name: name.to_string() })?;
+pub(crate) fn check<'f>(
+    file: &'f GgufFile,
+    name: &str,
+    expected: &[u64],
+) -> Result<&'f TensorInfo, ModelError> {
+    let t = file.tensor(name).ok_or_else(|| ModelError::MissingTensor {
+        name: name.to_string(),
+    })?;
     if trimmed(&t.dims) != expected {
         return Err(ModelError::TensorShape {
             name: name.to_string(),
@@ -76,13 +83,19 @@ pub(crate) fn check<'f>(file: &'f GgufFile, name: &str, expected: &[u64]) -> Res
         });
     }
     if !quant::can_dequantize(t.ggml_type) {
-        return Err(ModelError::TensorType { name: name.to_string(), ty: t.ggml_type });
+        return Err(ModelError::TensorType {
+            name: name.to_string(),
+            ty: t.ggml_type,
+        });
     }
     let row = expected[0];
     if row % t.ggml_type.block_elems() as u64 != 0 {
         return Err(ModelError::BadTensor {
             name: name.to_string(),
-            reason: format!("row length {row} is not a multiple of {}'s block size", t.ggml_type),
+            reason: format!(
+                "row length {row} is not a multiple of {}'s block size",
+                t.ggml_type
+            ),
         });
     }
     Ok(t)

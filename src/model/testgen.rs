@@ -59,31 +59,41 @@ pub struct TestModelSpec {
 /// `llama2-7b`, `mistral-7b` (v0.2: theta 1e6, 32k context), `llama3-8b` (3.1: theta 5e5, llama3
 /// rope scaling, 128k context) and `qwen2.5-7b`, all at Q4_0.
 pub fn preset(name: &str) -> Option<TestModelSpec> {
-    let llama = |n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx, rope_theta| TestModelSpec {
-        name: name.to_string(),
-        arch: Arch::Llama,
-        n_embd,
-        n_layer,
-        n_head,
-        n_head_kv,
-        n_ff,
-        n_vocab,
-        n_ctx,
-        rope_theta,
-        rms_eps: 1e-5,
-        weight_type: GgmlType::Q4_0,
-        tied_output: false,
-        seed: 42,
-        llama3_rope_scaling: false,
-    };
+    let llama =
+        |n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx, rope_theta| TestModelSpec {
+            name: name.to_string(),
+            arch: Arch::Llama,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            n_ff,
+            n_vocab,
+            n_ctx,
+            rope_theta,
+            rms_eps: 1e-5,
+            weight_type: GgmlType::Q4_0,
+            tied_output: false,
+            seed: 42,
+            llama3_rope_scaling: false,
+        };
     let qwen2 = |n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx| TestModelSpec {
         arch: Arch::Qwen2,
         rms_eps: 1e-6,
-        ..llama(n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx, 1e6)
+        ..llama(
+            n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx, 1e6,
+        )
     };
     Some(match name {
-        "tiny" => TestModelSpec { weight_type: GgmlType::Q8_0, ..llama(64, 2, 4, 2, 128, 512, 512, 10000.0) },
-        "tiny-qwen2" => TestModelSpec { weight_type: GgmlType::F16, tied_output: true, ..qwen2(64, 2, 4, 2, 128, 512, 512) },
+        "tiny" => TestModelSpec {
+            weight_type: GgmlType::Q8_0,
+            ..llama(64, 2, 4, 2, 128, 512, 512, 10000.0)
+        },
+        "tiny-qwen2" => TestModelSpec {
+            weight_type: GgmlType::F16,
+            tied_output: true,
+            ..qwen2(64, 2, 4, 2, 128, 512, 512)
+        },
         "tiny-llama3" => TestModelSpec {
             llama3_rope_scaling: true,
             ..llama(64, 2, 2, 1, 256, 512, 8192, 500000.0)
@@ -102,7 +112,11 @@ pub fn preset(name: &str) -> Option<TestModelSpec> {
 /// Writes the model `spec` describes to `out`. With `vocab_from`, every `tokenizer.*` key is
 /// copied from it and n_vocab is its token count; otherwise a synthetic SPM vocabulary of
 /// `spec.n_vocab` tokens is written.
-pub fn write_test_model(spec: &TestModelSpec, vocab_from: Option<&GgufFile>, out: &Path) -> Result<(), ModelError> {
+pub fn write_test_model(
+    spec: &TestModelSpec,
+    vocab_from: Option<&GgufFile>,
+    out: &Path,
+) -> Result<(), ModelError> {
     let (vocab_meta, n_vocab) = match vocab_from {
         Some(file) => copy_vocab(file)?,
         None => (synthetic_spm_vocab(spec.n_vocab)?, spec.n_vocab),
@@ -112,14 +126,25 @@ pub fn write_test_model(spec: &TestModelSpec, vocab_from: Option<&GgufFile>, out
     metadata.extend(vocab_meta);
     let plan = plan_tensors(spec, n_vocab);
 
-    let io_err = |source| ModelError::Io { path: out.display().to_string(), source };
+    let io_err = |source| ModelError::Io {
+        path: out.display().to_string(),
+        source,
+    };
     let file = File::create(out).map_err(io_err)?;
     let infos: Vec<PlannedTensor> = plan.iter().map(|p| p.info.clone()).collect();
-    let mut writer = GgufStreamWriter::begin(BufWriter::with_capacity(1 << 20, file), &metadata, &infos).map_err(io_err)?;
+    let mut writer =
+        GgufStreamWriter::begin(BufWriter::with_capacity(1 << 20, file), &metadata, &infos)
+            .map_err(io_err)?;
     for (index, tensor) in plan.iter().enumerate() {
         write_tensor(&mut writer, spec, index as u64, tensor).map_err(io_err)?;
     }
-    writer.finish().map_err(io_err)?.into_inner().map_err(|e| io_err(e.into_error()))?.sync_all().map_err(io_err)?;
+    writer
+        .finish()
+        .map_err(io_err)?
+        .into_inner()
+        .map_err(|e| io_err(e.into_error()))?
+        .sync_all()
+        .map_err(io_err)?;
     Ok(())
 }
 
@@ -127,7 +152,9 @@ fn validate_spec(spec: &TestModelSpec, n_vocab: usize) -> Result<(), ModelError>
     let bad = |what: String| Err(ModelError::BadSpec(what));
     let in_range = |name: &str, v: usize, max: u64| -> Result<(), ModelError> {
         if v == 0 || v as u64 > max {
-            return Err(ModelError::BadSpec(format!("{name} = {v} is not in 1..={max}")));
+            return Err(ModelError::BadSpec(format!(
+                "{name} = {v} is not in 1..={max}"
+            )));
         }
         Ok(())
     };
@@ -139,16 +166,32 @@ fn validate_spec(spec: &TestModelSpec, n_vocab: usize) -> Result<(), ModelError>
     in_range("n_vocab", n_vocab, MAX_VOCAB)?;
     in_range("n_ctx", spec.n_ctx, MAX_CTX)?;
     if spec.n_embd % spec.n_head != 0 || (spec.n_embd / spec.n_head) % 2 != 0 {
-        return bad(format!("n_embd {} / n_head {} must be a whole, even head size", spec.n_embd, spec.n_head));
+        return bad(format!(
+            "n_embd {} / n_head {} must be a whole, even head size",
+            spec.n_embd, spec.n_head
+        ));
     }
     if spec.n_head % spec.n_head_kv != 0 {
-        return bad(format!("n_head_kv {} must divide n_head {}", spec.n_head_kv, spec.n_head));
+        return bad(format!(
+            "n_head_kv {} must divide n_head {}",
+            spec.n_head_kv, spec.n_head
+        ));
     }
     if !can_generate(spec.weight_type) {
-        return bad(format!("weight type {} (use F32, F16, Q8_0, Q4_0 or Q4_K)", spec.weight_type));
+        return bad(format!(
+            "weight type {} (use F32, F16, Q8_0, Q4_0 or Q4_K)",
+            spec.weight_type
+        ));
     }
-    if !(spec.rope_theta.is_finite() && spec.rope_theta > 1.0 && spec.rms_eps > 0.0 && spec.rms_eps < 1.0) {
-        return bad(format!("rope_theta {} / rms_eps {} out of range", spec.rope_theta, spec.rms_eps));
+    if !(spec.rope_theta.is_finite()
+        && spec.rope_theta > 1.0
+        && spec.rms_eps > 0.0
+        && spec.rms_eps < 1.0)
+    {
+        return bad(format!(
+            "rope_theta {} / rms_eps {} out of range",
+            spec.rope_theta, spec.rms_eps
+        ));
     }
     if spec.llama3_rope_scaling && spec.arch != Arch::Llama {
         return bad("llama3 rope scaling is for the llama architecture".into());
@@ -160,17 +203,32 @@ fn hparams_metadata(spec: &TestModelSpec, n_vocab: usize) -> Vec<(String, Metada
     let a = spec.arch.name();
     let u32v = |v: usize| MetadataValue::U32(v as u32);
     vec![
-        ("general.architecture".into(), MetadataValue::String(a.into())),
-        ("general.name".into(), MetadataValue::String(spec.name.clone())),
+        (
+            "general.architecture".into(),
+            MetadataValue::String(a.into()),
+        ),
+        (
+            "general.name".into(),
+            MetadataValue::String(spec.name.clone()),
+        ),
         (format!("{a}.context_length"), u32v(spec.n_ctx)),
         (format!("{a}.embedding_length"), u32v(spec.n_embd)),
         (format!("{a}.block_count"), u32v(spec.n_layer)),
         (format!("{a}.feed_forward_length"), u32v(spec.n_ff)),
         (format!("{a}.attention.head_count"), u32v(spec.n_head)),
         (format!("{a}.attention.head_count_kv"), u32v(spec.n_head_kv)),
-        (format!("{a}.rope.dimension_count"), u32v(spec.n_embd / spec.n_head)),
-        (format!("{a}.rope.freq_base"), MetadataValue::F32(spec.rope_theta)),
-        (format!("{a}.attention.layer_norm_rms_epsilon"), MetadataValue::F32(spec.rms_eps)),
+        (
+            format!("{a}.rope.dimension_count"),
+            u32v(spec.n_embd / spec.n_head),
+        ),
+        (
+            format!("{a}.rope.freq_base"),
+            MetadataValue::F32(spec.rope_theta),
+        ),
+        (
+            format!("{a}.attention.layer_norm_rms_epsilon"),
+            MetadataValue::F32(spec.rms_eps),
+        ),
         (format!("{a}.vocab_size"), u32v(n_vocab)),
         ("general.quantization_version".into(), MetadataValue::U32(2)),
     ]
@@ -193,16 +251,42 @@ fn plan_tensors(spec: &TestModelSpec, n_vocab: usize) -> Vec<TensorPlan> {
     let head_dim = (spec.n_embd / spec.n_head) as u64;
     let kv_dim = head_dim * spec.n_head_kv as u64;
     let weight = |name: String, dims: &[u64]| {
-        planned(name, dims, matrix_type(spec.weight_type, dims[0]), Content::Random(Fill::Normal { std: WEIGHT_STD }))
+        planned(
+            name,
+            dims,
+            matrix_type(spec.weight_type, dims[0]),
+            Content::Random(Fill::Normal { std: WEIGHT_STD }),
+        )
     };
-    let f32_tensor = |name: String, dims: &[u64], content| planned(name, dims, GgmlType::F32, content);
-    let norm = |name: String| f32_tensor(name, &[embd], Content::Random(Fill::AroundOne { std: NORM_STD }));
-    let bias = |name: String, n| f32_tensor(name, &[n], Content::Random(Fill::Normal { std: WEIGHT_STD }));
+    let f32_tensor =
+        |name: String, dims: &[u64], content| planned(name, dims, GgmlType::F32, content);
+    let norm = |name: String| {
+        f32_tensor(
+            name,
+            &[embd],
+            Content::Random(Fill::AroundOne { std: NORM_STD }),
+        )
+    };
+    let bias = |name: String, n| {
+        f32_tensor(
+            name,
+            &[n],
+            Content::Random(Fill::Normal { std: WEIGHT_STD }),
+        )
+    };
 
     let mut plan = vec![weight(TOKEN_EMBD.into(), &[embd, vocab])];
     if spec.llama3_rope_scaling {
-        let factors = llama3_rope_factors(&Llama3RopeScaling::default(), spec.rope_theta, head_dim as usize);
-        plan.push(f32_tensor(ROPE_FREQS.into(), &[head_dim / 2], Content::Values(factors)));
+        let factors = llama3_rope_factors(
+            &Llama3RopeScaling::default(),
+            spec.rope_theta,
+            head_dim as usize,
+        );
+        plan.push(f32_tensor(
+            ROPE_FREQS.into(),
+            &[head_dim / 2],
+            Content::Values(factors),
+        ));
     }
     plan.push(norm(OUTPUT_NORM.into()));
     if !spec.tied_output {
@@ -229,8 +313,18 @@ fn plan_tensors(spec: &TestModelSpec, n_vocab: usize) -> Vec<TensorPlan> {
 
 fn planned(name: String, dims: &[u64], ty: GgmlType, content: Content) -> TensorPlan {
     let n: u64 = dims.iter().product();
-    let n_bytes = ty.bytes_for(n).expect("matrix_type picks a type whose blocks divide the rows");
-    TensorPlan { info: PlannedTensor { name, dims: dims.to_vec(), ty, n_bytes }, content }
+    let n_bytes = ty
+        .bytes_for(n)
+        .expect("matrix_type picks a type whose blocks divide the rows");
+    TensorPlan {
+        info: PlannedTensor {
+            name,
+            dims: dims.to_vec(),
+            ty,
+            n_bytes,
+        },
+        content,
+    }
 }
 
 /// `wanted`, or like llama.cpp a compatible type when rows are not whole blocks of it:

@@ -18,7 +18,10 @@ pub(crate) enum Fill {
 
 /// Types `fill` can generate.
 pub(crate) fn can_generate(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_K)
+    matches!(
+        ty,
+        GgmlType::F32 | GgmlType::F16 | GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_K
+    )
 }
 
 /// Fills `out` (whole blocks of `ty`) with random values.
@@ -61,7 +64,12 @@ pub(crate) fn fill(ty: GgmlType, fill: Fill, rng: &mut impl RngCore, out: &mut [
 }
 
 /// Random bytes for whole blocks, then `fix` sets each block's scales.
-fn quant_blocks<R: RngCore>(rng: &mut R, out: &mut [u8], block_bytes: usize, mut fix: impl FnMut(&mut R, &mut [u8])) {
+fn quant_blocks<R: RngCore>(
+    rng: &mut R,
+    out: &mut [u8],
+    block_bytes: usize,
+    mut fix: impl FnMut(&mut R, &mut [u8]),
+) {
     rng.fill_bytes(out);
     for b in out.chunks_exact_mut(block_bytes) {
         fix(rng, b);
@@ -92,10 +100,21 @@ mod tests {
 
     #[test]
     fn generated_values_have_the_requested_spread() {
-        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K] {
+        for ty in [
+            GgmlType::F32,
+            GgmlType::F16,
+            GgmlType::Q8_0,
+            GgmlType::Q4_0,
+            GgmlType::Q4_K,
+        ] {
             let n = 256 * 64;
             let mut bytes = vec![0u8; ty.bytes_for(n as u64).unwrap() as usize];
-            fill(ty, Fill::Normal { std: 0.02 }, &mut ChaCha8Rng::seed_from_u64(7), &mut bytes);
+            fill(
+                ty,
+                Fill::Normal { std: 0.02 },
+                &mut ChaCha8Rng::seed_from_u64(7),
+                &mut bytes,
+            );
             let v = crate::quant::dequantize_to_vec(ty, &bytes, n).unwrap();
             let mean = v.iter().sum::<f32>() / n as f32;
             let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n as f32).sqrt();

@@ -16,10 +16,16 @@ const BYTE: i32 = 6;
 pub(crate) const SPM_FIXED_TOKENS: usize = 3 + 256;
 
 /// Every `tokenizer.*` key of `file`, and its token count.
-pub(crate) fn copy_vocab(file: &GgufFile) -> Result<(Vec<(String, MetadataValue)>, usize), ModelError> {
+pub(crate) fn copy_vocab(
+    file: &GgufFile,
+) -> Result<(Vec<(String, MetadataValue)>, usize), ModelError> {
     let n_vocab = match file.get("tokenizer.ggml.tokens") {
         Some(MetadataValue::Array(tokens)) if !tokens.is_empty() => tokens.len(),
-        _ => return Err(ModelError::BadVocab("tokenizer.ggml.tokens is missing or not a non-empty array".into())),
+        _ => {
+            return Err(ModelError::BadVocab(
+                "tokenizer.ggml.tokens is missing or not a non-empty array".into(),
+            ));
+        }
     };
     let keys = file
         .metadata()
@@ -33,7 +39,9 @@ pub(crate) fn copy_vocab(file: &GgufFile) -> Result<(Vec<(String, MetadataValue)
 /// A synthetic SPM vocabulary of exactly `n_vocab` tokens: <unk>, <s>, </s>, `<0x00>`..`<0xFF>`,
 /// then printable pieces (single characters, "▁"-prefixed characters, then ever longer
 /// lowercase strings), scored so that shorter pieces merge first.
-pub(crate) fn synthetic_spm_vocab(n_vocab: usize) -> Result<Vec<(String, MetadataValue)>, ModelError> {
+pub(crate) fn synthetic_spm_vocab(
+    n_vocab: usize,
+) -> Result<Vec<(String, MetadataValue)>, ModelError> {
     if n_vocab <= SPM_FIXED_TOKENS {
         return Err(ModelError::BadSpec(format!(
             "a synthetic SPM vocabulary needs more than {SPM_FIXED_TOKENS} tokens, got n_vocab = {n_vocab}"
@@ -51,29 +59,53 @@ pub(crate) fn synthetic_spm_vocab(n_vocab: usize) -> Result<Vec<(String, Metadat
         types.push(NORMAL);
     }
     let scores: Vec<MetadataValue> = (0..n_vocab)
-        .map(|i| MetadataValue::F32(if i < SPM_FIXED_TOKENS { 0.0 } else { -((i - SPM_FIXED_TOKENS) as f32) }))
+        .map(|i| {
+            MetadataValue::F32(if i < SPM_FIXED_TOKENS {
+                0.0
+            } else {
+                -((i - SPM_FIXED_TOKENS) as f32)
+            })
+        })
         .collect();
-    let str_array = |v: Vec<String>| MetadataValue::Array(v.into_iter().map(MetadataValue::String).collect());
+    let str_array =
+        |v: Vec<String>| MetadataValue::Array(v.into_iter().map(MetadataValue::String).collect());
     Ok(vec![
-        ("tokenizer.ggml.model".into(), MetadataValue::String("llama".into())),
-        ("tokenizer.ggml.pre".into(), MetadataValue::String("default".into())),
+        (
+            "tokenizer.ggml.model".into(),
+            MetadataValue::String("llama".into()),
+        ),
+        (
+            "tokenizer.ggml.pre".into(),
+            MetadataValue::String("default".into()),
+        ),
         ("tokenizer.ggml.tokens".into(), str_array(tokens)),
         ("tokenizer.ggml.scores".into(), MetadataValue::Array(scores)),
-        ("tokenizer.ggml.token_type".into(), MetadataValue::Array(types.into_iter().map(MetadataValue::I32).collect())),
+        (
+            "tokenizer.ggml.token_type".into(),
+            MetadataValue::Array(types.into_iter().map(MetadataValue::I32).collect()),
+        ),
         ("tokenizer.ggml.bos_token_id".into(), MetadataValue::U32(1)),
         ("tokenizer.ggml.eos_token_id".into(), MetadataValue::U32(2)),
-        ("tokenizer.ggml.unknown_token_id".into(), MetadataValue::U32(0)),
-        ("tokenizer.ggml.add_bos_token".into(), MetadataValue::Bool(true)),
-        ("tokenizer.ggml.add_eos_token".into(), MetadataValue::Bool(false)),
+        (
+            "tokenizer.ggml.unknown_token_id".into(),
+            MetadataValue::U32(0),
+        ),
+        (
+            "tokenizer.ggml.add_bos_token".into(),
+            MetadataValue::Bool(true),
+        ),
+        (
+            "tokenizer.ggml.add_eos_token".into(),
+            MetadataValue::Bool(false),
+        ),
     ])
 }
 
 /// "▁", the printable ASCII characters bare and "▁"-prefixed, then all lowercase strings of
 /// length 2, 3, ... each bare and "▁"-prefixed. Unbounded and free of duplicates.
 fn printable_pieces() -> impl Iterator<Item = String> {
-    let singles = std::iter::once("▁".to_string()).chain(
-        ('!'..='~').flat_map(|c| [c.to_string(), format!("▁{c}")]),
-    );
+    let singles = std::iter::once("▁".to_string())
+        .chain(('!'..='~').flat_map(|c| [c.to_string(), format!("▁{c}")]));
     let words = (2u32..).flat_map(|len| {
         (0..26u64.pow(len)).flat_map(move |mut n| {
             let mut s = String::with_capacity(len as usize);
@@ -94,7 +126,9 @@ mod tests {
     #[test]
     fn synthetic_vocab_has_exactly_n_unique_tokens() {
         let meta = synthetic_spm_vocab(2000).unwrap();
-        let Some((_, MetadataValue::Array(tokens))) = meta.iter().find(|(k, _)| k == "tokenizer.ggml.tokens") else {
+        let Some((_, MetadataValue::Array(tokens))) =
+            meta.iter().find(|(k, _)| k == "tokenizer.ggml.tokens")
+        else {
             panic!("no tokens")
         };
         assert_eq!(tokens.len(), 2000);
@@ -107,6 +141,9 @@ mod tests {
 
     #[test]
     fn too_small_a_synthetic_vocab_is_an_error() {
-        assert!(matches!(synthetic_spm_vocab(259), Err(ModelError::BadSpec(_))));
+        assert!(matches!(
+            synthetic_spm_vocab(259),
+            Err(ModelError::BadSpec(_))
+        ));
     }
 }

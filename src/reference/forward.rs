@@ -39,17 +39,29 @@ impl<'a> ReferenceModel<'a> {
     pub fn load(file: &'a GgufFile) -> Result<Self, ReferenceError> {
         let cfg = ModelConfig::from_gguf(file)?;
         let tensor = |name: &str| {
-            file.tensor(name).ok_or_else(|| ReferenceError::Model(ModelError::MissingTensor { name: name.to_string() }))
+            file.tensor(name).ok_or_else(|| {
+                ReferenceError::Model(ModelError::MissingTensor {
+                    name: name.to_string(),
+                })
+            })
         };
         let matrix = |name: &str| Matrix::new(file, tensor(name)?);
         let vector = |name: &str| -> Result<Vec<f32>, ReferenceError> {
             let t = tensor(name)?;
-            Ok(quant::dequantize_to_vec(t.ggml_type, file.tensor_data(t), t.n_elements as usize)?)
+            Ok(quant::dequantize_to_vec(
+                t.ggml_type,
+                file.tensor_data(t),
+                t.n_elements as usize,
+            )?)
         };
         let layers = (0..cfg.n_layer)
             .map(|l| {
                 let qkv_bias = if cfg.qkv_bias {
-                    Some([vector(&blk(l, ATTN_Q_BIAS))?, vector(&blk(l, ATTN_K_BIAS))?, vector(&blk(l, ATTN_V_BIAS))?])
+                    Some([
+                        vector(&blk(l, ATTN_Q_BIAS))?,
+                        vector(&blk(l, ATTN_K_BIAS))?,
+                        vector(&blk(l, ATTN_V_BIAS))?,
+                    ])
                 } else {
                     None
                 };
@@ -93,7 +105,11 @@ impl<'a> ReferenceModel<'a> {
         let start = cache.len();
         let mut logits = vec![0.0f32; tokens.len() * self.cfg.n_vocab];
         let mut scratch = Scratch::new(&self.cfg, start + tokens.len());
-        for (i, (&token, out)) in tokens.iter().zip(logits.chunks_exact_mut(self.cfg.n_vocab)).enumerate() {
+        for (i, (&token, out)) in tokens
+            .iter()
+            .zip(logits.chunks_exact_mut(self.cfg.n_vocab))
+            .enumerate()
+        {
             if let Err(e) = self.forward_token(cache, token, start + i, &mut scratch, out) {
                 cache.truncate(start);
                 return Err(e);
@@ -111,16 +127,35 @@ impl<'a> ReferenceModel<'a> {
             });
         }
         if tokens.len() > cache.capacity() - cache.len() {
-            return Err(ReferenceError::CacheOverflow { len: cache.len(), adding: tokens.len(), capacity: cache.capacity() });
+            return Err(ReferenceError::CacheOverflow {
+                len: cache.len(),
+                adding: tokens.len(),
+                capacity: cache.capacity(),
+            });
         }
-        if let Some((index, &token)) = tokens.iter().enumerate().find(|(_, t)| **t as usize >= self.cfg.n_vocab) {
-            return Err(ReferenceError::TokenOutOfRange { token, index, n_vocab: self.cfg.n_vocab });
+        if let Some((index, &token)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, t)| **t as usize >= self.cfg.n_vocab)
+        {
+            return Err(ReferenceError::TokenOutOfRange {
+                token,
+                index,
+                n_vocab: self.cfg.n_vocab,
+            });
         }
         Ok(())
     }
 
     /// One token at `pos` through every layer; writes its logits to `logits`.
-    fn forward_token(&self, cache: &mut KvCache, token: u32, pos: usize, s: &mut Scratch, logits: &mut [f32]) -> Result<(), ReferenceError> {
+    fn forward_token(
+        &self,
+        cache: &mut KvCache,
+        token: u32,
+        pos: usize,
+        s: &mut Scratch,
+        logits: &mut [f32],
+    ) -> Result<(), ReferenceError> {
         let cfg = &self.cfg;
         self.token_embd.row_f32(token as usize, &mut s.x)?;
         let angles = rope_angles(&cfg.rope, pos);

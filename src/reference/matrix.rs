@@ -19,7 +19,10 @@ impl<'a> Matrix<'a> {
     /// `t` as a matrix (its shape was validated by `ModelConfig::from_gguf`; sizes are checked
     /// again here so a mismatch is an error, not a panic).
     pub fn new(file: &'a GgufFile, t: &TensorInfo) -> Result<Matrix<'a>, ReferenceError> {
-        let bad = |reason: String| ReferenceError::BadTensor { name: t.name.clone(), reason };
+        let bad = |reason: String| ReferenceError::BadTensor {
+            name: t.name.clone(),
+            reason,
+        };
         let cols = *t.dims.first().ok_or_else(|| bad("no dimensions".into()))? as usize;
         let rows = t.dims.get(1..).map_or(1, |d| d.iter().product::<u64>()) as usize;
         let row_bytes = t
@@ -29,9 +32,18 @@ impl<'a> Matrix<'a> {
             as usize;
         let data = file.tensor_data(t);
         if Some(data.len()) != row_bytes.checked_mul(rows) {
-            return Err(bad(format!("{} data bytes for {rows} rows of {row_bytes}", data.len())));
+            return Err(bad(format!(
+                "{} data bytes for {rows} rows of {row_bytes}",
+                data.len()
+            )));
         }
-        Ok(Matrix { ty: t.ggml_type, data, rows, cols, row_bytes })
+        Ok(Matrix {
+            ty: t.ggml_type,
+            data,
+            rows,
+            cols,
+            row_bytes,
+        })
     }
 
     /// The stored bytes of row `r` (< rows).
@@ -46,6 +58,8 @@ impl<'a> Matrix<'a> {
 
     /// `out[r] = row_r · x` for every row (`quant::matvec` splits big matrices over threads).
     pub fn matvec(&self, x: &[f32], out: &mut [f32]) -> Result<(), ReferenceError> {
-        Ok(quant::matvec(self.ty, self.data, self.rows, self.cols, x, out)?)
+        Ok(quant::matvec(
+            self.ty, self.data, self.rows, self.cols, x, out,
+        )?)
     }
 }

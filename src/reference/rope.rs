@@ -11,7 +11,12 @@ pub fn rope_angles(rope: &RopeConfig, pos: usize) -> Vec<(f32, f32)> {
     let mut theta = pos as f32;
     (0..rope.n_dims / 2)
         .map(|i| {
-            let factor = rope.freq_factors.as_ref().and_then(|f| f.get(i)).copied().unwrap_or(1.0);
+            let factor = rope
+                .freq_factors
+                .as_ref()
+                .and_then(|f| f.get(i))
+                .copied()
+                .unwrap_or(1.0);
             let angle = freq_scale * (theta / factor);
             theta *= theta_scale;
             (angle.cos(), angle.sin())
@@ -42,7 +47,14 @@ mod tests {
     use crate::model::RopeScaling;
 
     fn rope(style: RopeStyle, n_dims: usize) -> RopeConfig {
-        RopeConfig { style, n_dims, freq_base: 10000.0, scaling: RopeScaling::None, original_ctx: None, freq_factors: None }
+        RopeConfig {
+            style,
+            n_dims,
+            freq_base: 10000.0,
+            scaling: RopeScaling::None,
+            original_ctx: None,
+            freq_factors: None,
+        }
     }
 
     #[test]
