@@ -53,7 +53,7 @@ pub(crate) fn fill(ty: GgmlType, fill: Fill, rng: &mut impl RngCore, out: &mut [
         GgmlType::Q4_K => quant_blocks(rng, out, 144, |rng, b| {
             // x = d·sc·q − dmin·m per 32-value sub-block; m = sc and dmin = 7.5·d centre q
             // (uniform 0..=15, std 4.61) on zero. Six-bit sc drawn from 32..=63 (mean ≈ 47.5).
-            let d = std / (47.5 * 4.61) * scale_jitter(rng);
+            let d = std / (47.5 * 4.61) * scale_jitter(rng).abs();
             set_f16(b, 0, d);
             set_f16(b, 2, 7.5 * d);
             let sc: [u8; 8] = std::array::from_fn(|_| rng.random_range(32..=63));
@@ -80,9 +80,11 @@ fn set_f16(b: &mut [u8], at: usize, v: f32) {
     b[at..at + 2].copy_from_slice(&f16::from_f32(v).to_le_bytes());
 }
 
-/// 0.75..1.25: block scales vary a little, as real ones do.
+/// ±(0.75..1.25): block scales vary a little, as real ones do, and a random sign cancels the
+/// −0.5 mean of the unsigned-offset quants (q − 8 spans −8..=7).
 fn scale_jitter(rng: &mut impl RngCore) -> f32 {
-    rng.random_range(0.75..1.25)
+    let magnitude = rng.random_range(0.75..1.25);
+    if rng.random::<bool>() { magnitude } else { -magnitude }
 }
 
 /// ≈ N(0, 1) by Irwin–Hall (sum of 4 uniforms): plain arithmetic, so the bytes are the same on
