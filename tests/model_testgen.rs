@@ -293,4 +293,12 @@ fn generate_7b_preset() {
         est.kv_bytes as f64 / 1e9,
         est.scratch_bytes as f64 / 1e9
     );
+    // Two tokens through the whole model: activations of the random weights stay sane.
+    let model = ReferenceModel::load(&file).unwrap();
+    let mut cache = model.new_cache(2);
+    let start = Instant::now();
+    let logits = model.forward(&mut cache, &[1, 300]).unwrap();
+    let max = logits.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    println!("{name}: 2 tokens in {:.1} s, max |logit| {max}", start.elapsed().as_secs_f64());
+    assert!(logits.iter().all(|x| x.is_finite()) && max < 100.0);
 }
