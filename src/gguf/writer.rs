@@ -82,7 +82,7 @@ impl GgufWriter {
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .filter(|&n| n <= i64::MAX as u64 && dims.iter().all(|&d| d <= i64::MAX as u64))
             .ok_or_else(|| invalid(format!("dimensions {dims:?} overflow")))?;
-        if dims[0] % ty.block_elems() as u64 != 0 {
+        if !dims[0].is_multiple_of(ty.block_elems() as u64) {
             return Err(invalid(format!(
                 "row length {} is not a multiple of {ty}'s block size {}",
                 dims[0],
