@@ -12,7 +12,7 @@ use hearth::model::{
     llama3_rope_factors, preset, write_test_model,
 };
 use hearth::quant::GgmlType;
-use hearth::reference::{ReferenceError, ReferenceModel};
+use hearth::reference::{KvCache, ReferenceError, ReferenceModel};
 
 /// A file in the temp folder, removed on drop.
 struct TempFile(PathBuf);
@@ -113,6 +113,9 @@ fn load_and_run(spec: &TestModelSpec, path: &TempFile) -> ModelConfig {
         "{err}"
     );
     assert_eq!(cache.len(), 5);
+    let mut foreign = KvCache::new(cfg.n_layer + 1, cfg.kv_dim(), 8);
+    let err = model.forward(&mut foreign, &[1]).unwrap_err();
+    assert!(matches!(err, ReferenceError::CacheMismatch { .. }), "{err}");
     cfg
 }
 
@@ -299,6 +302,9 @@ fn generate_7b_preset() {
     let start = Instant::now();
     let logits = model.forward(&mut cache, &[1, 300]).unwrap();
     let max = logits.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    println!("{name}: 2 tokens in {:.1} s, max |logit| {max}", start.elapsed().as_secs_f64());
+    println!(
+        "{name}: 2 tokens in {:.1} s, max |logit| {max}",
+        start.elapsed().as_secs_f64()
+    );
     assert!(logits.iter().all(|x| x.is_finite()) && max < 100.0);
 }
