@@ -95,7 +95,7 @@ fn read_one(c: &mut Cursor, name: String, alignment: u64) -> Result<TensorInfo, 
     };
     let block_elems = ggml_type.block_elems();
     let row_len = dims.first().copied().unwrap_or(0);
-    if row_len % block_elems as u64 != 0 {
+    if !row_len.is_multiple_of(block_elems as u64) {
         return Err(GgufError::PartialBlock {
             name,
             ty: ggml_type,
@@ -112,7 +112,7 @@ fn read_one(c: &mut Cursor, name: String, alignment: u64) -> Result<TensorInfo, 
             offset: dims_offset,
         });
     };
-    if offset % alignment != 0 {
+    if !offset.is_multiple_of(alignment) {
         return Err(GgufError::MisalignedTensor {
             name,
             data_offset: offset,

@@ -142,4 +142,3 @@ pub fn one_f32_tensor(n: u64) -> Vec<u8> {
         .zeros(4 * n as usize)
         .build()
 }
-
