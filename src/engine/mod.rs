@@ -1,0 +1,8 @@
+//! Inference: token sampling and the generation loop, over any forward pass (the CPU
+//! reference today; the GPU engine over the paged KV cache joins it here).
+
+pub mod generate;
+pub mod sampler;
+
+pub use generate::{GenerationStats, Generator, StopReason};
+pub use sampler::{Sampler, SamplerConfig};
