@@ -278,7 +278,7 @@ fn presets_have_the_real_shapes() {
 /// Generates a 7B-shaped preset (`HEARTH_TESTGEN_PRESET`, default llama2-7b) and reports time
 /// and size. Ignored by default: it writes ~3.8 GB. Run with `--ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "writes a ~3.8 GB file; run with --ignored --nocapture to measure 7B preset generation"]
 fn generate_7b_preset() {
     let name = std::env::var("HEARTH_TESTGEN_PRESET").unwrap_or_else(|_| "llama2-7b".into());
     let spec = preset(&name).unwrap();
