@@ -9,6 +9,7 @@ mod cursor;
 mod error;
 mod getters;
 mod reader;
+mod tensor_stream;
 mod tensors;
 mod value;
 mod writer;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 pub use error::GgufError;
 pub use reader::{DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH};
+pub use tensor_stream::TensorStream;
 pub use tensors::{MAX_DIMS, TensorInfo};
 pub use value::MetadataValue;
 pub use writer::GgufWriter;

@@ -1,21 +1,29 @@
 //! Writes GGUF v3 (or v2) files in the layout llama.cpp and gguf-py produce: header, metadata,
 //! tensor infos, zero padding to the alignment, then each tensor's data followed by zero
 //! padding to the alignment (no padding at all when there are no tensors).
+//!
+//! Tensors are either held in memory (`add_tensor`) or only planned (`add_tensor_info`) and
+//! streamed later through `stream_to`, so a multi-gigabyte file need not fit in memory. Both
+//! paths go through the same encoder: `write_to` is `stream_to` with nothing left to stream.
 
 use std::io::Write;
 use std::path::Path;
 
 use super::GgufError;
 use super::reader::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, validate_alignment};
+use super::tensor_stream::TensorStream;
 use super::tensors::MAX_DIMS;
 use super::value::{MetadataValue, ValueType};
 use crate::quant::GgmlType;
 
-struct PendingTensor {
-    name: String,
-    dims: Vec<u64>,
-    ty: GgmlType,
-    data: Vec<u8>,
+pub(super) struct PendingTensor {
+    pub(super) name: String,
+    pub(super) dims: Vec<u64>,
+    pub(super) ty: GgmlType,
+    /// `ty.bytes_for(product of dims)`.
+    pub(super) n_bytes: u64,
+    /// `None` for a planned tensor whose data will be streamed.
+    pub(super) data: Option<Vec<u8>>,
 }
 
 /// Collects metadata and tensors, then writes them as one GGUF file.
@@ -64,8 +72,35 @@ impl GgufWriter {
         data: Vec<u8>,
     ) -> Result<(), GgufError> {
         let name = name.into();
+        let n_bytes = self.check_tensor(&name, dims, ty)?;
+        if data.len() as u64 != n_bytes {
+            return Err(GgufError::InvalidTensor {
+                reason: format!("{} data bytes, {ty} × {dims:?} needs {n_bytes}", data.len()),
+                name,
+            });
+        }
+        self.push_tensor(name, dims, ty, n_bytes, Some(data));
+        Ok(())
+    }
+
+    /// Plans a tensor whose `ty.bytes_for(product of dims)` bytes will be streamed through
+    /// [`GgufWriter::stream_to`]; `dims` in ggml order.
+    pub fn add_tensor_info(
+        &mut self,
+        name: impl Into<String>,
+        dims: &[u64],
+        ty: GgmlType,
+    ) -> Result<(), GgufError> {
+        let name = name.into();
+        let n_bytes = self.check_tensor(&name, dims, ty)?;
+        self.push_tensor(name, dims, ty, n_bytes, None);
+        Ok(())
+    }
+
+    /// Checks a new tensor's name and shape; returns its data size.
+    fn check_tensor(&self, name: &str, dims: &[u64], ty: GgmlType) -> Result<u64, GgufError> {
         let invalid = |reason: String| GgufError::InvalidTensor {
-            name: name.clone(),
+            name: name.to_owned(),
             reason,
         };
         if self.tensors.iter().any(|t| t.name == name) {
@@ -89,22 +124,25 @@ impl GgufWriter {
                 ty.block_elems()
             )));
         }
-        let expected = ty
-            .bytes_for(n_elements)
-            .ok_or_else(|| invalid(format!("dimensions {dims:?} overflow")))?;
-        if data.len() as u64 != expected {
-            return Err(invalid(format!(
-                "{} data bytes, {ty} × {dims:?} needs {expected}",
-                data.len()
-            )));
-        }
+        ty.bytes_for(n_elements)
+            .ok_or_else(|| invalid(format!("dimensions {dims:?} overflow")))
+    }
+
+    fn push_tensor(
+        &mut self,
+        name: String,
+        dims: &[u64],
+        ty: GgmlType,
+        n_bytes: u64,
+        data: Option<Vec<u8>>,
+    ) {
         self.tensors.push(PendingTensor {
             name,
             dims: dims.to_vec(),
             ty,
+            n_bytes,
             data,
         });
-        Ok(())
     }
 
     fn alignment(&self) -> Result<u64, GgufError> {
@@ -138,26 +176,35 @@ impl GgufWriter {
             t.dims.iter().for_each(|&d| put_u64(&mut h, d));
             put_u32(&mut h, t.ty.id());
             put_u64(&mut h, offset);
-            offset = align_up(offset + t.data.len() as u64, alignment);
+            offset = align_up(offset + t.n_bytes, alignment);
         }
         Ok(h)
     }
 
+    /// Writes the whole file; every tensor must have been added with its data.
     pub fn write_to(&self, w: &mut impl Write) -> Result<(), GgufError> {
+        if let Some(t) = self.tensors.iter().find(|t| t.data.is_none()) {
+            return Err(GgufError::InvalidTensor {
+                name: t.name.clone(),
+                reason: "only its info was added; stream its data with stream_to".into(),
+            });
+        }
+        self.stream_to(w)?.finish()?;
+        Ok(())
+    }
+
+    /// Writes the header (and the data of tensors added with `add_tensor` that come before the
+    /// first planned one), then returns a stream that takes each planned tensor's bytes in order.
+    pub fn stream_to<W: Write>(&self, mut w: W) -> Result<TensorStream<'_, W>, GgufError> {
         let alignment = self.alignment()?;
         let header = self.header(alignment)?;
         w.write_all(&header).map_err(GgufError::Write)?;
         // gguf-py and llama.cpp leave a file without tensors unpadded.
         if !self.tensors.is_empty() {
             let len = header.len() as u64;
-            write_zeros(w, align_up(len, alignment) - len).map_err(GgufError::Write)?;
+            write_zeros(&mut w, align_up(len, alignment) - len).map_err(GgufError::Write)?;
         }
-        for t in &self.tensors {
-            w.write_all(&t.data).map_err(GgufError::Write)?;
-            let len = t.data.len() as u64;
-            write_zeros(w, align_up(len, alignment) - len).map_err(GgufError::Write)?;
-        }
-        Ok(())
+        TensorStream::new(w, &self.tensors, alignment)
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, GgufError> {
@@ -182,12 +229,12 @@ impl GgufWriter {
     }
 }
 
-fn align_up(n: u64, alignment: u64) -> u64 {
+pub(super) fn align_up(n: u64, alignment: u64) -> u64 {
     n.div_ceil(alignment) * alignment
 }
 
 /// Writes `n` zero bytes without allocating `n` (the alignment may be up to 4 GiB).
-fn write_zeros(w: &mut impl Write, mut n: u64) -> std::io::Result<()> {
+pub(super) fn write_zeros(w: &mut impl Write, mut n: u64) -> std::io::Result<()> {
     const ZEROS: [u8; 4096] = [0; 4096];
     while n > 0 {
         let chunk = n.min(ZEROS.len() as u64) as usize;

@@ -3,7 +3,6 @@
 
 mod config;
 mod error;
-mod gguf_stream;
 mod memory;
 mod rope_factors;
 pub mod tensor_names;

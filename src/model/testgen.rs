@@ -15,12 +15,11 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::gguf::{GgufFile, MetadataValue};
+use crate::gguf::{GgufError, GgufFile, GgufWriter, MetadataValue, TensorStream};
 use crate::quant::GgmlType;
 
 use super::config::{Arch, MAX_CTX, MAX_EMBD, MAX_FF, MAX_HEADS, MAX_LAYERS, MAX_VOCAB};
 use super::error::ModelError;
-use super::gguf_stream::{GgufStreamWriter, PlannedTensor};
 use super::rope_factors::{Llama3RopeScaling, llama3_rope_factors};
 use super::tensor_names::*;
 use super::testgen_blocks::{Fill, can_generate, fill};
@@ -122,25 +121,40 @@ pub fn write_test_model(
         None => (synthetic_spm_vocab(spec.n_vocab)?, spec.n_vocab),
     };
     validate_spec(spec, n_vocab)?;
-    let mut metadata = hparams_metadata(spec, n_vocab);
-    metadata.extend(vocab_meta);
     let plan = plan_tensors(spec, n_vocab);
+    let mut writer = GgufWriter::new();
+    for (key, value) in hparams_metadata(spec, n_vocab)
+        .into_iter()
+        .chain(vocab_meta)
+    {
+        writer.add_metadata(key, value);
+    }
+    for t in &plan {
+        writer.add_tensor_info(t.name.as_str(), &t.dims, t.ty)?;
+    }
 
-    let io_err = |source| ModelError::Io {
-        path: out.display().to_string(),
-        source,
+    let path = out.display().to_string();
+    // Write failures name the file, like `File::create`'s.
+    let gguf_err = |e| match e {
+        GgufError::Write(source) => ModelError::Io {
+            path: path.clone(),
+            source,
+        },
+        e => ModelError::Gguf(e),
     };
-    let file = File::create(out).map_err(io_err)?;
-    let infos: Vec<PlannedTensor> = plan.iter().map(|p| p.info.clone()).collect();
-    let mut writer =
-        GgufStreamWriter::begin(BufWriter::with_capacity(1 << 20, file), &metadata, &infos)
-            .map_err(io_err)?;
+    let file = File::create(out).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut stream = writer
+        .stream_to(BufWriter::with_capacity(1 << 20, file))
+        .map_err(gguf_err)?;
     for (index, tensor) in plan.iter().enumerate() {
-        write_tensor(&mut writer, spec, index as u64, tensor).map_err(io_err)?;
+        write_tensor(&mut stream, spec, index as u64, tensor).map_err(gguf_err)?;
     }
     // `finish` flushes the buffer; no fsync: a test model need not be durable, and waiting for
     // the disk would dominate the time of a 4 GB write.
-    writer.finish().map_err(io_err)?;
+    stream.finish().map_err(gguf_err)?;
     Ok(())
 }
 
@@ -232,7 +246,10 @@ fn hparams_metadata(spec: &TestModelSpec, n_vocab: usize) -> Vec<(String, Metada
 
 /// One tensor to generate: its header entry and how to fill it.
 struct TensorPlan {
-    info: PlannedTensor,
+    name: String,
+    dims: Vec<u64>,
+    ty: GgmlType,
+    n_bytes: u64,
     content: Content,
 }
 
@@ -313,12 +330,10 @@ fn planned(name: String, dims: &[u64], ty: GgmlType, content: Content) -> Tensor
         .bytes_for(n)
         .expect("matrix_type picks a type whose blocks divide the rows");
     TensorPlan {
-        info: PlannedTensor {
-            name,
-            dims: dims.to_vec(),
-            ty,
-            n_bytes,
-        },
+        name,
+        dims: dims.to_vec(),
+        ty,
+        n_bytes,
         content,
     }
 }
@@ -338,22 +353,21 @@ fn matrix_type(wanted: GgmlType, row_len: u64) -> GgmlType {
 }
 
 fn write_tensor<W: std::io::Write>(
-    writer: &mut GgufStreamWriter<W>,
+    stream: &mut TensorStream<'_, W>,
     spec: &TestModelSpec,
     index: u64,
     tensor: &TensorPlan,
-) -> std::io::Result<()> {
+) -> Result<(), GgufError> {
     let fill_kind = match &tensor.content {
         Content::Values(values) => {
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            writer.write_data(&bytes)?;
-            return writer.end_tensor();
+            stream.write(&bytes)?;
+            return stream.end_tensor();
         }
         Content::Random(f) => *f,
     };
-    let info = &tensor.info;
-    let rows = info.dims[1..].iter().product::<u64>().max(1);
-    let row_bytes = info.n_bytes / rows;
+    let rows = tensor.dims[1..].iter().product::<u64>().max(1);
+    let row_bytes = tensor.n_bytes / rows;
     let rows_per_chunk = (CHUNK_BYTES / row_bytes).max(1);
     let chunk_bytes = (rows_per_chunk * row_bytes) as usize;
     let n_chunks = rows.div_ceil(rows_per_chunk);
@@ -368,16 +382,16 @@ fn write_tensor<W: std::io::Write>(
         let batch = &mut buf[..(batch_rows * row_bytes) as usize];
         std::thread::scope(|s| {
             for (i, chunk) in batch.chunks_mut(chunk_bytes).enumerate() {
-                let stream = (index << 32) | (first + i as u64);
+                let rng_stream = (index << 32) | (first + i as u64);
                 s.spawn(move || {
                     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-                    rng.set_stream(stream);
-                    fill(info.ty, fill_kind, &mut rng, chunk);
+                    rng.set_stream(rng_stream);
+                    fill(tensor.ty, fill_kind, &mut rng, chunk);
                 });
             }
         });
-        writer.write_data(batch)?;
+        stream.write(batch)?;
         first += count;
     }
-    writer.end_tensor()
+    stream.end_tensor()
 }
