@@ -1,5 +1,5 @@
 //! Writer → reader round trips, the byte layout of a tiny file against the GGUF spec, the
-//! typed getters, and the writer's refusals.
+//! typed getters, the writer's refusals, and the streaming write path.
 
 use hearth::gguf::{GgufError, GgufFile, GgufWriter, MetadataValue as V};
 use hearth::quant::GgmlType;
@@ -58,21 +58,32 @@ fn every_value_type() -> Vec<(String, V)> {
     ]
 }
 
-fn sample_writer() -> GgufWriter {
+/// Name, dims, type and data of the sample file's tensors.
+type SampleTensor = (&'static str, &'static [u64], GgmlType, Vec<u8>);
+
+fn sample_tensors() -> Vec<SampleTensor> {
+    vec![
+        ("a.f32", &[3], GgmlType::F32, bytes(12, 1)),
+        ("b.q8_0", &[64, 2], GgmlType::Q8_0, bytes(4 * 34, 2)),
+        ("c.f16", &[5, 1, 1, 1], GgmlType::F16, bytes(10, 3)),
+        ("d.q4_k", &[256, 3], GgmlType::Q4_K, bytes(3 * 144, 4)),
+        ("e.empty", &[0, 7], GgmlType::F32, vec![]),
+    ]
+}
+
+fn sample_metadata_writer() -> GgufWriter {
     let mut w = GgufWriter::new();
     for (k, v) in every_value_type() {
         w.add_metadata(k, v);
     }
-    w.add_tensor("a.f32", &[3], GgmlType::F32, bytes(12, 1))
-        .unwrap();
-    w.add_tensor("b.q8_0", &[64, 2], GgmlType::Q8_0, bytes(4 * 34, 2))
-        .unwrap();
-    w.add_tensor("c.f16", &[5, 1, 1, 1], GgmlType::F16, bytes(10, 3))
-        .unwrap();
-    w.add_tensor("d.q4_k", &[256, 3], GgmlType::Q4_K, bytes(3 * 144, 4))
-        .unwrap();
-    w.add_tensor("e.empty", &[0, 7], GgmlType::F32, vec![])
-        .unwrap();
+    w
+}
+
+fn sample_writer() -> GgufWriter {
+    let mut w = sample_metadata_writer();
+    for (name, dims, ty, data) in sample_tensors() {
+        w.add_tensor(name, dims, ty, data).unwrap();
+    }
     w
 }
 
@@ -481,7 +492,8 @@ fn independently_encoded_seed_files_read_and_rewrite_identically() {
         }
         for t in f.tensors() {
             let data = f.tensor_data(t).to_vec();
-            w.add_tensor(t.name.clone(), &t.dims, t.ggml_type, data).unwrap();
+            w.add_tensor(t.name.clone(), &t.dims, t.ggml_type, data)
+                .unwrap();
         }
         assert!(w.to_bytes().unwrap() == original, "{}", path.display());
         n += 1;
@@ -493,7 +505,13 @@ fn independently_encoded_seed_files_read_and_rewrite_identically() {
     assert_eq!(f.get("i16"), Some(&V::I16(-300)));
     assert_eq!(f.tensor("q4k").unwrap().ggml_type, GgmlType::Q4_K);
     let v2 = GgufFile::open(dir.join("vocab_like_v2.gguf")).unwrap();
-    assert_eq!((v2.version(), v2.get_str_array("tokenizer.ggml.tokens").unwrap().len()), (2, 4));
+    assert_eq!(
+        (
+            v2.version(),
+            v2.get_str_array("tokenizer.ggml.tokens").unwrap().len()
+        ),
+        (2, 4)
+    );
 }
 
 #[test]
@@ -501,4 +519,130 @@ fn files_can_be_shared_across_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<GgufFile>();
     send_sync::<GgufError>();
+}
+
+/// The sample file with the tensors `planned(i)` selects added by `add_tensor_info` and streamed
+/// (each in pieces of 1, 7, then the rest bytes, plus an empty write), the others added with data.
+fn streamed_sample(w: &mut GgufWriter, planned: impl Fn(usize) -> bool) -> Vec<u8> {
+    let tensors = sample_tensors();
+    for (i, (name, dims, ty, data)) in tensors.iter().enumerate() {
+        if planned(i) {
+            w.add_tensor_info(*name, dims, *ty).unwrap();
+        } else {
+            w.add_tensor(*name, dims, *ty, data.clone()).unwrap();
+        }
+    }
+    let mut out = Vec::new();
+    let mut stream = w.stream_to(&mut out).unwrap();
+    for (i, (_, _, _, data)) in tensors.iter().enumerate() {
+        if planned(i) {
+            let (head, rest) = data.split_at(data.len().min(1));
+            let (middle, tail) = rest.split_at(rest.len().min(7));
+            for piece in [head, &[], middle, tail] {
+                stream.write(piece).unwrap();
+            }
+            stream.end_tensor().unwrap();
+        }
+    }
+    stream.finish().unwrap();
+    out
+}
+
+#[test]
+fn streamed_file_equals_to_bytes_for_the_same_content() {
+    let expected = sample_writer().to_bytes().unwrap();
+    let selections: [(&str, fn(usize) -> bool); 4] = [
+        ("all planned", |_| true),
+        ("none planned", |_| false),
+        ("first and last held", |i| i != 0 && i != 4),
+        ("alternating", |i| i % 2 == 1),
+    ];
+    for (what, planned) in selections {
+        let got = streamed_sample(&mut sample_metadata_writer(), planned);
+        assert!(
+            got == expected,
+            "{what}: streamed bytes differ from to_bytes"
+        );
+    }
+    // The streamed file reads back with every tensor's bytes in place.
+    let f = GgufFile::from_bytes(streamed_sample(&mut sample_metadata_writer(), |_| true)).unwrap();
+    for (name, dims, ty, data) in sample_tensors() {
+        let t = f.tensor(name).unwrap();
+        assert_eq!((t.dims.as_slice(), t.ggml_type), (dims, ty), "{name}");
+        assert_eq!(f.tensor_data(t), data.as_slice(), "{name}");
+    }
+
+    // Other alignments and version 2 go through the same encoder.
+    let with_alignment = |setup: fn(&mut GgufWriter)| {
+        let mut held = sample_metadata_writer();
+        setup(&mut held);
+        for (name, dims, ty, data) in sample_tensors() {
+            held.add_tensor(name, dims, ty, data).unwrap();
+        }
+        let mut planned = sample_metadata_writer();
+        setup(&mut planned);
+        assert!(streamed_sample(&mut planned, |_| true) == held.to_bytes().unwrap());
+    };
+    with_alignment(|w| w.add_metadata("general.alignment", V::U32(64)));
+    with_alignment(|w| w.add_metadata("general.alignment", V::U32(1)));
+    with_alignment(|w| w.set_version(2));
+}
+
+#[test]
+fn stream_refuses_wrong_byte_counts_and_unwritten_tensors() {
+    let is_invalid = |r: Result<(), GgufError>, tensor: &str, what: &str| match r {
+        Err(GgufError::InvalidTensor { name, reason }) if name == tensor => {
+            eprintln!("{what}: {reason}")
+        }
+        other => panic!("{what}: expected InvalidTensor for {tensor:?}, got {other:?}"),
+    };
+    let mut w = GgufWriter::new();
+    w.add_tensor_info("a", &[4], GgmlType::F32).unwrap();
+    w.add_tensor("held", &[1], GgmlType::F32, vec![0; 4])
+        .unwrap();
+    w.add_tensor_info("b", &[32, 2], GgmlType::Q8_0).unwrap();
+
+    // Too many bytes: refused, nothing written, the tensor can still be completed.
+    let mut out = Vec::new();
+    let mut stream = w.stream_to(&mut out).unwrap();
+    is_invalid(stream.write(&[0; 17]), "a", "17 bytes for 16");
+    stream.write(&[0; 10]).unwrap();
+    is_invalid(stream.write(&[0; 7]), "a", "10 + 7 bytes for 16");
+    // Too few bytes: end_tensor refuses.
+    is_invalid(stream.end_tensor(), "a", "10 bytes for 16");
+    stream.write(&[0; 6]).unwrap();
+    stream.end_tensor().unwrap();
+    // Finishing before every planned tensor was written names the first missing one.
+    match stream.finish() {
+        Err(GgufError::InvalidTensor { name, .. }) => assert_eq!(name, "b"),
+        other => panic!("finish with b unwritten: {:?}", other.map(|_| ())),
+    }
+
+    // Data after the last tensor is refused.
+    let mut out = Vec::new();
+    let mut stream = w.stream_to(&mut out).unwrap();
+    for n in [16, 68] {
+        stream.write(&vec![1; n]).unwrap();
+        stream.end_tensor().unwrap();
+    }
+    is_invalid(stream.write(&[0]), "b", "a byte after the last tensor");
+    is_invalid(stream.end_tensor(), "b", "end_tensor after the last tensor");
+    stream.finish().unwrap();
+    GgufFile::from_bytes(out).unwrap();
+
+    // The in-memory paths refuse a file whose data must be streamed.
+    let mut buf = Vec::new();
+    is_invalid(w.write_to(&mut buf), "a", "write_to with planned tensors");
+    assert!(buf.is_empty(), "write_to wrote {} bytes", buf.len());
+    is_invalid(w.to_bytes().map(drop), "a", "to_bytes with planned tensors");
+
+    // Planned tensors get the same shape checks as add_tensor's.
+    for (name, dims, ty) in [
+        ("a", &[4][..], GgmlType::F32),
+        ("partial block", &[16, 2], GgmlType::Q8_0),
+        ("no dims", &[], GgmlType::F32),
+        ("overflow", &[1 << 32, 1 << 32], GgmlType::F32),
+    ] {
+        is_invalid(w.add_tensor_info(name, dims, ty), name, name);
+    }
 }
