@@ -551,7 +551,8 @@ fn streamed_sample(w: &mut GgufWriter, planned: impl Fn(usize) -> bool) -> Vec<u
 #[test]
 fn streamed_file_equals_to_bytes_for_the_same_content() {
     let expected = sample_writer().to_bytes().unwrap();
-    let selections: [(&str, fn(usize) -> bool); 4] = [
+    type Selection = fn(usize) -> bool;
+    let selections: [(&str, Selection); 4] = [
         ("all planned", |_| true),
         ("none planned", |_| false),
         ("first and last held", |i| i != 0 && i != 4),
