@@ -25,7 +25,10 @@ pub fn fixtures_dir() -> Option<PathBuf> {
     if dir.join("models").is_dir() {
         Some(dir)
     } else {
-        missing(&format!("fixtures folder {}", dir.display()), "set HEARTH_FIXTURES")
+        missing(
+            &format!("fixtures folder {}", dir.display()),
+            "set HEARTH_FIXTURES",
+        )
     }
 }
 

@@ -56,9 +56,15 @@ pub fn run(args: Args) -> Result<()> {
         let template = ChatTemplate::from_gguf(&file)?;
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
-            messages.push(ChatMessage { role: "system".into(), content: system.clone() });
+            messages.push(ChatMessage {
+                role: "system".into(),
+                content: system.clone(),
+            });
         }
-        messages.push(ChatMessage { role: "user".into(), content: args.prompt.clone() });
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: args.prompt.clone(),
+        });
         template.render_with_system_fallback(&messages, true)?
     } else {
         args.prompt.clone()
@@ -70,7 +76,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let n_ctx = model.config().n_ctx_train.max(1);
     if prompt.len() >= n_ctx {
-        bail!("the prompt has {} tokens; the model's context holds {n_ctx}", prompt.len());
+        bail!(
+            "the prompt has {} tokens; the model's context holds {n_ctx}",
+            prompt.len()
+        );
     }
     let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
     let mut cache = model.new_cache(prompt.len() + max_tokens);

@@ -40,8 +40,11 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn build_report(file: &GgufFile, ctx: Option<usize>, kv_type: GgmlType) -> Value {
-    let metadata: serde_json::Map<String, Value> =
-        file.metadata().iter().map(|(k, v)| (k.clone(), value_json(v))).collect();
+    let metadata: serde_json::Map<String, Value> = file
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.clone(), value_json(v)))
+        .collect();
     let tensors: Vec<Value> = file
         .tensors()
         .iter()
@@ -102,7 +105,12 @@ fn value_json(v: &MetadataValue) -> Value {
 }
 
 fn print_human(file: &GgufFile, report: &Value) {
-    println!("GGUF v{}  {} bytes  alignment {}", file.version(), file.file_size(), file.alignment());
+    println!(
+        "GGUF v{}  {} bytes  alignment {}",
+        file.version(),
+        file.file_size(),
+        file.alignment()
+    );
     for key in ["architecture", "name"] {
         if let Some(s) = report[key].as_str() {
             println!("{key:>14}: {s}");
@@ -111,12 +119,22 @@ fn print_human(file: &GgufFile, report: &Value) {
     println!("\nmetadata ({} keys)", file.metadata().len());
     for (k, v) in file.metadata() {
         let shown = value_json(v).to_string();
-        let shown = if shown.len() > 100 { format!("{}…", &shown[..shown.floor_char_boundary(100)]) } else { shown };
+        let shown = if shown.len() > 100 {
+            format!("{}…", &shown[..shown.floor_char_boundary(100)])
+        } else {
+            shown
+        };
         println!("  {k} = {shown}");
     }
     println!("\ntensors ({})", file.tensors().len());
     for t in file.tensors() {
-        println!("  {:<32} {:<6} {:<24} {:>12} bytes", t.name, t.ggml_type.name(), format!("{:?}", t.dims), t.n_bytes);
+        println!(
+            "  {:<32} {:<6} {:<24} {:>12} bytes",
+            t.name,
+            t.ggml_type.name(),
+            format!("{:?}", t.dims),
+            t.n_bytes
+        );
     }
     match (&report["config"], &report["memory"]) {
         (Value::Object(_), Value::Object(m)) => {
@@ -124,10 +142,17 @@ fn print_human(file: &GgufFile, report: &Value) {
             let mib = |k: &str| m[k].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
             println!(
                 "memory at n_ctx {} (KV {}): weights {:.1} MiB + KV {:.1} MiB + scratch {:.1} MiB = {:.1} MiB",
-                m["n_ctx"], m["kv_type"].as_str().unwrap_or(""),
-                mib("weights_bytes"), mib("kv_bytes"), mib("scratch_bytes"), mib("total_bytes")
+                m["n_ctx"],
+                m["kv_type"].as_str().unwrap_or(""),
+                mib("weights_bytes"),
+                mib("kv_bytes"),
+                mib("scratch_bytes"),
+                mib("total_bytes")
             );
         }
-        _ => println!("\nnot a runnable model: {}", report["config_error"].as_str().unwrap_or("unknown")),
+        _ => println!(
+            "\nnot a runnable model: {}",
+            report["config_error"].as_str().unwrap_or("unknown")
+        ),
     }
 }

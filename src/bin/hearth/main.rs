@@ -11,7 +11,11 @@ mod util;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hearth", version, about = "Local LLM chat with a persistent, visible KV cache")]
+#[command(
+    name = "hearth",
+    version,
+    about = "Local LLM chat with a persistent, visible KV cache"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

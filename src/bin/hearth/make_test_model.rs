@@ -71,10 +71,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let base = args.preset.as_deref().unwrap_or("tiny");
     let mut spec: TestModelSpec = preset(base).with_context(|| {
-        format!("unknown preset {base:?}: choose tiny, llama2-7b, mistral-7b, llama3-8b or qwen2.5-7b")
+        format!(
+            "unknown preset {base:?}: choose tiny, llama2-7b, mistral-7b, llama3-8b or qwen2.5-7b"
+        )
     })?;
     if args.preset.is_none() && args.dim.is_none() {
-        bail!("give --preset NAME or explicit dimensions (--dim --layers --heads --kv-heads --ffn)");
+        bail!(
+            "give --preset NAME or explicit dimensions (--dim --layers --heads --kv-heads --ffn)"
+        );
     }
     if let Some(a) = args.arch {
         spec.arch = match a {
@@ -91,7 +95,11 @@ pub fn run(args: Args) -> Result<()> {
         spec.weight_type = t.ggml();
     }
     spec.seed = args.seed;
-    let vocab = args.vocab_from.as_deref().map(super::util::open_model).transpose()?;
+    let vocab = args
+        .vocab_from
+        .as_deref()
+        .map(super::util::open_model)
+        .transpose()?;
     let start = Instant::now();
     write_test_model(&spec, vocab.as_ref(), &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -10,7 +10,11 @@ use serde_json::json;
 pub struct Args {
     #[arg(long)]
     model: PathBuf,
-    #[arg(long, conflicts_with = "text_file", required_unless_present = "text_file")]
+    #[arg(
+        long,
+        conflicts_with = "text_file",
+        required_unless_present = "text_file"
+    )]
     text: Option<String>,
     #[arg(long)]
     text_file: Option<PathBuf>,
@@ -30,8 +34,9 @@ pub fn run(args: Args) -> Result<()> {
     let tokenizer = Tokenizer::from_gguf(&file).context("cannot build the tokenizer")?;
     let text = match (&args.text, &args.text_file) {
         (Some(t), _) => t.clone(),
-        (None, Some(p)) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read {}", p.display()))?,
+        (None, Some(p)) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
         (None, None) => unreachable!("clap requires one of --text / --text-file"),
     };
     let ids = tokenizer.encode(&text, !args.no_special, args.parse_special)?;

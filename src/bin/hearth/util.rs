@@ -21,9 +21,9 @@ pub fn open_model(path: &Path) -> Result<GgufFile> {
 pub fn require_cpu(device: Device) -> Result<()> {
     match device {
         Device::Cpu => Ok(()),
-        Device::Gpu => anyhow::bail!(
-            "the GPU engine is not available in this build yet; use --device cpu"
-        ),
+        Device::Gpu => {
+            anyhow::bail!("the GPU engine is not available in this build yet; use --device cpu")
+        }
     }
 }
 
