@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 // components with fixed props for screenshots, into dist-preview/ — never into dist/.
 export default defineConfig(({ mode }) => {
   const preview = mode === 'preview';
+  const input: Record<string, string> = { main: resolve(import.meta.dirname, 'index.html') };
+  if (preview) input.preview = resolve(import.meta.dirname, 'preview.html');
   return {
     plugins: [svelte()],
     // Relative asset URLs work under Tauri's custom protocol and from a plain static server.
@@ -20,9 +22,7 @@ export default defineConfig(({ mode }) => {
       // No inline <script>/<style> needed by the strict CSP: Vite emits external files.
       assetsInlineLimit: 0,
       rollupOptions: {
-        input: preview
-          ? { main: resolve(import.meta.dirname, 'index.html'), preview: resolve(import.meta.dirname, 'preview.html') }
-          : { main: resolve(import.meta.dirname, 'index.html') },
+        input,
       },
     },
     test: {

@@ -42,8 +42,12 @@ export const THEMES: readonly { value: Theme; label: string }[] = [
   { value: 'dark', label: 'Dark' },
 ];
 
-/** What the form edits: numbers as the strings typed, so an empty or partial entry can be reported. */
-export type SettingsDraft = Record<NumericKey, string> & {
+/**
+ * What the form edits. Number inputs give numbers, or null/'' when the entry is empty or not a
+ * number, so every numeric field is checked again before saving.
+ */
+export type DraftNumber = number | string | null | undefined;
+export type SettingsDraft = Record<NumericKey, DraftNumber> & {
   systemPrompt: string;
   theme: Theme;
   lastModelPath?: string | null;
@@ -53,8 +57,18 @@ export type SettingsErrors = Partial<Record<NumericKey | 'systemPrompt' | 'theme
 
 export function toDraft(s: Settings): SettingsDraft {
   const draft = { systemPrompt: s.systemPrompt, theme: s.theme, lastModelPath: s.lastModelPath ?? null } as SettingsDraft;
-  for (const f of NUMERIC_FIELDS) draft[f.key] = String(s[f.key]);
+  for (const f of NUMERIC_FIELDS) draft[f.key] = s[f.key];
   return draft;
+}
+
+/** True when two drafts would save the same values (5 and "5" are equal). */
+export function draftsEqual(a: SettingsDraft, b: SettingsDraft): boolean {
+  const norm = (v: DraftNumber) => (v == null ? '' : String(v).trim());
+  return (
+    NUMERIC_FIELDS.every((f) => norm(a[f.key]) === norm(b[f.key])) &&
+    a.systemPrompt === b.systemPrompt &&
+    a.theme === b.theme
+  );
 }
 
 function rangeText(f: NumericField): string {
@@ -63,8 +77,8 @@ function rangeText(f: NumericField): string {
 }
 
 /** Validates one numeric entry; returns the number or an error a person can act on. */
-export function parseNumericField(f: NumericField, raw: string): { value: number } | { error: string } {
-  const text = raw.trim();
+export function parseNumericField(f: NumericField, raw: DraftNumber): { value: number } | { error: string } {
+  const text = raw == null ? '' : String(raw).trim();
   if (text === '') return { error: `${f.label} is required (${rangeText(f)}).` };
   const n = Number(text);
   if (!Number.isFinite(n)) return { error: `${f.label} must be a number.` };
@@ -79,7 +93,7 @@ export function validateSettings(draft: SettingsDraft): ValidationResult {
   const errors: SettingsErrors = {};
   const out: Partial<Settings> = {};
   for (const f of NUMERIC_FIELDS) {
-    const r = parseNumericField(f, draft[f.key] ?? '');
+    const r = parseNumericField(f, draft[f.key]);
     if ('error' in r) errors[f.key] = r.error;
     else out[f.key] = r.value;
   }
