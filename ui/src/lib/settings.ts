@@ -71,19 +71,16 @@ export function draftsEqual(a: SettingsDraft, b: SettingsDraft): boolean {
   );
 }
 
-function rangeText(f: NumericField): string {
-  const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
-  return `${fmt(f.min)} to ${fmt(f.max)}`;
-}
+const fmtBound = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 
 /** Validates one numeric entry; returns the number or an error a person can act on. */
 export function parseNumericField(f: NumericField, raw: DraftNumber): { value: number } | { error: string } {
   const text = raw == null ? '' : String(raw).trim();
-  if (text === '') return { error: `${f.label} is required (${rangeText(f)}).` };
+  if (text === '') return { error: `${f.label} is required (${fmtBound(f.min)} to ${fmtBound(f.max)}).` };
   const n = Number(text);
   if (!Number.isFinite(n)) return { error: `${f.label} must be a number.` };
   if (f.integer && !Number.isInteger(n)) return { error: `${f.label} must be a whole number.` };
-  if (n < f.min || n > f.max) return { error: `${f.label} must be between ${rangeText(f)}.` };
+  if (n < f.min || n > f.max) return { error: `${f.label} must be between ${fmtBound(f.min)} and ${fmtBound(f.max)}.` };
   return { value: n };
 }
 
