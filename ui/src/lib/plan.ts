@@ -40,13 +40,6 @@ export function planView(plan: MemoryPlan): PlanView {
   };
 }
 
-/** "NVIDIA GeForce RTX 4070 · Vulkan · discrete GPU · 12 GiB" */
-export function describeAdapter(a: AdapterInfo): string {
-  const parts = [a.name, a.backend, deviceTypeLabel(a.deviceType)];
-  if (a.memoryBytes) parts.push(formatBytes(a.memoryBytes));
-  return parts.filter(Boolean).join(' · ');
-}
-
 export function deviceTypeLabel(t: string): string {
   const key = t.replace(/[\s_-]/g, '').toLowerCase();
   const labels: Record<string, string> = {

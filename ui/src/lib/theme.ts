@@ -28,3 +28,23 @@ export function applyTheme(root: HTMLElement, theme: ResolvedTheme): void {
   root.dataset.theme = theme;
   root.style.colorScheme = theme;
 }
+
+const STORAGE_KEY = 'hearth.theme';
+
+/** The last theme setting, remembered locally so the first paint already uses it. */
+export function rememberedTheme(): Theme {
+  try {
+    const v = localStorage.getItem(STORAGE_KEY);
+    return v === 'light' || v === 'dark' ? v : 'system';
+  } catch {
+    return 'system';
+  }
+}
+
+export function rememberTheme(setting: Theme): void {
+  try {
+    localStorage.setItem(STORAGE_KEY, setting);
+  } catch {
+    // Storage can be unavailable; the theme then follows the system until settings load.
+  }
+}
