@@ -74,6 +74,39 @@ describe('App', () => {
   });
 });
 
+describe('Sidebar', () => {
+  it('renames inline and deletes only after confirming', async () => {
+    resetTauri();
+    let list = [
+      { id: 1, title: 'First', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), messageCount: 2, preview: 'hi' },
+      { id: 2, title: 'Second', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), messageCount: 2, preview: 'yo' },
+    ];
+    handlers.set('app_state', () => ({ model: null, adapter: null, adapterError: null, settings, version: '0.1.0' }));
+    handlers.set('list_conversations', () => list);
+    handlers.set('rename_conversation', (a) => ({ ...list[0], title: String(a?.title) }));
+    handlers.set('delete_conversation', (a) => {
+      list = list.filter((c) => c.id !== a?.id);
+      return null;
+    });
+    const store = new AppStore();
+    render(App, { store });
+    await store.init();
+    const items = await screen.findAllByTestId('conversation-item');
+    expect(items.map((i) => i.textContent)).toEqual([expect.stringContaining('Second'), expect.stringContaining('First')]);
+
+    await fireEvent.click(items[1].querySelector('[data-testid="conversation-rename"]')!);
+    const input = screen.getByTestId('conversation-rename-input') as HTMLInputElement;
+    await fireEvent.input(input, { target: { value: '  Renamed chat ' } });
+    await fireEvent.keyDown(input, { key: 'Enter' });
+    await vi.waitFor(() => expect(store.conversations.find((c) => c.id === 1)?.title).toBe('Renamed chat'));
+
+    await fireEvent.click(screen.getAllByTestId('conversation-delete')[0]);
+    expect(store.conversations).toHaveLength(2); // not yet: asks first
+    await fireEvent.click(screen.getByTestId('conversation-delete-confirm'));
+    await vi.waitFor(() => expect(store.conversations.map((c) => c.id)).toEqual([1]));
+  });
+});
+
 describe('Composer', () => {
   it('sends on Enter, keeps Shift+Enter for new lines', async () => {
     const onsend = vi.fn(() => true);

@@ -7,7 +7,7 @@ vi.mock('@tauri-apps/api/core', async () => {
 vi.mock('@tauri-apps/plugin-dialog', () => ({ open: vi.fn(async () => '/models/tiny.gguf') }));
 
 import { open } from '@tauri-apps/plugin-dialog';
-import { api, backendAvailable, BackendUnavailableError, errorMessage } from './api';
+import { api, backendAvailable, BackendUnavailableError, errorMessage, ggufPaths, onFileDrag } from './api';
 import { calls, FakeChannel, handlers, leaveTauri, resetTauri } from '../test/tauri-mock';
 import type { ChatEvent } from './types';
 
@@ -80,6 +80,13 @@ describe('api', () => {
     handlers.set('download_model', () => '/data/m.gguf');
     await api.downloadModel('https://huggingface.co/a/b/resolve/main/m.gguf', undefined, () => {});
     expect(calls[0].args).not.toHaveProperty('sha256');
+  });
+
+  it('keeps only GGUF files from a drop, and is inert outside Tauri', async () => {
+    expect(ggufPaths(['/a/model.GGUF', '/a/notes.txt', '/b/x.gguf'])).toEqual(['/a/model.GGUF', '/b/x.gguf']);
+    leaveTauri();
+    const off = await onFileDrag(() => {});
+    expect(typeof off).toBe('function');
   });
 
   it('reads messages from any error shape', () => {

@@ -1,6 +1,7 @@
 // Typed wrappers over the Tauri shell's commands and channels. Every other module talks to the
 // backend only through this file, so the contract lives in one place.
 import { Channel, invoke } from '@tauri-apps/api/core';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { open } from '@tauri-apps/plugin-dialog';
 import type {
   AppState,
@@ -118,3 +119,26 @@ export const api = {
 };
 
 export type Api = typeof api;
+
+export type FileDrag = { type: 'enter'; paths: string[] } | { type: 'drop'; paths: string[] } | { type: 'leave' };
+
+/**
+ * Files dragged onto the window (the other way, besides the dialog, that a file reaches the
+ * core). Returns the unsubscribe function; a no-op outside Tauri.
+ */
+export async function onFileDrag(handler: (e: FileDrag) => void): Promise<() => void> {
+  if (!backendAvailable()) return () => {};
+  try {
+    return await getCurrentWebview().onDragDropEvent(({ payload }) => {
+      if (payload.type === 'enter' || payload.type === 'drop') handler({ type: payload.type, paths: payload.paths });
+      else if (payload.type === 'leave') handler({ type: 'leave' });
+    });
+  } catch {
+    return () => {};
+  }
+}
+
+/** The dragged paths Hearth can open: GGUF files. */
+export function ggufPaths(paths: readonly string[]): string[] {
+  return paths.filter((p) => p.toLowerCase().endsWith('.gguf'));
+}

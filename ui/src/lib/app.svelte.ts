@@ -203,8 +203,10 @@ export class AppStore {
       batcher.flush();
     } catch (err) {
       batcher.flush();
+      const saved = batcher.current.userMessage !== null;
       this.finishReply(id, batcher.current, errorMessage(err));
-      return true;
+      // Nothing reached the conversation: hand the text back to the composer.
+      return saved;
     }
     this.finishReply(id, batcher.current, null);
     return true;

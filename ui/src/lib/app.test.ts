@@ -90,6 +90,21 @@ describe('AppStore', () => {
     expect(calls.find((c) => c.cmd === 'send_message')?.args).toMatchObject({ conversationId: 5, content: 'Once upon a time' });
   });
 
+  it('hands the text back when the backend refuses the message outright', async () => {
+    handlers.set('app_state', () => state(model));
+    handlers.set('list_conversations', () => [summary(1, 'A')]);
+    handlers.set('get_conversation', () => ({ ...summary(1, 'A'), messages: [] }));
+    handlers.set('send_message', () => {
+      throw 'the model is still loading';
+    });
+    const s = new AppStore();
+    await s.init();
+    await s.selectConversation(1);
+    expect(await s.send('hello')).toBe(false);
+    expect(s.chatError).toBe('the model is still loading');
+    expect(s.pending).toBeNull();
+  });
+
   it('does not send without a model', async () => {
     handlers.set('app_state', () => state(null));
     handlers.set('list_conversations', () => []);
