@@ -76,6 +76,14 @@ describe('api', () => {
     expect(open).toHaveBeenCalledWith(expect.objectContaining({ filters: [{ name: 'GGUF', extensions: ['gguf'] }] }));
   });
 
+  it('lets an end-to-end test script the file pick once', async () => {
+    (window as unknown as Record<string, unknown>).__HEARTH_E2E_PICK_PATH__ = '/fixtures/stories260K-f32.gguf';
+    vi.mocked(open).mockClear();
+    expect(await api.pickModelFile()).toBe('/fixtures/stories260K-f32.gguf');
+    expect(open).not.toHaveBeenCalled();
+    expect(await api.pickModelFile()).toBe('/models/tiny.gguf');
+  });
+
   it('omits an empty sha256 from download_model', async () => {
     handlers.set('download_model', () => '/data/m.gguf');
     await api.downloadModel('https://huggingface.co/a/b/resolve/main/m.gguf', undefined, () => {});

@@ -62,6 +62,18 @@ function channel<T>(onEvent: (event: T) => void): Channel<T> {
   return ch;
 }
 
+/**
+ * End-to-end tests cannot drive the native file dialog through WebDriver. A test sets
+ * `window.__HEARTH_E2E_PICK_PATH__` with executeScript and clicks "Open a GGUF model…"; the path
+ * is used once, as if picked in the dialog. Only a script already running in the page can set it.
+ */
+function takeScriptedPick(): string | null {
+  const w = window as unknown as { __HEARTH_E2E_PICK_PATH__?: unknown };
+  const path = w.__HEARTH_E2E_PICK_PATH__;
+  delete w.__HEARTH_E2E_PICK_PATH__;
+  return typeof path === 'string' && path ? path : null;
+}
+
 export const api = {
   appState: () => call<AppState>('app_state'),
 
@@ -104,6 +116,8 @@ export const api = {
   /** The system file dialog, GGUF files only. Null when the user cancels. */
   pickModelFile: async (): Promise<string | null> => {
     if (!backendAvailable()) throw new BackendUnavailableError();
+    const scripted = takeScriptedPick();
+    if (scripted) return scripted;
     try {
       const picked = await open({
         title: 'Open a GGUF model',
