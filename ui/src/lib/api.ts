@@ -1,0 +1,158 @@
+// Typed wrappers over the Tauri shell's commands and channels. Every other module talks to the
+// backend only through this file, so the contract lives in one place.
+import { Channel, invoke } from '@tauri-apps/api/core';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
+import { open } from '@tauri-apps/plugin-dialog';
+import type {
+  AppState,
+  ChatEvent,
+  Conversation,
+  ConversationSummary,
+  DownloadEvent,
+  LoadEvent,
+  MemoryPlan,
+  ModelInfo,
+  Settings,
+  StatsSnapshot,
+} from './types';
+
+export const BACKEND_UNAVAILABLE =
+  "Hearth's backend is not available. This page is running outside the Hearth app, so it cannot load models, chat or save anything.";
+
+/** Thrown by every wrapper when the page is not running inside the Tauri shell. */
+export class BackendUnavailableError extends Error {
+  constructor() {
+    super(BACKEND_UNAVAILABLE);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+/** True inside the Tauri webview, where `invoke` reaches the Rust shell. */
+export function backendAvailable(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+/** A person-readable message from whatever a command rejected with. */
+export function errorMessage(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (err instanceof Error) return err.message;
+  if (err && typeof err === 'object' && 'message' in err && typeof err.message === 'string') {
+    return err.message;
+  }
+  try {
+    return JSON.stringify(err);
+  } catch {
+    return String(err);
+  }
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  if (!backendAvailable()) throw new BackendUnavailableError();
+  try {
+    return await invoke<T>(command, args);
+  } catch (err) {
+    throw new Error(errorMessage(err));
+  }
+}
+
+function channel<T>(onEvent: (event: T) => void): Channel<T> {
+  if (!backendAvailable()) throw new BackendUnavailableError();
+  const ch = new Channel<T>();
+  ch.onmessage = onEvent;
+  return ch;
+}
+
+/**
+ * End-to-end tests cannot drive the native file dialog through WebDriver. A test sets
+ * `window.__HEARTH_E2E_PICK_PATH__` with executeScript and clicks "Open a GGUF model…"; the path
+ * is used once, as if picked in the dialog. Only a script already running in the page can set it.
+ */
+function takeScriptedPick(): string | null {
+  const w = window as unknown as { __HEARTH_E2E_PICK_PATH__?: unknown };
+  const path = w.__HEARTH_E2E_PICK_PATH__;
+  delete w.__HEARTH_E2E_PICK_PATH__;
+  return typeof path === 'string' && path ? path : null;
+}
+
+export const api = {
+  appState: () => call<AppState>('app_state'),
+
+  listConversations: (query?: string) =>
+    call<ConversationSummary[]>('list_conversations', query?.trim() ? { query: query.trim() } : {}),
+  createConversation: (title?: string) =>
+    call<ConversationSummary>('create_conversation', title ? { title } : {}),
+  getConversation: (id: number) => call<Conversation>('get_conversation', { id }),
+  renameConversation: (id: number, title: string) =>
+    call<ConversationSummary>('rename_conversation', { id, title }),
+  deleteConversation: (id: number) => call<null>('delete_conversation', { id }),
+
+  /** Resolves once the reply is finished; events stream to `onEvent` meanwhile. */
+  sendMessage: async (conversationId: number, content: string, onEvent: (e: ChatEvent) => void) => {
+    const onEventChannel = channel(onEvent);
+    return call<null>('send_message', { conversationId, content, onEvent: onEventChannel });
+  },
+  stopGeneration: (conversationId: number) => call<null>('stop_generation', { conversationId }),
+
+  planModel: (path: string, contextLength?: number) =>
+    call<MemoryPlan>('plan_model', contextLength ? { path, contextLength } : { path }),
+  loadModel: async (path: string, onEvent: (e: LoadEvent) => void) => {
+    const onEventChannel = channel(onEvent);
+    return call<ModelInfo>('load_model', { path, onEvent: onEventChannel });
+  },
+  unloadModel: () => call<null>('unload_model'),
+
+  downloadModel: async (url: string, sha256: string | undefined, onEvent: (e: DownloadEvent) => void) => {
+    const onEventChannel = channel(onEvent);
+    const args: Record<string, unknown> = { url, onEvent: onEventChannel };
+    if (sha256) args.sha256 = sha256;
+    return call<string>('download_model', args);
+  },
+  cancelDownload: () => call<null>('cancel_download'),
+
+  getSettings: () => call<Settings>('get_settings'),
+  saveSettings: (settings: Settings) => call<Settings>('save_settings', { settings }),
+  getStats: () => call<StatsSnapshot>('get_stats'),
+
+  /** The system file dialog, GGUF files only. Null when the user cancels. */
+  pickModelFile: async (): Promise<string | null> => {
+    if (!backendAvailable()) throw new BackendUnavailableError();
+    const scripted = takeScriptedPick();
+    if (scripted) return scripted;
+    try {
+      const picked = await open({
+        title: 'Open a GGUF model',
+        multiple: false,
+        directory: false,
+        filters: [{ name: 'GGUF', extensions: ['gguf'] }],
+      });
+      return typeof picked === 'string' ? picked : null;
+    } catch (err) {
+      throw new Error(errorMessage(err));
+    }
+  },
+};
+
+export type Api = typeof api;
+
+export type FileDrag = { type: 'enter'; paths: string[] } | { type: 'drop'; paths: string[] } | { type: 'leave' };
+
+/**
+ * Files dragged onto the window (the other way, besides the dialog, that a file reaches the
+ * core). Returns the unsubscribe function; a no-op outside Tauri.
+ */
+export async function onFileDrag(handler: (e: FileDrag) => void): Promise<() => void> {
+  if (!backendAvailable()) return () => {};
+  try {
+    return await getCurrentWebview().onDragDropEvent(({ payload }) => {
+      if (payload.type === 'enter' || payload.type === 'drop') handler({ type: payload.type, paths: payload.paths });
+      else if (payload.type === 'leave') handler({ type: 'leave' });
+    });
+  } catch {
+    return () => {};
+  }
+}
+
+/** The dragged paths Hearth can open: GGUF files. */
+export function ggufPaths(paths: readonly string[]): string[] {
+  return paths.filter((p) => p.toLowerCase().endsWith('.gguf'));
+}
