@@ -3,7 +3,7 @@
 # packages through apt (only those missing), and checks for a Rust toolchain (1.88+).
 set -euo pipefail
 
-packages=(build-essential pkg-config python3 ca-certificates)
+packages=(build-essential pkg-config python3 ca-certificates mesa-vulkan-drivers)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,5 +23,12 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: no Rust toolchain found. Install rustup (https://rustup.rs) and run again." >&2
+  exit 1
+fi
+
+# The UI (Vite 8) needs Node.js 20.19+; Debian 12's own nodejs is 18.
+if ! command -v node >/dev/null 2>&1 || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+  echo "setup: Node.js 20.19 or newer is needed for ui/ (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "       Install it from your distribution or nodejs.org, then run again." >&2
   exit 1
 fi

@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ./scripts/fetch-llama-vendor.sh >/dev/null
 cargo test --workspace --all-targets --locked "$@"
+echo "== ui: svelte-check and Vitest"
+(cd ui && npm ci --ignore-scripts --no-audit --no-fund && npm run check && npm test)
