@@ -5,6 +5,7 @@
 //! `quant`'s type table), `tokenizer` (gguf), `model` (gguf, quant), `reference` (model, quant).
 
 pub mod gguf;
+pub mod gpu;
 pub mod model;
 pub mod quant;
 pub mod reference;
