@@ -7,7 +7,8 @@
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
 //! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_K`, `TYPE_Q6_K`
-//! (dequant.wgsl), `SUBGROUP` (reduce.wgsl). Numeric knobs are WGSL `override` constants.
+//! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention), `PARTIAL` /
+//! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ). Numeric knobs are WGSL `override` constants.
 
 use super::GpuError;
 
@@ -21,6 +22,8 @@ pub enum ShaderId {
     Elementwise,
     Embed,
     Argmax,
+    KvWrite,
+    Attention,
 }
 
 impl ShaderId {
@@ -33,6 +36,8 @@ impl ShaderId {
             ShaderId::Elementwise => "elementwise",
             ShaderId::Embed => "embed",
             ShaderId::Argmax => "argmax",
+            ShaderId::KvWrite => "kv_write",
+            ShaderId::Attention => "attention",
         }
     }
 
@@ -45,6 +50,8 @@ impl ShaderId {
             ShaderId::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             ShaderId::Embed => include_str!("../../shaders/embed.wgsl"),
             ShaderId::Argmax => include_str!("../../shaders/argmax.wgsl"),
+            ShaderId::KvWrite => include_str!("../../shaders/kv_write.wgsl"),
+            ShaderId::Attention => include_str!("../../shaders/attention.wgsl"),
         }
     }
 }

@@ -5,9 +5,11 @@
 //! Buffers are bound whole; offsets and sizes travel in the parameters. Element offsets are
 //! in f32 units unless a parameter says vec4.
 
+mod attention;
 mod simple;
 mod weighted;
 
+pub use attention::{ATTENTION_SPLIT, KvLayout, prepare_attention, prepare_kv_write};
 pub use simple::{RopeParams, RopeStyle, prepare_add, prepare_argmax, prepare_rmsnorm, prepare_rope, prepare_swiglu};
 pub use weighted::{prepare_embed, prepare_matmul, prepare_matvec};
 
