@@ -114,7 +114,7 @@ impl GgmlType {
     /// whole number of blocks or the size overflows.
     pub fn bytes_for(self, n_elements: u64) -> Option<u64> {
         let be = self.block_elems() as u64;
-        if n_elements % be != 0 {
+        if !n_elements.is_multiple_of(be) {
             return None;
         }
         (n_elements / be).checked_mul(self.block_bytes() as u64)
