@@ -12,11 +12,12 @@ struct RedIds {
     @builtin(local_invocation_index) lid: u32,
     @builtin(subgroup_id) sgid: u32,
     @builtin(num_subgroups) nsg: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
 }
 
 fn wg_sum(v: f32, ids: RedIds) -> f32 {
     let s = subgroupAdd(v);
-    if (subgroupElect()) {
+    if (ids.sg_lane == 0u) { // naga 30 has no subgroupElect
         red_sum[ids.sgid] = s;
     }
     workgroupBarrier();

@@ -16,13 +16,13 @@ use rand_chacha::ChaCha8Rng;
 
 /// Matvec/matmul: |gpu - cpu| ≤ DOT_REL_TOL × Σ|w_i·x_i| (+ 1e-6): both sum the same f32
 /// products in a different order, so the error is a few f32 ulps of the L1 mass.
-const DOT_REL_TOL: f32 = 1e-4;
+const DOT_REL_TOL: f32 = 1e-5;
 /// Embedding rows: |gpu - cpu| ≤ EMBED_TOL × max|row| (one or two f32 roundings per value).
 const EMBED_TOL: f32 = 1e-6;
 /// RMSNorm: relative error per element (f32 sum of squares vs an f64 oracle).
 const NORM_REL_TOL: f32 = 1e-5;
-/// RoPE: absolute error on unit-scale inputs at positions < 512 (the angle p·θ_i is an f32
-/// of up to 512 rad, ~3e-5 per ulp, plus the GPU's exp2/log2/cos/sin precision).
+/// RoPE: absolute error on unit-scale inputs at positions < 512. lavapipe measures ≤ 4e-5;
+/// the bound leaves room for GPUs whose sin/cos only meet WGSL's 2^-11 absolute accuracy.
 const ROPE_ABS_TOL: f32 = 2e-3;
 /// Add and SwiGLU: relative error (one add / exp+div+mul in f32).
 const ELEM_REL_TOL: f32 = 1e-5;
@@ -393,6 +393,16 @@ fn recorded_dispatches_submit_once_and_create_no_buffers() {
     let delta = ctx.counters().snapshot() - before;
     assert_eq!(delta.submits, 3, "one submit per recorded step");
     assert_eq!(delta.buffers_created, 0, "no buffer creation after warm-up");
+}
+
+#[test]
+fn adapter_info_is_reported() {
+    let Some(ctx) = ctx() else { return };
+    let info = ctx.info();
+    eprintln!("{info}");
+    assert!(!info.name.is_empty());
+    assert!(info.max_storage_buffer_binding_size >= 128 << 20, "WebGPU guarantees 128 MiB bindings");
+    assert_eq!(ctx.max_binding_bytes(), info.max_storage_buffer_binding_size.min(info.max_buffer_size));
 }
 
 #[test]
