@@ -1,5 +1,6 @@
 // elementwise.wgsl — in-place element-wise kernels over n floats.
-//   add_inplace:    A[a_offset + i] += B[b_offset + i]            (residual add)
+//   add_inplace:    A[a_offset + i] += B[b_offset + i % b_period]  (residual add; with
+//                   b_period = the row length it adds a bias to every row; 0 = no wrap)
 //   swiglu_inplace: A[a_offset + i] = silu(A[..]) * B[b_offset + i], silu(x) = x / (1 + e^-x)
 //                   (A holds the gate projection, B the up projection)
 //
@@ -13,7 +14,7 @@ struct Params {
     n: u32,
     a_offset: u32,
     b_offset: u32,
-    _pad: u32,
+    b_period: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> A: array<f32>;
@@ -24,7 +25,7 @@ struct Params {
 fn add_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i < P.n) {
-        A[P.a_offset + i] += B[P.b_offset + i];
+        A[P.a_offset + i] += B[P.b_offset + select(i, i % P.b_period, P.b_period != 0u)];
     }
 }
 

@@ -92,9 +92,11 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
     let qp = ctx.upload_pod("qpos", &qpos).unwrap();
     let out = ctx.zeroed("out", (q.len() * 4) as u64).unwrap();
     // max_len larger than needed: empty splits must not change the result.
-    let (ds, _scratch) = ops::prepare_attention(
-        ctx, &layout, c.n_head, &qg.buffer, &k_pool.buffer, &v_pool.buffer, &bt.buffer, &qp.buffer, &out.buffer, c.n_q,
-        total + 70, scale,
+    let max_len = total + 70;
+    let scratch = ctx.zeroed("scratch", ops::attention_scratch_bytes(c.n_q, c.n_head, c.head_dim, max_len)).unwrap();
+    let ds = ops::prepare_attention(
+        ctx, &layout, c.n_head, &qg.buffer, &k_pool.buffer, &v_pool.buffer, &bt.buffer, &qp.buffer, &out.buffer,
+        &scratch.buffer, c.n_q, max_len, scale,
     )
     .unwrap();
     ctx.run(&ds.iter().collect::<Vec<_>>()).unwrap();

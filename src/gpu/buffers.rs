@@ -102,8 +102,16 @@ impl GpuContext {
 
     /// Maps a MAP_READ buffer (after its copy was submitted) and copies it out.
     pub fn map_and_copy(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+        self.map_and_copy_range(staging, staging.size())
+    }
+
+    /// Maps the first `len` bytes (a multiple of 4) of a MAP_READ buffer and copies them out.
+    pub fn map_and_copy_range(&self, staging: &wgpu::Buffer, len: u64) -> Result<Vec<u8>, GpuError> {
+        if len == 0 || len % 4 != 0 || len > staging.size() {
+            return Err(ReadbackError::Range { offset: 0, len, size: staging.size() }.into());
+        }
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..len, move |r| {
             let _ = tx.send(r);
         });
         self.wait_idle()?;
@@ -114,7 +122,7 @@ impl GpuContext {
         }
         let out = {
             let view = staging
-                .get_mapped_range(..)
+                .get_mapped_range(..len)
                 .map_err(|e| ReadbackError::Map(e.to_string()))?;
             view.to_vec()
         };

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::super::{Dispatch, GpuBuffer, GpuContext, GpuError, PipelineKey, ShaderId, max_workgroups_grid};
+use super::super::{Dispatch, GpuContext, GpuError, PipelineKey, ShaderId, max_workgroups_grid};
 use super::{shape_err, u32_of};
 
 /// Keys per split of the attention kernel (SPLIT in attention.wgsl).
@@ -86,10 +86,15 @@ struct AttnParams {
     pad: u32,
 }
 
+/// Bytes of the split scratch that [`prepare_attention`] needs.
+pub fn attention_scratch_bytes(n_q: usize, n_head: usize, head_dim: usize, max_len: usize) -> u64 {
+    (n_q * n_head * max_len.div_ceil(ATTENTION_SPLIT) * (head_dim + 2) * 4) as u64
+}
+
 /// Attention of `n_q` queries (q: n_q × n_head × head_dim, positions in `q_positions`, each
 /// seeing keys 0..=its position) over the pools through `block_table`, into `out` (same shape
-/// as q). `max_len` bounds every query's position + 1 and sizes the split scratch, which this
-/// allocates once and returns with the two dispatches (partial, combine).
+/// as q). `max_len` bounds every query's position + 1; `scratch` holds the per-split partial
+/// results ([`attention_scratch_bytes`]; layers may share one). Returns (partial, combine).
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_attention(
     ctx: &GpuContext,
@@ -101,13 +106,18 @@ pub fn prepare_attention(
     block_table: &wgpu::Buffer,
     q_positions: &wgpu::Buffer,
     out: &wgpu::Buffer,
+    scratch: &wgpu::Buffer,
     n_q: usize,
     max_len: usize,
     scale: f32,
-) -> Result<(Vec<Dispatch>, GpuBuffer), GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
     layout.check()?;
     if n_head == 0 || n_head % layout.n_kv_head != 0 || max_len == 0 {
         return Err(shape_err("attention", format!("n_head {n_head} must be a multiple of n_kv_head {}, max_len {max_len} > 0", layout.n_kv_head)));
+    }
+    let need = attention_scratch_bytes(n_q, n_head, layout.head_dim, max_len);
+    if scratch.size() < need {
+        return Err(shape_err("attention", format!("scratch of {} bytes, {need} needed", scratch.size())));
     }
     let n_splits = max_len.div_ceil(ATTENTION_SPLIT);
     let params = AttnParams {
@@ -124,16 +134,13 @@ pub fn prepare_attention(
     if params.n_splits > lim || params.n_head > lim || params.n_q > lim {
         return Err(shape_err("attention", "dispatch grid too large".into()));
     }
-    let part_floats = (n_q * n_head * n_splits * (layout.head_dim + 2)) as u64;
-    let part = ctx.zeroed("attention-splits", part_floats * 4)?;
     let p = ctx.uniform("attention-params", &params);
     let p1 = ctx.pipeline(&layout.key(ShaderId::Attention, "partial").define("PARTIAL"))?;
-    let bg1 = ctx.bind(&p1, &[q, k_pool, v_pool, block_table, q_positions, &part.buffer, &p]);
+    let bg1 = ctx.bind(&p1, &[q, k_pool, v_pool, block_table, q_positions, scratch, &p]);
     let p2 = ctx.pipeline(&PipelineKey::new(ShaderId::Attention, "combine").define("COMBINE"))?;
-    let bg2 = ctx.bind(&p2, &[&part.buffer, out, &p]);
-    let ds = vec![
+    let bg2 = ctx.bind(&p2, &[scratch, out, &p]);
+    Ok(vec![
         Dispatch { pipeline: p1, bind_group: bg1, workgroups: [params.n_splits, params.n_head, params.n_q] },
         Dispatch { pipeline: p2, bind_group: bg2, workgroups: [params.n_head, params.n_q, 1] },
-    ];
-    Ok((ds, part))
+    ])
 }

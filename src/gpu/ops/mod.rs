@@ -9,8 +9,8 @@ mod attention;
 mod simple;
 mod weighted;
 
-pub use attention::{ATTENTION_SPLIT, KvLayout, prepare_attention, prepare_kv_write};
-pub use simple::{RopeParams, RopeStyle, prepare_add, prepare_argmax, prepare_rmsnorm, prepare_rope, prepare_swiglu};
+pub use attention::{ATTENTION_SPLIT, KvLayout, attention_scratch_bytes, prepare_attention, prepare_kv_write};
+pub use simple::{RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm, prepare_rope, prepare_swiglu};
 pub use weighted::{prepare_embed, prepare_matmul, prepare_matvec};
 
 use crate::quant::GgmlType;

@@ -14,6 +14,7 @@ struct NormParams {
     pad: u32,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// y[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * g for r < n_rows (y must not alias x).
 pub fn prepare_rmsnorm(
     ctx: &GpuContext,
@@ -106,9 +107,10 @@ struct ElemParams {
     n: u32,
     a_offset: u32,
     b_offset: u32,
-    pad: u32,
+    b_period: u32,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn prepare_elementwise(
     ctx: &GpuContext,
     entry: &'static str,
@@ -117,12 +119,13 @@ fn prepare_elementwise(
     b: &wgpu::Buffer,
     b_offset: usize,
     n: usize,
+    b_period: usize,
 ) -> Result<Dispatch, GpuError> {
     let params = ElemParams {
         n: u32_of("elementwise n", n)?,
         a_offset: u32_of("elementwise a_offset", a_offset)?,
         b_offset: u32_of("elementwise b_offset", b_offset)?,
-        pad: 0,
+        b_period: u32_of("elementwise b_period", b_period)?,
     };
     let pipeline = ctx.pipeline(&PipelineKey::new(ShaderId::Elementwise, entry))?;
     let p = ctx.uniform(entry, &params);
@@ -132,12 +135,20 @@ fn prepare_elementwise(
 
 /// a[a_offset + i] += b[b_offset + i] for i < n (residual add; a and b distinct buffers).
 pub fn prepare_add(ctx: &GpuContext, a: &wgpu::Buffer, a_offset: usize, b: &wgpu::Buffer, b_offset: usize, n: usize) -> Result<Dispatch, GpuError> {
-    prepare_elementwise(ctx, "add_inplace", a, a_offset, b, b_offset, n)
+    prepare_elementwise(ctx, "add_inplace", a, a_offset, b, b_offset, n, 0)
+}
+
+/// a[a_offset + i] += bias[i % period] for i < n: a bias added to each `period`-long row.
+pub fn prepare_add_bias(ctx: &GpuContext, a: &wgpu::Buffer, a_offset: usize, bias: &wgpu::Buffer, period: usize, n: usize) -> Result<Dispatch, GpuError> {
+    if period == 0 {
+        return Err(shape_err("add_bias", "period must be > 0".into()));
+    }
+    prepare_elementwise(ctx, "add_inplace", a, a_offset, bias, 0, n, period)
 }
 
 /// gate[i] = silu(gate[i]) * up[i] for i < n (gate and up distinct buffers).
 pub fn prepare_swiglu(ctx: &GpuContext, gate: &wgpu::Buffer, gate_offset: usize, up: &wgpu::Buffer, up_offset: usize, n: usize) -> Result<Dispatch, GpuError> {
-    prepare_elementwise(ctx, "swiglu_inplace", gate, gate_offset, up, up_offset, n)
+    prepare_elementwise(ctx, "swiglu_inplace", gate, gate_offset, up, up_offset, n, 0)
 }
 
 #[repr(C)]

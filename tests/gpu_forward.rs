@@ -1,0 +1,207 @@
+//! The whole-model GPU forward step against the CPU reference (`ReferenceModel`) and against
+//! llama.cpp's recorded outputs, on every fixture model; and the "one submit per decode step,
+//! no buffer creation after warm-up" rule, counted through `GpuContext`'s counters.
+
+mod common;
+
+use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+use hearth::gguf::GgufFile;
+use hearth::gpu::GpuContext;
+use hearth::quant::GgmlType;
+use hearth::reference::ReferenceModel;
+use serde_json::Value;
+
+/// GPU vs CPU reference, both f32 activations over the same weights: max |logit difference|
+/// ≤ GPU_VS_CPU_TOL × max(1, max |logit|) (summation order and exp/sin/cos precision only).
+const GPU_VS_CPU_TOL: f32 = 1e-4;
+
+const MODELS: [&str; 7] = [
+    "stories260K-f32",
+    "stories260K-q8_0",
+    "rand-llama-spm-q8_0",
+    "rand-llama-spm-q4_0",
+    "rand-llama-spm-q4_k",
+    "rand-llama-bpe-q4_k",
+    "rand-qwen2-f16",
+];
+
+fn ctx() -> Option<GpuContext> {
+    match GpuContext::new() {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
+        Err(e) => {
+            eprintln!("SKIP: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// The fixtures README's tolerance against llama.cpp for the model's weight types.
+fn llamacpp_tolerance(file: &GgufFile) -> f32 {
+    let types: Vec<GgmlType> = file.tensors().iter().map(|t| t.ggml_type).collect();
+    if types.iter().any(|t| !matches!(t, GgmlType::F32 | GgmlType::F16)) {
+        0.5
+    } else if types.contains(&GgmlType::F16) {
+        2e-2
+    } else {
+        1e-3
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().expect("array").iter().map(|t| t.as_u64().expect("id") as u32).collect()
+}
+
+fn argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in xs.iter().enumerate() {
+        if *x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn opts() -> GpuForwardOptions {
+    GpuForwardOptions { max_ctx: 256, max_batch: 48, block_size: 16, kv_f16: false }
+}
+
+/// Prefill of 40 tokens in uneven chunks (matmul path), then a decode step (matvec path),
+/// against the CPU reference; and the recorded top-20 logits against llama.cpp.
+#[test]
+fn forward_matches_reference_and_llamacpp_on_fixture_models() {
+    let Some(ctx) = ctx() else { return };
+    for stem in MODELS {
+        let (Some(path), Some(refs)) = (common::fixture_model(&format!("{stem}.gguf")), common::fixture_refs(stem)) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let reference = ReferenceModel::load(&file).unwrap();
+        let n_vocab = reference.config().n_vocab;
+        let seq = &refs["sequences"][1];
+        let tokens = ids(&seq["tokens"]);
+        let n = tokens.len();
+        let mut cache = reference.new_cache(n);
+        let want = reference.forward(&mut cache, &tokens).unwrap();
+
+        let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let mut got = Vec::with_capacity(n * n_vocab);
+        let mut at = 0;
+        for chunk in [17usize, 1, 13, n - 31] {
+            got.extend(gpu.step(&tokens[at..at + chunk], true).unwrap());
+            at += chunk;
+        }
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+        let (mut worst, mut worst_at) = (0.0f32, 0);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let d = (g - w).abs();
+            if d > worst || d.is_nan() {
+                (worst, worst_at) = (d, i);
+            }
+        }
+        assert!(
+            worst <= GPU_VS_CPU_TOL * scale,
+            "{stem}: logit {} (pos {}, token {}): gpu {} cpu {} (|diff| {worst} > {})",
+            worst_at, worst_at / n_vocab, worst_at % n_vocab, got[worst_at], want[worst_at], GPU_VS_CPU_TOL * scale
+        );
+
+        // llama.cpp's recorded top-20 logits.
+        let tol = llamacpp_tolerance(&file);
+        let mut max_llama = 0.0f32;
+        for (pos, entries) in seq["top20"].as_object().unwrap() {
+            let pos: usize = pos.parse().unwrap();
+            for e in entries.as_array().unwrap() {
+                let (id, expected) = (e[0].as_u64().unwrap() as usize, e[1].as_f64().unwrap() as f32);
+                let diff = (got[pos * n_vocab + id] - expected).abs();
+                max_llama = max_llama.max(diff);
+                assert!(diff <= tol, "{stem} pos {pos} token {id}: gpu {} llama.cpp {expected} (tol {tol})", got[pos * n_vocab + id]);
+            }
+        }
+
+        // Decode path: the same sequence as 39 prefilled tokens + one single-token step.
+        gpu.reset();
+        gpu.step(&tokens[..n - 1], false).unwrap();
+        let last = gpu.step(&tokens[n - 1..], false).unwrap();
+        let want_last = &want[(n - 1) * n_vocab..];
+        let decode_worst = last.iter().zip(want_last).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+        assert!(decode_worst <= GPU_VS_CPU_TOL * scale, "{stem}: decode step differs by {decode_worst}");
+        eprintln!(
+            "{stem}: max |gpu - cpu| {worst:.2e} (prefill), {decode_worst:.2e} (decode), logit scale {scale:.1}; \
+             max |gpu - llama.cpp| over top-20 {max_llama:.4} (tol {tol})"
+        );
+    }
+}
+
+/// Greedy continuation of the trained model, one decode step per token, equals llama.cpp's
+/// up to the first step whose recorded margin is below 2·tol, and all 32 tokens where the CPU
+/// reference reproduces llama.cpp exactly (f32: both sequences; q8_0: sequence 0).
+#[test]
+fn greedy_decode_matches_llamacpp_on_stories260k() {
+    let Some(ctx) = ctx() else { return };
+    for (stem, exact) in [("stories260K-f32", &[0usize, 1][..]), ("stories260K-q8_0", &[0][..])] {
+        let (Some(path), Some(refs)) = (common::fixture_model(&format!("{stem}.gguf")), common::fixture_refs(stem)) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let tol = llamacpp_tolerance(&file);
+        let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+        for (si, seq) in refs["sequences"].as_array().unwrap().iter().enumerate().take(2) {
+            let tokens = ids(&seq["tokens"]);
+            let greedy = ids(&seq["greedy"]);
+            let margins: Vec<f32> =
+                seq["greedy_steps_tok_logit_margin"].as_array().unwrap().iter().map(|s| s[2].as_f64().unwrap() as f32).collect();
+            gpu.reset();
+            let mut logits = gpu.step(&tokens, false).unwrap();
+            let mut ours = Vec::new();
+            for _ in 0..greedy.len() {
+                let next = argmax(&logits);
+                ours.push(next);
+                logits = gpu.step(&[next], false).unwrap();
+            }
+            let must = if exact.contains(&si) {
+                greedy.len()
+            } else {
+                margins.iter().position(|m| *m < 2.0 * tol).unwrap_or(greedy.len())
+            };
+            assert_eq!(ours[..must], greedy[..must], "{stem} seq {si}: greedy tokens (first {must} must match)");
+            let same = ours.iter().zip(&greedy).take_while(|(a, b)| a == b).count();
+            eprintln!("{stem} seq {si}: {same}/{} greedy tokens equal to llama.cpp's (required {must})", greedy.len());
+        }
+    }
+}
+
+#[test]
+fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-q8_0.gguf") else { return };
+    let file = GgufFile::open(&path).unwrap();
+    let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+    gpu.step(&[1, 403, 407], false).unwrap();
+    gpu.step(&[261], false).unwrap(); // warm-up: builds the single-token plan
+    let before = ctx.counters().snapshot();
+    let steps = 5;
+    let mut tok = 378;
+    for _ in 0..steps {
+        tok = argmax(&gpu.step(&[tok], false).unwrap());
+    }
+    let delta = ctx.counters().snapshot() - before;
+    assert_eq!(delta.submits, steps, "exactly one queue.submit per decode step");
+    assert_eq!(delta.buffers_created, 0, "no buffer creation in decode after warm-up");
+}
+
+#[test]
+fn bad_steps_are_typed_errors() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else { return };
+    let file = GgufFile::open(&path).unwrap();
+    let mut gpu = GpuForward::load(&ctx, &file, GpuForwardOptions { max_ctx: 8, max_batch: 4, ..opts() }).unwrap();
+    assert!(gpu.step(&[], false).is_err(), "empty step");
+    assert!(gpu.step(&[1, 2, 3, 4, 5], false).is_err(), "over max_batch");
+    let e = gpu.step(&[1, 512], false).unwrap_err().to_string();
+    assert!(e.contains("512"), "{e}");
+    gpu.step(&[1, 2, 3, 4], false).unwrap();
+    gpu.step(&[1, 2, 3, 4], false).unwrap();
+    assert!(gpu.step(&[1], false).is_err(), "context full");
+    assert_eq!(gpu.len(), 8);
+}
