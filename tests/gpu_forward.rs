@@ -171,6 +171,27 @@ fn greedy_decode_matches_llamacpp_on_stories260k() {
     }
 }
 
+/// f16 K/V pool: logits within F16_KV_TOL of the f32-cache reference on the trained model
+/// (lavapipe measures 1.4e-2; WGSL leaves pack2x16float rounding to the implementation).
+const F16_KV_TOL: f32 = 4e-2;
+
+#[test]
+fn f16_kv_cache_stays_close_to_the_reference() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else { return };
+    let Some(refs) = common::fixture_refs("stories260K-f32") else { return };
+    let file = GgufFile::open(&path).unwrap();
+    let reference = ReferenceModel::load(&file).unwrap();
+    let tokens = ids(&refs["sequences"][1]["tokens"]);
+    let mut cache = reference.new_cache(tokens.len());
+    let want = reference.forward(&mut cache, &tokens).unwrap();
+    let mut gpu = GpuForward::load(&ctx, &file, GpuForwardOptions { kv_f16: true, ..opts() }).unwrap();
+    let got = gpu.step(&tokens, true).unwrap();
+    let worst = got.iter().zip(&want).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+    eprintln!("stories260K-f32 with f16 KV: max |gpu - cpu(f32 KV)| = {worst:.2e}");
+    assert!(worst <= F16_KV_TOL, "f16 KV differs by {worst}");
+}
+
 #[test]
 fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
     let Some(ctx) = ctx() else { return };

@@ -9,7 +9,7 @@ mod common;
 use std::sync::OnceLock;
 
 use hearth::gpu::ops::{self, RopeParams, RopeStyle};
-use hearth::gpu::{Dispatch, GpuContext, GpuWeight};
+use hearth::gpu::{AdapterChoice, Dispatch, GpuContext, GpuError, GpuWeight};
 use hearth::quant::{self, GgmlType};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -344,6 +344,22 @@ fn add_and_swiglu_match_cpu_with_offsets() {
 }
 
 #[test]
+fn bias_add_repeats_over_rows() {
+    let Some(ctx) = ctx() else { return };
+    let mut r = rng(9);
+    let (rows, period) = (5usize, 36usize);
+    let a = random_f32(&mut r, rows * period, 4.0);
+    let bias = random_f32(&mut r, period, 1.0);
+    let ag = ctx.upload_pod("a", &a).unwrap();
+    let bg = ctx.upload_pod("bias", &bias).unwrap();
+    let d = ops::prepare_add_bias(ctx, &ag.buffer, 0, &bg.buffer, period, rows * period).unwrap();
+    ctx.run(&[&d]).unwrap();
+    let got = ctx.read_f32(&ag.buffer, 0, a.len() as u64).unwrap();
+    let want: Vec<f32> = a.iter().enumerate().map(|(i, v)| v + bias[i % period]).collect();
+    check_close("add_bias", &got, &want, |i| ELEM_REL_TOL * want[i].abs() + 1e-6);
+}
+
+#[test]
 fn argmax_finds_first_maximum_and_ignores_nan() {
     let Some(ctx) = ctx() else { return };
     let mut r = rng(7);
@@ -403,6 +419,16 @@ fn adapter_info_is_reported() {
     assert!(!info.name.is_empty());
     assert!(info.max_storage_buffer_binding_size >= 128 << 20, "WebGPU guarantees 128 MiB bindings");
     assert_eq!(ctx.max_binding_bytes(), info.max_storage_buffer_binding_size.min(info.max_buffer_size));
+}
+
+#[test]
+fn unknown_adapter_name_is_a_typed_error() {
+    if ctx().is_none() {
+        return;
+    }
+    let e = GpuContext::with_choice(&AdapterChoice::NameContains("no-such-adapter-zz9".into())).err().expect("must fail");
+    assert!(matches!(e, GpuError::AdapterNotFound { .. }), "{e}");
+    assert!(e.to_string().contains("no-such-adapter-zz9"), "{e}");
 }
 
 #[test]
