@@ -44,17 +44,28 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     let total = c.past + c.n_q;
     let row = c.n_kv_head * c.head_dim;
-    let mut rand_vec = |n: usize| -> Vec<f32> { (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect() };
+    let mut rand_vec =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect() };
     let keys = rand_vec(total * row);
     let vals = rand_vec(total * row);
     let q = rand_vec(c.n_q * c.n_head * c.head_dim);
     let n_blocks_seq = total.div_ceil(c.block_size);
     // Physical blocks in scrambled order within a larger pool.
     let pool_blocks = n_blocks_seq + 3;
-    let table: Vec<u32> = (0..n_blocks_seq).map(|i| ((i * 7 + 2) % pool_blocks) as u32).collect();
+    let table: Vec<u32> = (0..n_blocks_seq)
+        .map(|i| ((i * 7 + 2) % pool_blocks) as u32)
+        .collect();
     let mut seen = std::collections::HashSet::new();
-    assert!(table.iter().all(|b| seen.insert(*b)), "block table must not repeat");
-    let layout = KvLayout { block_size: c.block_size, n_kv_head: c.n_kv_head, head_dim: c.head_dim, f16: c.f16 };
+    assert!(
+        table.iter().all(|b| seen.insert(*b)),
+        "block table must not repeat"
+    );
+    let layout = KvLayout {
+        block_size: c.block_size,
+        n_kv_head: c.n_kv_head,
+        head_dim: c.head_dim,
+        f16: c.f16,
+    };
     let k_pool = ctx.zeroed("k", layout.pool_bytes(pool_blocks)).unwrap();
     let v_pool = ctx.zeroed("v", layout.pool_bytes(pool_blocks)).unwrap();
     let bt = ctx.upload_pod("bt", &table).unwrap();
@@ -67,13 +78,33 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
         let pg = ctx.upload_pod("pos", &pos).unwrap();
         let kg = ctx.upload_pod("knew", &keys[lo * row..hi * row]).unwrap();
         let vg = ctx.upload_pod("vnew", &vals[lo * row..hi * row]).unwrap();
-        let dk = ops::prepare_kv_write(ctx, &layout, &kg.buffer, &k_pool.buffer, &pg.buffer, &bt.buffer, hi - lo).unwrap();
-        let dv = ops::prepare_kv_write(ctx, &layout, &vg.buffer, &v_pool.buffer, &pg.buffer, &bt.buffer, hi - lo).unwrap();
+        let dk = ops::prepare_kv_write(
+            ctx,
+            &layout,
+            &kg.buffer,
+            &k_pool.buffer,
+            &pg.buffer,
+            &bt.buffer,
+            hi - lo,
+        )
+        .unwrap();
+        let dv = ops::prepare_kv_write(
+            ctx,
+            &layout,
+            &vg.buffer,
+            &v_pool.buffer,
+            &pg.buffer,
+            &bt.buffer,
+            hi - lo,
+        )
+        .unwrap();
         ctx.run(&[&dk, &dv]).unwrap();
     }
     // The pool holds exactly the values at their slots.
     let store = |v: f32| if c.f16 { round_f16(v) } else { v };
-    let kp = ctx.read_bytes(&k_pool.buffer, 0, k_pool.buffer.size()).unwrap();
+    let kp = ctx
+        .read_bytes(&k_pool.buffer, 0, k_pool.buffer.size())
+        .unwrap();
     for t in [0, total / 2, total - 1] {
         let slot = table[t / c.block_size] as usize * c.block_size + t % c.block_size;
         for e in [0, row - 1] {
@@ -83,7 +114,11 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
             } else {
                 f32::from_le_bytes([kp[4 * i], kp[4 * i + 1], kp[4 * i + 2], kp[4 * i + 3]])
             };
-            assert_eq!(got, store(keys[t * row + e]), "pool slot of token {t} elem {e}");
+            assert_eq!(
+                got,
+                store(keys[t * row + e]),
+                "pool slot of token {t} elem {e}"
+            );
         }
     }
     let scale = 1.0 / (c.head_dim as f32).sqrt();
@@ -93,10 +128,26 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
     let out = ctx.zeroed("out", (q.len() * 4) as u64).unwrap();
     // max_len larger than needed: empty splits must not change the result.
     let max_len = total + 70;
-    let scratch = ctx.zeroed("scratch", ops::attention_scratch_bytes(c.n_q, c.n_head, c.head_dim, max_len)).unwrap();
+    let scratch = ctx
+        .zeroed(
+            "scratch",
+            ops::attention_scratch_bytes(c.n_q, c.n_head, c.head_dim, max_len),
+        )
+        .unwrap();
     let ds = ops::prepare_attention(
-        ctx, &layout, c.n_head, &qg.buffer, &k_pool.buffer, &v_pool.buffer, &bt.buffer, &qp.buffer, &out.buffer,
-        &scratch.buffer, c.n_q, max_len, scale,
+        ctx,
+        &layout,
+        c.n_head,
+        &qg.buffer,
+        &k_pool.buffer,
+        &v_pool.buffer,
+        &bt.buffer,
+        &qp.buffer,
+        &out.buffer,
+        &scratch.buffer,
+        c.n_q,
+        max_len,
+        scale,
     )
     .unwrap();
     ctx.run(&ds.iter().collect::<Vec<_>>()).unwrap();
@@ -114,26 +165,37 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
             let scores: Vec<f64> = (0..len)
                 .map(|t| {
                     let kv = &keys[t * row + kvh * hd..][..hd];
-                    qv.iter().zip(kv).map(|(a, b)| (*a * scale) as f64 * store(*b) as f64).sum()
+                    qv.iter()
+                        .zip(kv)
+                        .map(|(a, b)| (*a * scale) as f64 * store(*b) as f64)
+                        .sum()
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let l: f64 = w.iter().sum();
             for d in 0..hd {
-                let want: f64 = (0..len).map(|t| w[t] * store(vals[t * row + kvh * hd + d]) as f64).sum::<f64>() / l;
+                let want: f64 = (0..len)
+                    .map(|t| w[t] * store(vals[t * row + kvh * hd + d]) as f64)
+                    .sum::<f64>()
+                    / l;
                 let g = got[(qi * c.n_head + h) * hd + d];
                 let err = (g as f64 - want).abs() as f32;
                 worst = worst.max(err);
                 assert!(
                     err <= tol,
                     "attention q{qi} h{h} d{d} (past {}, n_q {}, f16 {}): gpu {g} cpu {want} err {err} > {tol}",
-                    c.past, c.n_q, c.f16
+                    c.past,
+                    c.n_q,
+                    c.f16
                 );
             }
         }
     }
-    eprintln!("attention past={} n_q={} f16={}: worst abs err {worst:.2e}", c.past, c.n_q, c.f16);
+    eprintln!(
+        "attention past={} n_q={} f16={}: worst abs err {worst:.2e}",
+        c.past, c.n_q, c.f16
+    );
 }
 
 #[test]
@@ -141,9 +203,33 @@ fn decode_attention_over_paged_kv_matches_cpu() {
     let Some(ctx) = ctx() else { return };
     for (i, f16) in [false, true].into_iter().enumerate() {
         // One query after 150 cached tokens: three splits, GQA 4:1, 16-token blocks.
-        run_case(&ctx, &Case { n_head: 8, n_kv_head: 2, head_dim: 64, block_size: 16, past: 150, n_q: 1, f16 }, 10 + i as u64);
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 8,
+                n_kv_head: 2,
+                head_dim: 64,
+                block_size: 16,
+                past: 150,
+                n_q: 1,
+                f16,
+            },
+            10 + i as u64,
+        );
         // First token ever (one key), MHA, odd head_dim.
-        run_case(&ctx, &Case { n_head: 3, n_kv_head: 3, head_dim: 34, block_size: 16, past: 0, n_q: 1, f16 }, 20 + i as u64);
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 3,
+                n_kv_head: 3,
+                head_dim: 34,
+                block_size: 16,
+                past: 0,
+                n_q: 1,
+                f16,
+            },
+            20 + i as u64,
+        );
     }
 }
 
@@ -151,7 +237,31 @@ fn decode_attention_over_paged_kv_matches_cpu() {
 fn prefill_attention_is_causal_and_matches_cpu() {
     let Some(ctx) = ctx() else { return };
     for (i, f16) in [false, true].into_iter().enumerate() {
-        run_case(&ctx, &Case { n_head: 4, n_kv_head: 1, head_dim: 128, block_size: 16, past: 0, n_q: 70, f16 }, 30 + i as u64);
-        run_case(&ctx, &Case { n_head: 6, n_kv_head: 2, head_dim: 48, block_size: 8, past: 37, n_q: 29, f16 }, 40 + i as u64);
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 4,
+                n_kv_head: 1,
+                head_dim: 128,
+                block_size: 16,
+                past: 0,
+                n_q: 70,
+                f16,
+            },
+            30 + i as u64,
+        );
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 6,
+                n_kv_head: 2,
+                head_dim: 48,
+                block_size: 8,
+                past: 37,
+                n_q: 29,
+                f16,
+            },
+            40 + i as u64,
+        );
     }
 }

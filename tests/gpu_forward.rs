@@ -39,7 +39,10 @@ fn ctx() -> Option<GpuContext> {
 /// The fixtures README's tolerance against llama.cpp for the model's weight types.
 fn llamacpp_tolerance(file: &GgufFile) -> f32 {
     let types: Vec<GgmlType> = file.tensors().iter().map(|t| t.ggml_type).collect();
-    if types.iter().any(|t| !matches!(t, GgmlType::F32 | GgmlType::F16)) {
+    if types
+        .iter()
+        .any(|t| !matches!(t, GgmlType::F32 | GgmlType::F16))
+    {
         0.5
     } else if types.contains(&GgmlType::F16) {
         2e-2
@@ -49,7 +52,11 @@ fn llamacpp_tolerance(file: &GgufFile) -> f32 {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("array").iter().map(|t| t.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|t| t.as_u64().expect("id") as u32)
+        .collect()
 }
 
 fn argmax(xs: &[f32]) -> u32 {
@@ -63,7 +70,12 @@ fn argmax(xs: &[f32]) -> u32 {
 }
 
 fn opts() -> GpuForwardOptions {
-    GpuForwardOptions { max_ctx: 256, max_batch: 48, block_size: 16, kv_f16: false }
+    GpuForwardOptions {
+        max_ctx: 256,
+        max_batch: 48,
+        block_size: 16,
+        kv_f16: false,
+    }
 }
 
 /// Prefill of 40 tokens in uneven chunks (matmul path), then a decode step (matvec path),
@@ -72,7 +84,10 @@ fn opts() -> GpuForwardOptions {
 fn forward_matches_reference_and_llamacpp_on_fixture_models() {
     let Some(ctx) = ctx() else { return };
     for stem in MODELS {
-        let (Some(path), Some(refs)) = (common::fixture_model(&format!("{stem}.gguf")), common::fixture_refs(stem)) else {
+        let (Some(path), Some(refs)) = (
+            common::fixture_model(&format!("{stem}.gguf")),
+            common::fixture_refs(stem),
+        ) else {
             return;
         };
         let file = GgufFile::open(&path).unwrap();
@@ -103,7 +118,12 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
         assert!(
             worst <= GPU_VS_CPU_TOL * scale,
             "{stem}: logit {} (pos {}, token {}): gpu {} cpu {} (|diff| {worst} > {})",
-            worst_at, worst_at / n_vocab, worst_at % n_vocab, got[worst_at], want[worst_at], GPU_VS_CPU_TOL * scale
+            worst_at,
+            worst_at / n_vocab,
+            worst_at % n_vocab,
+            got[worst_at],
+            want[worst_at],
+            GPU_VS_CPU_TOL * scale
         );
 
         // llama.cpp's recorded top-20 logits.
@@ -112,10 +132,17 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
         for (pos, entries) in seq["top20"].as_object().unwrap() {
             let pos: usize = pos.parse().unwrap();
             for e in entries.as_array().unwrap() {
-                let (id, expected) = (e[0].as_u64().unwrap() as usize, e[1].as_f64().unwrap() as f32);
+                let (id, expected) = (
+                    e[0].as_u64().unwrap() as usize,
+                    e[1].as_f64().unwrap() as f32,
+                );
                 let diff = (got[pos * n_vocab + id] - expected).abs();
                 max_llama = max_llama.max(diff);
-                assert!(diff <= tol, "{stem} pos {pos} token {id}: gpu {} llama.cpp {expected} (tol {tol})", got[pos * n_vocab + id]);
+                assert!(
+                    diff <= tol,
+                    "{stem} pos {pos} token {id}: gpu {} llama.cpp {expected} (tol {tol})",
+                    got[pos * n_vocab + id]
+                );
             }
         }
 
@@ -124,8 +151,14 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
         gpu.step(&tokens[..n - 1], false).unwrap();
         let last = gpu.step(&tokens[n - 1..], false).unwrap();
         let want_last = &want[(n - 1) * n_vocab..];
-        let decode_worst = last.iter().zip(want_last).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
-        assert!(decode_worst <= GPU_VS_CPU_TOL * scale, "{stem}: decode step differs by {decode_worst}");
+        let decode_worst = last
+            .iter()
+            .zip(want_last)
+            .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+        assert!(
+            decode_worst <= GPU_VS_CPU_TOL * scale,
+            "{stem}: decode step differs by {decode_worst}"
+        );
         eprintln!(
             "{stem}: max |gpu - cpu| {worst:.2e} (prefill), {decode_worst:.2e} (decode), logit scale {scale:.1}; \
              max |gpu - llama.cpp| over top-20 {max_llama:.4} (tol {tol})"
@@ -139,18 +172,34 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
 #[test]
 fn greedy_decode_matches_llamacpp_on_stories260k() {
     let Some(ctx) = ctx() else { return };
-    for (stem, exact) in [("stories260K-f32", &[0usize, 1][..]), ("stories260K-q8_0", &[0][..])] {
-        let (Some(path), Some(refs)) = (common::fixture_model(&format!("{stem}.gguf")), common::fixture_refs(stem)) else {
+    for (stem, exact) in [
+        ("stories260K-f32", &[0usize, 1][..]),
+        ("stories260K-q8_0", &[0][..]),
+    ] {
+        let (Some(path), Some(refs)) = (
+            common::fixture_model(&format!("{stem}.gguf")),
+            common::fixture_refs(stem),
+        ) else {
             return;
         };
         let file = GgufFile::open(&path).unwrap();
         let tol = llamacpp_tolerance(&file);
         let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
-        for (si, seq) in refs["sequences"].as_array().unwrap().iter().enumerate().take(2) {
+        for (si, seq) in refs["sequences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .take(2)
+        {
             let tokens = ids(&seq["tokens"]);
             let greedy = ids(&seq["greedy"]);
-            let margins: Vec<f32> =
-                seq["greedy_steps_tok_logit_margin"].as_array().unwrap().iter().map(|s| s[2].as_f64().unwrap() as f32).collect();
+            let margins: Vec<f32> = seq["greedy_steps_tok_logit_margin"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s[2].as_f64().unwrap() as f32)
+                .collect();
             gpu.reset();
             let mut logits = gpu.step(&tokens, false).unwrap();
             let mut ours = Vec::new();
@@ -162,11 +211,21 @@ fn greedy_decode_matches_llamacpp_on_stories260k() {
             let must = if exact.contains(&si) {
                 greedy.len()
             } else {
-                margins.iter().position(|m| *m < 2.0 * tol).unwrap_or(greedy.len())
+                margins
+                    .iter()
+                    .position(|m| *m < 2.0 * tol)
+                    .unwrap_or(greedy.len())
             };
-            assert_eq!(ours[..must], greedy[..must], "{stem} seq {si}: greedy tokens (first {must} must match)");
+            assert_eq!(
+                ours[..must],
+                greedy[..must],
+                "{stem} seq {si}: greedy tokens (first {must} must match)"
+            );
             let same = ours.iter().zip(&greedy).take_while(|(a, b)| a == b).count();
-            eprintln!("{stem} seq {si}: {same}/{} greedy tokens equal to llama.cpp's (required {must})", greedy.len());
+            eprintln!(
+                "{stem} seq {si}: {same}/{} greedy tokens equal to llama.cpp's (required {must})",
+                greedy.len()
+            );
         }
     }
 }
@@ -178,16 +237,31 @@ const F16_KV_TOL: f32 = 4e-2;
 #[test]
 fn f16_kv_cache_stays_close_to_the_reference() {
     let Some(ctx) = ctx() else { return };
-    let Some(path) = common::fixture_model("stories260K-f32.gguf") else { return };
-    let Some(refs) = common::fixture_refs("stories260K-f32") else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let Some(refs) = common::fixture_refs("stories260K-f32") else {
+        return;
+    };
     let file = GgufFile::open(&path).unwrap();
     let reference = ReferenceModel::load(&file).unwrap();
     let tokens = ids(&refs["sequences"][1]["tokens"]);
     let mut cache = reference.new_cache(tokens.len());
     let want = reference.forward(&mut cache, &tokens).unwrap();
-    let mut gpu = GpuForward::load(&ctx, &file, GpuForwardOptions { kv_f16: true, ..opts() }).unwrap();
+    let mut gpu = GpuForward::load(
+        &ctx,
+        &file,
+        GpuForwardOptions {
+            kv_f16: true,
+            ..opts()
+        },
+    )
+    .unwrap();
     let got = gpu.step(&tokens, true).unwrap();
-    let worst = got.iter().zip(&want).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+    let worst = got
+        .iter()
+        .zip(&want)
+        .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
     eprintln!("stories260K-f32 with f16 KV: max |gpu - cpu(f32 KV)| = {worst:.2e}");
     assert!(worst <= F16_KV_TOL, "f16 KV differs by {worst}");
 }
@@ -195,7 +269,9 @@ fn f16_kv_cache_stays_close_to_the_reference() {
 #[test]
 fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
     let Some(ctx) = ctx() else { return };
-    let Some(path) = common::fixture_model("stories260K-q8_0.gguf") else { return };
+    let Some(path) = common::fixture_model("stories260K-q8_0.gguf") else {
+        return;
+    };
     let file = GgufFile::open(&path).unwrap();
     let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
     gpu.step(&[1, 403, 407], false).unwrap();
@@ -207,16 +283,33 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
         tok = argmax(&gpu.step(&[tok], false).unwrap());
     }
     let delta = ctx.counters().snapshot() - before;
-    assert_eq!(delta.submits, steps, "exactly one queue.submit per decode step");
-    assert_eq!(delta.buffers_created, 0, "no buffer creation in decode after warm-up");
+    assert_eq!(
+        delta.submits, steps,
+        "exactly one queue.submit per decode step"
+    );
+    assert_eq!(
+        delta.buffers_created, 0,
+        "no buffer creation in decode after warm-up"
+    );
 }
 
 #[test]
 fn bad_steps_are_typed_errors() {
     let Some(ctx) = ctx() else { return };
-    let Some(path) = common::fixture_model("stories260K-f32.gguf") else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
     let file = GgufFile::open(&path).unwrap();
-    let mut gpu = GpuForward::load(&ctx, &file, GpuForwardOptions { max_ctx: 8, max_batch: 4, ..opts() }).unwrap();
+    let mut gpu = GpuForward::load(
+        &ctx,
+        &file,
+        GpuForwardOptions {
+            max_ctx: 8,
+            max_batch: 4,
+            ..opts()
+        },
+    )
+    .unwrap();
     assert!(gpu.step(&[], false).is_err(), "empty step");
     assert!(gpu.step(&[1, 2, 3, 4, 5], false).is_err(), "over max_batch");
     let e = gpu.step(&[1, 512], false).unwrap_err().to_string();

@@ -63,7 +63,10 @@ fn check_close(what: &str, got: &[f32], want: &[f32], bound: impl Fn(usize) -> f
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
         let b = bound(i);
-        assert!(err <= b, "{what}: element {i}: gpu {g} cpu {w} (|err| {err} > bound {b})");
+        assert!(
+            err <= b,
+            "{what}: element {i}: gpu {g} cpu {w} (|err| {err} > bound {b})"
+        );
         worst = worst.max(err / b.max(f32::MIN_POSITIVE));
     }
     worst
@@ -83,8 +86,14 @@ fn cpu_matvec(ty: GgmlType, data: &[u8], k: usize, rows: usize, x: &[f32]) -> (V
     (y, mass)
 }
 
-const TYPES: [GgmlType; 6] =
-    [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K];
+const TYPES: [GgmlType; 6] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_K,
+    GgmlType::Q6_K,
+];
 
 /// (k, rows) shapes valid for `ty`: odd row counts, k not a power of two.
 fn shapes(ty: GgmlType) -> Vec<(usize, usize)> {
@@ -112,22 +121,41 @@ fn matvec_matches_dot_row_for_every_type_and_reduction() {
             // Whole tensor in one chunk, and split into chunks of 2 rows.
             let row_bytes = data.len() as u64 / rows as u64;
             for limit in [u64::MAX, 2 * row_bytes] {
-                let w = GpuWeight::upload_with_limit(ctx, "w", ty, k as u64, rows as u64, &data, limit).unwrap();
-                assert_eq!(w.chunks.len(), if limit == u64::MAX { 1 } else { rows.div_ceil(2) });
+                let w =
+                    GpuWeight::upload_with_limit(ctx, "w", ty, k as u64, rows as u64, &data, limit)
+                        .unwrap();
+                assert_eq!(
+                    w.chunks.len(),
+                    if limit == u64::MAX {
+                        1
+                    } else {
+                        rows.div_ceil(2)
+                    }
+                );
                 for (wg, subgroup) in [(64, true), (64, false), (32, false), (256, true)] {
                     let y_off = 3;
                     let y = ctx.zeroed("y", ((y_off + rows) * 4) as u64).unwrap();
-                    let ds = ops::prepare_matvec(ctx, &w, &xg.buffer, x_off, &y.buffer, y_off, wg, subgroup).unwrap();
+                    let ds = ops::prepare_matvec(
+                        ctx, &w, &xg.buffer, x_off, &y.buffer, y_off, wg, subgroup,
+                    )
+                    .unwrap();
                     run_all(ctx, &ds);
                     let got = ctx.read_f32(&y.buffer, y_off as u64, rows as u64).unwrap();
                     let worst = check_close(
-                        &format!("matvec {} k={k} rows={rows} chunks={} wg={wg} subgroup={subgroup}", ty.name(), w.chunks.len()),
+                        &format!(
+                            "matvec {} k={k} rows={rows} chunks={} wg={wg} subgroup={subgroup}",
+                            ty.name(),
+                            w.chunks.len()
+                        ),
                         &got,
                         &want,
                         |i| DOT_REL_TOL * mass[i] + 1e-6,
                     );
                     if limit == u64::MAX && wg == 64 && subgroup {
-                        eprintln!("matvec {:5} k={k:5} rows={rows:4}: worst err / bound = {worst:.3}", ty.name());
+                        eprintln!(
+                            "matvec {:5} k={k:5} rows={rows:4}: worst err / bound = {worst:.3}",
+                            ty.name()
+                        );
                     }
                 }
             }
@@ -152,7 +180,16 @@ fn matmul_matches_dot_row_for_every_type() {
                     mass[t * rows..(t + 1) * rows].copy_from_slice(&ms);
                 }
                 let row_bytes = data.len() as u64 / rows as u64;
-                let w = GpuWeight::upload_with_limit(ctx, "w", ty, k as u64, rows as u64, &data, 3 * row_bytes).unwrap();
+                let w = GpuWeight::upload_with_limit(
+                    ctx,
+                    "w",
+                    ty,
+                    k as u64,
+                    rows as u64,
+                    &data,
+                    3 * row_bytes,
+                )
+                .unwrap();
                 let xg = ctx.upload_pod("x", &x).unwrap();
                 let y = ctx.zeroed("y", (m * rows * 4) as u64).unwrap();
                 let ds = ops::prepare_matmul(ctx, &w, &xg.buffer, &y.buffer, m).unwrap();
@@ -165,7 +202,10 @@ fn matmul_matches_dot_row_for_every_type() {
                     |i| DOT_REL_TOL * mass[i] + 1e-6,
                 );
                 if m == 17 {
-                    eprintln!("matmul {:5} k={k:5} rows={rows:4} m={m}: worst err / bound = {worst:.3}", ty.name());
+                    eprintln!(
+                        "matmul {:5} k={k:5} rows={rows:4} m={m}: worst err / bound = {worst:.3}",
+                        ty.name()
+                    );
                 }
             }
         }
@@ -208,13 +248,24 @@ fn embedding_gather_matches_dequantize_on_raw_blocks() {
         let data = random_raw_blocks(&mut r, ty, n_blocks);
         let row_bytes = data.len() / rows;
         // 5 rows per chunk: tokens land in different chunks.
-        let w = GpuWeight::upload_with_limit(ctx, "embd", ty, k as u64, rows as u64, &data, 5 * row_bytes as u64).unwrap();
+        let w = GpuWeight::upload_with_limit(
+            ctx,
+            "embd",
+            ty,
+            k as u64,
+            rows as u64,
+            &data,
+            5 * row_bytes as u64,
+        )
+        .unwrap();
         let tokens: Vec<u32> = vec![0, 36, 5, 4, 17, 17, 30];
         let tg = ctx.upload_pod("tok", &tokens).unwrap();
         let y = ctx.zeroed("y", (tokens.len() * k * 4) as u64).unwrap();
         let ds = ops::prepare_embed(ctx, &w, &tg.buffer, &y.buffer, tokens.len()).unwrap();
         run_all(ctx, &ds);
-        let got = ctx.read_f32(&y.buffer, 0, (tokens.len() * k) as u64).unwrap();
+        let got = ctx
+            .read_f32(&y.buffer, 0, (tokens.len() * k) as u64)
+            .unwrap();
         for (t, &tok) in tokens.iter().enumerate() {
             let row = &data[tok as usize * row_bytes..(tok as usize + 1) * row_bytes];
             let want = quant::dequantize_to_vec(ty, row, k).unwrap();
@@ -250,16 +301,23 @@ fn rmsnorm_matches_cpu() {
             let xg = ctx.upload_pod("x", &x).unwrap();
             let gg = ctx.upload_pod("g", &g).unwrap();
             let y = ctx.zeroed("y", (n_rows * n * 4) as u64).unwrap();
-            let d = ops::prepare_rmsnorm(ctx, &xg.buffer, &gg.buffer, &y.buffer, n_rows, n, eps, subgroup).unwrap();
+            let d = ops::prepare_rmsnorm(
+                ctx, &xg.buffer, &gg.buffer, &y.buffer, n_rows, n, eps, subgroup,
+            )
+            .unwrap();
             ctx.run(&[&d]).unwrap();
             let got = ctx.read_f32(&y.buffer, 0, (n_rows * n) as u64).unwrap();
-            check_close(&format!("rmsnorm rows={n_rows} n={n} subgroup={subgroup}"), &got, &want, |i| {
-                NORM_REL_TOL * want[i].abs() + 1e-6
-            });
+            check_close(
+                &format!("rmsnorm rows={n_rows} n={n} subgroup={subgroup}"),
+                &got,
+                &want,
+                |i| NORM_REL_TOL * want[i].abs() + 1e-6,
+            );
         }
     }
 }
 
+#[allow(clippy::needless_range_loop)] // the formulas index by position and pair
 fn cpu_rope(x: &mut [f32], pos: &[u32], ff: &[f32], p: &RopeParams) {
     let half = p.n_rot / 2;
     for t in 0..p.n_tokens {
@@ -285,17 +343,42 @@ fn rope_matches_cpu_for_both_styles_partial_rotation_and_freq_factors() {
     let Some(ctx) = ctx() else { return };
     let mut r = rng(5);
     let cases = [
-        (RopeStyle::Normal, 3usize, 4usize, 64usize, 64usize, 10000.0f32, 1.0f32, false),
+        (
+            RopeStyle::Normal,
+            3usize,
+            4usize,
+            64usize,
+            64usize,
+            10000.0f32,
+            1.0f32,
+            false,
+        ),
         (RopeStyle::Neox, 5, 3, 64, 64, 1_000_000.0, 1.0, false),
         (RopeStyle::Normal, 2, 2, 48, 32, 10000.0, 0.5, false),
         (RopeStyle::Neox, 7, 2, 80, 80, 500_000.0, 1.0, true),
         (RopeStyle::Normal, 1, 32, 128, 128, 500_000.0, 1.0, true),
     ];
     for (style, n_tokens, n_heads, head_dim, n_rot, freq_base, freq_scale, with_ff) in cases {
-        let p = RopeParams { n_tokens, n_heads, head_dim, n_rot, style, freq_base, freq_scale };
+        let p = RopeParams {
+            n_tokens,
+            n_heads,
+            head_dim,
+            n_rot,
+            style,
+            freq_base,
+            freq_scale,
+        };
         let x = random_f32(&mut r, n_tokens * n_heads * head_dim, 1.0);
         let pos: Vec<u32> = (0..n_tokens).map(|_| r.random_range(0..512)).collect();
-        let ff: Vec<f32> = (0..n_rot / 2).map(|_| if with_ff { r.random_range(1.0f32..8.0) } else { 1.0 }).collect();
+        let ff: Vec<f32> = (0..n_rot / 2)
+            .map(|_| {
+                if with_ff {
+                    r.random_range(1.0f32..8.0)
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         let mut want = x.clone();
         cpu_rope(&mut want, &pos, &ff, &p);
         let xg = ctx.upload_pod("x", &x).unwrap();
@@ -305,7 +388,10 @@ fn rope_matches_cpu_for_both_styles_partial_rotation_and_freq_factors() {
         ctx.run(&[&d]).unwrap();
         let got = ctx.read_f32(&xg.buffer, 0, x.len() as u64).unwrap();
         let worst = check_close(&format!("rope {p:?}"), &got, &want, |_| ROPE_ABS_TOL);
-        eprintln!("rope {style:?} n_rot={n_rot}/{head_dim} ff={with_ff}: worst err = {:.2e}", worst * ROPE_ABS_TOL);
+        eprintln!(
+            "rope {style:?} n_rot={n_rot}/{head_dim} ff={with_ff}: worst err = {:.2e}",
+            worst * ROPE_ABS_TOL
+        );
     }
 }
 
@@ -333,12 +419,19 @@ fn add_and_swiglu_match_cpu_with_offsets() {
                         return a[i];
                     }
                     let (g, u) = (a[i] as f64, b[i - a_off + b_off] as f64);
-                    (if swiglu { g / (1.0 + (-g).exp()) * u } else { g + u }) as f32
+                    (if swiglu {
+                        g / (1.0 + (-g).exp()) * u
+                    } else {
+                        g + u
+                    }) as f32
                 })
                 .collect();
-            check_close(&format!("{} n={n}", if swiglu { "swiglu" } else { "add" }), &got, &want, |i| {
-                ELEM_REL_TOL * want[i].abs() + 1e-6
-            });
+            check_close(
+                &format!("{} n={n}", if swiglu { "swiglu" } else { "add" }),
+                &got,
+                &want,
+                |i| ELEM_REL_TOL * want[i].abs() + 1e-6,
+            );
         }
     }
 }
@@ -355,8 +448,14 @@ fn bias_add_repeats_over_rows() {
     let d = ops::prepare_add_bias(ctx, &ag.buffer, 0, &bg.buffer, period, rows * period).unwrap();
     ctx.run(&[&d]).unwrap();
     let got = ctx.read_f32(&ag.buffer, 0, a.len() as u64).unwrap();
-    let want: Vec<f32> = a.iter().enumerate().map(|(i, v)| v + bias[i % period]).collect();
-    check_close("add_bias", &got, &want, |i| ELEM_REL_TOL * want[i].abs() + 1e-6);
+    let want: Vec<f32> = a
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + bias[i % period])
+        .collect();
+    check_close("add_bias", &got, &want, |i| {
+        ELEM_REL_TOL * want[i].abs() + 1e-6
+    });
 }
 
 #[test]
@@ -373,7 +472,10 @@ fn argmax_finds_first_maximum_and_ignores_nan() {
             x[off + n / 2] = m;
             x[off + 2] = f32::NAN;
         }
-        let want = (0..n).fold(0usize, |best, i| if x[off + i] > x[off + best] { i } else { best });
+        let want = (0..n).fold(
+            0usize,
+            |best, i| if x[off + i] > x[off + best] { i } else { best },
+        );
         let xg = ctx.upload_pod("x", &x).unwrap();
         let out = ctx.zeroed("out", 16).unwrap();
         let d = ops::prepare_argmax(ctx, &xg.buffer, off, n, &out.buffer, 2).unwrap();
@@ -417,8 +519,15 @@ fn adapter_info_is_reported() {
     let info = ctx.info();
     eprintln!("{info}");
     assert!(!info.name.is_empty());
-    assert!(info.max_storage_buffer_binding_size >= 128 << 20, "WebGPU guarantees 128 MiB bindings");
-    assert_eq!(ctx.max_binding_bytes(), info.max_storage_buffer_binding_size.min(info.max_buffer_size));
+    assert!(
+        info.max_storage_buffer_binding_size >= 128 << 20,
+        "WebGPU guarantees 128 MiB bindings"
+    );
+    assert_eq!(
+        ctx.max_binding_bytes(),
+        info.max_storage_buffer_binding_size
+            .min(info.max_buffer_size)
+    );
 }
 
 #[test]
@@ -426,7 +535,9 @@ fn unknown_adapter_name_is_a_typed_error() {
     if ctx().is_none() {
         return;
     }
-    let e = GpuContext::with_choice(&AdapterChoice::NameContains("no-such-adapter-zz9".into())).err().expect("must fail");
+    let e = GpuContext::with_choice(&AdapterChoice::NameContains("no-such-adapter-zz9".into()))
+        .err()
+        .expect("must fail");
     assert!(matches!(e, GpuError::AdapterNotFound { .. }), "{e}");
     assert!(e.to_string().contains("no-such-adapter-zz9"), "{e}");
 }
@@ -434,10 +545,21 @@ fn unknown_adapter_name_is_a_typed_error() {
 #[test]
 fn bad_weight_shapes_are_typed_errors() {
     let Some(ctx) = ctx() else { return };
-    let e = GpuWeight::upload(ctx, "w", GgmlType::Q4_0, 30, 2, &[0u8; 36]).err().expect("k not a block multiple");
+    let e = GpuWeight::upload(ctx, "w", GgmlType::Q4_0, 30, 2, &[0u8; 36])
+        .err()
+        .expect("k not a block multiple");
     assert!(e.to_string().contains("w"), "{e}");
-    assert!(GpuWeight::upload(ctx, "w", GgmlType::Q4_0, 32, 2, &[0u8; 35]).is_err(), "short data");
-    assert!(GpuWeight::upload(ctx, "w", GgmlType::Q5_K, 256, 1, &[0u8; 176]).is_err(), "no kernel for Q5_K");
+    assert!(
+        GpuWeight::upload(ctx, "w", GgmlType::Q4_0, 32, 2, &[0u8; 35]).is_err(),
+        "short data"
+    );
+    assert!(
+        GpuWeight::upload(ctx, "w", GgmlType::Q5_K, 256, 1, &[0u8; 176]).is_err(),
+        "no kernel for Q5_K"
+    );
     let one_row = 34u64;
-    assert!(GpuWeight::upload_with_limit(ctx, "w", GgmlType::Q8_0, 64, 1, &[0u8; 68], one_row).is_err(), "row > limit");
+    assert!(
+        GpuWeight::upload_with_limit(ctx, "w", GgmlType::Q8_0, 64, 1, &[0u8; 68], one_row).is_err(),
+        "row > limit"
+    );
 }

@@ -30,11 +30,28 @@ pub enum GpuForwardError {
     #[error("tensor {name} is missing")]
     MissingTensor { name: String },
     #[error("token {token} at index {index} is outside the vocabulary ({n_vocab})")]
-    TokenOutOfRange { token: u32, index: usize, n_vocab: usize },
-    #[error("a step of {n} tokens at position {len} does not fit (batch ≤ {max_batch}, context {max_ctx})")]
-    DoesNotFit { n: usize, len: usize, max_batch: usize, max_ctx: usize },
-    #[error("{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context")]
-    TooLarge { what: &'static str, bytes: u64, limit: u64 },
+    TokenOutOfRange {
+        token: u32,
+        index: usize,
+        n_vocab: usize,
+    },
+    #[error(
+        "a step of {n} tokens at position {len} does not fit (batch ≤ {max_batch}, context {max_ctx})"
+    )]
+    DoesNotFit {
+        n: usize,
+        len: usize,
+        max_batch: usize,
+        max_ctx: usize,
+    },
+    #[error(
+        "{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context"
+    )]
+    TooLarge {
+        what: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -51,7 +68,12 @@ pub struct GpuForwardOptions {
 
 impl Default for GpuForwardOptions {
     fn default() -> Self {
-        GpuForwardOptions { max_ctx: 512, max_batch: 64, block_size: 16, kv_f16: false }
+        GpuForwardOptions {
+            max_ctx: 512,
+            max_batch: 64,
+            block_size: 16,
+            kv_f16: false,
+        }
     }
 }
 
@@ -102,31 +124,67 @@ pub struct GpuForward<'c> {
     len: usize,
 }
 
-fn tensor<'f>(file: &'f GgufFile, name: &str) -> Result<&'f crate::gguf::TensorInfo, GpuForwardError> {
-    file.tensor(name).ok_or_else(|| GpuForwardError::MissingTensor { name: name.to_string() })
+fn tensor<'f>(
+    file: &'f GgufFile,
+    name: &str,
+) -> Result<&'f crate::gguf::TensorInfo, GpuForwardError> {
+    file.tensor(name)
+        .ok_or_else(|| GpuForwardError::MissingTensor {
+            name: name.to_string(),
+        })
 }
 
-fn upload_matrix(ctx: &GpuContext, file: &GgufFile, name: &str) -> Result<GpuWeight, GpuForwardError> {
+fn upload_matrix(
+    ctx: &GpuContext,
+    file: &GgufFile,
+    name: &str,
+) -> Result<GpuWeight, GpuForwardError> {
     let t = tensor(file, name)?;
     let (k, rows) = match t.dims.as_slice() {
         [k, rows] => (*k, *rows),
         [k, rows, 1] | [k, rows, 1, 1] => (*k, *rows),
-        _ => return Err(GpuError::Shape { what: "weight", detail: format!("{name} has dims {:?}", t.dims) }.into()),
+        _ => {
+            return Err(GpuError::Shape {
+                what: "weight",
+                detail: format!("{name} has dims {:?}", t.dims),
+            }
+            .into());
+        }
     };
-    Ok(GpuWeight::upload(ctx, name, t.ggml_type, k, rows, file.tensor_data(t))?)
+    Ok(GpuWeight::upload(
+        ctx,
+        name,
+        t.ggml_type,
+        k,
+        rows,
+        file.tensor_data(t),
+    )?)
 }
 
-fn upload_vector(ctx: &GpuContext, file: &GgufFile, name: &str) -> Result<GpuBuffer, GpuForwardError> {
+fn upload_vector(
+    ctx: &GpuContext,
+    file: &GgufFile,
+    name: &str,
+) -> Result<GpuBuffer, GpuForwardError> {
     let t = tensor(file, name)?;
     let v = quant::dequantize_to_vec(t.ggml_type, file.tensor_data(t), t.n_elements as usize)?;
     Ok(ctx.upload_pod(name, &v)?)
 }
 
 impl<'c> GpuForward<'c> {
-    pub fn load(ctx: &'c GpuContext, file: &GgufFile, opts: GpuForwardOptions) -> Result<Self, GpuForwardError> {
+    pub fn load(
+        ctx: &'c GpuContext,
+        file: &GgufFile,
+        opts: GpuForwardOptions,
+    ) -> Result<Self, GpuForwardError> {
         let cfg = ModelConfig::from_gguf(file)?;
         if opts.max_ctx == 0 || opts.max_batch == 0 || opts.block_size == 0 {
-            return Err(GpuForwardError::DoesNotFit { n: opts.max_batch, len: 0, max_batch: opts.max_batch, max_ctx: opts.max_ctx });
+            return Err(GpuForwardError::DoesNotFit {
+                n: opts.max_batch,
+                len: 0,
+                max_batch: opts.max_batch,
+                max_ctx: opts.max_ctx,
+            });
         }
         let layers = (0..cfg.n_layer)
             .map(|l| {
@@ -154,10 +212,18 @@ impl<'c> GpuForward<'c> {
             })
             .collect::<Result<Vec<_>, GpuForwardError>>()?;
         let embd = upload_matrix(ctx, file, TOKEN_EMBD)?;
-        let output = if cfg.tied_output { None } else { Some(upload_matrix(ctx, file, OUTPUT)?) };
+        let output = if cfg.tied_output {
+            None
+        } else {
+            Some(upload_matrix(ctx, file, OUTPUT)?)
+        };
         let output_norm = upload_vector(ctx, file, OUTPUT_NORM)?;
         let half = cfg.rope.n_dims / 2;
-        let ff = cfg.rope.freq_factors.clone().unwrap_or_else(|| vec![1.0; half]);
+        let ff = cfg
+            .rope
+            .freq_factors
+            .clone()
+            .unwrap_or_else(|| vec![1.0; half]);
         let freq_factors = ctx.upload_pod("rope-freq-factors", &ff)?;
 
         let layout = Self::layout_of(&cfg, &opts);
@@ -165,7 +231,10 @@ impl<'c> GpuForward<'c> {
         let kv = (0..cfg.n_layer)
             .map(|l| {
                 let bytes = layout.pool_bytes(n_blocks);
-                Ok((ctx.zeroed(&format!("k-pool.{l}"), bytes)?, ctx.zeroed(&format!("v-pool.{l}"), bytes)?))
+                Ok((
+                    ctx.zeroed(&format!("k-pool.{l}"), bytes)?,
+                    ctx.zeroed(&format!("v-pool.{l}"), bytes)?,
+                ))
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
         let table: Vec<u32> = (0..n_blocks as u32).collect();
@@ -203,7 +272,11 @@ impl<'c> GpuForward<'c> {
         };
         let scratch_bytes = ops::attention_scratch_bytes(b, cfg.n_head, cfg.head_dim, opts.max_ctx);
         if scratch_bytes > limit {
-            return Err(GpuForwardError::TooLarge { what: "attention scratch", bytes: scratch_bytes, limit });
+            return Err(GpuForwardError::TooLarge {
+                what: "attention scratch",
+                bytes: scratch_bytes,
+                limit,
+            });
         }
         let attn_scratch = ctx.zeroed("attention-scratch", scratch_bytes)?;
         Ok(GpuForward {
@@ -225,7 +298,12 @@ impl<'c> GpuForward<'c> {
     }
 
     fn layout_of(cfg: &ModelConfig, opts: &GpuForwardOptions) -> KvLayout {
-        KvLayout { block_size: opts.block_size, n_kv_head: cfg.n_head_kv, head_dim: cfg.head_dim, f16: opts.kv_f16 }
+        KvLayout {
+            block_size: opts.block_size,
+            n_kv_head: cfg.n_head_kv,
+            head_dim: cfg.head_dim,
+            f16: opts.kv_f16,
+        }
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -251,14 +329,32 @@ impl<'c> GpuForward<'c> {
     pub fn step(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, GpuForwardError> {
         let n = tokens.len();
         if n == 0 || n > self.opts.max_batch || self.len + n > self.opts.max_ctx {
-            return Err(GpuForwardError::DoesNotFit { n, len: self.len, max_batch: self.opts.max_batch, max_ctx: self.opts.max_ctx });
+            return Err(GpuForwardError::DoesNotFit {
+                n,
+                len: self.len,
+                max_batch: self.opts.max_batch,
+                max_ctx: self.opts.max_ctx,
+            });
         }
-        if let Some((index, &token)) = tokens.iter().enumerate().find(|(_, t)| **t as usize >= self.cfg.n_vocab) {
-            return Err(GpuForwardError::TokenOutOfRange { token, index, n_vocab: self.cfg.n_vocab });
+        if let Some((index, &token)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, t)| **t as usize >= self.cfg.n_vocab)
+        {
+            return Err(GpuForwardError::TokenOutOfRange {
+                token,
+                index,
+                n_vocab: self.cfg.n_vocab,
+            });
         }
         let positions: Vec<u32> = (self.len as u32..(self.len + n) as u32).collect();
-        self.ctx.write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
-        self.ctx.write(&self.act.positions.buffer, 0, bytemuck::cast_slice(&positions));
+        self.ctx
+            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
+        self.ctx.write(
+            &self.act.positions.buffer,
+            0,
+            bytemuck::cast_slice(&positions),
+        );
         if !self.plans.contains_key(&(n, all_logits)) {
             let plan = self.build_plan(n, all_logits)?;
             self.plans.insert((n, all_logits), plan);
@@ -268,7 +364,10 @@ impl<'c> GpuForward<'c> {
         let bytes = (rows * self.cfg.n_vocab * 4) as u64;
         let mut enc = self.ctx.encoder("forward-step");
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), ..Default::default() });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                ..Default::default()
+            });
             for d in plan {
                 d.record(&mut pass);
             }
@@ -281,9 +380,18 @@ impl<'c> GpuForward<'c> {
     }
 
     /// A projection of `n` token rows of `x` through `w` into `y`.
-    fn project(&self, d: &mut Vec<Dispatch>, w: &GpuWeight, x: &GpuBuffer, y: &GpuBuffer, n: usize) -> Result<(), GpuError> {
+    fn project(
+        &self,
+        d: &mut Vec<Dispatch>,
+        w: &GpuWeight,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        n: usize,
+    ) -> Result<(), GpuError> {
         if n == 1 {
-            d.extend(ops::prepare_matvec(self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true)?);
+            d.extend(ops::prepare_matvec(
+                self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true,
+            )?);
         } else {
             d.extend(ops::prepare_matmul(self.ctx, w, &x.buffer, &y.buffer, n)?);
         }
@@ -310,39 +418,156 @@ impl<'c> GpuForward<'c> {
         let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
         let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
         for (layer, (kp, vp)) in self.layers.iter().zip(&self.kv) {
-            d.push(ops::prepare_rmsnorm(ctx, &a.x.buffer, &layer.attn_norm.buffer, &a.normed.buffer, n, e, cfg.rms_eps, true)?);
+            d.push(ops::prepare_rmsnorm(
+                ctx,
+                &a.x.buffer,
+                &layer.attn_norm.buffer,
+                &a.normed.buffer,
+                n,
+                e,
+                cfg.rms_eps,
+                true,
+            )?);
             self.project(&mut d, &layer.wq, &a.normed, &a.q, n)?;
             self.project(&mut d, &layer.wk, &a.normed, &a.k, n)?;
             self.project(&mut d, &layer.wv, &a.normed, &a.v, n)?;
             if let Some([bq, bk, bv]) = &layer.qkv_bias {
-                d.push(ops::prepare_add_bias(ctx, &a.q.buffer, 0, &bq.buffer, qd, n * qd)?);
-                d.push(ops::prepare_add_bias(ctx, &a.k.buffer, 0, &bk.buffer, kvd, n * kvd)?);
-                d.push(ops::prepare_add_bias(ctx, &a.v.buffer, 0, &bv.buffer, kvd, n * kvd)?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.q.buffer,
+                    0,
+                    &bq.buffer,
+                    qd,
+                    n * qd,
+                )?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.k.buffer,
+                    0,
+                    &bk.buffer,
+                    kvd,
+                    n * kvd,
+                )?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.v.buffer,
+                    0,
+                    &bv.buffer,
+                    kvd,
+                    n * kvd,
+                )?);
             }
-            d.push(ops::prepare_rope(ctx, &a.q.buffer, &a.positions.buffer, &self.freq_factors.buffer, &rope(cfg.n_head))?);
-            d.push(ops::prepare_rope(ctx, &a.k.buffer, &a.positions.buffer, &self.freq_factors.buffer, &rope(cfg.n_head_kv))?);
+            d.push(ops::prepare_rope(
+                ctx,
+                &a.q.buffer,
+                &a.positions.buffer,
+                &self.freq_factors.buffer,
+                &rope(cfg.n_head),
+            )?);
+            d.push(ops::prepare_rope(
+                ctx,
+                &a.k.buffer,
+                &a.positions.buffer,
+                &self.freq_factors.buffer,
+                &rope(cfg.n_head_kv),
+            )?);
             let bt = &self.block_table.buffer;
-            d.push(ops::prepare_kv_write(ctx, &layout, &a.k.buffer, &kp.buffer, &a.positions.buffer, bt, n)?);
-            d.push(ops::prepare_kv_write(ctx, &layout, &a.v.buffer, &vp.buffer, &a.positions.buffer, bt, n)?);
+            d.push(ops::prepare_kv_write(
+                ctx,
+                &layout,
+                &a.k.buffer,
+                &kp.buffer,
+                &a.positions.buffer,
+                bt,
+                n,
+            )?);
+            d.push(ops::prepare_kv_write(
+                ctx,
+                &layout,
+                &a.v.buffer,
+                &vp.buffer,
+                &a.positions.buffer,
+                bt,
+                n,
+            )?);
             d.extend(ops::prepare_attention(
-                ctx, &layout, cfg.n_head, &a.q.buffer, &kp.buffer, &vp.buffer, bt, &a.positions.buffer, &a.attn.buffer,
-                &self.attn_scratch.buffer, n, self.opts.max_ctx, scale,
+                ctx,
+                &layout,
+                cfg.n_head,
+                &a.q.buffer,
+                &kp.buffer,
+                &vp.buffer,
+                bt,
+                &a.positions.buffer,
+                &a.attn.buffer,
+                &self.attn_scratch.buffer,
+                n,
+                self.opts.max_ctx,
+                scale,
             )?);
             self.project(&mut d, &layer.wo, &a.attn, &a.normed, n)?;
-            d.push(ops::prepare_add(ctx, &a.x.buffer, 0, &a.normed.buffer, 0, n * e)?);
-            d.push(ops::prepare_rmsnorm(ctx, &a.x.buffer, &layer.ffn_norm.buffer, &a.normed.buffer, n, e, cfg.rms_eps, true)?);
+            d.push(ops::prepare_add(
+                ctx,
+                &a.x.buffer,
+                0,
+                &a.normed.buffer,
+                0,
+                n * e,
+            )?);
+            d.push(ops::prepare_rmsnorm(
+                ctx,
+                &a.x.buffer,
+                &layer.ffn_norm.buffer,
+                &a.normed.buffer,
+                n,
+                e,
+                cfg.rms_eps,
+                true,
+            )?);
             self.project(&mut d, &layer.gate, &a.normed, &a.gate, n)?;
             self.project(&mut d, &layer.up, &a.normed, &a.up, n)?;
-            d.push(ops::prepare_swiglu(ctx, &a.gate.buffer, 0, &a.up.buffer, 0, n * cfg.n_ff)?);
+            d.push(ops::prepare_swiglu(
+                ctx,
+                &a.gate.buffer,
+                0,
+                &a.up.buffer,
+                0,
+                n * cfg.n_ff,
+            )?);
             self.project(&mut d, &layer.down, &a.gate, &a.normed, n)?;
-            d.push(ops::prepare_add(ctx, &a.x.buffer, 0, &a.normed.buffer, 0, n * e)?);
+            d.push(ops::prepare_add(
+                ctx,
+                &a.x.buffer,
+                0,
+                &a.normed.buffer,
+                0,
+                n * e,
+            )?);
         }
-        d.push(ops::prepare_rmsnorm(ctx, &a.x.buffer, &self.output_norm.buffer, &a.normed.buffer, n, e, cfg.rms_eps, true)?);
+        d.push(ops::prepare_rmsnorm(
+            ctx,
+            &a.x.buffer,
+            &self.output_norm.buffer,
+            &a.normed.buffer,
+            n,
+            e,
+            cfg.rms_eps,
+            true,
+        )?);
         let output = self.output.as_ref().unwrap_or(&self.embd);
         if all_logits {
             self.project(&mut d, output, &a.normed, &a.logits, n)?;
         } else {
-            d.extend(ops::prepare_matvec(ctx, output, &a.normed.buffer, (n - 1) * e, &a.logits.buffer, 0, 64, true)?);
+            d.extend(ops::prepare_matvec(
+                ctx,
+                output,
+                &a.normed.buffer,
+                (n - 1) * e,
+                &a.logits.buffer,
+                0,
+                64,
+                true,
+            )?);
         }
         Ok(d)
     }

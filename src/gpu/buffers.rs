@@ -10,7 +10,9 @@ pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadbackError {
-    #[error("readback range {offset}+{len} is outside the {size}-byte buffer or not 4-byte aligned")]
+    #[error(
+        "readback range {offset}+{len} is outside the {size}-byte buffer or not 4-byte aligned"
+    )]
     Range { offset: u64, len: u64, size: u64 },
     #[error("mapping the readback buffer failed: {0}")]
     Map(String),
@@ -32,7 +34,10 @@ impl GpuContext {
     pub fn zeroed(&self, label: &str, len: u64) -> Result<GpuBuffer, GpuError> {
         let size = padded(len);
         if size > self.info().max_buffer_size {
-            return Err(GpuError::BufferTooLarge { bytes: size, limit: self.info().max_buffer_size });
+            return Err(GpuError::BufferTooLarge {
+                bytes: size,
+                limit: self.info().max_buffer_size,
+            });
         }
         let buffer = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -51,7 +56,11 @@ impl GpuContext {
     }
 
     /// A storage buffer holding `values` as little-endian words.
-    pub fn upload_pod<T: bytemuck::Pod>(&self, label: &str, values: &[T]) -> Result<GpuBuffer, GpuError> {
+    pub fn upload_pod<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        values: &[T],
+    ) -> Result<GpuBuffer, GpuError> {
         self.upload(label, bytemuck::cast_slice(values))
     }
 
@@ -70,7 +79,7 @@ impl GpuContext {
 
     /// Queues a write of `bytes` at `offset`; a ragged tail is padded with zeros to 4 bytes.
     pub fn write(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             self.queue().write_buffer(buffer, offset, bytes);
         } else {
             let mut v = bytes.to_vec();
@@ -81,9 +90,22 @@ impl GpuContext {
 
     /// Copies `len` bytes at `offset` of `src` to the host (submits and waits).
     /// Makes its own staging buffer: for tests and one-off reads, not the per-token path.
-    pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<u8>, GpuError> {
-        if offset % 4 != 0 || len % 4 != 0 || offset.checked_add(len).is_none_or(|e| e > src.size()) {
-            return Err(ReadbackError::Range { offset, len, size: src.size() }.into());
+    pub fn read_bytes(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        if !offset.is_multiple_of(4)
+            || !len.is_multiple_of(4)
+            || offset.checked_add(len).is_none_or(|e| e > src.size())
+        {
+            return Err(ReadbackError::Range {
+                offset,
+                len,
+                size: src.size(),
+            }
+            .into());
         }
         if len == 0 {
             return Ok(Vec::new());
@@ -106,9 +128,18 @@ impl GpuContext {
     }
 
     /// Maps the first `len` bytes (a multiple of 4) of a MAP_READ buffer and copies them out.
-    pub fn map_and_copy_range(&self, staging: &wgpu::Buffer, len: u64) -> Result<Vec<u8>, GpuError> {
-        if len == 0 || len % 4 != 0 || len > staging.size() {
-            return Err(ReadbackError::Range { offset: 0, len, size: staging.size() }.into());
+    pub fn map_and_copy_range(
+        &self,
+        staging: &wgpu::Buffer,
+        len: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        if len == 0 || !len.is_multiple_of(4) || len > staging.size() {
+            return Err(ReadbackError::Range {
+                offset: 0,
+                len,
+                size: staging.size(),
+            }
+            .into());
         }
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, ..len, move |r| {

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::GpuError;
 use super::counters::GpuCounters;
 use super::info::GpuInfo;
 use super::pipelines::PipelineCache;
-use super::GpuError;
 
 /// The optional features Hearth uses when present; a device never asks for more than the
 /// adapter offers, and kernels fall back (f32 math, shared-memory reductions) without them.
@@ -49,7 +49,9 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 /// Picks an adapter by `choice` from the enumerated list.
 fn pick(adapters: Vec<wgpu::Adapter>, choice: &AdapterChoice) -> Result<wgpu::Adapter, GpuError> {
     let wanted = match choice {
-        AdapterChoice::FromEnv => std::env::var("HEARTH_ADAPTER").ok().filter(|s| !s.is_empty()),
+        AdapterChoice::FromEnv => std::env::var("HEARTH_ADAPTER")
+            .ok()
+            .filter(|s| !s.is_empty()),
         AdapterChoice::NameContains(s) => Some(s.clone()),
         AdapterChoice::Best => None,
     };
@@ -150,7 +152,9 @@ impl GpuContext {
 
     /// Largest byte size one storage binding may cover (also capped by max_buffer_size).
     pub fn max_binding_bytes(&self) -> u64 {
-        self.info.max_storage_buffer_binding_size.min(self.info.max_buffer_size)
+        self.info
+            .max_storage_buffer_binding_size
+            .min(self.info.max_buffer_size)
     }
 
     /// Creates a buffer and counts it.
@@ -178,7 +182,10 @@ impl GpuContext {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
-            .map_err(|e| GpuError::Validation { what: "device poll".into(), message: e.to_string() })
+            .map_err(|e| GpuError::Validation {
+                what: "device poll".into(),
+                message: e.to_string(),
+            })
     }
 
     /// Runs `f` inside a validation error scope and turns a captured error into `GpuError`.
@@ -187,7 +194,10 @@ impl GpuContext {
         let out = f();
         match pollster::block_on(scope.pop()) {
             None => Ok(out),
-            Some(e) => Err(GpuError::Validation { what: what.to_string(), message: e.to_string() }),
+            Some(e) => Err(GpuError::Validation {
+                what: what.to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 }

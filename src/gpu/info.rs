@@ -50,7 +50,13 @@ fn mib(b: u64) -> String {
 
 impl fmt::Display for GpuInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let has = |x: wgpu::Features| if self.features.contains(x) { "yes" } else { "no" };
+        let has = |x: wgpu::Features| {
+            if self.features.contains(x) {
+                "yes"
+            } else {
+                "no"
+            }
+        };
         writeln!(f, "adapter:      {}", self.name)?;
         writeln!(f, "backend:      {} ({})", self.backend, self.device_type)?;
         writeln!(f, "driver:       {} {}", self.driver, self.driver_info)?;

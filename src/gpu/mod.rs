@@ -30,14 +30,20 @@ use crate::quant::GgmlType;
 /// Errors of the GPU layer.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
-    #[error("no GPU adapter found (backends tried: {backends}); install a Vulkan driver (e.g. mesa-vulkan-drivers for lavapipe)")]
+    #[error(
+        "no GPU adapter found (backends tried: {backends}); install a Vulkan driver (e.g. mesa-vulkan-drivers for lavapipe)"
+    )]
     NoAdapter { backends: String },
     #[error("no GPU adapter name contains {wanted:?} (HEARTH_ADAPTER); available: {available}")]
     AdapterNotFound { wanted: String, available: String },
     #[error("requesting the device failed: {0}")]
     RequestDevice(String),
     #[error("shader {shader} ({entry}) failed to compile: {message}")]
-    ShaderCompile { shader: &'static str, entry: String, message: String },
+    ShaderCompile {
+        shader: &'static str,
+        entry: String,
+        message: String,
+    },
     #[error("shader preprocessor: {0}")]
     Preprocess(String),
     #[error("GPU validation error in {what}: {message}")]
@@ -46,7 +52,9 @@ pub enum GpuError {
     UnsupportedType(GgmlType),
     #[error("{what}: {detail}")]
     Shape { what: &'static str, detail: String },
-    #[error("one row of {row_bytes} bytes is larger than the storage binding limit ({limit} bytes)")]
+    #[error(
+        "one row of {row_bytes} bytes is larger than the storage binding limit ({limit} bytes)"
+    )]
     RowTooLarge { row_bytes: u64, limit: u64 },
     #[error("buffer of {bytes} bytes exceeds the adapter's max_buffer_size ({limit})")]
     BufferTooLarge { bytes: u64, limit: u64 },

@@ -20,7 +20,12 @@ pub struct PipelineKey {
 
 impl PipelineKey {
     pub fn new(shader: ShaderId, entry: &'static str) -> Self {
-        PipelineKey { shader, entry, defines: Vec::new(), constants: Vec::new() }
+        PipelineKey {
+            shader,
+            entry,
+            defines: Vec::new(),
+            constants: Vec::new(),
+        }
     }
 
     pub fn define(mut self, d: &'static str) -> Self {
@@ -62,30 +67,39 @@ impl GpuContext {
             return Ok(p);
         }
         let source = preprocess(key.shader.source(), &key.defines)?;
-        let constants: Vec<(&str, f64)> =
-            key.constants.iter().map(|&(n, bits)| (n, f64::from_bits(bits))).collect();
+        let constants: Vec<(&str, f64)> = key
+            .constants
+            .iter()
+            .map(|&(n, bits)| (n, f64::from_bits(bits)))
+            .collect();
         let label = format!("{}:{}{:?}", key.shader.name(), key.entry, key.defines);
         let compile_err = |message: String| GpuError::ShaderCompile {
             shader: key.shader.name(),
             entry: key.entry.to_string(),
             message,
         };
-        let scope = self.device().push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device().create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(&label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: None,
-            module: &module,
-            entry_point: Some(key.entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
+        let scope = self
+            .device()
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device()
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device()
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some(key.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(compile_err(e.to_string()));
         }

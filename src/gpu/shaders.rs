@@ -6,6 +6,7 @@
 //!   shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
+//!
 //! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_K`, `TYPE_Q6_K`
 //! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention), `PARTIAL` /
 //! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ). Numeric knobs are WGSL `override` constants.
@@ -81,21 +82,25 @@ fn expand<'a>(
 ) -> Result<(), GpuError> {
     // Stack of (this branch is kept, some enclosing branch is dropped).
     let mut stack: Vec<(bool, bool)> = Vec::new();
-    let active = |stack: &[(bool, bool)]| stack.last().is_none_or(|&(keep, outer_off)| keep && !outer_off);
+    let active = |stack: &[(bool, bool)]| {
+        stack
+            .last()
+            .is_none_or(|&(keep, outer_off)| keep && !outer_off)
+    };
     for (n, line) in source.lines().enumerate() {
         let t = line.trim();
         if let Some(name) = t.strip_prefix("//#if ") {
             let outer_off = !active(&stack);
             stack.push((defines.contains(&name.trim()), outer_off));
         } else if t == "//#else" {
-            let top = stack
-                .last_mut()
-                .ok_or_else(|| GpuError::Preprocess(format!("line {}: #else without #if", n + 1)))?;
+            let top = stack.last_mut().ok_or_else(|| {
+                GpuError::Preprocess(format!("line {}: #else without #if", n + 1))
+            })?;
             top.0 = !top.0;
         } else if t == "//#endif" {
-            stack
-                .pop()
-                .ok_or_else(|| GpuError::Preprocess(format!("line {}: #endif without #if", n + 1)))?;
+            stack.pop().ok_or_else(|| {
+                GpuError::Preprocess(format!("line {}: #endif without #if", n + 1))
+            })?;
         } else if let Some(name) = t.strip_prefix("//#include ") {
             if active(&stack) {
                 let name = name.trim();

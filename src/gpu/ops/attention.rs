@@ -32,8 +32,16 @@ impl KvLayout {
     }
 
     fn check(&self) -> Result<(), GpuError> {
-        if self.block_size == 0 || self.n_kv_head == 0 || self.head_dim == 0 || self.head_dim % 2 != 0 || self.head_dim > 256 {
-            return Err(shape_err("kv layout", format!("{self:?}: head_dim must be even and ≤ 256, sizes > 0")));
+        if self.block_size == 0
+            || self.n_kv_head == 0
+            || self.head_dim == 0
+            || !self.head_dim.is_multiple_of(2)
+            || self.head_dim > 256
+        {
+            return Err(shape_err(
+                "kv layout",
+                format!("{self:?}: head_dim must be even and ≤ 256, sizes > 0"),
+            ));
         }
         Ok(())
     }
@@ -66,11 +74,18 @@ pub fn prepare_kv_write(
         head_dim: u32_of("head_dim", layout.head_dim)?,
         block_size: u32_of("block_size", layout.block_size)?,
     };
-    let pairs = u32_of("kv_write size", n_tokens * layout.n_kv_head * layout.head_dim / 2)?;
+    let pairs = u32_of(
+        "kv_write size",
+        n_tokens * layout.n_kv_head * layout.head_dim / 2,
+    )?;
     let pipeline = ctx.pipeline(&layout.key(ShaderId::KvWrite, "main"))?;
     let p = ctx.uniform("kv-write-params", &params);
     let bind_group = ctx.bind(&pipeline, &[src, pool, positions, block_table, &p]);
-    Ok(Dispatch { pipeline, bind_group, workgroups: max_workgroups_grid(pairs.div_ceil(64), ctx.grid_limit()) })
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: max_workgroups_grid(pairs.div_ceil(64), ctx.grid_limit()),
+    })
 }
 
 #[repr(C)]
@@ -112,12 +127,21 @@ pub fn prepare_attention(
     scale: f32,
 ) -> Result<Vec<Dispatch>, GpuError> {
     layout.check()?;
-    if n_head == 0 || n_head % layout.n_kv_head != 0 || max_len == 0 {
-        return Err(shape_err("attention", format!("n_head {n_head} must be a multiple of n_kv_head {}, max_len {max_len} > 0", layout.n_kv_head)));
+    if n_head == 0 || !n_head.is_multiple_of(layout.n_kv_head) || max_len == 0 {
+        return Err(shape_err(
+            "attention",
+            format!(
+                "n_head {n_head} must be a multiple of n_kv_head {}, max_len {max_len} > 0",
+                layout.n_kv_head
+            ),
+        ));
     }
     let need = attention_scratch_bytes(n_q, n_head, layout.head_dim, max_len);
     if scratch.size() < need {
-        return Err(shape_err("attention", format!("scratch of {} bytes, {need} needed", scratch.size())));
+        return Err(shape_err(
+            "attention",
+            format!("scratch of {} bytes, {need} needed", scratch.size()),
+        ));
     }
     let n_splits = max_len.div_ceil(ATTENTION_SPLIT);
     let params = AttnParams {
@@ -136,11 +160,22 @@ pub fn prepare_attention(
     }
     let p = ctx.uniform("attention-params", &params);
     let p1 = ctx.pipeline(&layout.key(ShaderId::Attention, "partial").define("PARTIAL"))?;
-    let bg1 = ctx.bind(&p1, &[q, k_pool, v_pool, block_table, q_positions, scratch, &p]);
+    let bg1 = ctx.bind(
+        &p1,
+        &[q, k_pool, v_pool, block_table, q_positions, scratch, &p],
+    );
     let p2 = ctx.pipeline(&PipelineKey::new(ShaderId::Attention, "combine").define("COMBINE"))?;
     let bg2 = ctx.bind(&p2, &[scratch, out, &p]);
     Ok(vec![
-        Dispatch { pipeline: p1, bind_group: bg1, workgroups: [params.n_splits, params.n_head, params.n_q] },
-        Dispatch { pipeline: p2, bind_group: bg2, workgroups: [params.n_head, params.n_q, 1] },
+        Dispatch {
+            pipeline: p1,
+            bind_group: bg1,
+            workgroups: [params.n_splits, params.n_head, params.n_q],
+        },
+        Dispatch {
+            pipeline: p2,
+            bind_group: bg2,
+            workgroups: [params.n_head, params.n_q, 1],
+        },
     ])
 }

@@ -9,8 +9,13 @@ mod attention;
 mod simple;
 mod weighted;
 
-pub use attention::{ATTENTION_SPLIT, KvLayout, attention_scratch_bytes, prepare_attention, prepare_kv_write};
-pub use simple::{RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm, prepare_rope, prepare_swiglu};
+pub use attention::{
+    ATTENTION_SPLIT, KvLayout, attention_scratch_bytes, prepare_attention, prepare_kv_write,
+};
+pub use simple::{
+    RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
+    prepare_rope, prepare_swiglu,
+};
 pub use weighted::{prepare_embed, prepare_matmul, prepare_matvec};
 
 use crate::quant::GgmlType;
@@ -32,9 +37,18 @@ pub(crate) fn type_define(ty: GgmlType) -> Result<&'static str, GpuError> {
 
 /// A key for a kernel that reduces over a workgroup: SUBGROUP when the device has it (and
 /// `allow_subgroup`), and the workgroup size as the WG override.
-pub(crate) fn reducing_key(ctx: &GpuContext, shader: ShaderId, wg: u32, allow_subgroup: bool) -> PipelineKey {
+pub(crate) fn reducing_key(
+    ctx: &GpuContext,
+    shader: ShaderId,
+    wg: u32,
+    allow_subgroup: bool,
+) -> PipelineKey {
     let key = PipelineKey::new(shader, "main").constant("WG", wg as f64);
-    if allow_subgroup && ctx.has_subgroup() { key.define("SUBGROUP") } else { key }
+    if allow_subgroup && ctx.has_subgroup() {
+        key.define("SUBGROUP")
+    } else {
+        key
+    }
 }
 
 pub(crate) fn shape_err(what: &'static str, detail: String) -> GpuError {

@@ -26,11 +26,20 @@ pub fn prepare_rmsnorm(
     eps: f32,
     allow_subgroup: bool,
 ) -> Result<Dispatch, GpuError> {
-    let params = NormParams { n_rows: u32_of("rmsnorm rows", n_rows)?, n: u32_of("rmsnorm n", n)?, eps, pad: 0 };
+    let params = NormParams {
+        n_rows: u32_of("rmsnorm rows", n_rows)?,
+        n: u32_of("rmsnorm n", n)?,
+        eps,
+        pad: 0,
+    };
     let pipeline = ctx.pipeline(&reducing_key(ctx, ShaderId::RmsNorm, 256, allow_subgroup))?;
     let p = ctx.uniform("rmsnorm-params", &params);
     let bind_group = ctx.bind(&pipeline, &[x, g, y, &p]);
-    Ok(Dispatch { pipeline, bind_group, workgroups: max_workgroups_grid(params.n_rows, ctx.grid_limit()) })
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: max_workgroups_grid(params.n_rows, ctx.grid_limit()),
+    })
 }
 
 /// Which elements RoPE rotates together.
@@ -76,8 +85,14 @@ pub fn prepare_rope(
     freq_factors: &wgpu::Buffer,
     rp: &RopeParams,
 ) -> Result<Dispatch, GpuError> {
-    if rp.n_rot == 0 || rp.n_rot % 2 != 0 || rp.n_rot > rp.head_dim {
-        return Err(shape_err("rope", format!("n_rot {} must be even, > 0 and ≤ head_dim {}", rp.n_rot, rp.head_dim)));
+    if rp.n_rot == 0 || !rp.n_rot.is_multiple_of(2) || rp.n_rot > rp.head_dim {
+        return Err(shape_err(
+            "rope",
+            format!(
+                "n_rot {} must be even, > 0 and ≤ head_dim {}",
+                rp.n_rot, rp.head_dim
+            ),
+        ));
     }
     let params = RopeGpuParams {
         n_tokens: u32_of("rope tokens", rp.n_tokens)?,
@@ -98,7 +113,11 @@ pub fn prepare_rope(
     let pipeline = ctx.pipeline(&PipelineKey::new(ShaderId::Rope, "main"))?;
     let p = ctx.uniform("rope-params", &params);
     let bind_group = ctx.bind(&pipeline, &[x, positions, freq_factors, &p]);
-    Ok(Dispatch { pipeline, bind_group, workgroups: max_workgroups_grid(groups, ctx.grid_limit()) })
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: max_workgroups_grid(groups, ctx.grid_limit()),
+    })
 }
 
 #[repr(C)]
@@ -130,16 +149,34 @@ fn prepare_elementwise(
     let pipeline = ctx.pipeline(&PipelineKey::new(ShaderId::Elementwise, entry))?;
     let p = ctx.uniform(entry, &params);
     let bind_group = ctx.bind(&pipeline, &[a, b, &p]);
-    Ok(Dispatch { pipeline, bind_group, workgroups: max_workgroups_grid(params.n.div_ceil(256), ctx.grid_limit()) })
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: max_workgroups_grid(params.n.div_ceil(256), ctx.grid_limit()),
+    })
 }
 
 /// a[a_offset + i] += b[b_offset + i] for i < n (residual add; a and b distinct buffers).
-pub fn prepare_add(ctx: &GpuContext, a: &wgpu::Buffer, a_offset: usize, b: &wgpu::Buffer, b_offset: usize, n: usize) -> Result<Dispatch, GpuError> {
+pub fn prepare_add(
+    ctx: &GpuContext,
+    a: &wgpu::Buffer,
+    a_offset: usize,
+    b: &wgpu::Buffer,
+    b_offset: usize,
+    n: usize,
+) -> Result<Dispatch, GpuError> {
     prepare_elementwise(ctx, "add_inplace", a, a_offset, b, b_offset, n, 0)
 }
 
 /// a[a_offset + i] += bias[i % period] for i < n: a bias added to each `period`-long row.
-pub fn prepare_add_bias(ctx: &GpuContext, a: &wgpu::Buffer, a_offset: usize, bias: &wgpu::Buffer, period: usize, n: usize) -> Result<Dispatch, GpuError> {
+pub fn prepare_add_bias(
+    ctx: &GpuContext,
+    a: &wgpu::Buffer,
+    a_offset: usize,
+    bias: &wgpu::Buffer,
+    period: usize,
+    n: usize,
+) -> Result<Dispatch, GpuError> {
     if period == 0 {
         return Err(shape_err("add_bias", "period must be > 0".into()));
     }
@@ -147,8 +184,24 @@ pub fn prepare_add_bias(ctx: &GpuContext, a: &wgpu::Buffer, a_offset: usize, bia
 }
 
 /// gate[i] = silu(gate[i]) * up[i] for i < n (gate and up distinct buffers).
-pub fn prepare_swiglu(ctx: &GpuContext, gate: &wgpu::Buffer, gate_offset: usize, up: &wgpu::Buffer, up_offset: usize, n: usize) -> Result<Dispatch, GpuError> {
-    prepare_elementwise(ctx, "swiglu_inplace", gate, gate_offset, up, up_offset, n, 0)
+pub fn prepare_swiglu(
+    ctx: &GpuContext,
+    gate: &wgpu::Buffer,
+    gate_offset: usize,
+    up: &wgpu::Buffer,
+    up_offset: usize,
+    n: usize,
+) -> Result<Dispatch, GpuError> {
+    prepare_elementwise(
+        ctx,
+        "swiglu_inplace",
+        gate,
+        gate_offset,
+        up,
+        up_offset,
+        n,
+        0,
+    )
 }
 
 #[repr(C)]
@@ -161,7 +214,14 @@ struct ArgmaxParams {
 }
 
 /// out[out_index] = argmax of x[offset .. offset + n] (lowest index on ties).
-pub fn prepare_argmax(ctx: &GpuContext, x: &wgpu::Buffer, offset: usize, n: usize, out: &wgpu::Buffer, out_index: usize) -> Result<Dispatch, GpuError> {
+pub fn prepare_argmax(
+    ctx: &GpuContext,
+    x: &wgpu::Buffer,
+    offset: usize,
+    n: usize,
+    out: &wgpu::Buffer,
+    out_index: usize,
+) -> Result<Dispatch, GpuError> {
     let params = ArgmaxParams {
         n: u32_of("argmax n", n)?,
         offset: u32_of("argmax offset", offset)?,
@@ -171,5 +231,9 @@ pub fn prepare_argmax(ctx: &GpuContext, x: &wgpu::Buffer, offset: usize, n: usiz
     let pipeline = ctx.pipeline(&PipelineKey::new(ShaderId::Argmax, "main"))?;
     let p = ctx.uniform("argmax-params", &params);
     let bind_group = ctx.bind(&pipeline, &[x, out, &p]);
-    Ok(Dispatch { pipeline, bind_group, workgroups: [1, 1, 1] })
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: [1, 1, 1],
+    })
 }

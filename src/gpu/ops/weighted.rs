@@ -3,7 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::super::{Dispatch, GpuContext, GpuError, GpuWeight, PipelineKey, ShaderId, max_workgroups_grid};
+use super::super::{
+    Dispatch, GpuContext, GpuError, GpuWeight, PipelineKey, ShaderId, max_workgroups_grid,
+};
 use super::{reducing_key, shape_err, type_define, u32_of};
 
 #[repr(C)]
@@ -31,8 +33,11 @@ pub fn prepare_matvec(
     wg: u32,
     allow_subgroup: bool,
 ) -> Result<Vec<Dispatch>, GpuError> {
-    if x_offset % 4 != 0 || !wg.is_power_of_two() || wg > 256 {
-        return Err(shape_err("matvec", format!("x_offset {x_offset} must be a multiple of 4, wg {wg} a power of 2 ≤ 256")));
+    if !x_offset.is_multiple_of(4) || !wg.is_power_of_two() || wg > 256 {
+        return Err(shape_err(
+            "matvec",
+            format!("x_offset {x_offset} must be a multiple of 4, wg {wg} a power of 2 ≤ 256"),
+        ));
     }
     let key = reducing_key(ctx, ShaderId::MatVec, wg, allow_subgroup).define(type_define(w.ty)?);
     let pipeline = ctx.pipeline(&key)?;
@@ -49,7 +54,11 @@ pub fn prepare_matvec(
         let p = ctx.uniform("matvec-params", &params);
         let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
         let workgroups = max_workgroups_grid(c.rows, ctx.grid_limit());
-        out.push(Dispatch { pipeline: pipeline.clone(), bind_group, workgroups });
+        out.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        });
     }
     Ok(out)
 }
@@ -68,7 +77,13 @@ struct MatMulParams {
 }
 
 /// Y[t, r] = X[t, :] · W[r, :] for t < m tokens (X is m × k, Y is m × w.rows, row-major).
-pub fn prepare_matmul(ctx: &GpuContext, w: &GpuWeight, x: &wgpu::Buffer, y: &wgpu::Buffer, m: usize) -> Result<Vec<Dispatch>, GpuError> {
+pub fn prepare_matmul(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    m: usize,
+) -> Result<Vec<Dispatch>, GpuError> {
     let m32 = u32_of("matmul m", m)?;
     let key = PipelineKey::new(ShaderId::MatMul, "main").define(type_define(w.ty)?);
     let pipeline = ctx.pipeline(&key)?;
@@ -88,9 +103,16 @@ pub fn prepare_matmul(ctx: &GpuContext, w: &GpuWeight, x: &wgpu::Buffer, y: &wgp
         let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
         let workgroups = [c.rows.div_ceil(16), m32.div_ceil(16), 1];
         if workgroups[0] > ctx.grid_limit() || workgroups[1] > ctx.grid_limit() {
-            return Err(shape_err("matmul", format!("{} rows × {m} tokens exceeds the dispatch grid", c.rows)));
+            return Err(shape_err(
+                "matmul",
+                format!("{} rows × {m} tokens exceeds the dispatch grid", c.rows),
+            ));
         }
-        out.push(Dispatch { pipeline: pipeline.clone(), bind_group, workgroups });
+        out.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        });
     }
     Ok(out)
 }
@@ -108,19 +130,39 @@ struct EmbedParams {
 
 /// Y[t, :] = dequantized row tokens[t] of `w` for t < n_tokens (`tokens` holds u32 ids,
 /// already checked against the vocabulary).
-pub fn prepare_embed(ctx: &GpuContext, w: &GpuWeight, tokens: &wgpu::Buffer, y: &wgpu::Buffer, n_tokens: usize) -> Result<Vec<Dispatch>, GpuError> {
+pub fn prepare_embed(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    tokens: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    n_tokens: usize,
+) -> Result<Vec<Dispatch>, GpuError> {
     let n = u32_of("embed n_tokens", n_tokens)?;
     if n > ctx.grid_limit() {
-        return Err(shape_err("embed", format!("{n} tokens exceeds the dispatch grid")));
+        return Err(shape_err(
+            "embed",
+            format!("{n} tokens exceeds the dispatch grid"),
+        ));
     }
     let key = PipelineKey::new(ShaderId::Embed, "main").define(type_define(w.ty)?);
     let pipeline = ctx.pipeline(&key)?;
     let mut out = Vec::with_capacity(w.chunks.len());
     for c in &w.chunks {
-        let params = EmbedParams { n_tokens: n, k: w.k, row_bytes: w.row_bytes, row_start: c.row_start, rows: c.rows, pad: [0; 3] };
+        let params = EmbedParams {
+            n_tokens: n,
+            k: w.k,
+            row_bytes: w.row_bytes,
+            row_start: c.row_start,
+            rows: c.rows,
+            pad: [0; 3],
+        };
         let p = ctx.uniform("embed-params", &params);
         let bind_group = ctx.bind(&pipeline, &[&c.buffer, tokens, y, &p]);
-        out.push(Dispatch { pipeline: pipeline.clone(), bind_group, workgroups: [(w.k / 4).div_ceil(64), n, 1] });
+        out.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups: [(w.k / 4).div_ceil(64), n, 1],
+        });
     }
     Ok(out)
 }
