@@ -75,6 +75,7 @@ fn opts() -> GpuForwardOptions {
         max_batch: 48,
         block_size: 16,
         kv_f16: false,
+        max_weight_chunk_bytes: None,
     }
 }
 
@@ -264,6 +265,40 @@ fn f16_kv_cache_stays_close_to_the_reference() {
         .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
     eprintln!("stories260K-f32 with f16 KV: max |gpu - cpu(f32 KV)| = {worst:.2e}");
     assert!(worst <= F16_KV_TOL, "f16 KV differs by {worst}");
+}
+
+/// Weights split into many chunks of whole rows (as a 7B model's output matrix is on
+/// lavapipe) give the same logits as unsplit weights: chunk offsets in embedding, matvec and
+/// matmul are exercised end to end. Also covers `prefill` in max_batch pieces.
+#[test]
+fn weights_split_into_chunks_give_the_same_logits() {
+    let Some(ctx) = ctx() else { return };
+    for (stem, chunk) in [("stories260K-q8_0", 1024u64), ("rand-qwen2-f16", 64 << 10)] {
+        let (Some(path), Some(refs)) = (
+            common::fixture_model(&format!("{stem}.gguf")),
+            common::fixture_refs(stem),
+        ) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let tokens = ids(&refs["sequences"][1]["tokens"]);
+        let mut whole = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let small = GpuForwardOptions {
+            max_weight_chunk_bytes: Some(chunk),
+            max_batch: 16,
+            ..opts()
+        };
+        let mut split = GpuForward::load(&ctx, &file, small).unwrap();
+        let want = whole.step(&tokens, false).unwrap();
+        let got = split.prefill(&tokens).unwrap();
+        let worst = got
+            .iter()
+            .zip(&want)
+            .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+        let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+        eprintln!("{stem}: chunks of {chunk} bytes: max |split - whole| = {worst:.2e}");
+        assert!(worst <= GPU_VS_CPU_TOL * scale, "{stem}: split weights differ by {worst}");
+    }
 }
 
 #[test]

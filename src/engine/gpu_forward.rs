@@ -64,6 +64,9 @@ pub struct GpuForwardOptions {
     pub block_size: usize,
     /// f16 K/V (else f32, as the fixtures' llama.cpp runs use).
     pub kv_f16: bool,
+    /// Cap on the bytes of one weight chunk below the adapter's binding limit (tests use it
+    /// to split small models' tensors as a 7B model's are split on lavapipe).
+    pub max_weight_chunk_bytes: Option<u64>,
 }
 
 impl Default for GpuForwardOptions {
@@ -73,6 +76,7 @@ impl Default for GpuForwardOptions {
             max_batch: 64,
             block_size: 16,
             kv_f16: false,
+            max_weight_chunk_bytes: None,
         }
     }
 }
@@ -138,6 +142,7 @@ fn upload_matrix(
     ctx: &GpuContext,
     file: &GgufFile,
     name: &str,
+    max_chunk: u64,
 ) -> Result<GpuWeight, GpuForwardError> {
     let t = tensor(file, name)?;
     let (k, rows) = match t.dims.as_slice() {
@@ -151,13 +156,14 @@ fn upload_matrix(
             .into());
         }
     };
-    Ok(GpuWeight::upload(
+    Ok(GpuWeight::upload_with_limit(
         ctx,
         name,
         t.ggml_type,
         k,
         rows,
         file.tensor_data(t),
+        max_chunk,
     )?)
 }
 
@@ -178,6 +184,9 @@ impl<'c> GpuForward<'c> {
         opts: GpuForwardOptions,
     ) -> Result<Self, GpuForwardError> {
         let cfg = ModelConfig::from_gguf(file)?;
+        let max_chunk = opts
+            .max_weight_chunk_bytes
+            .map_or(ctx.max_binding_bytes(), |c| c.min(ctx.max_binding_bytes()));
         if opts.max_ctx == 0 || opts.max_batch == 0 || opts.block_size == 0 {
             return Err(GpuForwardError::DoesNotFit {
                 n: opts.max_batch,
@@ -199,23 +208,23 @@ impl<'c> GpuForward<'c> {
                 };
                 Ok(LayerWeights {
                     attn_norm: upload_vector(ctx, file, &blk(l, ATTN_NORM))?,
-                    wq: upload_matrix(ctx, file, &blk(l, ATTN_Q))?,
-                    wk: upload_matrix(ctx, file, &blk(l, ATTN_K))?,
-                    wv: upload_matrix(ctx, file, &blk(l, ATTN_V))?,
+                    wq: upload_matrix(ctx, file, &blk(l, ATTN_Q), max_chunk)?,
+                    wk: upload_matrix(ctx, file, &blk(l, ATTN_K), max_chunk)?,
+                    wv: upload_matrix(ctx, file, &blk(l, ATTN_V), max_chunk)?,
                     qkv_bias,
-                    wo: upload_matrix(ctx, file, &blk(l, ATTN_OUTPUT))?,
+                    wo: upload_matrix(ctx, file, &blk(l, ATTN_OUTPUT), max_chunk)?,
                     ffn_norm: upload_vector(ctx, file, &blk(l, FFN_NORM))?,
-                    gate: upload_matrix(ctx, file, &blk(l, FFN_GATE))?,
-                    up: upload_matrix(ctx, file, &blk(l, FFN_UP))?,
-                    down: upload_matrix(ctx, file, &blk(l, FFN_DOWN))?,
+                    gate: upload_matrix(ctx, file, &blk(l, FFN_GATE), max_chunk)?,
+                    up: upload_matrix(ctx, file, &blk(l, FFN_UP), max_chunk)?,
+                    down: upload_matrix(ctx, file, &blk(l, FFN_DOWN), max_chunk)?,
                 })
             })
             .collect::<Result<Vec<_>, GpuForwardError>>()?;
-        let embd = upload_matrix(ctx, file, TOKEN_EMBD)?;
+        let embd = upload_matrix(ctx, file, TOKEN_EMBD, max_chunk)?;
         let output = if cfg.tied_output {
             None
         } else {
-            Some(upload_matrix(ctx, file, OUTPUT)?)
+            Some(upload_matrix(ctx, file, OUTPUT, max_chunk)?)
         };
         let output_norm = upload_vector(ctx, file, OUTPUT_NORM)?;
         let half = cfg.rope.n_dims / 2;
@@ -377,6 +386,20 @@ impl<'c> GpuForward<'c> {
         let out = self.ctx.map_and_copy_range(&self.act.staging, bytes)?;
         self.len += n;
         Ok(bytemuck::pod_collect_to_vec(&out))
+    }
+
+    /// Runs `tokens` in steps of at most `max_batch` and returns the last token's logits.
+    pub fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuForwardError> {
+        let mut last = Err(GpuForwardError::DoesNotFit {
+            n: 0,
+            len: self.len,
+            max_batch: self.opts.max_batch,
+            max_ctx: self.opts.max_ctx,
+        });
+        for chunk in tokens.chunks(self.opts.max_batch) {
+            last = Ok(self.step(chunk, false)?);
+        }
+        last
     }
 
     /// A projection of `n` token rows of `x` through `w` into `y`.
