@@ -297,7 +297,10 @@ fn weights_split_into_chunks_give_the_same_logits() {
             .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
         let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
         eprintln!("{stem}: chunks of {chunk} bytes: max |split - whole| = {worst:.2e}");
-        assert!(worst <= GPU_VS_CPU_TOL * scale, "{stem}: split weights differ by {worst}");
+        assert!(
+            worst <= GPU_VS_CPU_TOL * scale,
+            "{stem}: split weights differ by {worst}"
+        );
     }
 }
 
@@ -353,4 +356,60 @@ fn bad_steps_are_typed_errors() {
     gpu.step(&[1, 2, 3, 4], false).unwrap();
     assert!(gpu.step(&[1], false).is_err(), "context full");
     assert_eq!(gpu.len(), 8);
+}
+
+/// The 7B check: a generated model with real Llama-2-7B shapes (Q4_0, random weights)
+/// loads on the adapter (output and embedding matrices split by the binding limit where
+/// needed) and generates 8 tokens; prints load time, time per token and peak RSS. Slow on
+/// lavapipe (minutes) and needs ~4 GB of disk: run with
+/// `HEARTH_7B_MODEL=/tmp/llama2-7b-q4_0.gguf cargo test --test gpu_forward -- --ignored`
+/// (the file is generated there when missing).
+#[test]
+#[ignore]
+fn llama2_7b_shaped_model_generates_8_tokens() {
+    let Some(ctx) = ctx() else { return };
+    let path = std::path::PathBuf::from(
+        std::env::var("HEARTH_7B_MODEL").unwrap_or_else(|_| "/tmp/llama2-7b-q4_0.gguf".into()),
+    );
+    if !path.exists() {
+        let spec = hearth::model::preset("llama2-7b").expect("preset");
+        let t = std::time::Instant::now();
+        hearth::model::write_test_model(&spec, None, &path).unwrap();
+        eprintln!("generated {} in {:.1?}", path.display(), t.elapsed());
+    }
+    let file = GgufFile::open(&path).unwrap();
+    let t = std::time::Instant::now();
+    let mut gpu = GpuForward::load(
+        &ctx,
+        &file,
+        GpuForwardOptions {
+            max_ctx: 64,
+            max_batch: 8,
+            ..opts()
+        },
+    )
+    .unwrap();
+    eprintln!("{}\nloaded in {:.1?}", ctx.info(), t.elapsed());
+    let t = std::time::Instant::now();
+    let mut logits = gpu.prefill(&[1, 450, 4996, 17354]).unwrap();
+    eprintln!("prefill of 4 tokens: {:.1?}", t.elapsed());
+    let mut out = Vec::new();
+    let t = std::time::Instant::now();
+    for _ in 0..8 {
+        let next = argmax(&logits);
+        assert!(logits.iter().all(|v| v.is_finite()));
+        out.push(next);
+        logits = gpu.step(&[next], false).unwrap();
+    }
+    let per_token = t.elapsed() / 8;
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    eprintln!("8 greedy tokens {out:?}: {per_token:.2?} per token; peak {rss}");
+    assert_eq!(out.len(), 8);
 }

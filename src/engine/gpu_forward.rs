@@ -206,7 +206,7 @@ impl<'c> GpuForward<'c> {
                 } else {
                     None
                 };
-                Ok(LayerWeights {
+                let layer = LayerWeights {
                     attn_norm: upload_vector(ctx, file, &blk(l, ATTN_NORM))?,
                     wq: upload_matrix(ctx, file, &blk(l, ATTN_Q), max_chunk)?,
                     wk: upload_matrix(ctx, file, &blk(l, ATTN_K), max_chunk)?,
@@ -217,7 +217,9 @@ impl<'c> GpuForward<'c> {
                     gate: upload_matrix(ctx, file, &blk(l, FFN_GATE), max_chunk)?,
                     up: upload_matrix(ctx, file, &blk(l, FFN_UP), max_chunk)?,
                     down: upload_matrix(ctx, file, &blk(l, FFN_DOWN), max_chunk)?,
-                })
+                };
+                ctx.flush_uploads()?;
+                Ok(layer)
             })
             .collect::<Result<Vec<_>, GpuForwardError>>()?;
         let embd = upload_matrix(ctx, file, TOKEN_EMBD, max_chunk)?;

@@ -177,6 +177,13 @@ impl GpuContext {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
+    /// Submits the queued buffer writes and waits for them, so their staging memory is
+    /// released (call between large uploads: weights would otherwise sit in staging twice).
+    pub fn flush_uploads(&self) -> Result<(), GpuError> {
+        self.submit(std::iter::empty());
+        self.wait_idle()
+    }
+
     /// Blocks until all submitted work is done.
     pub fn wait_idle(&self) -> Result<(), GpuError> {
         self.device
