@@ -599,17 +599,3 @@ fn overlapping_and_duplicate_tensors() {
         "{e:?}"
     );
 }
-
-// ---- regressions found by the fuzzer (fuzz/README.md) ----
-
-#[test]
-fn fuzzer_regressions() {
-    for (name, bytes) in fuzz_regressions() {
-        let r = std::panic::catch_unwind(|| parse(bytes));
-        assert!(r.is_ok(), "{name} panicked");
-    }
-}
-
-fn fuzz_regressions() -> Vec<(&'static str, Vec<u8>)> {
-    vec![]
-}

@@ -495,3 +495,10 @@ fn independently_encoded_seed_files_read_and_rewrite_identically() {
     let v2 = GgufFile::open(dir.join("vocab_like_v2.gguf")).unwrap();
     assert_eq!((v2.version(), v2.get_str_array("tokenizer.ggml.tokens").unwrap().len()), (2, 4));
 }
+
+#[test]
+fn files_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GgufFile>();
+    send_sync::<GgufError>();
+}

@@ -1,3 +1,9 @@
-//! The GPU engine: forward pass over the paged KV cache, sampler, generation loop.
+//! Inference: token sampling and the generation loop, over any forward pass (the CPU
+//! reference today; the GPU engine over the paged KV cache joins it here).
 
+pub mod generate;
 pub mod gpu_forward;
+pub mod sampler;
+
+pub use generate::{GenerationStats, Generator, StopReason};
+pub use sampler::{Sampler, SamplerConfig};

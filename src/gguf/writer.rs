@@ -114,7 +114,7 @@ impl GgufWriter {
         }
     }
 
-    /// Header, metadata and tensor infos, padded to the alignment when tensors follow.
+    /// Header, metadata and tensor infos (unpadded).
     fn header(&self, alignment: u64) -> Result<Vec<u8>, GgufError> {
         if !matches!(self.version, 2 | 3) {
             return Err(GgufError::UnsupportedVersion {
@@ -140,10 +140,6 @@ impl GgufWriter {
             put_u64(&mut h, offset);
             offset = align_up(offset + t.data.len() as u64, alignment);
         }
-        // gguf-py and llama.cpp leave a file without tensors unpadded.
-        if !self.tensors.is_empty() {
-            h.resize(align_up(h.len() as u64, alignment) as usize, 0);
-        }
         Ok(h)
     }
 
@@ -151,12 +147,15 @@ impl GgufWriter {
         let alignment = self.alignment()?;
         let header = self.header(alignment)?;
         w.write_all(&header).map_err(GgufError::Write)?;
-        let zeros = vec![0u8; alignment as usize];
+        // gguf-py and llama.cpp leave a file without tensors unpadded.
+        if !self.tensors.is_empty() {
+            let len = header.len() as u64;
+            write_zeros(w, align_up(len, alignment) - len).map_err(GgufError::Write)?;
+        }
         for t in &self.tensors {
             w.write_all(&t.data).map_err(GgufError::Write)?;
             let len = t.data.len() as u64;
-            let pad = (align_up(len, alignment) - len) as usize;
-            w.write_all(&zeros[..pad]).map_err(GgufError::Write)?;
+            write_zeros(w, align_up(len, alignment) - len).map_err(GgufError::Write)?;
         }
         Ok(())
     }
@@ -185,6 +184,17 @@ impl GgufWriter {
 
 fn align_up(n: u64, alignment: u64) -> u64 {
     n.div_ceil(alignment) * alignment
+}
+
+/// Writes `n` zero bytes without allocating `n` (the alignment may be up to 4 GiB).
+fn write_zeros(w: &mut impl Write, mut n: u64) -> std::io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let chunk = n.min(ZEROS.len() as u64) as usize;
+        w.write_all(&ZEROS[..chunk])?;
+        n -= chunk as u64;
+    }
+    Ok(())
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {

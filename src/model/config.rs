@@ -129,7 +129,7 @@ impl ModelConfig {
         let n_layer = meta.bounded("block_count", None, 1, MAX_LAYERS)?;
         let n_head = meta.bounded("attention.head_count", None, 1, MAX_HEADS)?;
         let n_head_kv = meta.bounded("attention.head_count_kv", Some(n_head), 1, n_head)?;
-        if n_head % n_head_kv != 0 {
+        if !n_head.is_multiple_of(n_head_kv) {
             return Err(meta.bad(
                 "attention.head_count_kv",
                 n_head_kv,
@@ -139,7 +139,7 @@ impl ModelConfig {
         let head_dim = match meta.opt_bounded("attention.key_length", 1, MAX_HEAD_DIM)? {
             Some(k) => k,
             None => {
-                if n_embd % n_head != 0 {
+                if !n_embd.is_multiple_of(n_head) {
                     return Err(meta.bad(
                         "attention.head_count",
                         n_head,
@@ -301,7 +301,7 @@ fn read_rope(
     head_dim: u64,
 ) -> Result<RopeConfig, ModelError> {
     let n_dims = meta.bounded("rope.dimension_count", Some(head_dim), 2, head_dim)?;
-    if n_dims % 2 != 0 {
+    if !n_dims.is_multiple_of(2) {
         return Err(meta.bad("rope.dimension_count", n_dims, "must be even"));
     }
     let freq_base = meta.f32("rope.freq_base", Some(10000.0))?;

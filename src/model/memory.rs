@@ -60,3 +60,64 @@ fn scratch_bytes(cfg: &ModelConfig, n_ctx: usize) -> u64 {
         .saturating_add(scores)
         .saturating_mul(4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Arch, RopeConfig, RopeScaling, RopeStyle};
+
+    fn llama2_7b() -> ModelConfig {
+        ModelConfig {
+            arch: Arch::Llama,
+            n_vocab: 32000,
+            n_embd: 4096,
+            n_layer: 32,
+            n_head: 32,
+            n_head_kv: 32,
+            head_dim: 128,
+            n_ff: 11008,
+            n_ctx_train: 4096,
+            rms_eps: 1e-5,
+            rope: RopeConfig {
+                style: RopeStyle::Normal,
+                n_dims: 128,
+                freq_base: 10000.0,
+                scaling: RopeScaling::None,
+                original_ctx: None,
+                freq_factors: None,
+            },
+            tied_output: false,
+            qkv_bias: false,
+        }
+    }
+
+    #[test]
+    fn llama2_7b_kv_sizes() {
+        let cfg = llama2_7b();
+        // The well-known 0.5 MiB per token at F16 (2 × 32 layers × 4096 × 2 bytes).
+        assert_eq!(cfg.kv_bytes_per_token(GgmlType::F16), 512 * 1024);
+        assert_eq!(cfg.kv_bytes_per_token(GgmlType::F32), 1024 * 1024);
+        // Q8_0: 4096 / 32 blocks of 34 bytes per row.
+        assert_eq!(cfg.kv_bytes_per_token(GgmlType::Q8_0), 2 * 32 * 128 * 34);
+        // Mistral's 8 KV heads: a quarter of that.
+        let mistral = ModelConfig {
+            n_head_kv: 8,
+            ..cfg
+        };
+        assert_eq!(mistral.kv_bytes_per_token(GgmlType::F16), 128 * 1024);
+    }
+
+    #[test]
+    fn scratch_covers_logits_hidden_and_scores_of_one_chunk() {
+        let cfg = llama2_7b();
+        let b = 512u64;
+        let expected =
+            4 * (b * 32000 + b * (3 * 4096 + 4096 + 2 * 4096 + 2 * 11008) + b * 32 * 4096);
+        assert_eq!(scratch_bytes(&cfg, 4096), expected);
+        // A context shorter than a chunk shrinks the chunk.
+        assert_eq!(
+            scratch_bytes(&cfg, 16),
+            4 * (16 * 32000 + 16 * (6 * 4096 + 2 * 11008) + 16 * 32 * 16)
+        );
+    }
+}

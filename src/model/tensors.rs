@@ -89,7 +89,7 @@ pub(crate) fn check<'f>(
         });
     }
     let row = expected[0];
-    if row % t.ggml_type.block_elems() as u64 != 0 {
+    if !row.is_multiple_of(t.ggml_type.block_elems() as u64) {
         return Err(ModelError::BadTensor {
             name: name.to_string(),
             reason: format!(

@@ -84,7 +84,11 @@ fn set_f16(b: &mut [u8], at: usize, v: f32) {
 /// −0.5 mean of the unsigned-offset quants (q − 8 spans −8..=7).
 fn scale_jitter(rng: &mut impl RngCore) -> f32 {
     let magnitude = rng.random_range(0.75..1.25);
-    if rng.random::<bool>() { magnitude } else { -magnitude }
+    if rng.random::<bool>() {
+        magnitude
+    } else {
+        -magnitude
+    }
 }
 
 /// ≈ N(0, 1) by Irwin–Hall (sum of 4 uniforms): plain arithmetic, so the bytes are the same on

@@ -1,5 +1,0 @@
-//! The `hearth` command-line tool.
-
-fn main() -> anyhow::Result<()> {
-    Ok(())
-}

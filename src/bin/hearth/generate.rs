@@ -1,0 +1,132 @@
+//! `hearth generate`: prompt → text, streamed to stdout, or one JSON object with timings.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use hearth::engine::{Generator, Sampler, SamplerConfig};
+use hearth::reference::ReferenceModel;
+use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use serde_json::json;
+
+use super::util::{Device, open_model, print_json, require_cpu};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt as a user message in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// System prompt (with --chat).
+    #[arg(long, requires = "chat")]
+    system: Option<String>,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop when this text appears (repeatable); it is not printed.
+    #[arg(long)]
+    stop: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    require_cpu(args.device)?;
+    let file = open_model(&args.model)?;
+    let tokenizer = Tokenizer::from_gguf(&file).context("cannot build the tokenizer")?;
+    let model = ReferenceModel::load(&file).context("cannot load the model")?;
+    let prompt_text = if args.chat {
+        let template = ChatTemplate::from_gguf(&file)?;
+        let mut messages = Vec::new();
+        if let Some(system) = &args.system {
+            messages.push(ChatMessage { role: "system".into(), content: system.clone() });
+        }
+        messages.push(ChatMessage { role: "user".into(), content: args.prompt.clone() });
+        template.render_with_system_fallback(&messages, true)?
+    } else {
+        args.prompt.clone()
+    };
+    // A chat template writes BOS itself; a raw prompt gets it as the metadata says.
+    let prompt = tokenizer.encode(&prompt_text, !args.chat, true)?;
+    if prompt.is_empty() {
+        bail!("the prompt tokenized to nothing");
+    }
+    let n_ctx = model.config().n_ctx_train.max(1);
+    if prompt.len() >= n_ctx {
+        bail!("the prompt has {} tokens; the model's context holds {n_ctx}", prompt.len());
+    }
+    let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
+    let mut cache = model.new_cache(prompt.len() + max_tokens);
+    let sampler = Sampler::new(SamplerConfig {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repeat_penalty: args.repeat_penalty,
+        repeat_last_n: 64,
+        seed: args.seed,
+    });
+    let mut generator = Generator {
+        tokenizer: &tokenizer,
+        sampler,
+        max_tokens,
+        stop_strings: args.stop.clone(),
+        cancel: None,
+    };
+    let n_vocab = model.config().n_vocab;
+    let forward = |tokens: &[u32]| {
+        let logits = model.forward(&mut cache, tokens)?;
+        Ok::<_, hearth::reference::ReferenceError>(logits[logits.len() - n_vocab..].to_vec())
+    };
+    let stream = !args.json;
+    let mut stdout = std::io::stdout().lock();
+    let stats = generator.run(&prompt, 0, forward, |text| {
+        if stream {
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        }
+    })?;
+    drop(stdout);
+    if !args.json {
+        println!();
+        eprintln!(
+            "[{} prompt tokens, {} generated, ttft {:.1} ms, prefill {:.1} tok/s, decode {:.1} tok/s, stop: {}]",
+            stats.prompt_tokens,
+            stats.generated.len(),
+            stats.ttft_ms,
+            stats.prefill_tok_s(),
+            stats.decode_tok_s(),
+            stats.stop_reason.as_str()
+        );
+        return Ok(());
+    }
+    print_json(&json!({
+        "text": stats.text,
+        "tokens": stats.generated,
+        "completion_tokens": stats.generated.len(),
+        "prompt_tokens": stats.prompt_tokens,
+        "cached_tokens": stats.cached_tokens,
+        "ttft_ms": stats.ttft_ms,
+        "prefill_tok_s": stats.prefill_tok_s(),
+        "decode_tok_s": stats.decode_tok_s(),
+        "stop_reason": stats.stop_reason.as_str(),
+        "device": "cpu",
+    }))
+}

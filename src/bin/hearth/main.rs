@@ -1,0 +1,47 @@
+//! The `hearth` command-line tool. Other tools and tests drive Hearth through it, so command
+//! names, flags and JSON fields are a stable contract (see README "CLI").
+
+mod generate;
+mod inspect;
+mod make_test_model;
+mod score;
+mod tokenize;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hearth", version, about = "Local LLM chat with a persistent, visible KV cache")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a GGUF model's metadata, tensors and memory estimate.
+    Inspect(inspect::Args),
+    /// Tokenize text with a model's tokenizer.
+    Tokenize(tokenize::Args),
+    /// Run a token sequence through the model and print the top logits at chosen positions.
+    Score(score::Args),
+    /// Generate text from a prompt.
+    Generate(generate::Args),
+    /// Write a deterministic random-weight model (tests, benchmarks, 7B-shaped presets).
+    MakeTestModel(make_test_model::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Score(a) => score::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::MakeTestModel(a) => make_test_model::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

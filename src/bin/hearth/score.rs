@@ -1,0 +1,67 @@
+//! `hearth score`: one forward pass over given tokens; top logits at every Nth position and
+//! the last one (the shape of llama.cpp's recorded fixtures).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use hearth::reference::ReferenceModel;
+use serde_json::json;
+
+use super::util::{Device, open_model, print_json, require_cpu};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    /// Comma-separated token ids, e.g. 1,2,3.
+    #[arg(long, value_delimiter = ',', required = true)]
+    tokens: Vec<u32>,
+    #[arg(long, default_value_t = 20)]
+    top_k: usize,
+    /// Report positions 0, N, 2N, ... and always the last.
+    #[arg(long, default_value_t = 8)]
+    every: usize,
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    require_cpu(args.device)?;
+    if args.every == 0 {
+        bail!("--every must be at least 1");
+    }
+    let file = open_model(&args.model)?;
+    let model = ReferenceModel::load(&file).context("cannot load the model")?;
+    let n_vocab = model.config().n_vocab;
+    let mut cache = model.new_cache(args.tokens.len());
+    let logits = model.forward(&mut cache, &args.tokens)?;
+    let last = args.tokens.len() - 1;
+    let positions: Vec<_> = (0..args.tokens.len())
+        .filter(|p| p % args.every == 0 || *p == last)
+        .map(|pos| {
+            let row = &logits[pos * n_vocab..(pos + 1) * n_vocab];
+            json!({ "pos": pos, "top": top_k(row, args.top_k) })
+        })
+        .collect();
+    let out = json!({ "positions": positions });
+    if args.json {
+        return print_json(&out);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// The k largest logits as `[id, logit]`, descending, ties to the lower id.
+pub fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut ids: Vec<u32> = (0..row.len() as u32).collect();
+    let cmp = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
+    let k = k.min(ids.len());
+    if k < ids.len() && k > 0 {
+        ids.select_nth_unstable_by(k - 1, cmp);
+    }
+    ids.truncate(k);
+    ids.sort_by(cmp);
+    ids.into_iter().map(|i| (i, row[i as usize])).collect()
+}
