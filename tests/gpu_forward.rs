@@ -413,3 +413,68 @@ fn llama2_7b_shaped_model_generates_8_tokens() {
     eprintln!("8 greedy tokens {out:?}: {per_token:.2?} per token; peak {rss}");
     assert_eq!(out.len(), 8);
 }
+
+/// Times prefill and decode on the GPU engine and on the CPU reference in the same run and
+/// prints tokens/s and GPU/CPU ratios (a measurement, not a check). Small fixture models, and
+/// the 7B-shaped model when `HEARTH_7B_MODEL` names an existing file.
+/// `cargo test --test gpu_forward gpu_vs_cpu_timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn gpu_vs_cpu_timing() {
+    let Some(ctx) = ctx() else { return };
+    let mut models: Vec<(String, std::path::PathBuf, usize, usize)> = Vec::new();
+    for stem in ["stories260K-f32", "rand-llama-spm-q4_k", "rand-qwen2-f16"] {
+        if let Some(p) = common::fixture_model(&format!("{stem}.gguf")) {
+            models.push((stem.to_string(), p, 32, 16));
+        }
+    }
+    if let Ok(p) = std::env::var("HEARTH_7B_MODEL") {
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            models.push(("llama2-7b-q4_0 (random)".into(), p, 1, 2));
+        }
+    }
+    for (name, path, n_prompt, n_gen) in models {
+        let file = GgufFile::open(&path).unwrap();
+        let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| 1 + i * 7 % 500).collect();
+        let gen_opts = GpuForwardOptions {
+            max_ctx: 64,
+            max_batch: 32,
+            ..opts()
+        };
+        let mut gpu = GpuForward::load(&ctx, &file, gen_opts).unwrap();
+        let time = |f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        };
+        let mut last = Vec::new();
+        let gpu_pp = time(&mut || last = gpu.prefill(&prompt).unwrap());
+        let gpu_tg = time(&mut || {
+            for _ in 0..n_gen {
+                last = gpu.step(&[argmax(&last)], false).unwrap();
+            }
+        });
+        let reference = ReferenceModel::load(&file).unwrap();
+        let mut cache = reference.new_cache(n_prompt + n_gen);
+        let n_vocab = reference.config().n_vocab;
+        let cpu_pp = time(&mut || last = reference.forward(&mut cache, &prompt).unwrap());
+        last = last[(n_prompt - 1) * n_vocab..].to_vec();
+        let cpu_tg = time(&mut || {
+            for _ in 0..n_gen {
+                last = reference.forward(&mut cache, &[argmax(&last)]).unwrap();
+            }
+        });
+        let tps = |n: usize, s: f64| n as f64 / s;
+        eprintln!(
+            "{name}: prefill {n_prompt} tok: gpu {:.2} tok/s, cpu {:.2} tok/s (gpu/cpu {:.2}); \
+             decode {n_gen} tok: gpu {:.2} tok/s, cpu {:.2} tok/s (gpu/cpu {:.2})",
+            tps(n_prompt, gpu_pp),
+            tps(n_prompt, cpu_pp),
+            cpu_pp / gpu_pp,
+            tps(n_gen, gpu_tg),
+            tps(n_gen, cpu_tg),
+            cpu_tg / gpu_tg
+        );
+    }
+}
