@@ -209,6 +209,14 @@ fn greedy_decode_matches_llamacpp_on_stories260k() {
                 ours.push(next);
                 logits = gpu.step(&[next], false).unwrap();
             }
+            // The same continuation with the argmax taken on the GPU.
+            gpu.reset();
+            let mut on_gpu = vec![gpu.step_greedy(&tokens).unwrap()];
+            while on_gpu.len() < greedy.len() {
+                let last = *on_gpu.last().unwrap();
+                on_gpu.push(gpu.step_greedy(&[last]).unwrap());
+            }
+            assert_eq!(on_gpu, ours, "{stem} seq {si}: greedy via step_greedy");
             let must = if exact.contains(&si) {
                 greedy.len()
             } else {
@@ -328,6 +336,17 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
     assert_eq!(
         delta.buffers_created, 0,
         "no buffer creation in decode after warm-up"
+    );
+    gpu.step_greedy(&[tok]).unwrap(); // warm-up of the greedy plan
+    let before_greedy = ctx.counters().snapshot();
+    for _ in 0..steps {
+        tok = gpu.step_greedy(&[tok]).unwrap();
+    }
+    let greedy_delta = ctx.counters().snapshot() - before_greedy;
+    assert_eq!(greedy_delta.submits, steps, "one submit per greedy step");
+    assert_eq!(
+        greedy_delta.buffers_created, 0,
+        "no buffers per greedy step"
     );
 }
 

@@ -55,7 +55,11 @@ impl GenerationStats {
 }
 
 fn rate(tokens: usize, ms: f64) -> f64 {
-    if ms > 0.0 { tokens as f64 * 1000.0 / ms } else { 0.0 }
+    if ms > 0.0 {
+        tokens as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +172,10 @@ struct StopScanner<'s> {
 
 impl<'s> StopScanner<'s> {
     fn new(stops: &'s [String]) -> Self {
-        Self { stops, pending: String::new() }
+        Self {
+            stops,
+            pending: String::new(),
+        }
     }
 
     /// Returns the text safe to emit, and whether a stop string was found (the text before it

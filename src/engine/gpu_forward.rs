@@ -81,6 +81,17 @@ impl Default for GpuForwardOptions {
     }
 }
 
+/// What a step leaves for the host to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum StepOutput {
+    /// Logits of every token of the step.
+    AllLogits,
+    /// Logits of the last token.
+    LastLogits,
+    /// The argmax of the last token's logits (4 bytes read back).
+    Greedy,
+}
+
 struct LayerWeights {
     attn_norm: GpuBuffer,
     wq: GpuWeight,
@@ -107,6 +118,8 @@ struct Activations {
     gate: GpuBuffer,
     up: GpuBuffer,
     logits: GpuBuffer,
+    /// The greedy token (argmax kernel output).
+    best: GpuBuffer,
     staging: wgpu::Buffer,
 }
 
@@ -124,7 +137,7 @@ pub struct GpuForward<'c> {
     block_table: GpuBuffer,
     act: Activations,
     attn_scratch: GpuBuffer,
-    plans: HashMap<(usize, bool), Vec<Dispatch>>,
+    plans: HashMap<(usize, StepOutput), Vec<Dispatch>>,
     len: usize,
 }
 
@@ -279,6 +292,7 @@ impl<'c> GpuForward<'c> {
             gate: f32s("gate", b * cfg.n_ff)?,
             up: f32s("up", b * cfg.n_ff)?,
             logits,
+            best: ctx.zeroed("argmax", 4)?,
             staging,
         };
         let scratch_bytes = ops::attention_scratch_bytes(b, cfg.n_head, cfg.head_dim, opts.max_ctx);
@@ -338,6 +352,30 @@ impl<'c> GpuForward<'c> {
     /// Runs `tokens` at positions len().. in one submit. Returns the logits of every token
     /// (tokens.len() × n_vocab) when `all_logits`, else those of the last token only.
     pub fn step(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, GpuForwardError> {
+        let mode = if all_logits {
+            StepOutput::AllLogits
+        } else {
+            StepOutput::LastLogits
+        };
+        let bytes = self.run(tokens, mode)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Runs `tokens` in one submit and returns the greedy next token, picked on the GPU
+    /// (argmax kernel; the lowest id on ties), reading back 4 bytes instead of the logits.
+    pub fn step_greedy(&mut self, tokens: &[u32]) -> Result<u32, GpuForwardError> {
+        let bytes = self.run(tokens, StepOutput::Greedy)?;
+        let word: [u8; 4] =
+            bytes
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(GpuError::Readback(crate::gpu::ReadbackError::Map(
+                    "short argmax readback".into(),
+                )))?;
+        Ok(u32::from_le_bytes(word))
+    }
+
+    fn run(&mut self, tokens: &[u32], mode: StepOutput) -> Result<Vec<u8>, GpuForwardError> {
         let n = tokens.len();
         if n == 0 || n > self.opts.max_batch || self.len + n > self.opts.max_ctx {
             return Err(GpuForwardError::DoesNotFit {
@@ -366,13 +404,16 @@ impl<'c> GpuForward<'c> {
             0,
             bytemuck::cast_slice(&positions),
         );
-        if !self.plans.contains_key(&(n, all_logits)) {
-            let plan = self.build_plan(n, all_logits)?;
-            self.plans.insert((n, all_logits), plan);
+        if !self.plans.contains_key(&(n, mode)) {
+            let plan = self.build_plan(n, mode)?;
+            self.plans.insert((n, mode), plan);
         }
-        let plan = &self.plans[&(n, all_logits)];
-        let rows = if all_logits { n } else { 1 };
-        let bytes = (rows * self.cfg.n_vocab * 4) as u64;
+        let plan = &self.plans[&(n, mode)];
+        let (src, bytes) = match mode {
+            StepOutput::AllLogits => (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64),
+            StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
+            StepOutput::Greedy => (&self.act.best, 4),
+        };
         let mut enc = self.ctx.encoder("forward-step");
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -383,11 +424,11 @@ impl<'c> GpuForward<'c> {
                 d.record(&mut pass);
             }
         }
-        enc.copy_buffer_to_buffer(&self.act.logits.buffer, 0, &self.act.staging, 0, bytes);
+        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
         self.ctx.submit([enc.finish()]);
         let out = self.ctx.map_and_copy_range(&self.act.staging, bytes)?;
         self.len += n;
-        Ok(bytemuck::pod_collect_to_vec(&out))
+        Ok(out)
     }
 
     /// Runs `tokens` in steps of at most `max_batch` and returns the last token's logits.
@@ -423,7 +464,7 @@ impl<'c> GpuForward<'c> {
         Ok(())
     }
 
-    fn build_plan(&self, n: usize, all_logits: bool) -> Result<Vec<Dispatch>, GpuError> {
+    fn build_plan(&self, n: usize, mode: StepOutput) -> Result<Vec<Dispatch>, GpuError> {
         let (ctx, cfg, a) = (self.ctx, &self.cfg, &self.act);
         let style = match cfg.rope.style {
             RopeStyle::Normal => ops::RopeStyle::Normal,
@@ -580,7 +621,7 @@ impl<'c> GpuForward<'c> {
             true,
         )?);
         let output = self.output.as_ref().unwrap_or(&self.embd);
-        if all_logits {
+        if mode == StepOutput::AllLogits {
             self.project(&mut d, output, &a.normed, &a.logits, n)?;
         } else {
             d.extend(ops::prepare_matvec(
@@ -592,6 +633,17 @@ impl<'c> GpuForward<'c> {
                 0,
                 64,
                 true,
+            )?);
+        }
+        if mode == StepOutput::Greedy {
+            let best = &a.best.buffer;
+            d.push(ops::prepare_argmax(
+                ctx,
+                &a.logits.buffer,
+                0,
+                cfg.n_vocab,
+                best,
+                0,
             )?);
         }
         Ok(d)

@@ -42,7 +42,10 @@ impl Default for SamplerConfig {
 
 impl SamplerConfig {
     pub fn greedy() -> Self {
-        Self { temperature: 0.0, ..Self::default() }
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
     }
 
     pub fn is_greedy(&self) -> bool {
@@ -60,7 +63,12 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(config: SamplerConfig) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
-        Self { config, rng, recent: VecDeque::new(), candidates: Vec::new() }
+        Self {
+            config,
+            rng,
+            recent: VecDeque::new(),
+            candidates: Vec::new(),
+        }
     }
 
     pub fn config(&self) -> &SamplerConfig {
@@ -81,8 +89,12 @@ impl Sampler {
     /// Picks the next token from one position's logits. `logits` must not be empty.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         self.candidates.clear();
-        self.candidates
-            .extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, sanitize(l))));
+        self.candidates.extend(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as u32, sanitize(l))),
+        );
         self.apply_repeat_penalty();
         if self.config.is_greedy() {
             return argmax(&self.candidates);
@@ -100,7 +112,11 @@ impl Sampler {
         seen.dedup();
         for id in seen {
             if let Some(c) = self.candidates.get_mut(id as usize) {
-                c.1 = if c.1 > 0.0 { c.1 / penalty } else { c.1 * penalty };
+                c.1 = if c.1 > 0.0 {
+                    c.1 / penalty
+                } else {
+                    c.1 * penalty
+                };
             }
         }
     }
@@ -145,7 +161,11 @@ impl Sampler {
 
 /// NaN logits never win; infinities are clamped so softmax stays finite.
 fn sanitize(l: f32) -> f32 {
-    if l.is_nan() { f32::MIN } else { l.clamp(f32::MIN, f32::MAX) }
+    if l.is_nan() {
+        f32::MIN
+    } else {
+        l.clamp(f32::MIN, f32::MAX)
+    }
 }
 
 fn argmax(cands: &[(u32, f32)]) -> u32 {
@@ -180,7 +200,10 @@ mod tests {
 
     #[test]
     fn repetition_penalty_can_change_the_greedy_choice() {
-        let cfg = SamplerConfig { repeat_penalty: 2.0, ..SamplerConfig::greedy() };
+        let cfg = SamplerConfig {
+            repeat_penalty: 2.0,
+            ..SamplerConfig::greedy()
+        };
         let mut s = Sampler::new(cfg);
         s.accept(0);
         // 3.0 / 2 = 1.5 < 2.0
@@ -190,11 +213,27 @@ mod tests {
     #[test]
     fn same_seed_same_draws_and_top_k_one_is_greedy() {
         let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 * 0.3).collect();
-        let cfg = SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 7, ..Default::default() };
-        let a: Vec<u32> = { let mut s = Sampler::new(cfg.clone()); (0..20).map(|_| s.sample(&logits)).collect() };
-        let b: Vec<u32> = { let mut s = Sampler::new(cfg.clone()); (0..20).map(|_| s.sample(&logits)).collect() };
+        let cfg = SamplerConfig {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: 7,
+            ..Default::default()
+        };
+        let a: Vec<u32> = {
+            let mut s = Sampler::new(cfg.clone());
+            (0..20).map(|_| s.sample(&logits)).collect()
+        };
+        let b: Vec<u32> = {
+            let mut s = Sampler::new(cfg.clone());
+            (0..20).map(|_| s.sample(&logits)).collect()
+        };
         assert_eq!(a, b);
-        assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 1, "temperature 1 should vary");
+        assert!(
+            a.iter().collect::<std::collections::HashSet<_>>().len() > 1,
+            "temperature 1 should vary"
+        );
         let mut s = Sampler::new(SamplerConfig { top_k: 1, ..cfg });
         let greedy = Sampler::new(SamplerConfig::greedy()).sample(&logits);
         assert!((0..10).all(|_| s.sample(&logits) == greedy));
@@ -205,8 +244,20 @@ mod tests {
         // One dominant token: top_p 0.5 and min_p 0.5 both leave only it.
         let logits = [10.0, 0.0, 0.0, 0.0];
         for cfg in [
-            SamplerConfig { temperature: 1.0, top_k: 0, top_p: 0.5, min_p: 0.0, ..Default::default() },
-            SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, ..Default::default() },
+            SamplerConfig {
+                temperature: 1.0,
+                top_k: 0,
+                top_p: 0.5,
+                min_p: 0.0,
+                ..Default::default()
+            },
+            SamplerConfig {
+                temperature: 1.0,
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.5,
+                ..Default::default()
+            },
         ] {
             let mut s = Sampler::new(cfg);
             assert!((0..50).all(|_| s.sample(&logits) == 0));
