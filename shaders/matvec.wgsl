@@ -1,6 +1,8 @@
 // matvec.wgsl — decode matrix × vector: Y[out_offset + r] = dot(row r of W, X[x_offset..+k])
-// for the rows r of one weight chunk. One workgroup per row; each invocation accumulates
-// vec4 groups k4 = lid, lid+WG, ... and the workgroup reduces (reduce.wgsl).
+// for the rows r of one weight chunk. TPR invocations per row (WG/TPR rows per workgroup):
+// each accumulates vec4 groups k4 = lane, lane+TPR, ... and the row's invocations reduce —
+// the whole workgroup through reduce.wgsl when TPR = WG (long rows), else a segmented
+// shared-memory tree (short rows, where one workgroup per row would mostly idle).
 //
 // Bindings (group 0):
 //   0  W  storage read   array<u32>        raw GGUF bytes of the chunk (rows × row_bytes)
@@ -8,12 +10,15 @@
 //   2  Y  storage rw     array<f32>        output
 //   3  P  uniform        Params
 // Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions.
-// Override: WG (workgroup size, power of 2, ≤ 256; default 64).
-// Dispatch: (grid_x, ceil(rows / grid_x), 1); row = wid.x + wid.y * grid_x (rows may exceed
-// the 65,535 workgroups one dimension allows, e.g. a 152k-token vocabulary).
+// Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
+// power of 2, ≤ WG; default WG).
+// Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)); the
+// group index is wid.x + wid.y * grid_x (rows may exceed the 65,535 workgroups one dimension
+// allows, e.g. a 152k-token vocabulary).
 // k must be a multiple of 4; x_offset is in vec4 units.
 
 override WG: u32 = 64u;
+override TPR: u32 = WG;
 
 struct Params {
     rows: u32,
@@ -35,20 +40,45 @@ struct Params {
 //#include dequant
 //#include reduce
 
+// Sum of v over the TPR invocations of this row (TPR < WG), returned to all of them.
+fn row_sum(v: f32, lid: u32, lane: u32) -> f32 {
+    red_sum[lid] = v;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            red_sum[lid] += red_sum[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let t = red_sum[lid - lane];
+    workgroupBarrier();
+    return t;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
-    let row = wid.x + wid.y * nwg.x;
-    if (row >= P.rows) {
+    let rows_per_wg = WG / TPR;
+    let first = (wid.x + wid.y * nwg.x) * rows_per_wg;
+    if (first >= P.rows) {
         return;
     }
-    let rb = row * P.row_bytes;
-    let n4 = P.k / 4u;
+    let lane = ids.lid % TPR;
+    let row = first + ids.lid / TPR;
     var acc = 0.0;
-    for (var k4 = ids.lid; k4 < n4; k4 += WG) {
-        acc += dot(dequant4(rb, k4), X[P.x_offset + k4]);
+    if (row < P.rows) {
+        let rb = row * P.row_bytes;
+        let n4 = P.k / 4u;
+        for (var k4 = lane; k4 < n4; k4 += TPR) {
+            acc += dot(dequant4(rb, k4), X[P.x_offset + k4]);
+        }
     }
-    let total = wg_sum(acc, ids);
-    if (ids.lid == 0u) {
+    var total: f32;
+    if (TPR == WG) {
+        total = wg_sum(acc, ids);
+    } else {
+        total = row_sum(acc, ids.lid, lane);
+    }
+    if (lane == 0u && row < P.rows) {
         Y[P.out_offset + row] = total;
     }
 }

@@ -8,6 +8,12 @@ use super::super::{
 };
 use super::{reducing_key, shape_err, type_define, u32_of};
 
+/// Invocations per row in matvec: enough that each handles about four vec4s, a power of two
+/// ≤ `wg` (long rows get the whole workgroup; a 16-wide row gets one invocation).
+pub fn threads_per_row(k4: u32, wg: u32) -> u32 {
+    k4.div_ceil(4).max(1).next_power_of_two().min(wg)
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct MatVecParams {
@@ -39,8 +45,12 @@ pub fn prepare_matvec(
             format!("x_offset {x_offset} must be a multiple of 4, wg {wg} a power of 2 ≤ 256"),
         ));
     }
-    let key = reducing_key(ctx, ShaderId::MatVec, wg, allow_subgroup).define(type_define(w.ty)?);
+    let tpr = threads_per_row(w.k / 4, wg);
+    let key = reducing_key(ctx, ShaderId::MatVec, wg, allow_subgroup)
+        .define(type_define(w.ty)?)
+        .constant("TPR", tpr as f64);
     let pipeline = ctx.pipeline(&key)?;
+    let rows_per_wg = wg / tpr;
     let mut out = Vec::with_capacity(w.chunks.len());
     for c in &w.chunks {
         let params = MatVecParams {
@@ -53,7 +63,7 @@ pub fn prepare_matvec(
         };
         let p = ctx.uniform("matvec-params", &params);
         let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
-        let workgroups = max_workgroups_grid(c.rows, ctx.grid_limit());
+        let workgroups = max_workgroups_grid(c.rows.div_ceil(rows_per_wg), ctx.grid_limit());
         out.push(Dispatch {
             pipeline: pipeline.clone(),
             bind_group,
