@@ -2,6 +2,7 @@
 //! reference today; the GPU engine over the paged KV cache joins it here).
 
 pub mod generate;
+pub mod gpu_forward;
 pub mod sampler;
 
 pub use generate::{GenerationStats, Generator, StopReason};

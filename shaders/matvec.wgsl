@@ -1,0 +1,84 @@
+// matvec.wgsl — decode matrix × vector: Y[out_offset + r] = dot(row r of W, X[x_offset..+k])
+// for the rows r of one weight chunk. TPR invocations per row (WG/TPR rows per workgroup):
+// each accumulates vec4 groups k4 = lane, lane+TPR, ... and the row's invocations reduce —
+// the whole workgroup through reduce.wgsl when TPR = WG (long rows), else a segmented
+// shared-memory tree (short rows, where one workgroup per row would mostly idle).
+//
+// Bindings (group 0):
+//   0  W  storage read   array<u32>        raw GGUF bytes of the chunk (rows × row_bytes)
+//   1  X  storage read   array<vec4<f32>>  input activations
+//   2  Y  storage rw     array<f32>        output
+//   3  P  uniform        Params
+// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions.
+// Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
+// power of 2, ≤ WG; default WG).
+// Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)); the
+// group index is wid.x + wid.y * grid_x (rows may exceed the 65,535 workgroups one dimension
+// allows, e.g. a 152k-token vocabulary).
+// k must be a multiple of 4; x_offset is in vec4 units.
+
+override WG: u32 = 64u;
+override TPR: u32 = WG;
+
+struct Params {
+    rows: u32,
+    k: u32,
+    row_bytes: u32,
+    out_offset: u32,
+    x_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+//#include bytes
+//#include dequant
+//#include reduce
+
+// Sum of v over the TPR invocations of this row (TPR < WG), returned to all of them.
+fn row_sum(v: f32, lid: u32, lane: u32) -> f32 {
+    red_sum[lid] = v;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            red_sum[lid] += red_sum[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let t = red_sum[lid - lane];
+    workgroupBarrier();
+    return t;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
+    let rows_per_wg = WG / TPR;
+    let first = (wid.x + wid.y * nwg.x) * rows_per_wg;
+    if (first >= P.rows) {
+        return;
+    }
+    let lane = ids.lid % TPR;
+    let row = first + ids.lid / TPR;
+    var acc = 0.0;
+    if (row < P.rows) {
+        let rb = row * P.row_bytes;
+        let n4 = P.k / 4u;
+        for (var k4 = lane; k4 < n4; k4 += TPR) {
+            acc += dot(dequant4(rb, k4), X[P.x_offset + k4]);
+        }
+    }
+    var total: f32;
+    if (TPR == WG) {
+        total = wg_sum(acc, ids);
+    } else {
+        total = row_sum(acc, ids.lid, lane);
+    }
+    if (lane == 0u && row < P.rows) {
+        Y[P.out_offset + row] = total;
+    }
+}

@@ -1,0 +1,651 @@
+//! A whole llama/qwen2 forward step on the GPU: every layer recorded into one compute pass,
+//! the logits copied to a staging buffer in the same encoder, one `queue.submit` per step.
+//!
+//! One sequence over a paged KV pool (blocks in order; the block table is a GPU buffer, so
+//! shared or reordered blocks need no kernel change). Dispatches, uniform buffers and bind
+//! groups are built once per distinct (tokens in the step, all logits?) and cached, so decode
+//! creates nothing after its first step. Weights stay in their GGUF block layout.
+//!
+//! Limits of this first version: the split-K attention's scratch grows with
+//! batch × context (fine for decode, large for long prefills; a causal tiled prefill kernel is
+//! the next step), and one sequence per model instance.
+
+use std::collections::HashMap;
+
+use crate::gguf::GgufFile;
+use crate::gpu::ops::{self, KvLayout, RopeParams};
+use crate::gpu::{Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight};
+use crate::model::tensor_names::*;
+use crate::model::{ModelConfig, ModelError, RopeStyle};
+use crate::quant::{self, QuantError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuForwardError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Quant(#[from] QuantError),
+    #[error("tensor {name} is missing")]
+    MissingTensor { name: String },
+    #[error("token {token} at index {index} is outside the vocabulary ({n_vocab})")]
+    TokenOutOfRange {
+        token: u32,
+        index: usize,
+        n_vocab: usize,
+    },
+    #[error(
+        "a step of {n} tokens at position {len} does not fit (batch ≤ {max_batch}, context {max_ctx})"
+    )]
+    DoesNotFit {
+        n: usize,
+        len: usize,
+        max_batch: usize,
+        max_ctx: usize,
+    },
+    #[error(
+        "{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context"
+    )]
+    TooLarge {
+        what: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GpuForwardOptions {
+    /// Context length (KV capacity) in tokens.
+    pub max_ctx: usize,
+    /// Most tokens one step may take.
+    pub max_batch: usize,
+    /// Tokens per KV block.
+    pub block_size: usize,
+    /// f16 K/V (else f32, as the fixtures' llama.cpp runs use).
+    pub kv_f16: bool,
+    /// Cap on the bytes of one weight chunk below the adapter's binding limit (tests use it
+    /// to split small models' tensors as a 7B model's are split on lavapipe).
+    pub max_weight_chunk_bytes: Option<u64>,
+}
+
+impl Default for GpuForwardOptions {
+    fn default() -> Self {
+        GpuForwardOptions {
+            max_ctx: 512,
+            max_batch: 64,
+            block_size: 16,
+            kv_f16: false,
+            max_weight_chunk_bytes: None,
+        }
+    }
+}
+
+/// What a step leaves for the host to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum StepOutput {
+    /// Logits of every token of the step.
+    AllLogits,
+    /// Logits of the last token.
+    LastLogits,
+    /// The argmax of the last token's logits (4 bytes read back).
+    Greedy,
+}
+
+struct LayerWeights {
+    attn_norm: GpuBuffer,
+    wq: GpuWeight,
+    wk: GpuWeight,
+    wv: GpuWeight,
+    qkv_bias: Option<[GpuBuffer; 3]>,
+    wo: GpuWeight,
+    ffn_norm: GpuBuffer,
+    gate: GpuWeight,
+    up: GpuWeight,
+    down: GpuWeight,
+}
+
+/// Activation buffers, each sized for `max_batch` tokens.
+struct Activations {
+    tokens: GpuBuffer,
+    positions: GpuBuffer,
+    x: GpuBuffer,
+    normed: GpuBuffer,
+    q: GpuBuffer,
+    k: GpuBuffer,
+    v: GpuBuffer,
+    attn: GpuBuffer,
+    gate: GpuBuffer,
+    up: GpuBuffer,
+    logits: GpuBuffer,
+    /// The greedy token (argmax kernel output).
+    best: GpuBuffer,
+    staging: wgpu::Buffer,
+}
+
+pub struct GpuForward<'c> {
+    ctx: &'c GpuContext,
+    cfg: ModelConfig,
+    opts: GpuForwardOptions,
+    embd: GpuWeight,
+    /// None when the output projection is tied to the embedding.
+    output: Option<GpuWeight>,
+    output_norm: GpuBuffer,
+    freq_factors: GpuBuffer,
+    layers: Vec<LayerWeights>,
+    kv: Vec<(GpuBuffer, GpuBuffer)>,
+    block_table: GpuBuffer,
+    act: Activations,
+    attn_scratch: GpuBuffer,
+    plans: HashMap<(usize, StepOutput), Vec<Dispatch>>,
+    len: usize,
+}
+
+fn tensor<'f>(
+    file: &'f GgufFile,
+    name: &str,
+) -> Result<&'f crate::gguf::TensorInfo, GpuForwardError> {
+    file.tensor(name)
+        .ok_or_else(|| GpuForwardError::MissingTensor {
+            name: name.to_string(),
+        })
+}
+
+fn upload_matrix(
+    ctx: &GpuContext,
+    file: &GgufFile,
+    name: &str,
+    max_chunk: u64,
+) -> Result<GpuWeight, GpuForwardError> {
+    let t = tensor(file, name)?;
+    let (k, rows) = match t.dims.as_slice() {
+        [k, rows] => (*k, *rows),
+        [k, rows, 1] | [k, rows, 1, 1] => (*k, *rows),
+        _ => {
+            return Err(GpuError::Shape {
+                what: "weight",
+                detail: format!("{name} has dims {:?}", t.dims),
+            }
+            .into());
+        }
+    };
+    Ok(GpuWeight::upload_with_limit(
+        ctx,
+        name,
+        t.ggml_type,
+        k,
+        rows,
+        file.tensor_data(t),
+        max_chunk,
+    )?)
+}
+
+fn upload_vector(
+    ctx: &GpuContext,
+    file: &GgufFile,
+    name: &str,
+) -> Result<GpuBuffer, GpuForwardError> {
+    let t = tensor(file, name)?;
+    let v = quant::dequantize_to_vec(t.ggml_type, file.tensor_data(t), t.n_elements as usize)?;
+    Ok(ctx.upload_pod(name, &v)?)
+}
+
+impl<'c> GpuForward<'c> {
+    pub fn load(
+        ctx: &'c GpuContext,
+        file: &GgufFile,
+        opts: GpuForwardOptions,
+    ) -> Result<Self, GpuForwardError> {
+        let cfg = ModelConfig::from_gguf(file)?;
+        let max_chunk = opts
+            .max_weight_chunk_bytes
+            .map_or(ctx.max_binding_bytes(), |c| c.min(ctx.max_binding_bytes()));
+        if opts.max_ctx == 0 || opts.max_batch == 0 || opts.block_size == 0 {
+            return Err(GpuForwardError::DoesNotFit {
+                n: opts.max_batch,
+                len: 0,
+                max_batch: opts.max_batch,
+                max_ctx: opts.max_ctx,
+            });
+        }
+        let layers = (0..cfg.n_layer)
+            .map(|l| {
+                let qkv_bias = if cfg.qkv_bias {
+                    Some([
+                        upload_vector(ctx, file, &blk(l, ATTN_Q_BIAS))?,
+                        upload_vector(ctx, file, &blk(l, ATTN_K_BIAS))?,
+                        upload_vector(ctx, file, &blk(l, ATTN_V_BIAS))?,
+                    ])
+                } else {
+                    None
+                };
+                let layer = LayerWeights {
+                    attn_norm: upload_vector(ctx, file, &blk(l, ATTN_NORM))?,
+                    wq: upload_matrix(ctx, file, &blk(l, ATTN_Q), max_chunk)?,
+                    wk: upload_matrix(ctx, file, &blk(l, ATTN_K), max_chunk)?,
+                    wv: upload_matrix(ctx, file, &blk(l, ATTN_V), max_chunk)?,
+                    qkv_bias,
+                    wo: upload_matrix(ctx, file, &blk(l, ATTN_OUTPUT), max_chunk)?,
+                    ffn_norm: upload_vector(ctx, file, &blk(l, FFN_NORM))?,
+                    gate: upload_matrix(ctx, file, &blk(l, FFN_GATE), max_chunk)?,
+                    up: upload_matrix(ctx, file, &blk(l, FFN_UP), max_chunk)?,
+                    down: upload_matrix(ctx, file, &blk(l, FFN_DOWN), max_chunk)?,
+                };
+                ctx.flush_uploads()?;
+                Ok(layer)
+            })
+            .collect::<Result<Vec<_>, GpuForwardError>>()?;
+        let embd = upload_matrix(ctx, file, TOKEN_EMBD, max_chunk)?;
+        let output = if cfg.tied_output {
+            None
+        } else {
+            Some(upload_matrix(ctx, file, OUTPUT, max_chunk)?)
+        };
+        let output_norm = upload_vector(ctx, file, OUTPUT_NORM)?;
+        let half = cfg.rope.n_dims / 2;
+        let ff = cfg
+            .rope
+            .freq_factors
+            .clone()
+            .unwrap_or_else(|| vec![1.0; half]);
+        let freq_factors = ctx.upload_pod("rope-freq-factors", &ff)?;
+
+        let layout = Self::layout_of(&cfg, &opts);
+        let n_blocks = opts.max_ctx.div_ceil(opts.block_size);
+        let kv = (0..cfg.n_layer)
+            .map(|l| {
+                let bytes = layout.pool_bytes(n_blocks);
+                Ok((
+                    ctx.zeroed(&format!("k-pool.{l}"), bytes)?,
+                    ctx.zeroed(&format!("v-pool.{l}"), bytes)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?;
+        let table: Vec<u32> = (0..n_blocks as u32).collect();
+        let block_table = ctx.upload_pod("block-table", &table)?;
+
+        let limit = ctx.max_binding_bytes();
+        let b = opts.max_batch;
+        let f32s = |what: &'static str, n: usize| -> Result<GpuBuffer, GpuForwardError> {
+            let bytes = (n * 4) as u64;
+            if bytes > limit {
+                return Err(GpuForwardError::TooLarge { what, bytes, limit });
+            }
+            Ok(ctx.zeroed(what, bytes)?)
+        };
+        let logits = f32s("logits", b * cfg.n_vocab)?;
+        let staging = ctx.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("logits-staging"),
+            size: logits.buffer.size(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let act = Activations {
+            tokens: ctx.zeroed("tokens", (b * 4) as u64)?,
+            positions: ctx.zeroed("positions", (b * 4) as u64)?,
+            x: f32s("x", b * cfg.n_embd)?,
+            normed: f32s("normed", b * cfg.n_embd.max(cfg.q_dim()))?,
+            q: f32s("q", b * cfg.q_dim())?,
+            k: f32s("k", b * cfg.kv_dim())?,
+            v: f32s("v", b * cfg.kv_dim())?,
+            attn: f32s("attn", b * cfg.q_dim())?,
+            gate: f32s("gate", b * cfg.n_ff)?,
+            up: f32s("up", b * cfg.n_ff)?,
+            logits,
+            best: ctx.zeroed("argmax", 4)?,
+            staging,
+        };
+        let scratch_bytes = ops::attention_scratch_bytes(b, cfg.n_head, cfg.head_dim, opts.max_ctx);
+        if scratch_bytes > limit {
+            return Err(GpuForwardError::TooLarge {
+                what: "attention scratch",
+                bytes: scratch_bytes,
+                limit,
+            });
+        }
+        let attn_scratch = ctx.zeroed("attention-scratch", scratch_bytes)?;
+        Ok(GpuForward {
+            ctx,
+            cfg,
+            opts,
+            embd,
+            output,
+            output_norm,
+            freq_factors,
+            layers,
+            kv,
+            block_table,
+            act,
+            attn_scratch,
+            plans: HashMap::new(),
+            len: 0,
+        })
+    }
+
+    fn layout_of(cfg: &ModelConfig, opts: &GpuForwardOptions) -> KvLayout {
+        KvLayout {
+            block_size: opts.block_size,
+            n_kv_head: cfg.n_head_kv,
+            head_dim: cfg.head_dim,
+            f16: opts.kv_f16,
+        }
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// Tokens in the KV cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets the sequence (the pool is overwritten as new tokens arrive).
+    pub fn reset(&mut self) {
+        self.len = 0;
+    }
+
+    /// Runs `tokens` at positions len().. in one submit. Returns the logits of every token
+    /// (tokens.len() × n_vocab) when `all_logits`, else those of the last token only.
+    pub fn step(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, GpuForwardError> {
+        let mode = if all_logits {
+            StepOutput::AllLogits
+        } else {
+            StepOutput::LastLogits
+        };
+        let bytes = self.run(tokens, mode)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Runs `tokens` in one submit and returns the greedy next token, picked on the GPU
+    /// (argmax kernel; the lowest id on ties), reading back 4 bytes instead of the logits.
+    pub fn step_greedy(&mut self, tokens: &[u32]) -> Result<u32, GpuForwardError> {
+        let bytes = self.run(tokens, StepOutput::Greedy)?;
+        let word: [u8; 4] =
+            bytes
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(GpuError::Readback(crate::gpu::ReadbackError::Map(
+                    "short argmax readback".into(),
+                )))?;
+        Ok(u32::from_le_bytes(word))
+    }
+
+    fn run(&mut self, tokens: &[u32], mode: StepOutput) -> Result<Vec<u8>, GpuForwardError> {
+        let n = tokens.len();
+        if n == 0 || n > self.opts.max_batch || self.len + n > self.opts.max_ctx {
+            return Err(GpuForwardError::DoesNotFit {
+                n,
+                len: self.len,
+                max_batch: self.opts.max_batch,
+                max_ctx: self.opts.max_ctx,
+            });
+        }
+        if let Some((index, &token)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, t)| **t as usize >= self.cfg.n_vocab)
+        {
+            return Err(GpuForwardError::TokenOutOfRange {
+                token,
+                index,
+                n_vocab: self.cfg.n_vocab,
+            });
+        }
+        let positions: Vec<u32> = (self.len as u32..(self.len + n) as u32).collect();
+        self.ctx
+            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
+        self.ctx.write(
+            &self.act.positions.buffer,
+            0,
+            bytemuck::cast_slice(&positions),
+        );
+        if !self.plans.contains_key(&(n, mode)) {
+            let plan = self.build_plan(n, mode)?;
+            self.plans.insert((n, mode), plan);
+        }
+        let plan = &self.plans[&(n, mode)];
+        let (src, bytes) = match mode {
+            StepOutput::AllLogits => (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64),
+            StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
+            StepOutput::Greedy => (&self.act.best, 4),
+        };
+        let mut enc = self.ctx.encoder("forward-step");
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                ..Default::default()
+            });
+            for d in plan {
+                d.record(&mut pass);
+            }
+        }
+        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
+        self.ctx.submit([enc.finish()]);
+        let out = self.ctx.map_and_copy_range(&self.act.staging, bytes)?;
+        self.len += n;
+        Ok(out)
+    }
+
+    /// Runs `tokens` in steps of at most `max_batch` and returns the last token's logits.
+    pub fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuForwardError> {
+        let mut last = Err(GpuForwardError::DoesNotFit {
+            n: 0,
+            len: self.len,
+            max_batch: self.opts.max_batch,
+            max_ctx: self.opts.max_ctx,
+        });
+        for chunk in tokens.chunks(self.opts.max_batch) {
+            last = Ok(self.step(chunk, false)?);
+        }
+        last
+    }
+
+    /// A projection of `n` token rows of `x` through `w` into `y`.
+    fn project(
+        &self,
+        d: &mut Vec<Dispatch>,
+        w: &GpuWeight,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        n: usize,
+    ) -> Result<(), GpuError> {
+        if n == 1 {
+            d.extend(ops::prepare_matvec(
+                self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true,
+            )?);
+        } else {
+            d.extend(ops::prepare_matmul(self.ctx, w, &x.buffer, &y.buffer, n)?);
+        }
+        Ok(())
+    }
+
+    fn build_plan(&self, n: usize, mode: StepOutput) -> Result<Vec<Dispatch>, GpuError> {
+        let (ctx, cfg, a) = (self.ctx, &self.cfg, &self.act);
+        let style = match cfg.rope.style {
+            RopeStyle::Normal => ops::RopeStyle::Normal,
+            RopeStyle::Neox => ops::RopeStyle::Neox,
+        };
+        let rope = |heads: usize| RopeParams {
+            n_tokens: n,
+            n_heads: heads,
+            head_dim: cfg.head_dim,
+            n_rot: cfg.rope.n_dims,
+            style,
+            freq_base: cfg.rope.freq_base,
+            freq_scale: cfg.rope.freq_scale(),
+        };
+        let layout = Self::layout_of(cfg, &self.opts);
+        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
+        let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
+        let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
+        for (layer, (kp, vp)) in self.layers.iter().zip(&self.kv) {
+            d.push(ops::prepare_rmsnorm(
+                ctx,
+                &a.x.buffer,
+                &layer.attn_norm.buffer,
+                &a.normed.buffer,
+                n,
+                e,
+                cfg.rms_eps,
+                true,
+            )?);
+            self.project(&mut d, &layer.wq, &a.normed, &a.q, n)?;
+            self.project(&mut d, &layer.wk, &a.normed, &a.k, n)?;
+            self.project(&mut d, &layer.wv, &a.normed, &a.v, n)?;
+            if let Some([bq, bk, bv]) = &layer.qkv_bias {
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.q.buffer,
+                    0,
+                    &bq.buffer,
+                    qd,
+                    n * qd,
+                )?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.k.buffer,
+                    0,
+                    &bk.buffer,
+                    kvd,
+                    n * kvd,
+                )?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.v.buffer,
+                    0,
+                    &bv.buffer,
+                    kvd,
+                    n * kvd,
+                )?);
+            }
+            d.push(ops::prepare_rope(
+                ctx,
+                &a.q.buffer,
+                &a.positions.buffer,
+                &self.freq_factors.buffer,
+                &rope(cfg.n_head),
+            )?);
+            d.push(ops::prepare_rope(
+                ctx,
+                &a.k.buffer,
+                &a.positions.buffer,
+                &self.freq_factors.buffer,
+                &rope(cfg.n_head_kv),
+            )?);
+            let bt = &self.block_table.buffer;
+            d.push(ops::prepare_kv_write(
+                ctx,
+                &layout,
+                &a.k.buffer,
+                &kp.buffer,
+                &a.positions.buffer,
+                bt,
+                n,
+            )?);
+            d.push(ops::prepare_kv_write(
+                ctx,
+                &layout,
+                &a.v.buffer,
+                &vp.buffer,
+                &a.positions.buffer,
+                bt,
+                n,
+            )?);
+            d.extend(ops::prepare_attention(
+                ctx,
+                &layout,
+                cfg.n_head,
+                &a.q.buffer,
+                &kp.buffer,
+                &vp.buffer,
+                bt,
+                &a.positions.buffer,
+                &a.attn.buffer,
+                &self.attn_scratch.buffer,
+                n,
+                self.opts.max_ctx,
+                scale,
+            )?);
+            self.project(&mut d, &layer.wo, &a.attn, &a.normed, n)?;
+            d.push(ops::prepare_add(
+                ctx,
+                &a.x.buffer,
+                0,
+                &a.normed.buffer,
+                0,
+                n * e,
+            )?);
+            d.push(ops::prepare_rmsnorm(
+                ctx,
+                &a.x.buffer,
+                &layer.ffn_norm.buffer,
+                &a.normed.buffer,
+                n,
+                e,
+                cfg.rms_eps,
+                true,
+            )?);
+            self.project(&mut d, &layer.gate, &a.normed, &a.gate, n)?;
+            self.project(&mut d, &layer.up, &a.normed, &a.up, n)?;
+            d.push(ops::prepare_swiglu(
+                ctx,
+                &a.gate.buffer,
+                0,
+                &a.up.buffer,
+                0,
+                n * cfg.n_ff,
+            )?);
+            self.project(&mut d, &layer.down, &a.gate, &a.normed, n)?;
+            d.push(ops::prepare_add(
+                ctx,
+                &a.x.buffer,
+                0,
+                &a.normed.buffer,
+                0,
+                n * e,
+            )?);
+        }
+        d.push(ops::prepare_rmsnorm(
+            ctx,
+            &a.x.buffer,
+            &self.output_norm.buffer,
+            &a.normed.buffer,
+            n,
+            e,
+            cfg.rms_eps,
+            true,
+        )?);
+        let output = self.output.as_ref().unwrap_or(&self.embd);
+        if mode == StepOutput::AllLogits {
+            self.project(&mut d, output, &a.normed, &a.logits, n)?;
+        } else {
+            d.extend(ops::prepare_matvec(
+                ctx,
+                output,
+                &a.normed.buffer,
+                (n - 1) * e,
+                &a.logits.buffer,
+                0,
+                64,
+                true,
+            )?);
+        }
+        if mode == StepOutput::Greedy {
+            let best = &a.best.buffer;
+            d.push(ops::prepare_argmax(
+                ctx,
+                &a.logits.buffer,
+                0,
+                cfg.n_vocab,
+                best,
+                0,
+            )?);
+        }
+        Ok(d)
+    }
+}

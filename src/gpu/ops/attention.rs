@@ -1,0 +1,181 @@
+//! Paged KV cache kernels: append K/V rows into pool blocks, and split-K attention over a
+//! sequence's block table (see shaders/kv_write.wgsl and shaders/attention.wgsl for layouts).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::super::{Dispatch, GpuContext, GpuError, PipelineKey, ShaderId, max_workgroups_grid};
+use super::{shape_err, u32_of};
+
+/// Keys per split of the attention kernel (SPLIT in attention.wgsl).
+pub const ATTENTION_SPLIT: usize = 64;
+
+/// Geometry of one layer's paged K or V pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvLayout {
+    pub block_size: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    /// f16 values packed two per u32 (else f32).
+    pub f16: bool,
+}
+
+impl KvLayout {
+    /// Bytes of one pool holding `n_blocks` blocks.
+    pub fn pool_bytes(&self, n_blocks: usize) -> u64 {
+        let elems = (n_blocks * self.block_size * self.n_kv_head * self.head_dim) as u64;
+        if self.f16 { elems * 2 } else { elems * 4 }
+    }
+
+    fn key(&self, shader: ShaderId, entry: &'static str) -> PipelineKey {
+        let k = PipelineKey::new(shader, entry);
+        if self.f16 { k.define("KV_F16") } else { k }
+    }
+
+    fn check(&self) -> Result<(), GpuError> {
+        if self.block_size == 0
+            || self.n_kv_head == 0
+            || self.head_dim == 0
+            || !self.head_dim.is_multiple_of(2)
+            || self.head_dim > 256
+        {
+            return Err(shape_err(
+                "kv layout",
+                format!("{self:?}: head_dim must be even and ≤ 256, sizes > 0"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct KvWriteParams {
+    n_tokens: u32,
+    n_kv_head: u32,
+    head_dim: u32,
+    block_size: u32,
+}
+
+/// Writes `src` (n_tokens × n_kv_head × head_dim f32) into `pool` at the positions in
+/// `positions` through `block_table`.
+pub fn prepare_kv_write(
+    ctx: &GpuContext,
+    layout: &KvLayout,
+    src: &wgpu::Buffer,
+    pool: &wgpu::Buffer,
+    positions: &wgpu::Buffer,
+    block_table: &wgpu::Buffer,
+    n_tokens: usize,
+) -> Result<Dispatch, GpuError> {
+    layout.check()?;
+    let params = KvWriteParams {
+        n_tokens: u32_of("kv_write tokens", n_tokens)?,
+        n_kv_head: u32_of("kv heads", layout.n_kv_head)?,
+        head_dim: u32_of("head_dim", layout.head_dim)?,
+        block_size: u32_of("block_size", layout.block_size)?,
+    };
+    let pairs = u32_of(
+        "kv_write size",
+        n_tokens * layout.n_kv_head * layout.head_dim / 2,
+    )?;
+    let pipeline = ctx.pipeline(&layout.key(ShaderId::KvWrite, "main"))?;
+    let p = ctx.uniform("kv-write-params", &params);
+    let bind_group = ctx.bind(&pipeline, &[src, pool, positions, block_table, &p]);
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: max_workgroups_grid(pairs.div_ceil(64), ctx.grid_limit()),
+    })
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AttnParams {
+    n_q: u32,
+    n_head: u32,
+    n_kv_head: u32,
+    head_dim: u32,
+    block_size: u32,
+    n_splits: u32,
+    scale: f32,
+    pad: u32,
+}
+
+/// Bytes of the split scratch that [`prepare_attention`] needs.
+pub fn attention_scratch_bytes(n_q: usize, n_head: usize, head_dim: usize, max_len: usize) -> u64 {
+    (n_q * n_head * max_len.div_ceil(ATTENTION_SPLIT) * (head_dim + 2) * 4) as u64
+}
+
+/// Attention of `n_q` queries (q: n_q × n_head × head_dim, positions in `q_positions`, each
+/// seeing keys 0..=its position) over the pools through `block_table`, into `out` (same shape
+/// as q). `max_len` bounds every query's position + 1; `scratch` holds the per-split partial
+/// results ([`attention_scratch_bytes`]; layers may share one). Returns (partial, combine).
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_attention(
+    ctx: &GpuContext,
+    layout: &KvLayout,
+    n_head: usize,
+    q: &wgpu::Buffer,
+    k_pool: &wgpu::Buffer,
+    v_pool: &wgpu::Buffer,
+    block_table: &wgpu::Buffer,
+    q_positions: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+    scratch: &wgpu::Buffer,
+    n_q: usize,
+    max_len: usize,
+    scale: f32,
+) -> Result<Vec<Dispatch>, GpuError> {
+    layout.check()?;
+    if n_head == 0 || !n_head.is_multiple_of(layout.n_kv_head) || max_len == 0 {
+        return Err(shape_err(
+            "attention",
+            format!(
+                "n_head {n_head} must be a multiple of n_kv_head {}, max_len {max_len} > 0",
+                layout.n_kv_head
+            ),
+        ));
+    }
+    let need = attention_scratch_bytes(n_q, n_head, layout.head_dim, max_len);
+    if scratch.size() < need {
+        return Err(shape_err(
+            "attention",
+            format!("scratch of {} bytes, {need} needed", scratch.size()),
+        ));
+    }
+    let n_splits = max_len.div_ceil(ATTENTION_SPLIT);
+    let params = AttnParams {
+        n_q: u32_of("attention n_q", n_q)?,
+        n_head: u32_of("attention n_head", n_head)?,
+        n_kv_head: u32_of("kv heads", layout.n_kv_head)?,
+        head_dim: u32_of("head_dim", layout.head_dim)?,
+        block_size: u32_of("block_size", layout.block_size)?,
+        n_splits: u32_of("attention splits", n_splits)?,
+        scale,
+        pad: 0,
+    };
+    let lim = ctx.grid_limit();
+    if params.n_splits > lim || params.n_head > lim || params.n_q > lim {
+        return Err(shape_err("attention", "dispatch grid too large".into()));
+    }
+    let p = ctx.uniform("attention-params", &params);
+    let p1 = ctx.pipeline(&layout.key(ShaderId::Attention, "partial").define("PARTIAL"))?;
+    let bg1 = ctx.bind(
+        &p1,
+        &[q, k_pool, v_pool, block_table, q_positions, scratch, &p],
+    );
+    let p2 = ctx.pipeline(&PipelineKey::new(ShaderId::Attention, "combine").define("COMBINE"))?;
+    let bg2 = ctx.bind(&p2, &[scratch, out, &p]);
+    Ok(vec![
+        Dispatch {
+            pipeline: p1,
+            bind_group: bg1,
+            workgroups: [params.n_splits, params.n_head, params.n_q],
+        },
+        Dispatch {
+            pipeline: p2,
+            bind_group: bg2,
+            workgroups: [params.n_head, params.n_q, 1],
+        },
+    ])
+}

@@ -1,0 +1,61 @@
+//! Prepared dispatches for each kernel family. `prepare_*` functions compile (or fetch) the
+//! pipeline, write the fixed parameters into a small uniform buffer and build the bind group:
+//! call them once at load, then record the returned [`Dispatch`]es every step.
+//!
+//! Buffers are bound whole; offsets and sizes travel in the parameters. Element offsets are
+//! in f32 units unless a parameter says vec4.
+
+mod attention;
+mod simple;
+mod weighted;
+
+pub use attention::{
+    ATTENTION_SPLIT, KvLayout, attention_scratch_bytes, prepare_attention, prepare_kv_write,
+};
+pub use simple::{
+    RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
+    prepare_rope, prepare_swiglu,
+};
+pub use weighted::{prepare_embed, prepare_matmul, prepare_matvec};
+
+use crate::quant::GgmlType;
+
+use super::{GpuContext, GpuError, PipelineKey, ShaderId};
+
+/// The dequant.wgsl define for a weight type.
+pub(crate) fn type_define(ty: GgmlType) -> Result<&'static str, GpuError> {
+    Ok(match ty {
+        GgmlType::F32 => "TYPE_F32",
+        GgmlType::F16 => "TYPE_F16",
+        GgmlType::Q8_0 => "TYPE_Q8_0",
+        GgmlType::Q4_0 => "TYPE_Q4_0",
+        GgmlType::Q4_K => "TYPE_Q4_K",
+        GgmlType::Q6_K => "TYPE_Q6_K",
+        other => return Err(GpuError::UnsupportedType(other)),
+    })
+}
+
+/// A key for a kernel that reduces over a workgroup: SUBGROUP when the device has it (and
+/// `allow_subgroup`), and the workgroup size as the WG override.
+pub(crate) fn reducing_key(
+    ctx: &GpuContext,
+    shader: ShaderId,
+    wg: u32,
+    allow_subgroup: bool,
+) -> PipelineKey {
+    let key = PipelineKey::new(shader, "main").constant("WG", wg as f64);
+    if allow_subgroup && ctx.has_subgroup() {
+        key.define("SUBGROUP")
+    } else {
+        key
+    }
+}
+
+pub(crate) fn shape_err(what: &'static str, detail: String) -> GpuError {
+    GpuError::Shape { what, detail }
+}
+
+/// `n` as u32 or a shape error.
+pub(crate) fn u32_of(what: &'static str, n: usize) -> Result<u32, GpuError> {
+    u32::try_from(n).map_err(|_| shape_err(what, format!("{n} exceeds u32")))
+}

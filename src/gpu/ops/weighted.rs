@@ -1,0 +1,178 @@
+//! Kernels that read a weight tensor: matvec (decode), matmul (prefill) and the embedding
+//! gather. One dispatch per weight chunk.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::super::{
+    Dispatch, GpuContext, GpuError, GpuWeight, PipelineKey, ShaderId, max_workgroups_grid,
+};
+use super::{reducing_key, shape_err, type_define, u32_of};
+
+/// Invocations per row in matvec: enough that each handles about four vec4s, a power of two
+/// ≤ `wg` (long rows get the whole workgroup; a 16-wide row gets one invocation).
+pub fn threads_per_row(k4: u32, wg: u32) -> u32 {
+    k4.div_ceil(4).max(1).next_power_of_two().min(wg)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatVecParams {
+    rows: u32,
+    k: u32,
+    row_bytes: u32,
+    out_offset: u32,
+    x_offset: u32,
+    pad: [u32; 3],
+}
+
+/// y[y_offset + r] = W[r, :] · x[x_offset .. x_offset + k] for every row r of `w`.
+/// `x_offset` must be a multiple of 4. `wg` is the workgroup size (power of 2, ≤ 256);
+/// `allow_subgroup` = false forces the shared-memory reduction even where subgroups exist.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_matvec(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    x_offset: usize,
+    y: &wgpu::Buffer,
+    y_offset: usize,
+    wg: u32,
+    allow_subgroup: bool,
+) -> Result<Vec<Dispatch>, GpuError> {
+    if !x_offset.is_multiple_of(4) || !wg.is_power_of_two() || wg > 256 {
+        return Err(shape_err(
+            "matvec",
+            format!("x_offset {x_offset} must be a multiple of 4, wg {wg} a power of 2 ≤ 256"),
+        ));
+    }
+    let tpr = threads_per_row(w.k / 4, wg);
+    let key = reducing_key(ctx, ShaderId::MatVec, wg, allow_subgroup)
+        .define(type_define(w.ty)?)
+        .constant("TPR", tpr as f64);
+    let pipeline = ctx.pipeline(&key)?;
+    let rows_per_wg = wg / tpr;
+    let mut out = Vec::with_capacity(w.chunks.len());
+    for c in &w.chunks {
+        let params = MatVecParams {
+            rows: c.rows,
+            k: w.k,
+            row_bytes: w.row_bytes,
+            out_offset: u32_of("matvec y_offset", y_offset)? + c.row_start,
+            x_offset: u32_of("matvec x_offset", x_offset / 4)?,
+            pad: [0; 3],
+        };
+        let p = ctx.uniform("matvec-params", &params);
+        let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
+        let workgroups = max_workgroups_grid(c.rows.div_ceil(rows_per_wg), ctx.grid_limit());
+        out.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        });
+    }
+    Ok(out)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatMulParams {
+    m: u32,
+    rows: u32,
+    k: u32,
+    row_bytes: u32,
+    out_offset: u32,
+    y_stride: u32,
+    x_stride4: u32,
+    pad: u32,
+}
+
+/// Y[t, r] = X[t, :] · W[r, :] for t < m tokens (X is m × k, Y is m × w.rows, row-major).
+pub fn prepare_matmul(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    m: usize,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let m32 = u32_of("matmul m", m)?;
+    let key = PipelineKey::new(ShaderId::MatMul, "main").define(type_define(w.ty)?);
+    let pipeline = ctx.pipeline(&key)?;
+    let mut out = Vec::with_capacity(w.chunks.len());
+    for c in &w.chunks {
+        let params = MatMulParams {
+            m: m32,
+            rows: c.rows,
+            k: w.k,
+            row_bytes: w.row_bytes,
+            out_offset: c.row_start,
+            y_stride: w.rows,
+            x_stride4: w.k / 4,
+            pad: 0,
+        };
+        let p = ctx.uniform("matmul-params", &params);
+        let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
+        let workgroups = [c.rows.div_ceil(16), m32.div_ceil(16), 1];
+        if workgroups[0] > ctx.grid_limit() || workgroups[1] > ctx.grid_limit() {
+            return Err(shape_err(
+                "matmul",
+                format!("{} rows × {m} tokens exceeds the dispatch grid", c.rows),
+            ));
+        }
+        out.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        });
+    }
+    Ok(out)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct EmbedParams {
+    n_tokens: u32,
+    k: u32,
+    row_bytes: u32,
+    row_start: u32,
+    rows: u32,
+    pad: [u32; 3],
+}
+
+/// Y[t, :] = dequantized row tokens[t] of `w` for t < n_tokens (`tokens` holds u32 ids,
+/// already checked against the vocabulary).
+pub fn prepare_embed(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    tokens: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    n_tokens: usize,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let n = u32_of("embed n_tokens", n_tokens)?;
+    if n > ctx.grid_limit() {
+        return Err(shape_err(
+            "embed",
+            format!("{n} tokens exceeds the dispatch grid"),
+        ));
+    }
+    let key = PipelineKey::new(ShaderId::Embed, "main").define(type_define(w.ty)?);
+    let pipeline = ctx.pipeline(&key)?;
+    let mut out = Vec::with_capacity(w.chunks.len());
+    for c in &w.chunks {
+        let params = EmbedParams {
+            n_tokens: n,
+            k: w.k,
+            row_bytes: w.row_bytes,
+            row_start: c.row_start,
+            rows: c.rows,
+            pad: [0; 3],
+        };
+        let p = ctx.uniform("embed-params", &params);
+        let bind_group = ctx.bind(&pipeline, &[&c.buffer, tokens, y, &p]);
+        out.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups: [(w.k / 4).div_ceil(64), n, 1],
+        });
+    }
+    Ok(out)
+}

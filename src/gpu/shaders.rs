@@ -1,0 +1,146 @@
+//! The WGSL sources (`shaders/*.wgsl`, embedded with `include_str!`) and the small line
+//! preprocessor that makes their variants.
+//!
+//! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
+//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce), once per
+//!   shader; includes may use `#if` too.
+//! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
+//!   they nest.
+//!
+//! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_K`, `TYPE_Q6_K`
+//! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention), `PARTIAL` /
+//! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ). Numeric knobs are WGSL `override` constants.
+
+use super::GpuError;
+
+/// A kernel family: one `shaders/*.wgsl` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShaderId {
+    MatVec,
+    MatMul,
+    RmsNorm,
+    Rope,
+    Elementwise,
+    Embed,
+    Argmax,
+    KvWrite,
+    Attention,
+}
+
+impl ShaderId {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShaderId::MatVec => "matvec",
+            ShaderId::MatMul => "matmul",
+            ShaderId::RmsNorm => "rmsnorm",
+            ShaderId::Rope => "rope",
+            ShaderId::Elementwise => "elementwise",
+            ShaderId::Embed => "embed",
+            ShaderId::Argmax => "argmax",
+            ShaderId::KvWrite => "kv_write",
+            ShaderId::Attention => "attention",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            ShaderId::MatVec => include_str!("../../shaders/matvec.wgsl"),
+            ShaderId::MatMul => include_str!("../../shaders/matmul.wgsl"),
+            ShaderId::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
+            ShaderId::Rope => include_str!("../../shaders/rope.wgsl"),
+            ShaderId::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            ShaderId::Embed => include_str!("../../shaders/embed.wgsl"),
+            ShaderId::Argmax => include_str!("../../shaders/argmax.wgsl"),
+            ShaderId::KvWrite => include_str!("../../shaders/kv_write.wgsl"),
+            ShaderId::Attention => include_str!("../../shaders/attention.wgsl"),
+        }
+    }
+}
+
+fn include_source(name: &str) -> Option<&'static str> {
+    match name {
+        "bytes" => Some(include_str!("../../shaders/bytes.wgsl")),
+        "dequant" => Some(include_str!("../../shaders/dequant.wgsl")),
+        "reduce" => Some(include_str!("../../shaders/reduce.wgsl")),
+        _ => None,
+    }
+}
+
+/// Expands includes and conditionals of `source` with `defines` set.
+pub fn preprocess(source: &str, defines: &[&str]) -> Result<String, GpuError> {
+    let mut out = String::with_capacity(source.len() * 2);
+    let mut included = Vec::new();
+    expand(source, defines, &mut included, &mut out)?;
+    Ok(out)
+}
+
+fn expand<'a>(
+    source: &'a str,
+    defines: &[&str],
+    included: &mut Vec<&'a str>,
+    out: &mut String,
+) -> Result<(), GpuError> {
+    // Stack of (this branch is kept, some enclosing branch is dropped).
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let active = |stack: &[(bool, bool)]| {
+        stack
+            .last()
+            .is_none_or(|&(keep, outer_off)| keep && !outer_off)
+    };
+    for (n, line) in source.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("//#if ") {
+            let outer_off = !active(&stack);
+            stack.push((defines.contains(&name.trim()), outer_off));
+        } else if t == "//#else" {
+            let top = stack.last_mut().ok_or_else(|| {
+                GpuError::Preprocess(format!("line {}: #else without #if", n + 1))
+            })?;
+            top.0 = !top.0;
+        } else if t == "//#endif" {
+            stack.pop().ok_or_else(|| {
+                GpuError::Preprocess(format!("line {}: #endif without #if", n + 1))
+            })?;
+        } else if let Some(name) = t.strip_prefix("//#include ") {
+            if active(&stack) {
+                let name = name.trim();
+                let src = include_source(name)
+                    .ok_or_else(|| GpuError::Preprocess(format!("unknown include {name:?}")))?;
+                if !included.contains(&src) {
+                    included.push(src);
+                    expand(src, defines, included, out)?;
+                }
+            }
+        } else if active(&stack) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if stack.is_empty() {
+        Ok(())
+    } else {
+        Err(GpuError::Preprocess("#if without #endif".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditionals_nest_and_includes_expand_once() {
+        let src = "a\n//#if X\nb\n//#if Y\nc\n//#else\nd\n//#endif\n//#else\ne\n//#endif\nf\n";
+        assert_eq!(preprocess(src, &["X"]).unwrap(), "a\nb\nd\nf\n");
+        assert_eq!(preprocess(src, &["X", "Y"]).unwrap(), "a\nb\nc\nf\n");
+        assert_eq!(preprocess(src, &["Y"]).unwrap(), "a\ne\nf\n");
+        let inc = preprocess("//#include bytes\n//#include bytes\n", &[]).unwrap();
+        assert_eq!(inc.matches("fn ld32").count(), 1);
+    }
+
+    #[test]
+    fn unbalanced_directives_are_errors() {
+        assert!(preprocess("//#if X\n", &[]).is_err());
+        assert!(preprocess("//#endif\n", &[]).is_err());
+        assert!(preprocess("//#include nope\n", &[]).is_err());
+    }
+}

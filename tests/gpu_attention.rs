@@ -1,0 +1,267 @@
+//! Paged KV write and split-K attention against plain-Rust causal attention (f64), for f32
+//! and f16 pools, grouped-query heads, decode (one query) and prefill (many queries),
+//! sequences longer than one split, and block tables that are not in order.
+
+mod common;
+
+use hearth::gpu::GpuContext;
+use hearth::gpu::ops::{self, KvLayout};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// |gpu - cpu| ≤ ATTN_TOL with values in [-1, 1]: the oracle reads the same stored (f32 or
+/// f16-rounded) K/V in f64, so the error is f32 softmax and accumulation only.
+const ATTN_TOL: f32 = 1e-5;
+
+fn ctx() -> Option<GpuContext> {
+    match GpuContext::new() {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
+        Err(e) => {
+            eprintln!("SKIP: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+struct Case {
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+    block_size: usize,
+    /// Tokens already in the cache before this step.
+    past: usize,
+    /// Queries (= new tokens) of this step.
+    n_q: usize,
+    f16: bool,
+}
+
+fn round_f16(v: f32) -> f32 {
+    half::f16::from_f32(v).to_f32()
+}
+
+fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let total = c.past + c.n_q;
+    let row = c.n_kv_head * c.head_dim;
+    let mut rand_vec =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect() };
+    let keys = rand_vec(total * row);
+    let vals = rand_vec(total * row);
+    let q = rand_vec(c.n_q * c.n_head * c.head_dim);
+    let n_blocks_seq = total.div_ceil(c.block_size);
+    // Physical blocks in scrambled order within a larger pool.
+    let pool_blocks = n_blocks_seq + 3;
+    let table: Vec<u32> = (0..n_blocks_seq)
+        .map(|i| ((i * 7 + 2) % pool_blocks) as u32)
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        table.iter().all(|b| seen.insert(*b)),
+        "block table must not repeat"
+    );
+    let layout = KvLayout {
+        block_size: c.block_size,
+        n_kv_head: c.n_kv_head,
+        head_dim: c.head_dim,
+        f16: c.f16,
+    };
+    let k_pool = ctx.zeroed("k", layout.pool_bytes(pool_blocks)).unwrap();
+    let v_pool = ctx.zeroed("v", layout.pool_bytes(pool_blocks)).unwrap();
+    let bt = ctx.upload_pod("bt", &table).unwrap();
+    // Write all tokens through the kernel, in two batches (past, then the new ones).
+    for (lo, hi) in [(0, c.past), (c.past, total)] {
+        if hi == lo {
+            continue;
+        }
+        let pos: Vec<u32> = (lo as u32..hi as u32).collect();
+        let pg = ctx.upload_pod("pos", &pos).unwrap();
+        let kg = ctx.upload_pod("knew", &keys[lo * row..hi * row]).unwrap();
+        let vg = ctx.upload_pod("vnew", &vals[lo * row..hi * row]).unwrap();
+        let dk = ops::prepare_kv_write(
+            ctx,
+            &layout,
+            &kg.buffer,
+            &k_pool.buffer,
+            &pg.buffer,
+            &bt.buffer,
+            hi - lo,
+        )
+        .unwrap();
+        let dv = ops::prepare_kv_write(
+            ctx,
+            &layout,
+            &vg.buffer,
+            &v_pool.buffer,
+            &pg.buffer,
+            &bt.buffer,
+            hi - lo,
+        )
+        .unwrap();
+        ctx.run(&[&dk, &dv]).unwrap();
+    }
+    // The pool holds exactly the values at their slots.
+    let store = |v: f32| if c.f16 { round_f16(v) } else { v };
+    let kp = ctx
+        .read_bytes(&k_pool.buffer, 0, k_pool.buffer.size())
+        .unwrap();
+    for t in [0, total / 2, total - 1] {
+        let slot = table[t / c.block_size] as usize * c.block_size + t % c.block_size;
+        for e in [0, row - 1] {
+            let i = slot * row + e;
+            let got = if c.f16 {
+                half::f16::from_le_bytes([kp[2 * i], kp[2 * i + 1]]).to_f32()
+            } else {
+                f32::from_le_bytes([kp[4 * i], kp[4 * i + 1], kp[4 * i + 2], kp[4 * i + 3]])
+            };
+            assert_eq!(
+                got,
+                store(keys[t * row + e]),
+                "pool slot of token {t} elem {e}"
+            );
+        }
+    }
+    let scale = 1.0 / (c.head_dim as f32).sqrt();
+    let qpos: Vec<u32> = (c.past as u32..total as u32).collect();
+    let qg = ctx.upload_pod("q", &q).unwrap();
+    let qp = ctx.upload_pod("qpos", &qpos).unwrap();
+    let out = ctx.zeroed("out", (q.len() * 4) as u64).unwrap();
+    // max_len larger than needed: empty splits must not change the result.
+    let max_len = total + 70;
+    let scratch = ctx
+        .zeroed(
+            "scratch",
+            ops::attention_scratch_bytes(c.n_q, c.n_head, c.head_dim, max_len),
+        )
+        .unwrap();
+    let ds = ops::prepare_attention(
+        ctx,
+        &layout,
+        c.n_head,
+        &qg.buffer,
+        &k_pool.buffer,
+        &v_pool.buffer,
+        &bt.buffer,
+        &qp.buffer,
+        &out.buffer,
+        &scratch.buffer,
+        c.n_q,
+        max_len,
+        scale,
+    )
+    .unwrap();
+    ctx.run(&ds.iter().collect::<Vec<_>>()).unwrap();
+    let got = ctx.read_f32(&out.buffer, 0, q.len() as u64).unwrap();
+    // CPU oracle: causal softmax attention in f64 over the stored (possibly f16) values.
+    let group = c.n_head / c.n_kv_head;
+    let hd = c.head_dim;
+    let tol = ATTN_TOL;
+    let mut worst = 0.0f32;
+    for qi in 0..c.n_q {
+        let len = c.past + qi + 1;
+        for h in 0..c.n_head {
+            let kvh = h / group;
+            let qv = &q[(qi * c.n_head + h) * hd..][..hd];
+            let scores: Vec<f64> = (0..len)
+                .map(|t| {
+                    let kv = &keys[t * row + kvh * hd..][..hd];
+                    qv.iter()
+                        .zip(kv)
+                        .map(|(a, b)| (*a * scale) as f64 * store(*b) as f64)
+                        .sum()
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let l: f64 = w.iter().sum();
+            for d in 0..hd {
+                let want: f64 = (0..len)
+                    .map(|t| w[t] * store(vals[t * row + kvh * hd + d]) as f64)
+                    .sum::<f64>()
+                    / l;
+                let g = got[(qi * c.n_head + h) * hd + d];
+                let err = (g as f64 - want).abs() as f32;
+                worst = worst.max(err);
+                assert!(
+                    err <= tol,
+                    "attention q{qi} h{h} d{d} (past {}, n_q {}, f16 {}): gpu {g} cpu {want} err {err} > {tol}",
+                    c.past,
+                    c.n_q,
+                    c.f16
+                );
+            }
+        }
+    }
+    eprintln!(
+        "attention past={} n_q={} f16={}: worst abs err {worst:.2e}",
+        c.past, c.n_q, c.f16
+    );
+}
+
+#[test]
+fn decode_attention_over_paged_kv_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    for (i, f16) in [false, true].into_iter().enumerate() {
+        // One query after 150 cached tokens: three splits, GQA 4:1, 16-token blocks.
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 8,
+                n_kv_head: 2,
+                head_dim: 64,
+                block_size: 16,
+                past: 150,
+                n_q: 1,
+                f16,
+            },
+            10 + i as u64,
+        );
+        // First token ever (one key), MHA, odd head_dim.
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 3,
+                n_kv_head: 3,
+                head_dim: 34,
+                block_size: 16,
+                past: 0,
+                n_q: 1,
+                f16,
+            },
+            20 + i as u64,
+        );
+    }
+}
+
+#[test]
+fn prefill_attention_is_causal_and_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    for (i, f16) in [false, true].into_iter().enumerate() {
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 4,
+                n_kv_head: 1,
+                head_dim: 128,
+                block_size: 16,
+                past: 0,
+                n_q: 70,
+                f16,
+            },
+            30 + i as u64,
+        );
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 6,
+                n_kv_head: 2,
+                head_dim: 48,
+                block_size: 8,
+                past: 37,
+                n_q: 29,
+                f16,
+            },
+            40 + i as u64,
+        );
+    }
+}

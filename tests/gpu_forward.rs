@@ -1,0 +1,499 @@
+//! The whole-model GPU forward step against the CPU reference (`ReferenceModel`) and against
+//! llama.cpp's recorded outputs, on every fixture model; and the "one submit per decode step,
+//! no buffer creation after warm-up" rule, counted through `GpuContext`'s counters.
+
+mod common;
+
+use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+use hearth::gguf::GgufFile;
+use hearth::gpu::GpuContext;
+use hearth::quant::GgmlType;
+use hearth::reference::ReferenceModel;
+use serde_json::Value;
+
+/// GPU vs CPU reference, both f32 activations over the same weights: max |logit difference|
+/// ≤ GPU_VS_CPU_TOL × max(1, max |logit|) (summation order and exp/sin/cos precision only).
+const GPU_VS_CPU_TOL: f32 = 1e-4;
+
+const MODELS: [&str; 7] = [
+    "stories260K-f32",
+    "stories260K-q8_0",
+    "rand-llama-spm-q8_0",
+    "rand-llama-spm-q4_0",
+    "rand-llama-spm-q4_k",
+    "rand-llama-bpe-q4_k",
+    "rand-qwen2-f16",
+];
+
+fn ctx() -> Option<GpuContext> {
+    match GpuContext::new() {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
+        Err(e) => {
+            eprintln!("SKIP: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// The fixtures README's tolerance against llama.cpp for the model's weight types.
+fn llamacpp_tolerance(file: &GgufFile) -> f32 {
+    let types: Vec<GgmlType> = file.tensors().iter().map(|t| t.ggml_type).collect();
+    if types
+        .iter()
+        .any(|t| !matches!(t, GgmlType::F32 | GgmlType::F16))
+    {
+        0.5
+    } else if types.contains(&GgmlType::F16) {
+        2e-2
+    } else {
+        1e-3
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|t| t.as_u64().expect("id") as u32)
+        .collect()
+}
+
+fn argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in xs.iter().enumerate() {
+        if *x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn opts() -> GpuForwardOptions {
+    GpuForwardOptions {
+        max_ctx: 256,
+        max_batch: 48,
+        block_size: 16,
+        kv_f16: false,
+        max_weight_chunk_bytes: None,
+    }
+}
+
+/// Prefill of 40 tokens in uneven chunks (matmul path), then a decode step (matvec path),
+/// against the CPU reference; and the recorded top-20 logits against llama.cpp.
+#[test]
+fn forward_matches_reference_and_llamacpp_on_fixture_models() {
+    let Some(ctx) = ctx() else { return };
+    for stem in MODELS {
+        let (Some(path), Some(refs)) = (
+            common::fixture_model(&format!("{stem}.gguf")),
+            common::fixture_refs(stem),
+        ) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let reference = ReferenceModel::load(&file).unwrap();
+        let n_vocab = reference.config().n_vocab;
+        let seq = &refs["sequences"][1];
+        let tokens = ids(&seq["tokens"]);
+        let n = tokens.len();
+        let mut cache = reference.new_cache(n);
+        let want = reference.forward(&mut cache, &tokens).unwrap();
+
+        let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let mut got = Vec::with_capacity(n * n_vocab);
+        let mut at = 0;
+        for chunk in [17usize, 1, 13, n - 31] {
+            got.extend(gpu.step(&tokens[at..at + chunk], true).unwrap());
+            at += chunk;
+        }
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+        let (mut worst, mut worst_at) = (0.0f32, 0);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let d = (g - w).abs();
+            if d > worst || d.is_nan() {
+                (worst, worst_at) = (d, i);
+            }
+        }
+        assert!(
+            worst <= GPU_VS_CPU_TOL * scale,
+            "{stem}: logit {} (pos {}, token {}): gpu {} cpu {} (|diff| {worst} > {})",
+            worst_at,
+            worst_at / n_vocab,
+            worst_at % n_vocab,
+            got[worst_at],
+            want[worst_at],
+            GPU_VS_CPU_TOL * scale
+        );
+
+        // llama.cpp's recorded top-20 logits.
+        let tol = llamacpp_tolerance(&file);
+        let mut max_llama = 0.0f32;
+        for (pos, entries) in seq["top20"].as_object().unwrap() {
+            let pos: usize = pos.parse().unwrap();
+            for e in entries.as_array().unwrap() {
+                let (id, expected) = (
+                    e[0].as_u64().unwrap() as usize,
+                    e[1].as_f64().unwrap() as f32,
+                );
+                let diff = (got[pos * n_vocab + id] - expected).abs();
+                max_llama = max_llama.max(diff);
+                assert!(
+                    diff <= tol,
+                    "{stem} pos {pos} token {id}: gpu {} llama.cpp {expected} (tol {tol})",
+                    got[pos * n_vocab + id]
+                );
+            }
+        }
+
+        // Decode path: the same sequence as 39 prefilled tokens + one single-token step.
+        gpu.reset();
+        gpu.step(&tokens[..n - 1], false).unwrap();
+        let last = gpu.step(&tokens[n - 1..], false).unwrap();
+        let want_last = &want[(n - 1) * n_vocab..];
+        let decode_worst = last
+            .iter()
+            .zip(want_last)
+            .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+        assert!(
+            decode_worst <= GPU_VS_CPU_TOL * scale,
+            "{stem}: decode step differs by {decode_worst}"
+        );
+        eprintln!(
+            "{stem}: max |gpu - cpu| {worst:.2e} (prefill), {decode_worst:.2e} (decode), logit scale {scale:.1}; \
+             max |gpu - llama.cpp| over top-20 {max_llama:.4} (tol {tol})"
+        );
+    }
+}
+
+/// Greedy continuation of the trained model, one decode step per token, equals llama.cpp's
+/// up to the first step whose recorded margin is below 2·tol, and all 32 tokens where the CPU
+/// reference reproduces llama.cpp exactly (f32: both sequences; q8_0: sequence 0).
+#[test]
+fn greedy_decode_matches_llamacpp_on_stories260k() {
+    let Some(ctx) = ctx() else { return };
+    for (stem, exact) in [
+        ("stories260K-f32", &[0usize, 1][..]),
+        ("stories260K-q8_0", &[0][..]),
+    ] {
+        let (Some(path), Some(refs)) = (
+            common::fixture_model(&format!("{stem}.gguf")),
+            common::fixture_refs(stem),
+        ) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let tol = llamacpp_tolerance(&file);
+        let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+        for (si, seq) in refs["sequences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .take(2)
+        {
+            let tokens = ids(&seq["tokens"]);
+            let greedy = ids(&seq["greedy"]);
+            let margins: Vec<f32> = seq["greedy_steps_tok_logit_margin"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s[2].as_f64().unwrap() as f32)
+                .collect();
+            gpu.reset();
+            let mut logits = gpu.step(&tokens, false).unwrap();
+            let mut ours = Vec::new();
+            for _ in 0..greedy.len() {
+                let next = argmax(&logits);
+                ours.push(next);
+                logits = gpu.step(&[next], false).unwrap();
+            }
+            // The same continuation with the argmax taken on the GPU.
+            gpu.reset();
+            let mut on_gpu = vec![gpu.step_greedy(&tokens).unwrap()];
+            while on_gpu.len() < greedy.len() {
+                let last = *on_gpu.last().unwrap();
+                on_gpu.push(gpu.step_greedy(&[last]).unwrap());
+            }
+            assert_eq!(on_gpu, ours, "{stem} seq {si}: greedy via step_greedy");
+            let must = if exact.contains(&si) {
+                greedy.len()
+            } else {
+                margins
+                    .iter()
+                    .position(|m| *m < 2.0 * tol)
+                    .unwrap_or(greedy.len())
+            };
+            assert_eq!(
+                ours[..must],
+                greedy[..must],
+                "{stem} seq {si}: greedy tokens (first {must} must match)"
+            );
+            let same = ours.iter().zip(&greedy).take_while(|(a, b)| a == b).count();
+            eprintln!(
+                "{stem} seq {si}: {same}/{} greedy tokens equal to llama.cpp's (required {must})",
+                greedy.len()
+            );
+        }
+    }
+}
+
+/// f16 K/V pool: logits within F16_KV_TOL of the f32-cache reference on the trained model
+/// (lavapipe measures 1.4e-2; WGSL leaves pack2x16float rounding to the implementation).
+const F16_KV_TOL: f32 = 4e-2;
+
+#[test]
+fn f16_kv_cache_stays_close_to_the_reference() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let Some(refs) = common::fixture_refs("stories260K-f32") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let reference = ReferenceModel::load(&file).unwrap();
+    let tokens = ids(&refs["sequences"][1]["tokens"]);
+    let mut cache = reference.new_cache(tokens.len());
+    let want = reference.forward(&mut cache, &tokens).unwrap();
+    let mut gpu = GpuForward::load(
+        &ctx,
+        &file,
+        GpuForwardOptions {
+            kv_f16: true,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let got = gpu.step(&tokens, true).unwrap();
+    let worst = got
+        .iter()
+        .zip(&want)
+        .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+    eprintln!("stories260K-f32 with f16 KV: max |gpu - cpu(f32 KV)| = {worst:.2e}");
+    assert!(worst <= F16_KV_TOL, "f16 KV differs by {worst}");
+}
+
+/// Weights split into many chunks of whole rows (as a 7B model's output matrix is on
+/// lavapipe) give the same logits as unsplit weights: chunk offsets in embedding, matvec and
+/// matmul are exercised end to end. Also covers `prefill` in max_batch pieces.
+#[test]
+fn weights_split_into_chunks_give_the_same_logits() {
+    let Some(ctx) = ctx() else { return };
+    for (stem, chunk) in [("stories260K-q8_0", 1024u64), ("rand-qwen2-f16", 64 << 10)] {
+        let (Some(path), Some(refs)) = (
+            common::fixture_model(&format!("{stem}.gguf")),
+            common::fixture_refs(stem),
+        ) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let tokens = ids(&refs["sequences"][1]["tokens"]);
+        let mut whole = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let small = GpuForwardOptions {
+            max_weight_chunk_bytes: Some(chunk),
+            max_batch: 16,
+            ..opts()
+        };
+        let mut split = GpuForward::load(&ctx, &file, small).unwrap();
+        let want = whole.step(&tokens, false).unwrap();
+        let got = split.prefill(&tokens).unwrap();
+        let worst = got
+            .iter()
+            .zip(&want)
+            .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+        let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+        eprintln!("{stem}: chunks of {chunk} bytes: max |split - whole| = {worst:.2e}");
+        assert!(
+            worst <= GPU_VS_CPU_TOL * scale,
+            "{stem}: split weights differ by {worst}"
+        );
+    }
+}
+
+#[test]
+fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-q8_0.gguf") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+    gpu.step(&[1, 403, 407], false).unwrap();
+    gpu.step(&[261], false).unwrap(); // warm-up: builds the single-token plan
+    let before = ctx.counters().snapshot();
+    let steps = 5;
+    let mut tok = 378;
+    for _ in 0..steps {
+        tok = argmax(&gpu.step(&[tok], false).unwrap());
+    }
+    let delta = ctx.counters().snapshot() - before;
+    assert_eq!(
+        delta.submits, steps,
+        "exactly one queue.submit per decode step"
+    );
+    assert_eq!(
+        delta.buffers_created, 0,
+        "no buffer creation in decode after warm-up"
+    );
+    gpu.step_greedy(&[tok]).unwrap(); // warm-up of the greedy plan
+    let before_greedy = ctx.counters().snapshot();
+    for _ in 0..steps {
+        tok = gpu.step_greedy(&[tok]).unwrap();
+    }
+    let greedy_delta = ctx.counters().snapshot() - before_greedy;
+    assert_eq!(greedy_delta.submits, steps, "one submit per greedy step");
+    assert_eq!(
+        greedy_delta.buffers_created, 0,
+        "no buffers per greedy step"
+    );
+}
+
+#[test]
+fn bad_steps_are_typed_errors() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let mut gpu = GpuForward::load(
+        &ctx,
+        &file,
+        GpuForwardOptions {
+            max_ctx: 8,
+            max_batch: 4,
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert!(gpu.step(&[], false).is_err(), "empty step");
+    assert!(gpu.step(&[1, 2, 3, 4, 5], false).is_err(), "over max_batch");
+    let e = gpu.step(&[1, 512], false).unwrap_err().to_string();
+    assert!(e.contains("512"), "{e}");
+    gpu.step(&[1, 2, 3, 4], false).unwrap();
+    gpu.step(&[1, 2, 3, 4], false).unwrap();
+    assert!(gpu.step(&[1], false).is_err(), "context full");
+    assert_eq!(gpu.len(), 8);
+}
+
+/// The issue's 7B check: a generated model with real Llama-2-7B shapes (Q4_0, random weights)
+/// loads on the adapter (output and embedding matrices split by the binding limit where
+/// needed) and generates 8 tokens; prints load time, time per token and peak RSS. Slow on
+/// lavapipe (minutes) and needs ~4 GB of disk: run with
+/// `HEARTH_7B_MODEL=/tmp/llama2-7b-q4_0.gguf cargo test --test gpu_forward -- --ignored`
+/// (the file is generated there when missing).
+#[test]
+#[ignore]
+fn llama2_7b_shaped_model_generates_8_tokens() {
+    let Some(ctx) = ctx() else { return };
+    let path = std::path::PathBuf::from(
+        std::env::var("HEARTH_7B_MODEL").unwrap_or_else(|_| "/tmp/llama2-7b-q4_0.gguf".into()),
+    );
+    if !path.exists() {
+        let spec = hearth::model::preset("llama2-7b").expect("preset");
+        let t = std::time::Instant::now();
+        hearth::model::write_test_model(&spec, None, &path).unwrap();
+        eprintln!("generated {} in {:.1?}", path.display(), t.elapsed());
+    }
+    let file = GgufFile::open(&path).unwrap();
+    let t = std::time::Instant::now();
+    let mut gpu = GpuForward::load(
+        &ctx,
+        &file,
+        GpuForwardOptions {
+            max_ctx: 64,
+            max_batch: 8,
+            ..opts()
+        },
+    )
+    .unwrap();
+    eprintln!("{}\nloaded in {:.1?}", ctx.info(), t.elapsed());
+    let t = std::time::Instant::now();
+    let mut logits = gpu.prefill(&[1, 450, 4996, 17354]).unwrap();
+    eprintln!("prefill of 4 tokens: {:.1?}", t.elapsed());
+    let mut out = Vec::new();
+    let t = std::time::Instant::now();
+    for _ in 0..8 {
+        let next = argmax(&logits);
+        assert!(logits.iter().all(|v| v.is_finite()));
+        out.push(next);
+        logits = gpu.step(&[next], false).unwrap();
+    }
+    let per_token = t.elapsed() / 8;
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    eprintln!("8 greedy tokens {out:?}: {per_token:.2?} per token; peak {rss}");
+    assert_eq!(out.len(), 8);
+}
+
+/// Times prefill and decode on the GPU engine and on the CPU reference in the same run and
+/// prints tokens/s and GPU/CPU ratios (a measurement, not a check). Small fixture models, and
+/// the 7B-shaped model when `HEARTH_7B_MODEL` names an existing file.
+/// `cargo test --test gpu_forward gpu_vs_cpu_timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn gpu_vs_cpu_timing() {
+    let Some(ctx) = ctx() else { return };
+    let mut models: Vec<(String, std::path::PathBuf, usize, usize)> = Vec::new();
+    for stem in ["stories260K-f32", "rand-llama-spm-q4_k", "rand-qwen2-f16"] {
+        if let Some(p) = common::fixture_model(&format!("{stem}.gguf")) {
+            models.push((stem.to_string(), p, 32, 16));
+        }
+    }
+    if let Ok(p) = std::env::var("HEARTH_7B_MODEL") {
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            models.push(("llama2-7b-q4_0 (random)".into(), p, 1, 2));
+        }
+    }
+    for (name, path, n_prompt, n_gen) in models {
+        let file = GgufFile::open(&path).unwrap();
+        let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| 1 + i * 7 % 500).collect();
+        let gen_opts = GpuForwardOptions {
+            max_ctx: 64,
+            max_batch: 32,
+            ..opts()
+        };
+        let mut gpu = GpuForward::load(&ctx, &file, gen_opts).unwrap();
+        let time = |f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        };
+        let mut last = Vec::new();
+        let gpu_pp = time(&mut || last = gpu.prefill(&prompt).unwrap());
+        let gpu_tg = time(&mut || {
+            for _ in 0..n_gen {
+                last = gpu.step(&[argmax(&last)], false).unwrap();
+            }
+        });
+        let reference = ReferenceModel::load(&file).unwrap();
+        let mut cache = reference.new_cache(n_prompt + n_gen);
+        let n_vocab = reference.config().n_vocab;
+        let cpu_pp = time(&mut || last = reference.forward(&mut cache, &prompt).unwrap());
+        last = last[(n_prompt - 1) * n_vocab..].to_vec();
+        let cpu_tg = time(&mut || {
+            for _ in 0..n_gen {
+                last = reference.forward(&mut cache, &[argmax(&last)]).unwrap();
+            }
+        });
+        let tps = |n: usize, s: f64| n as f64 / s;
+        eprintln!(
+            "{name}: prefill {n_prompt} tok: gpu {:.2} tok/s, cpu {:.2} tok/s (gpu/cpu {:.2}); \
+             decode {n_gen} tok: gpu {:.2} tok/s, cpu {:.2} tok/s (gpu/cpu {:.2})",
+            tps(n_prompt, gpu_pp),
+            tps(n_prompt, cpu_pp),
+            cpu_pp / gpu_pp,
+            tps(n_gen, gpu_tg),
+            tps(n_gen, cpu_tg),
+            cpu_tg / gpu_tg
+        );
+    }
+}
