@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use hearth::engine::{Generator, Sampler, SamplerConfig};
-use hearth::reference::ReferenceModel;
+use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use serde_json::json;
 
-use super::util::{Device, open_model, print_json, require_cpu};
+use super::backend::{Backend, gpu_context};
+use super::util::{Device, open_model, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,17 +42,16 @@ pub struct Args {
     /// Stop when this text appears (repeatable); it is not printed.
     #[arg(long)]
     stop: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    require_cpu(args.device)?;
     let file = open_model(&args.model)?;
     let tokenizer = Tokenizer::from_gguf(&file).context("cannot build the tokenizer")?;
-    let model = ReferenceModel::load(&file).context("cannot load the model")?;
+    let config = ModelConfig::from_gguf(&file).context("cannot load the model")?;
     let prompt_text = if args.chat {
         let template = ChatTemplate::from_gguf(&file)?;
         let mut messages = Vec::new();
@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     if prompt.is_empty() {
         bail!("the prompt tokenized to nothing");
     }
-    let n_ctx = model.config().n_ctx_train.max(1);
+    let n_ctx = config.n_ctx_train.max(1);
     if prompt.len() >= n_ctx {
         bail!(
             "the prompt has {} tokens; the model's context holds {n_ctx}",
@@ -82,7 +82,12 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
-    let mut cache = model.new_cache(prompt.len() + max_tokens);
+    let gpu = match args.device {
+        Device::Gpu => Some(gpu_context()?),
+        Device::Cpu => None,
+    };
+    let mut backend =
+        Backend::load(args.device, &file, gpu.as_ref(), prompt.len() + max_tokens, 512)?;
     let sampler = Sampler::new(SamplerConfig {
         temperature: args.temperature,
         top_k: args.top_k,
@@ -99,11 +104,7 @@ pub fn run(args: Args) -> Result<()> {
         stop_strings: args.stop.clone(),
         cancel: None,
     };
-    let n_vocab = model.config().n_vocab;
-    let forward = |tokens: &[u32]| {
-        let logits = model.forward(&mut cache, tokens)?;
-        Ok::<_, hearth::reference::ReferenceError>(logits[logits.len() - n_vocab..].to_vec())
-    };
+    let forward = |tokens: &[u32]| backend.forward_last(tokens).map_err(ForwardError);
     let stream = !args.json;
     let mut stdout = std::io::stdout().lock();
     let stats = generator.run(&prompt, 0, forward, |text| {
@@ -136,6 +137,18 @@ pub fn run(args: Args) -> Result<()> {
         "prefill_tok_s": stats.prefill_tok_s(),
         "decode_tok_s": stats.decode_tok_s(),
         "stop_reason": stats.stop_reason.as_str(),
-        "device": "cpu",
+        "device": match args.device { Device::Cpu => "cpu", Device::Gpu => "gpu" },
     }))
 }
+
+/// `Generator::run` wants a `std::error::Error`; the backend reports `anyhow` chains.
+#[derive(Debug)]
+struct ForwardError(anyhow::Error);
+
+impl std::fmt::Display for ForwardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for ForwardError {}

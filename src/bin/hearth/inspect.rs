@@ -14,8 +14,14 @@ use super::util::{open_model, print_json};
 const ARRAY_PREVIEW: usize = 8;
 
 #[derive(clap::Args)]
+#[command(arg_required_else_help = true)]
 pub struct Args {
-    model: PathBuf,
+    /// The GGUF model (optional with --gpu).
+    #[arg(required_unless_present = "gpu")]
+    model: Option<PathBuf>,
+    /// Show the GPU adapter Hearth would use: features and limits.
+    #[arg(long)]
+    gpu: bool,
     /// Context length for the memory estimate (default: the model's training context).
     #[arg(long)]
     ctx: Option<usize>,
@@ -27,11 +33,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let file = open_model(&args.model)?;
+    let gpu = args.gpu.then(gpu_report);
+    let Some(model) = &args.model else {
+        let gpu = gpu.unwrap_or(Value::Null);
+        if args.json {
+            return print_json(&gpu);
+        }
+        println!("{}", gpu["text"].as_str().unwrap_or(""));
+        return Ok(());
+    };
+    let file = open_model(model)?;
     let kv_type = GgmlType::from_name(&args.kv_type)
         .filter(|t| matches!(t, GgmlType::F16 | GgmlType::F32 | GgmlType::Q8_0))
         .ok_or_else(|| anyhow::anyhow!("--kv-type must be f16, f32 or q8_0"))?;
-    let report = build_report(&file, args.ctx, kv_type);
+    let mut report = build_report(&file, args.ctx, kv_type);
+    if let Some(gpu) = gpu {
+        report["gpu"] = gpu;
+    }
     if args.json {
         return print_json(&report);
     }
@@ -86,6 +104,30 @@ fn build_report(file: &GgufFile, ctx: Option<usize>, kv_type: GgmlType) -> Value
     report
 }
 
+/// The adapter's summary, or why there is none (not an error: inspecting a model needs no GPU).
+fn gpu_report() -> Value {
+    match hearth::gpu::GpuContext::new() {
+        Ok(ctx) => {
+            let i = ctx.info();
+            json!({
+                "name": i.name, "backend": i.backend, "device_type": i.device_type,
+                "driver": i.driver, "driver_info": i.driver_info,
+                "shader_f16": i.features.contains(wgpu::Features::SHADER_F16),
+                "subgroup": i.features.contains(wgpu::Features::SUBGROUP),
+                "timestamp_query": i.features.contains(wgpu::Features::TIMESTAMP_QUERY),
+                "subgroup_size": [i.subgroup_min_size, i.subgroup_max_size],
+                "max_storage_buffer_binding_size": i.max_storage_buffer_binding_size,
+                "max_buffer_size": i.max_buffer_size,
+                "max_storage_buffers_per_shader_stage": i.max_storage_buffers_per_shader_stage,
+                "max_compute_workgroup_storage_size": i.max_compute_workgroup_storage_size,
+                "max_compute_invocations_per_workgroup": i.max_compute_invocations_per_workgroup,
+                "text": i.to_string(),
+            })
+        }
+        Err(e) => json!({ "error": e.to_string(), "text": format!("no usable GPU adapter: {e}") }),
+    }
+}
+
 fn value_json(v: &MetadataValue) -> Value {
     match v {
         MetadataValue::Array(items) if items.len() > ARRAY_PREVIEW => json!({
@@ -105,6 +147,9 @@ fn value_json(v: &MetadataValue) -> Value {
 }
 
 fn print_human(file: &GgufFile, report: &Value) {
+    if let Some(text) = report["gpu"]["text"].as_str() {
+        println!("{text}\n");
+    }
     println!(
         "GGUF v{}  {} bytes  alignment {}",
         file.version(),

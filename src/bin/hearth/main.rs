@@ -1,6 +1,8 @@
 //! The `hearth` command-line tool. Other tools and tests drive Hearth through it, so command
 //! names, flags and JSON fields are a stable contract (see README "CLI").
 
+mod backend;
+mod bench;
 mod generate;
 mod inspect;
 mod make_test_model;
@@ -31,6 +33,8 @@ enum Command {
     Score(score::Args),
     /// Generate text from a prompt.
     Generate(generate::Args),
+    /// Measure prompt processing and generation speed (in the spirit of llama-bench).
+    Bench(bench::Args),
     /// Write a deterministic random-weight model (tests, benchmarks, 7B-shaped presets).
     MakeTestModel(make_test_model::Args),
 }
@@ -43,6 +47,7 @@ fn main() {
         Command::Score(a) => score::run(a),
         Command::Generate(a) => generate::run(a),
         Command::MakeTestModel(a) => make_test_model::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

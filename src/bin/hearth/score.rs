@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use hearth::reference::ReferenceModel;
+use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::util::{Device, open_model, print_json, require_cpu};
+use super::backend::{Backend, gpu_context};
+use super::util::{Device, open_model, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,22 +21,25 @@ pub struct Args {
     /// Report positions 0, N, 2N, ... and always the last.
     #[arg(long, default_value_t = 8)]
     every: usize,
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    require_cpu(args.device)?;
     if args.every == 0 {
         bail!("--every must be at least 1");
     }
     let file = open_model(&args.model)?;
-    let model = ReferenceModel::load(&file).context("cannot load the model")?;
-    let n_vocab = model.config().n_vocab;
-    let mut cache = model.new_cache(args.tokens.len());
-    let logits = model.forward(&mut cache, &args.tokens)?;
+    let gpu = match args.device {
+        Device::Gpu => Some(gpu_context()?),
+        Device::Cpu => None,
+    };
+    let n = args.tokens.len();
+    let mut backend = Backend::load(args.device, &file, gpu.as_ref(), n, n.min(512))?;
+    let n_vocab = backend.n_vocab();
+    let logits = backend.forward_all(&args.tokens)?;
     let last = args.tokens.len() - 1;
     let positions: Vec<_> = (0..args.tokens.len())
         .filter(|p| p % args.every == 0 || *p == last)

@@ -18,15 +18,6 @@ pub fn open_model(path: &Path) -> Result<GgufFile> {
     GgufFile::open(path).with_context(|| format!("cannot load model {}", path.display()))
 }
 
-pub fn require_cpu(device: Device) -> Result<()> {
-    match device {
-        Device::Cpu => Ok(()),
-        Device::Gpu => {
-            anyhow::bail!("the GPU engine is not available in this build yet; use --device cpu")
-        }
-    }
-}
-
 pub fn print_json(value: &serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())

@@ -1,0 +1,115 @@
+//! One forward pass, on the CPU reference or the GPU engine, behind the same calls, so
+//! `score`, `generate` and `bench` treat both devices alike.
+
+use anyhow::{Context, Result};
+use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+use hearth::gguf::GgufFile;
+use hearth::gpu::GpuContext;
+use hearth::reference::{KvCache, ReferenceModel};
+
+use super::util::Device;
+
+pub enum Backend<'a> {
+    Cpu { model: ReferenceModel<'a>, cache: KvCache },
+    Gpu { forward: Box<GpuForward<'a>>, max_batch: usize },
+}
+
+/// Opens the GPU once per process; `Backend::Gpu` borrows it.
+pub fn gpu_context() -> Result<GpuContext> {
+    GpuContext::new().context("no usable GPU adapter (use --device cpu for the CPU reference)")
+}
+
+impl<'a> Backend<'a> {
+    /// A backend able to hold `max_tokens` tokens of context, prefilling at most `max_batch`
+    /// tokens per GPU step.
+    pub fn load(
+        device: Device,
+        file: &'a GgufFile,
+        gpu: Option<&'a GpuContext>,
+        max_tokens: usize,
+        max_batch: usize,
+    ) -> Result<Self> {
+        match device {
+            Device::Cpu => {
+                let model = ReferenceModel::load(file).context("cannot load the model")?;
+                let cache = model.new_cache(max_tokens);
+                Ok(Backend::Cpu { model, cache })
+            }
+            Device::Gpu => {
+                let ctx = gpu.context("the GPU context was not opened")?;
+                let opts = GpuForwardOptions {
+                    max_ctx: max_tokens.max(1),
+                    max_batch: max_batch.clamp(1, max_tokens.max(1)),
+                    ..GpuForwardOptions::default()
+                };
+                let forward = GpuForward::load(ctx, file, opts)
+                    .context("cannot load the model on the GPU")?;
+                Ok(Backend::Gpu { forward: Box::new(forward), max_batch: opts.max_batch })
+            }
+        }
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        match self {
+            Backend::Cpu { model, .. } => model.config().n_vocab,
+            Backend::Gpu { forward, .. } => forward.config().n_vocab,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        match self {
+            Backend::Cpu { cache, .. } => cache.clear(),
+            Backend::Gpu { forward, .. } => forward.reset(),
+        }
+    }
+
+    /// Appends `tokens` and returns the logits of every one of them (row-major).
+    pub fn forward_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        match self {
+            Backend::Cpu { model, cache } => Ok(model.forward(cache, tokens)?),
+            Backend::Gpu { forward, max_batch } => {
+                let mut out = Vec::with_capacity(tokens.len() * forward.config().n_vocab);
+                for chunk in tokens.chunks(*max_batch) {
+                    out.extend(forward.step(chunk, true)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Appends `tokens` and returns the last one's logits.
+    pub fn forward_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        match self {
+            Backend::Cpu { model, cache } => {
+                let n_vocab = model.config().n_vocab;
+                let logits = model.forward(cache, tokens)?;
+                Ok(logits[logits.len() - n_vocab..].to_vec())
+            }
+            Backend::Gpu { forward, .. } => Ok(forward.prefill(tokens)?),
+        }
+    }
+
+    /// Appends `tokens` and returns the greedy next token (on the GPU the argmax runs there and
+    /// only 4 bytes come back).
+    pub fn greedy_next(&mut self, tokens: &[u32]) -> Result<u32> {
+        match self {
+            Backend::Gpu { forward, max_batch } if tokens.len() <= *max_batch => {
+                Ok(forward.step_greedy(tokens)?)
+            }
+            _ => {
+                let logits = self.forward_last(tokens)?;
+                Ok(argmax(&logits))
+            }
+        }
+    }
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}

@@ -1,0 +1,151 @@
+//! `hearth bench`: prompt processing (pp) and token generation (tg) speed, in the spirit of
+//! llama-bench. pp prefills N pseudo-random tokens into an empty cache; tg then decodes M tokens
+//! greedily one step at a time after that prompt (as a chat reply would). With `--compare-cpu`
+//! the CPU reference runs the same work in the same process, and the ratios are reported.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use hearth::gguf::GgufFile;
+use hearth::gpu::GpuContext;
+use hearth::model::ModelConfig;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use super::backend::{Backend, gpu_context};
+use super::util::{Device, open_model, print_json};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    gen_tokens: usize,
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
+    device: Device,
+    /// Also run the CPU reference and report GPU/CPU ratios measured in this run.
+    #[arg(long)]
+    compare_cpu: bool,
+    /// Tokens per prefill step on the GPU.
+    #[arg(long, default_value_t = 512)]
+    batch: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Mean and standard deviation of one measure over the repetitions.
+struct Stat {
+    mean: f64,
+    std: f64,
+}
+
+fn stat(xs: &[f64]) -> Stat {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    Stat { mean, std: var.sqrt() }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.prompt_tokens == 0 || args.reps == 0 {
+        bail!("--prompt-tokens and --reps must be at least 1");
+    }
+    let file = open_model(&args.model)?;
+    let config = ModelConfig::from_gguf(&file)?;
+    let gpu = match args.device {
+        Device::Gpu => Some(gpu_context()?),
+        Device::Cpu => None,
+    };
+    let mut report = measure(&args, &file, &config, args.device, gpu.as_ref())?;
+    if args.compare_cpu && args.device == Device::Gpu {
+        let cpu = measure(&args, &file, &config, Device::Cpu, None)?;
+        let ratio = |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0) / cpu[k].as_f64().unwrap_or(1.0);
+        report["ratio_pp_vs_cpu"] = json!(ratio(&report, "pp_tok_s"));
+        report["ratio_tg_vs_cpu"] = json!(ratio(&report, "tg_tok_s"));
+        report["cpu"] = cpu;
+    }
+    report["peak_rss_bytes"] = json!(peak_rss_bytes());
+    if args.json {
+        return print_json(&report);
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn measure(
+    args: &Args,
+    file: &GgufFile,
+    config: &ModelConfig,
+    device: Device,
+    gpu: Option<&GpuContext>,
+) -> Result<Value> {
+    let total = args.prompt_tokens + args.gen_tokens;
+    let load_start = Instant::now();
+    let mut backend = Backend::load(device, file, gpu, total, args.batch)?;
+    let load_s = load_start.elapsed().as_secs_f64();
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let low = 3.min(config.n_vocab as u32 - 1);
+    let prompt: Vec<u32> =
+        (0..args.prompt_tokens).map(|_| rng.random_range(low..config.n_vocab as u32)).collect();
+    let label = match device {
+        Device::Gpu => "gpu",
+        Device::Cpu => "cpu",
+    };
+    let bar = ProgressBar::new((args.reps * total) as u64).with_style(
+        ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} tokens, {elapsed} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("bench {label}"));
+    let (mut pp, mut tg) = (Vec::new(), Vec::new());
+    for _ in 0..args.reps {
+        backend.reset();
+        let start = Instant::now();
+        let mut next = backend.greedy_next(&prompt)?;
+        pp.push(args.prompt_tokens as f64 / start.elapsed().as_secs_f64());
+        bar.inc(args.prompt_tokens as u64);
+        let start = Instant::now();
+        for _ in 0..args.gen_tokens {
+            next = backend.greedy_next(&[next])?;
+            bar.inc(1);
+        }
+        if args.gen_tokens > 0 {
+            tg.push(args.gen_tokens as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+    bar.finish_and_clear();
+    let (pp, tg) = (stat(&pp), stat(&tg));
+    let weights_bytes: u64 = file.tensors().iter().map(|t| t.n_bytes).sum();
+    let adapter = gpu.map(|g| g.info().name.clone()).unwrap_or_else(|| "cpu reference".into());
+    Ok(json!({
+        "model": args.model.display().to_string(),
+        "device": label,
+        "adapter": adapter,
+        "weights_bytes": weights_bytes,
+        "prompt_tokens": args.prompt_tokens,
+        "gen_tokens": args.gen_tokens,
+        "reps": args.reps,
+        "load_s": load_s,
+        "pp_tok_s": pp.mean,
+        "pp_tok_s_std": pp.std,
+        "tg_tok_s": tg.mean,
+        "tg_tok_s_std": tg.std,
+        "tg_ms_per_token": if tg.mean > 0.0 { 1000.0 / tg.mean } else { 0.0 },
+        // Every decode step reads all weights once: the bandwidth decode achieves.
+        "tg_weight_read_gb_s": weights_bytes as f64 * tg.mean / 1e9,
+    }))
+}
+
+/// The process's peak resident set (VmHWM), where /proc offers it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
