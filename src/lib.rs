@@ -9,4 +9,5 @@ pub mod gguf;
 pub mod model;
 pub mod quant;
 pub mod reference;
+pub mod store;
 pub mod tokenizer;

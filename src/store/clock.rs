@@ -1,0 +1,30 @@
+//! Timestamps: stored as Unix milliseconds (UTC), shown as RFC 3339.
+
+use jiff::Timestamp;
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+/// RFC 3339 text for a stored time; a value outside jiff's range (only a tampered row can hold
+/// one) shows as the Unix epoch rather than failing the read.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH).to_string()
+}
+
+/// Marks conversation `id` as changed now. `updated_at` becomes now, but strictly after every
+/// stored value, so "newest first" is a total order even when two changes land in the same
+/// millisecond or the system clock steps back. Returns false when there is no such conversation.
+pub(crate) async fn touch(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE conversations
+         SET updated_at = MAX(?1, (SELECT MAX(updated_at) FROM conversations) + 1)
+         WHERE id = ?2",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
