@@ -7,10 +7,21 @@ pub(crate) fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
-/// RFC 3339 text for a stored time; a value outside jiff's range (only a tampered row can hold
-/// one) shows as the Unix epoch rather than failing the read.
+/// RFC 3339 text for a stored time, always with three fractional digits so that the strings
+/// sort like the times. A value outside jiff's range (only a tampered row can hold one) shows as
+/// the Unix epoch rather than failing the read.
 pub(crate) fn rfc3339(ms: i64) -> String {
-    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH).to_string()
+    format!("{:.3}", Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fixed_width_utc_with_milliseconds() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_700_000_000_120), "2023-11-14T22:13:20.120Z");
+        assert_eq!(super::rfc3339(i64::MAX), "1970-01-01T00:00:00.000Z");
+    }
 }
 
 /// Marks conversation `id` as changed now. `updated_at` becomes now, but strictly after every

@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
 pub use error::StoreError;
+pub use messages::MAX_CONTENT_BYTES;
 pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
     Conversation, ConversationSummary, LoadedMessages, Message, ReplyStats, Role, RowWarning, StopReason,
