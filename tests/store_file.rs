@@ -18,9 +18,15 @@ async fn file_store_uses_wal_and_foreign_keys() {
     assert!(path.is_file());
     assert_eq!(s.path(), path);
     assert_eq!(s.journal_mode().await.unwrap(), "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(s.pool()).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
-    let ok: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(s.pool()).await.unwrap();
+    let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(ok, "ok");
     s.close().await;
 }
@@ -54,14 +60,26 @@ async fn everything_is_there_after_a_restart() {
         let s = Store::open(&path).await.unwrap();
         let a = s.create_conversation(Some("First")).await.unwrap().id;
         let b = s.create_conversation(None).await.unwrap().id;
-        s.append_message(a, Role::User, "Once upon a time", None).await.unwrap();
-        let r = s.append_message(a, Role::Assistant, "", None).await.unwrap();
-        s.update_assistant_message(r.id, "there was a fox.", Some(&stats)).await.unwrap();
-        s.append_message(b, Role::User, "Second chat", None).await.unwrap();
+        s.append_message(a, Role::User, "Once upon a time", None)
+            .await
+            .unwrap();
+        let r = s
+            .append_message(a, Role::Assistant, "", None)
+            .await
+            .unwrap();
+        s.update_assistant_message(r.id, "there was a fox.", Some(&stats))
+            .await
+            .unwrap();
+        s.append_message(b, Role::User, "Second chat", None)
+            .await
+            .unwrap();
         s.rename_conversation(b, "Renamed").await.unwrap();
         s.save_settings(&settings).await.unwrap();
         let list = s.list_conversations().await.unwrap();
-        let convs = vec![s.get_conversation(a).await.unwrap(), s.get_conversation(b).await.unwrap()];
+        let convs = vec![
+            s.get_conversation(a).await.unwrap(),
+            s.get_conversation(b).await.unwrap(),
+        ];
         s.close().await;
         (list, convs)
     };
@@ -75,7 +93,10 @@ async fn everything_is_there_after_a_restart() {
     let loaded = s.load_settings().await.unwrap();
     assert_eq!(loaded.settings, settings);
     assert!(loaded.warnings.is_empty());
-    assert_eq!(s.search_conversations("fox").await.unwrap()[0].id, before_convs[0].summary.id);
+    assert_eq!(
+        s.search_conversations("fox").await.unwrap()[0].id,
+        before_convs[0].summary.id
+    );
     // New ids keep counting up after a restart.
     let c = s.create_conversation(None).await.unwrap();
     assert!(c.id > before_convs[1].summary.id);
@@ -96,8 +117,18 @@ async fn concurrent_writers_keep_each_writers_order() {
         tokio::spawn(async move {
             let mut ids = Vec::new();
             for i in 0..PER_TASK {
-                let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
-                ids.push(store.append_message(conv, role, &format!("{tag}{i}"), None).await.unwrap().id);
+                let role = if i % 2 == 0 {
+                    Role::User
+                } else {
+                    Role::Assistant
+                };
+                ids.push(
+                    store
+                        .append_message(conv, role, &format!("{tag}{i}"), None)
+                        .await
+                        .unwrap()
+                        .id,
+                );
             }
             ids
         })
@@ -114,20 +145,41 @@ async fn concurrent_writers_keep_each_writers_order() {
 
     let messages = second.list_messages(conv).await.unwrap().messages;
     assert_eq!(messages.len(), 3 * PER_TASK);
-    assert!(messages.windows(2).all(|w| w[0].id < w[1].id), "listed in id order");
+    assert!(
+        messages.windows(2).all(|w| w[0].id < w[1].id),
+        "listed in id order"
+    );
     for (tag, ids) in ["a", "b", "c"].into_iter().zip(&returned) {
-        let mine: Vec<&str> = messages.iter().filter(|m| m.content.starts_with(tag)).map(|m| m.content.as_str()).collect();
+        let mine: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.content.starts_with(tag))
+            .map(|m| m.content.as_str())
+            .collect();
         let expected: Vec<String> = (0..PER_TASK).map(|i| format!("{tag}{i}")).collect();
         assert_eq!(mine, expected, "writer {tag} kept its order");
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "writer {tag} got increasing ids");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "writer {tag} got increasing ids"
+        );
     }
-    assert_eq!(first.conversation_summary(conv).await.unwrap().message_count, 3 * PER_TASK as u64);
+    assert_eq!(
+        first
+            .conversation_summary(conv)
+            .await
+            .unwrap()
+            .message_count,
+        3 * PER_TASK as u64
+    );
     first.close().await;
     second.close().await;
 }
 
 fn assert_untouched(path: &Path, original: &[u8]) {
-    assert_eq!(std::fs::read(path).expect("the file is still there"), original, "the file was not modified");
+    assert_eq!(
+        std::fs::read(path).expect("the file is still there"),
+        original,
+        "the file was not modified"
+    );
 }
 
 #[tokio::test]
@@ -146,10 +198,16 @@ async fn a_garbage_file_is_a_typed_error_and_left_untouched() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     let shown = err.to_string();
-    assert!(shown.contains("hearth.db") && shown.contains("untouched"), "{shown}");
+    assert!(
+        shown.contains("hearth.db") && shown.contains("untouched"),
+        "{shown}"
+    );
     assert_untouched(&path, &garbage);
     // Opening again behaves the same (nothing was "repaired" in between).
-    assert!(matches!(Store::open(&path).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        Store::open(&path).await,
+        Err(StoreError::Corrupt { .. })
+    ));
     assert_untouched(&path, &garbage);
 }
 
@@ -160,9 +218,14 @@ async fn damaged_pages_are_a_typed_error_and_left_untouched() {
     {
         let s = Store::open(&path).await.unwrap();
         let c = s.create_conversation(None).await.unwrap().id;
-        s.append_message(c, Role::User, &"words ".repeat(2000), None).await.unwrap();
+        s.append_message(c, Role::User, &"words ".repeat(2000), None)
+            .await
+            .unwrap();
         // Move everything from the WAL into the main file before damaging it.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(s.pool()).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(s.pool())
+            .await
+            .unwrap();
         s.close().await;
     }
     let mut bytes = std::fs::read(&path).unwrap();
@@ -179,7 +242,10 @@ async fn damaged_pages_are_a_typed_error_and_left_untouched() {
         Err(e) => Err(e),
         Ok(s) => s.list_conversations().await.map(|_| ()),
     };
-    assert!(matches!(result, Err(StoreError::Corrupt { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Corrupt { .. })),
+        "{result:?}"
+    );
     assert_untouched(&path, &bytes);
 }
 
@@ -204,8 +270,14 @@ async fn a_database_from_a_newer_hearth_is_refused_not_changed() {
         other => panic!("expected NewerSchema, got {other:?}"),
     }
     // The data is still there for the newer version.
-    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path)).await.unwrap();
-    let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM conversations").fetch_all(&pool).await.unwrap();
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM conversations")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert_eq!(titles, ["keep me"]);
     pool.close().await;
 }

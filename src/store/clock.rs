@@ -11,7 +11,10 @@ pub(crate) fn now_ms() -> i64 {
 /// sort like the times. A value outside jiff's range (only a tampered row can hold one) shows as
 /// the Unix epoch rather than failing the read.
 pub(crate) fn rfc3339(ms: i64) -> String {
-    format!("{:.3}", Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
+    format!(
+        "{:.3}",
+        Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+    )
 }
 
 #[cfg(test)]
@@ -19,7 +22,10 @@ mod tests {
     #[test]
     fn fixed_width_utc_with_milliseconds() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_700_000_000_120), "2023-11-14T22:13:20.120Z");
+        assert_eq!(
+            super::rfc3339(1_700_000_000_120),
+            "2023-11-14T22:13:20.120Z"
+        );
         assert_eq!(super::rfc3339(i64::MAX), "1970-01-01T00:00:00.000Z");
     }
 }

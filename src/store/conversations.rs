@@ -68,7 +68,10 @@ impl From<SummaryRow> for ConversationSummary {
 
 /// The first `PREVIEW_CHARS` characters of `text` on one line, with "…" when cut.
 fn preview(text: &str) -> String {
-    let one_line = text.split_whitespace().flat_map(|word| std::iter::once(' ').chain(word.chars())).skip(1);
+    let one_line = text
+        .split_whitespace()
+        .flat_map(|word| std::iter::once(' ').chain(word.chars()))
+        .skip(1);
     let mut out = String::new();
     for (n, c) in one_line.enumerate() {
         if n == PREVIEW_CHARS {
@@ -90,7 +93,9 @@ pub fn validate_title(title: &str) -> Result<String, StoreError> {
     }
     let chars = title.chars().count();
     if chars > MAX_TITLE_CHARS {
-        return invalid(format!("it is {chars} characters long; the limit is {MAX_TITLE_CHARS}"));
+        return invalid(format!(
+            "it is {chars} characters long; the limit is {MAX_TITLE_CHARS}"
+        ));
     }
     if title.chars().any(char::is_control) {
         return invalid("it contains control characters such as line breaks".into());
@@ -100,7 +105,10 @@ pub fn validate_title(title: &str) -> Result<String, StoreError> {
 
 impl Store {
     /// Creates an empty conversation titled `title` (validated) or "New chat".
-    pub async fn create_conversation(&self, title: Option<&str>) -> Result<ConversationSummary, StoreError> {
+    pub async fn create_conversation(
+        &self,
+        title: Option<&str>,
+    ) -> Result<ConversationSummary, StoreError> {
         let title = match title {
             Some(t) => validate_title(t)?,
             None => DEFAULT_TITLE.to_string(),
@@ -139,7 +147,10 @@ impl Store {
 
     /// Conversations whose title or any message contains `query` (case-insensitive substring;
     /// `%`, `_` and quotes match themselves), most recently active first. A blank query lists all.
-    pub async fn search_conversations(&self, query: &str) -> Result<Vec<ConversationSummary>, StoreError> {
+    pub async fn search_conversations(
+        &self,
+        query: &str,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
         let query = query.trim();
         if query.is_empty() {
             return self.list_conversations().await;
@@ -147,8 +158,19 @@ impl Store {
         let op = "searching conversations";
         let like = search::like_pattern(query);
         let rows: Vec<SummaryRow> = match search::fts_phrase(query) {
-            Some(phrase) => sqlx::query_as(SEARCH_FTS).bind(like).bind(phrase).fetch_all(&self.pool).await,
-            None => sqlx::query_as(SEARCH_LIKE).bind(like).fetch_all(&self.pool).await,
+            Some(phrase) => {
+                sqlx::query_as(SEARCH_FTS)
+                    .bind(like)
+                    .bind(phrase)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_as(SEARCH_LIKE)
+                    .bind(like)
+                    .fetch_all(&self.pool)
+                    .await
+            }
         }
         .map_err(self.err(op))?;
         Ok(rows.into_iter().map(Into::into).collect())
@@ -156,7 +178,11 @@ impl Store {
 
     /// The conversation's summary.
     pub async fn conversation_summary(&self, id: i64) -> Result<ConversationSummary, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(self.err("reading a conversation"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(self.err("reading a conversation"))?;
         self.summary_in(&mut conn, id).await
     }
 
@@ -170,7 +196,8 @@ impl Store {
             .fetch_optional(conn)
             .await
             .map_err(self.err("reading a conversation"))?;
-        row.map(Into::into).ok_or(StoreError::ConversationNotFound { id })
+        row.map(Into::into)
+            .ok_or(StoreError::ConversationNotFound { id })
     }
 
     /// The conversation with its messages in order (bad rows skipped and listed in `warnings`).
@@ -181,11 +208,19 @@ impl Store {
         let summary = self.summary_in(&mut tx, id).await?;
         let loaded = self.messages_in(&mut tx, id).await?;
         tx.commit().await.map_err(self.err(op))?;
-        Ok(Conversation { summary, messages: loaded.messages, warnings: loaded.warnings })
+        Ok(Conversation {
+            summary,
+            messages: loaded.messages,
+            warnings: loaded.warnings,
+        })
     }
 
     /// Sets the title (validated as in [`validate_title`]); does not change the order.
-    pub async fn rename_conversation(&self, id: i64, title: &str) -> Result<ConversationSummary, StoreError> {
+    pub async fn rename_conversation(
+        &self,
+        id: i64,
+        title: &str,
+    ) -> Result<ConversationSummary, StoreError> {
         let title = validate_title(title)?;
         let op = "renaming a conversation";
         let mut tx = self.begin_write(op).await?;
@@ -238,7 +273,10 @@ mod tests {
         let p = preview(&long);
         assert_eq!(p.chars().count(), PREVIEW_CHARS + 1);
         assert!(p.ends_with('…'));
-        assert_eq!(preview(&"y".repeat(PREVIEW_CHARS)), "y".repeat(PREVIEW_CHARS));
+        assert_eq!(
+            preview(&"y".repeat(PREVIEW_CHARS)),
+            "y".repeat(PREVIEW_CHARS)
+        );
         let words = format!("{} tail", "z".repeat(PREVIEW_CHARS));
         assert_eq!(preview(&words), format!("{}…", "z".repeat(PREVIEW_CHARS)));
     }
@@ -246,7 +284,10 @@ mod tests {
     #[test]
     fn titles_are_trimmed_and_bounded() {
         assert_eq!(validate_title("  Trip plans ").unwrap(), "Trip plans");
-        assert!(matches!(validate_title(" \t "), Err(StoreError::InvalidTitle { .. })));
+        assert!(matches!(
+            validate_title(" \t "),
+            Err(StoreError::InvalidTitle { .. })
+        ));
         assert!(validate_title(&"é".repeat(MAX_TITLE_CHARS)).is_ok());
         assert!(validate_title(&"é".repeat(MAX_TITLE_CHARS + 1)).is_err());
         assert!(validate_title("two\nlines").is_err());

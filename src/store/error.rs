@@ -9,7 +9,10 @@ const SQLITE_NOTADB: i64 = 26;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("could not create the folder {path} for the database: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// The file at the database path is not a SQLite database, or is damaged. The store never
     /// deletes or rewrites such a file; the user decides what to do with it.
@@ -27,10 +30,16 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, version: i64 },
 
     #[error("could not update the database schema of {path}: {source}")]
-    Migrate { path: PathBuf, source: sqlx::migrate::MigrateError },
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
 
     #[error("database error while {op}: {source}")]
-    Database { op: &'static str, source: sqlx::Error },
+    Database {
+        op: &'static str,
+        source: sqlx::Error,
+    },
 
     #[error("conversation {id} does not exist")]
     ConversationNotFound { id: i64 },
@@ -63,10 +72,16 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a sqlx error from operation `op`; damaged-file errors become `Corrupt`.
-    pub(crate) fn db(op: &'static str, path: &std::path::Path) -> impl FnOnce(sqlx::Error) -> StoreError {
+    pub(crate) fn db(
+        op: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| {
             if let Some(detail) = corruption_detail(&source) {
-                StoreError::Corrupt { path: path.to_path_buf(), detail }
+                StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail,
+                }
             } else {
                 StoreError::Database { op, source }
             }

@@ -34,7 +34,11 @@ impl MessageRow {
     /// The message, or `None` (with a warning) when the row cannot be shown. Stats that do not
     /// parse are dropped with a warning; the text is kept.
     fn into_message(self, warnings: &mut Vec<RowWarning>) -> Option<Message> {
-        let warn = |problem: String| RowWarning { table: "messages".into(), id: self.id, problem };
+        let warn = |problem: String| RowWarning {
+            table: "messages".into(),
+            id: self.id,
+            problem,
+        };
         let role = match self.role.parse::<Role>() {
             Ok(role) => role,
             Err(err) => {
@@ -90,7 +94,10 @@ fn decode_rows(rows: Vec<SqliteRow>) -> LoadedMessages {
 fn validate_content(content: &str) -> Result<(), StoreError> {
     if content.len() > MAX_CONTENT_BYTES {
         return Err(StoreError::InvalidMessage {
-            reason: format!("content is {} bytes; the limit is {MAX_CONTENT_BYTES}", content.len()),
+            reason: format!(
+                "content is {} bytes; the limit is {MAX_CONTENT_BYTES}",
+                content.len()
+            ),
         });
     }
     Ok(())
@@ -102,7 +109,10 @@ fn stats_json(stats: Option<&ReplyStats>) -> Result<Option<String>, StoreError> 
     stats.validate()?;
     serde_json::to_string(stats)
         .map(Some)
-        .map_err(|e| StoreError::InvalidStats { field: "stats", reason: e.to_string() })
+        .map_err(|e| StoreError::InvalidStats {
+            field: "stats",
+            reason: e.to_string(),
+        })
 }
 
 impl Store {
@@ -117,13 +127,20 @@ impl Store {
     ) -> Result<Message, StoreError> {
         validate_content(content)?;
         if stats.is_some() && role != Role::Assistant {
-            return Err(StoreError::InvalidMessage { reason: format!("a {role} message cannot carry reply stats") });
+            return Err(StoreError::InvalidMessage {
+                reason: format!("a {role} message cannot carry reply stats"),
+            });
         }
         let stats_text = stats_json(stats)?;
         let op = "appending a message";
         let mut tx = self.begin_write(op).await?;
-        if !clock::touch(&mut tx, conversation_id).await.map_err(self.err(op))? {
-            return Err(StoreError::ConversationNotFound { id: conversation_id });
+        if !clock::touch(&mut tx, conversation_id)
+            .await
+            .map_err(self.err(op))?
+        {
+            return Err(StoreError::ConversationNotFound {
+                id: conversation_id,
+            });
         }
         let (id, created_at): (i64, i64) = sqlx::query_as(
             "INSERT INTO messages (conversation_id, role, content, stats, created_at)
@@ -158,7 +175,9 @@ impl Store {
             .await
             .map_err(self.err(op))?;
         if exists.is_none() {
-            return Err(StoreError::ConversationNotFound { id: conversation_id });
+            return Err(StoreError::ConversationNotFound {
+                id: conversation_id,
+            });
         }
         let loaded = self.messages_in(&mut tx, conversation_id).await?;
         tx.commit().await.map_err(self.err(op))?;
@@ -212,35 +231,50 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(self.err(op))?;
-        clock::touch(&mut tx, conversation_id).await.map_err(self.err(op))?;
-        let row = sqlx::query(concat!(
-            select_message!(),
-            " WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(self.err(op))?;
+        clock::touch(&mut tx, conversation_id)
+            .await
+            .map_err(self.err(op))?;
+        let row = sqlx::query(concat!(select_message!(), " WHERE id = ?1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.err(op))?;
         tx.commit().await.map_err(self.err(op))?;
-        decode_rows(vec![row]).messages.pop().ok_or(StoreError::MessageNotFound { id })
+        decode_rows(vec![row])
+            .messages
+            .pop()
+            .ok_or(StoreError::MessageNotFound { id })
     }
 
     /// Deletes every message after `message_id` in the conversation (to regenerate a reply,
     /// pass the user message it answered). Returns how many were deleted.
-    pub async fn delete_messages_after(&self, conversation_id: i64, message_id: i64) -> Result<u64, StoreError> {
+    pub async fn delete_messages_after(
+        &self,
+        conversation_id: i64,
+        message_id: i64,
+    ) -> Result<u64, StoreError> {
         let op = "deleting messages";
         let mut tx = self.begin_write(op).await?;
-        if !clock::touch(&mut tx, conversation_id).await.map_err(self.err(op))? {
-            return Err(StoreError::ConversationNotFound { id: conversation_id });
-        }
-        let anchor: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE id = ?1 AND conversation_id = ?2")
-            .bind(message_id)
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
+        if !clock::touch(&mut tx, conversation_id)
             .await
-            .map_err(self.err(op))?;
+            .map_err(self.err(op))?
+        {
+            return Err(StoreError::ConversationNotFound {
+                id: conversation_id,
+            });
+        }
+        let anchor: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE id = ?1 AND conversation_id = ?2")
+                .bind(message_id)
+                .bind(conversation_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(self.err(op))?;
         if anchor.is_none() {
-            return Err(StoreError::MessageNotInConversation { id: message_id, conversation_id });
+            return Err(StoreError::MessageNotInConversation {
+                id: message_id,
+                conversation_id,
+            });
         }
         let done = sqlx::query("DELETE FROM messages WHERE conversation_id = ?1 AND id > ?2")
             .bind(conversation_id)

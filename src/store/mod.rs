@@ -22,14 +22,17 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
 pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
 pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
-    Conversation, ConversationSummary, LoadedMessages, Message, ReplyStats, Role, RowWarning, StopReason,
+    Conversation, ConversationSummary, LoadedMessages, Message, ReplyStats, Role, RowWarning,
+    StopReason,
 };
 
 /// The schema, embedded at compile time.
@@ -54,8 +57,10 @@ impl Store {
     pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -134,7 +139,10 @@ impl Store {
         &self,
         op: &'static str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(self.err(op))
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err(op))
     }
 }
 

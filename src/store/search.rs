@@ -41,6 +41,9 @@ mod tests {
     fn fts_phrase_quotes_and_needs_three_characters() {
         assert_eq!(fts_phrase("ab"), None);
         assert_eq!(fts_phrase("né"), None);
-        assert_eq!(fts_phrase("a\"b OR c*").as_deref(), Some("\"a\"\"b OR c*\""));
+        assert_eq!(
+            fts_phrase("a\"b OR c*").as_deref(),
+            Some("\"a\"\"b OR c*\"")
+        );
     }
 }

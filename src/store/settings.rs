@@ -74,12 +74,19 @@ pub const SEED_MAX: u64 = (1 << 53) - 1;
 pub const SYSTEM_PROMPT_MAX_BYTES: usize = 256 * 1024;
 pub const MODEL_PATH_MAX_BYTES: usize = 4096;
 
-fn in_range<T: PartialOrd + std::fmt::Display>(field: &'static str, value: T, (min, max): (T, T)) -> Result<(), StoreError> {
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    field: &'static str,
+    value: T,
+    (min, max): (T, T),
+) -> Result<(), StoreError> {
     // Written so that NaN fails too.
     if value >= min && value <= max {
         Ok(())
     } else {
-        Err(StoreError::InvalidSetting { field, reason: format!("{value} is outside {min}..={max}") })
+        Err(StoreError::InvalidSetting {
+            field,
+            reason: format!("{value} is outside {min}..={max}"),
+        })
     }
 }
 
@@ -97,11 +104,19 @@ impl Settings {
         if self.system_prompt.len() > SYSTEM_PROMPT_MAX_BYTES {
             return Err(StoreError::InvalidSetting {
                 field: "systemPrompt",
-                reason: format!("{} bytes is over the limit of {SYSTEM_PROMPT_MAX_BYTES}", self.system_prompt.len()),
+                reason: format!(
+                    "{} bytes is over the limit of {SYSTEM_PROMPT_MAX_BYTES}",
+                    self.system_prompt.len()
+                ),
             });
         }
         if let Some(path) = &self.last_model_path {
-            let bad = |reason: &str| Err(StoreError::InvalidSetting { field: "lastModelPath", reason: reason.into() });
+            let bad = |reason: &str| {
+                Err(StoreError::InvalidSetting {
+                    field: "lastModelPath",
+                    reason: reason.into(),
+                })
+            };
             if path.trim().is_empty() {
                 return bad("it is empty (use null for no model)");
             }
@@ -119,9 +134,15 @@ impl Settings {
     fn to_fields(&self) -> Result<Map<String, Value>, StoreError> {
         match serde_json::to_value(self) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(StoreError::InvalidSetting { field: "settings", reason: "not an object".into() }),
+            Ok(_) => Err(StoreError::InvalidSetting {
+                field: "settings",
+                reason: "not an object".into(),
+            }),
             // Only a non-finite float can fail here, and validate() runs first.
-            Err(e) => Err(StoreError::InvalidSetting { field: "settings", reason: e.to_string() }),
+            Err(e) => Err(StoreError::InvalidSetting {
+                field: "settings",
+                reason: e.to_string(),
+            }),
         }
     }
 }
@@ -138,7 +159,11 @@ pub struct SettingWarning {
 
 impl std::fmt::Display for SettingWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "setting {} = {:?} ignored: {}", self.key, self.value, self.problem)
+        write!(
+            f,
+            "setting {} = {:?} ignored: {}",
+            self.key, self.value, self.problem
+        )
     }
 }
 
@@ -177,7 +202,11 @@ pub(crate) fn settings_from_rows(rows: &[(String, String)]) -> LoadedSettings {
             }
         };
         if let Some(problem) = problem {
-            warnings.push(SettingWarning { key: key.clone(), value: raw.chars().take(100).collect(), problem });
+            warnings.push(SettingWarning {
+                key: key.clone(),
+                value: raw.chars().take(100).collect(),
+                problem,
+            });
         }
     }
     // Every merged value passed on its own and fields are independent, so this cannot fail;
@@ -189,10 +218,11 @@ pub(crate) fn settings_from_rows(rows: &[(String, String)]) -> LoadedSettings {
 impl Store {
     /// The stored settings over the defaults; bad rows are skipped and reported.
     pub async fn load_settings(&self) -> Result<LoadedSettings, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings ORDER BY key")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err("reading settings"))?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM settings ORDER BY key")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err("reading settings"))?;
         Ok(settings_from_rows(&rows))
     }
 
@@ -225,7 +255,10 @@ mod tests {
     use super::*;
 
     fn rows(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -33,7 +33,9 @@ impl FromStr for Role {
             "system" => Ok(Role::System),
             "user" => Ok(Role::User),
             "assistant" => Ok(Role::Assistant),
-            other => Err(StoreError::InvalidRole { role: other.to_string() }),
+            other => Err(StoreError::InvalidRole {
+                role: other.to_string(),
+            }),
         }
     }
 }
