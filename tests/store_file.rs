@@ -174,6 +174,19 @@ async fn concurrent_writers_keep_each_writers_order() {
     second.close().await;
 }
 
+#[tokio::test]
+async fn an_unopenable_path_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where the database file should be.
+    let path = dir.path().join("hearth.db");
+    std::fs::create_dir(&path).unwrap();
+    match Store::open(&path).await {
+        Err(StoreError::Open { path: p, .. }) => assert_eq!(p, path),
+        other => panic!("expected Open, got {other:?}"),
+    }
+    assert!(path.is_dir());
+}
+
 fn assert_untouched(path: &Path, original: &[u8]) {
     assert_eq!(
         std::fs::read(path).expect("the file is still there"),

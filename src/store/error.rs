@@ -35,6 +35,9 @@ pub enum StoreError {
         source: sqlx::migrate::MigrateError,
     },
 
+    #[error("could not open the database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+
     #[error("database error while {op}: {source}")]
     Database {
         op: &'static str,

@@ -75,7 +75,16 @@ impl Store {
             .max_connections(FILE_POOL_SIZE)
             .connect_with(options)
             .await
-            .map_err(StoreError::db("opening the database", &path))?;
+            .map_err(|source| match error::corruption_detail(&source) {
+                Some(detail) => StoreError::Corrupt {
+                    path: path.clone(),
+                    detail,
+                },
+                None => StoreError::Open {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
         Store::migrated(pool, path).await
     }
 
