@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::gguf::GgufFile;
 use crate::gpu::ops::{self, KvLayout};
 use crate::gpu::{Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight};
+use crate::kv::{KvError, KvPool, SeqId};
 use crate::model::tensor_names::*;
 use crate::model::{ModelConfig, ModelError};
 use crate::quant::{self, QuantError};
@@ -33,6 +34,8 @@ pub enum GpuForwardError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Quant(#[from] QuantError),
+    #[error(transparent)]
+    Kv(#[from] KvError),
     #[error("tensor {name} is missing")]
     MissingTensor { name: String },
     #[error("token {token} at index {index} is outside the vocabulary ({n_vocab})")]
@@ -151,12 +154,12 @@ pub struct GpuForward {
     output_norm: GpuBuffer,
     freq_factors: GpuBuffer,
     layers: Vec<LayerWeights>,
-    kv: Vec<(GpuBuffer, GpuBuffer)>,
-    block_table: GpuBuffer,
+    kv: KvPool,
+    /// This model's sequence in `kv`.
+    seq: SeqId,
     act: Activations,
     attn_scratch: GpuBuffer,
     plans: HashMap<(usize, StepOutput), Vec<Dispatch>>,
-    len: usize,
 }
 
 fn tensor<'f>(
@@ -296,17 +299,15 @@ impl GpuForward {
 
         let layout = Self::layout_of(&cfg, &opts);
         let n_blocks = opts.max_ctx.div_ceil(opts.block_size);
-        let kv = (0..cfg.n_layer)
-            .map(|l| {
-                let bytes = layout.pool_bytes(n_blocks);
-                Ok((
-                    ctx.zeroed(&format!("k-pool.{l}"), bytes)?,
-                    ctx.zeroed(&format!("v-pool.{l}"), bytes)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, GpuError>>()?;
-        let table: Vec<u32> = (0..n_blocks as u32).collect();
-        let block_table = ctx.upload_pod("block-table", &table)?;
+        let mut kv = KvPool::new(
+            Arc::clone(&shared),
+            layout,
+            cfg.n_layer,
+            n_blocks,
+            1,
+            opts.max_ctx,
+        )?;
+        let seq = kv.new_sequence()?;
 
         let limit = ctx.max_binding_bytes();
         let b = opts.max_batch;
@@ -358,11 +359,10 @@ impl GpuForward {
             freq_factors,
             layers,
             kv,
-            block_table,
+            seq,
             act,
             attn_scratch,
             plans: HashMap::new(),
-            len: 0,
         })
     }
 
@@ -381,11 +381,11 @@ impl GpuForward {
 
     /// Tokens in the KV cache.
     pub fn len(&self) -> usize {
-        self.len
+        self.kv.len(self.seq).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// Forgets the sequence (the pool is overwritten as new tokens arrive).
@@ -396,7 +396,8 @@ impl GpuForward {
     /// Drops the cached positions ≥ `len` (no-op when `len >= self.len()`): a conversation
     /// whose history changed keeps the common prefix and re-runs the rest.
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        // Only fails for an unknown sequence, and ours lives as long as self.
+        let _ = self.kv.truncate(self.seq, len);
     }
 
     /// The context length: the most tokens the KV cache holds.
@@ -406,7 +407,7 @@ impl GpuForward {
 
     /// Tokens that can still be added before the cache is full (`max_ctx() - len()`).
     pub fn tokens_capacity(&self) -> usize {
-        self.opts.max_ctx - self.len
+        self.opts.max_ctx - self.len()
     }
 
     /// Most tokens one [`GpuForward::step`] may take.
@@ -450,10 +451,11 @@ impl GpuForward {
 
     fn run(&mut self, tokens: &[u32], mode: StepOutput) -> Result<Vec<u8>, GpuForwardError> {
         let n = tokens.len();
-        if n == 0 || n > self.opts.max_batch || self.len + n > self.opts.max_ctx {
+        let len = self.len();
+        if n == 0 || n > self.opts.max_batch || len + n > self.opts.max_ctx {
             return Err(GpuForwardError::DoesNotFit {
                 n,
-                len: self.len,
+                len,
                 max_batch: self.opts.max_batch,
                 max_ctx: self.opts.max_ctx,
             });
@@ -469,7 +471,7 @@ impl GpuForward {
                 n_vocab: self.cfg.n_vocab,
             });
         }
-        let positions: Vec<u32> = (self.len as u32..(self.len + n) as u32).collect();
+        let positions: Vec<u32> = (len as u32..(len + n) as u32).collect();
         self.ctx
             .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
         self.ctx.write(
@@ -487,7 +489,9 @@ impl GpuForward {
             StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
             StepOutput::Greedy => (&self.act.best, 4),
         };
+        self.kv.append(self.seq, n)?;
         let mut enc = self.ctx.encoder("forward-step");
+        self.kv.sync(&mut enc);
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("forward"),
@@ -499,16 +503,20 @@ impl GpuForward {
         }
         enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
         self.ctx.submit([enc.finish()]);
-        let out = self.ctx.map_and_copy_range(&self.act.staging, bytes)?;
-        self.len += n;
-        Ok(out)
+        match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                let _ = self.kv.truncate(self.seq, len);
+                Err(e.into())
+            }
+        }
     }
 
     /// Runs `tokens` in steps of at most `max_batch` and returns the last token's logits.
     pub fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuForwardError> {
         let mut last = Err(GpuForwardError::DoesNotFit {
             n: 0,
-            len: self.len,
+            len: self.len(),
             max_batch: self.opts.max_batch,
             max_ctx: self.opts.max_ctx,
         });

@@ -45,7 +45,18 @@ impl GpuForward {
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
         let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
         let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
-        for (layer, (kp, vp)) in self.layers.iter().zip(&self.kv) {
+        let bt = self
+            .kv
+            .table_buffer(self.seq)
+            .map_err(|e| GpuError::Shape {
+                what: "kv",
+                detail: e.to_string(),
+            })?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (kp, vp) = self.kv.layer(l).ok_or_else(|| GpuError::Shape {
+                what: "kv",
+                detail: format!("no pool for layer {l}"),
+            })?;
             d.push(ops::prepare_rmsnorm(
                 ctx,
                 &a.x.buffer,
@@ -99,12 +110,11 @@ impl GpuForward {
                 &self.freq_factors.buffer,
                 &rope(cfg.n_head_kv),
             )?);
-            let bt = &self.block_table.buffer;
             d.push(ops::prepare_kv_write(
                 ctx,
                 &layout,
                 &a.k.buffer,
-                &kp.buffer,
+                kp,
                 &a.positions.buffer,
                 bt,
                 n,
@@ -113,7 +123,7 @@ impl GpuForward {
                 ctx,
                 &layout,
                 &a.v.buffer,
-                &vp.buffer,
+                vp,
                 &a.positions.buffer,
                 bt,
                 n,
@@ -123,8 +133,8 @@ impl GpuForward {
                 &layout,
                 cfg.n_head,
                 &a.q.buffer,
-                &kp.buffer,
-                &vp.buffer,
+                kp,
+                vp,
                 bt,
                 &a.positions.buffer,
                 &a.attn.buffer,
