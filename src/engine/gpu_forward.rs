@@ -211,9 +211,15 @@ fn upload_vector(
     Ok(ctx.upload_pod(name, &v)?)
 }
 
-/// Bytes of the attention scratch for `opts`.
+/// Bytes of the split-K attention scratch for `opts`: one query (decode) when the tiled
+/// prefill kernel takes the steps of several tokens, else the whole batch.
 fn attention_scratch_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions) -> u64 {
-    ops::attention_scratch_bytes(opts.max_batch, cfg.n_head, cfg.head_dim, opts.max_ctx)
+    let n_q = if ops::prefill_attention_supports(cfg.head_dim) {
+        1
+    } else {
+        opts.max_batch
+    };
+    ops::attention_scratch_bytes(n_q, cfg.n_head, cfg.head_dim, opts.max_ctx)
 }
 
 impl GpuForward {

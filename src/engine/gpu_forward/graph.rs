@@ -128,21 +128,37 @@ impl GpuForward {
                 bt,
                 n,
             )?);
-            d.extend(ops::prepare_attention(
-                ctx,
-                &layout,
-                cfg.n_head,
-                &a.q.buffer,
-                kp,
-                vp,
-                bt,
-                &a.positions.buffer,
-                &a.attn.buffer,
-                &self.attn_scratch.buffer,
-                n,
-                self.opts.max_ctx,
-                scale,
-            )?);
+            if n > 1 && ops::prefill_attention_supports(cfg.head_dim) {
+                d.push(ops::prepare_prefill_attention(
+                    ctx,
+                    &layout,
+                    cfg.n_head,
+                    &a.q.buffer,
+                    kp,
+                    vp,
+                    bt,
+                    &a.positions.buffer,
+                    &a.attn.buffer,
+                    n,
+                    scale,
+                )?);
+            } else {
+                d.extend(ops::prepare_attention(
+                    ctx,
+                    &layout,
+                    cfg.n_head,
+                    &a.q.buffer,
+                    kp,
+                    vp,
+                    bt,
+                    &a.positions.buffer,
+                    &a.attn.buffer,
+                    &self.attn_scratch.buffer,
+                    n,
+                    self.opts.max_ctx,
+                    scale,
+                )?);
+            }
             self.project(&mut d, &layer.wo, &a.attn, &a.normed, n)?;
             d.push(ops::prepare_add(
                 ctx,
