@@ -1,14 +1,15 @@
 //! A whole llama/qwen2 forward step on the GPU: every layer recorded into one compute pass,
 //! the logits copied to a staging buffer in the same encoder, one `queue.submit` per step.
 //!
-//! One sequence over a paged KV pool (blocks in order; the block table is a GPU buffer, so
-//! shared or reordered blocks need no kernel change). Dispatches, uniform buffers and bind
-//! groups are built once per distinct (tokens in the step, all logits?) and cached, so decode
-//! creates nothing after its first step. Weights stay in their GGUF block layout.
+//! One sequence over the paged KV pool of `hearth::kv` (its block table is a GPU buffer, so
+//! shared or reordered blocks need no kernel change; `truncate` frees whole blocks).
+//! Dispatches, uniform buffers and bind groups are built once per distinct (tokens in the
+//! step, output) and cached, so decode creates nothing after its first step. Weights stay in
+//! their GGUF block layout. Steps of one token use split-K attention (scratch sized for one
+//! query); steps of several use the tiled causal kernel (no scratch).
 //!
-//! Limits of this first version: the split-K attention's scratch grows with
-//! batch × context (fine for decode, large for long prefills; a causal tiled prefill kernel is
-//! the next step), and one sequence per model instance.
+//! Before anything is uploaded, `load` checks the memory plan (`plan.rs`) and refuses with
+//! [`GpuForwardError::ModelDoesNotFit`] and a suggestion when the model cannot fit.
 
 mod graph;
 mod plan;
