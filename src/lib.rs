@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod gguf;
 pub mod gpu;
+pub mod kv;
 pub mod model;
 pub mod quant;
 pub mod reference;

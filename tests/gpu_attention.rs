@@ -34,6 +34,8 @@ struct Case {
     /// Queries (= new tokens) of this step.
     n_q: usize,
     f16: bool,
+    /// The tiled prefill kernel (attention_tiled.wgsl) instead of split-K.
+    tiled: bool,
 }
 
 fn round_f16(v: f32) -> f32 {
@@ -134,22 +136,41 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
             ops::attention_scratch_bytes(c.n_q, c.n_head, c.head_dim, max_len),
         )
         .unwrap();
-    let ds = ops::prepare_attention(
-        ctx,
-        &layout,
-        c.n_head,
-        &qg.buffer,
-        &k_pool.buffer,
-        &v_pool.buffer,
-        &bt.buffer,
-        &qp.buffer,
-        &out.buffer,
-        &scratch.buffer,
-        c.n_q,
-        max_len,
-        scale,
-    )
-    .unwrap();
+    let ds = if c.tiled {
+        vec![
+            ops::prepare_prefill_attention(
+                ctx,
+                &layout,
+                c.n_head,
+                &qg.buffer,
+                &k_pool.buffer,
+                &v_pool.buffer,
+                &bt.buffer,
+                &qp.buffer,
+                &out.buffer,
+                c.n_q,
+                scale,
+            )
+            .unwrap(),
+        ]
+    } else {
+        ops::prepare_attention(
+            ctx,
+            &layout,
+            c.n_head,
+            &qg.buffer,
+            &k_pool.buffer,
+            &v_pool.buffer,
+            &bt.buffer,
+            &qp.buffer,
+            &out.buffer,
+            &scratch.buffer,
+            c.n_q,
+            max_len,
+            scale,
+        )
+        .unwrap()
+    };
     ctx.run(&ds.iter().collect::<Vec<_>>()).unwrap();
     let got = ctx.read_f32(&out.buffer, 0, q.len() as u64).unwrap();
     // CPU oracle: causal softmax attention in f64 over the stored (possibly f16) values.
@@ -193,8 +214,8 @@ fn run_case(ctx: &GpuContext, c: &Case, seed: u64) {
         }
     }
     eprintln!(
-        "attention past={} n_q={} f16={}: worst abs err {worst:.2e}",
-        c.past, c.n_q, c.f16
+        "attention past={} n_q={} f16={} tiled={}: worst abs err {worst:.2e}",
+        c.past, c.n_q, c.f16, c.tiled
     );
 }
 
@@ -213,6 +234,7 @@ fn decode_attention_over_paged_kv_matches_cpu() {
                 past: 150,
                 n_q: 1,
                 f16,
+                tiled: false,
             },
             10 + i as u64,
         );
@@ -227,6 +249,7 @@ fn decode_attention_over_paged_kv_matches_cpu() {
                 past: 0,
                 n_q: 1,
                 f16,
+                tiled: false,
             },
             20 + i as u64,
         );
@@ -247,6 +270,7 @@ fn prefill_attention_is_causal_and_matches_cpu() {
                 past: 0,
                 n_q: 70,
                 f16,
+                tiled: false,
             },
             30 + i as u64,
         );
@@ -260,8 +284,44 @@ fn prefill_attention_is_causal_and_matches_cpu() {
                 past: 37,
                 n_q: 29,
                 f16,
+                tiled: false,
             },
             40 + i as u64,
         );
+    }
+}
+
+/// The tiled causal prefill kernel against the same oracle: odd query counts (partial query
+/// tiles), tokens already cached, key counts that are not a multiple of the key tile, block
+/// sizes that do not divide anything, GQA, head sizes 4 · odd, 128 and 256 (the smallest
+/// key tile), and block tables in scrambled order (run_case permutes the physical blocks).
+#[test]
+fn tiled_prefill_attention_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let cases = [
+        (4, 1, 128, 16, 0, 70),
+        (6, 2, 48, 8, 37, 29),
+        (3, 3, 12, 5, 0, 1),
+        (2, 1, 20, 7, 19, 33),
+        (2, 2, 256, 16, 9, 17),
+        (8, 2, 64, 16, 130, 5),
+    ];
+    for (i, (n_head, n_kv_head, head_dim, block_size, past, n_q)) in cases.into_iter().enumerate() {
+        for f16 in [false, true] {
+            run_case(
+                &ctx,
+                &Case {
+                    n_head,
+                    n_kv_head,
+                    head_dim,
+                    block_size,
+                    past,
+                    n_q,
+                    f16,
+                    tiled: true,
+                },
+                100 + 2 * i as u64 + f16 as u64,
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@
 //!   they nest.
 //!
 //! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_K`, `TYPE_Q6_K`
-//! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention), `PARTIAL` /
+//! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention, attention_tiled), `PARTIAL` /
 //! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ). Numeric knobs are WGSL `override` constants.
 
 use super::GpuError;
@@ -25,6 +25,7 @@ pub enum ShaderId {
     Argmax,
     KvWrite,
     Attention,
+    AttentionTiled,
 }
 
 impl ShaderId {
@@ -39,6 +40,7 @@ impl ShaderId {
             ShaderId::Argmax => "argmax",
             ShaderId::KvWrite => "kv_write",
             ShaderId::Attention => "attention",
+            ShaderId::AttentionTiled => "attention_tiled",
         }
     }
 
@@ -53,6 +55,7 @@ impl ShaderId {
             ShaderId::Argmax => include_str!("../../shaders/argmax.wgsl"),
             ShaderId::KvWrite => include_str!("../../shaders/kv_write.wgsl"),
             ShaderId::Attention => include_str!("../../shaders/attention.wgsl"),
+            ShaderId::AttentionTiled => include_str!("../../shaders/attention_tiled.wgsl"),
         }
     }
 }

@@ -96,6 +96,7 @@ struct AttnParams {
     n_kv_head: u32,
     head_dim: u32,
     block_size: u32,
+    /// Splits (split-K kernel) or keys per tile (tiled kernel).
     n_splits: u32,
     scale: f32,
     pad: u32,
@@ -178,4 +179,75 @@ pub fn prepare_attention(
             workgroups: [params.n_head, params.n_q, 1],
         },
     ])
+}
+
+/// Queries per workgroup of the tiled prefill kernel (BQ in attention_tiled.wgsl).
+pub const PREFILL_QUERY_TILE: usize = 16;
+
+/// Whether [`prepare_prefill_attention`] handles this head size (a multiple of 4, ≤ 256).
+pub fn prefill_attention_supports(head_dim: usize) -> bool {
+    head_dim > 0 && head_dim.is_multiple_of(4) && head_dim <= 256
+}
+
+/// Causal attention of `n_q` queries as [`prepare_attention`] computes it, with the tiled
+/// kernel (shaders/attention_tiled.wgsl): no scratch, so any batch × context size fits.
+/// One dispatch.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_prefill_attention(
+    ctx: &GpuContext,
+    layout: &KvLayout,
+    n_head: usize,
+    q: &wgpu::Buffer,
+    k_pool: &wgpu::Buffer,
+    v_pool: &wgpu::Buffer,
+    block_table: &wgpu::Buffer,
+    q_positions: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+    n_q: usize,
+    scale: f32,
+) -> Result<Dispatch, GpuError> {
+    layout.check()?;
+    if n_head == 0
+        || !n_head.is_multiple_of(layout.n_kv_head)
+        || !prefill_attention_supports(layout.head_dim)
+    {
+        return Err(shape_err(
+            "prefill attention",
+            format!(
+                "n_head {n_head} must be a multiple of n_kv_head {}; head_dim {} a multiple of 4, ≤ 256",
+                layout.n_kv_head, layout.head_dim
+            ),
+        ));
+    }
+    // Keys per tile: TILE_FLOATS / head_dim, at most BK_MAX (attention_tiled.wgsl).
+    let bk = (2048 / layout.head_dim).min(16);
+    let params = AttnParams {
+        n_q: u32_of("attention n_q", n_q)?,
+        n_head: u32_of("attention n_head", n_head)?,
+        n_kv_head: u32_of("kv heads", layout.n_kv_head)?,
+        head_dim: u32_of("head_dim", layout.head_dim)?,
+        block_size: u32_of("block_size", layout.block_size)?,
+        n_splits: bk as u32,
+        scale,
+        pad: 0,
+    };
+    let groups = u32_of("attention tiles", n_q.div_ceil(PREFILL_QUERY_TILE))?;
+    let lim = ctx.grid_limit();
+    if groups > lim || params.n_head > lim {
+        return Err(shape_err(
+            "prefill attention",
+            "dispatch grid too large".into(),
+        ));
+    }
+    let p = ctx.uniform("prefill-attention-params", &params);
+    let pipeline = ctx.pipeline(&layout.key(ShaderId::AttentionTiled, "main"))?;
+    let bind_group = ctx.bind(
+        &pipeline,
+        &[q, k_pool, v_pool, block_table, q_positions, out, &p],
+    );
+    Ok(Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: [groups, params.n_head, 1],
+    })
 }

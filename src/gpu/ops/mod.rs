@@ -10,7 +10,8 @@ mod simple;
 mod weighted;
 
 pub use attention::{
-    ATTENTION_SPLIT, KvLayout, attention_scratch_bytes, prepare_attention, prepare_kv_write,
+    ATTENTION_SPLIT, KvLayout, PREFILL_QUERY_TILE, attention_scratch_bytes,
+    prefill_attention_supports, prepare_attention, prepare_kv_write, prepare_prefill_attention,
 };
 pub use simple::{
     RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
