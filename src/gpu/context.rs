@@ -95,9 +95,20 @@ impl GpuContext {
     }
 
     async fn open(choice: &AdapterChoice) -> Result<GpuContext, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        // GL is a last resort (and on Linux it prints XDG_RUNTIME_DIR warnings): try the
+        // primary backends first unless WGPU_BACKEND names one explicitly.
+        let explicit = std::env::var_os("WGPU_BACKEND").is_some();
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if !explicit {
+            desc.backends = wgpu::Backends::PRIMARY;
+        }
+        let mut instance = wgpu::Instance::new(desc);
+        let mut adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        if adapters.is_empty() && !explicit {
+            instance =
+                wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+            adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        }
         let adapter = pick(adapters, choice)?;
         let features = adapter.features() & WANTED_FEATURES;
         let desc = wgpu::DeviceDescriptor {

@@ -6,17 +6,18 @@ use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
 use hearth::gguf::GgufFile;
 use hearth::gpu::GpuContext;
 use hearth::reference::{KvCache, ReferenceModel};
+use std::sync::Arc;
 
 use super::util::Device;
 
 pub enum Backend<'a> {
     Cpu { model: ReferenceModel<'a>, cache: KvCache },
-    Gpu { forward: Box<GpuForward<'a>>, max_batch: usize },
+    Gpu { forward: Box<GpuForward>, max_batch: usize },
 }
 
-/// Opens the GPU once per process; `Backend::Gpu` borrows it.
-pub fn gpu_context() -> Result<GpuContext> {
-    GpuContext::new().context("no usable GPU adapter (use --device cpu for the CPU reference)")
+/// Opens the GPU once per process; each `Backend::Gpu` shares it.
+pub fn gpu_context() -> Result<Arc<GpuContext>> {
+    GpuContext::new().map(Arc::new).context("no usable GPU adapter (use --device cpu for the CPU reference)")
 }
 
 impl<'a> Backend<'a> {
@@ -25,7 +26,7 @@ impl<'a> Backend<'a> {
     pub fn load(
         device: Device,
         file: &'a GgufFile,
-        gpu: Option<&'a GpuContext>,
+        gpu: Option<&Arc<GpuContext>>,
         max_tokens: usize,
         max_batch: usize,
     ) -> Result<Self> {
@@ -42,7 +43,7 @@ impl<'a> Backend<'a> {
                     max_batch: max_batch.clamp(1, max_tokens.max(1)),
                     ..GpuForwardOptions::default()
                 };
-                let forward = GpuForward::load(ctx, file, opts)
+                let forward = GpuForward::load(Arc::clone(ctx), file, opts)
                     .context("cannot load the model on the GPU")?;
                 Ok(Backend::Gpu { forward: Box::new(forward), max_batch: opts.max_batch })
             }

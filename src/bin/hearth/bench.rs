@@ -84,7 +84,7 @@ fn measure(
     file: &GgufFile,
     config: &ModelConfig,
     device: Device,
-    gpu: Option<&GpuContext>,
+    gpu: Option<&std::sync::Arc<GpuContext>>,
 ) -> Result<Value> {
     let total = args.prompt_tokens + args.gen_tokens;
     let load_start = Instant::now();
