@@ -6,9 +6,14 @@
 //   Q8_0 : 34 B / 32 elems: d f16, qs[32] int8;  x = d*q.
 //   Q4_0 : 18 B / 32 elems: d f16, qs[16]; elem j<16 is qs[j]&15, j>=16 is qs[j-16]>>4;
 //          x = d*(q-8).
+//   Q4_1 : 20 B / 32 elems: d f16, m f16, qs[16] nibbles as Q4_0; x = d*q + m.
+//   Q5_0 : 22 B / 32 elems: d f16, qh[4] (bit j = 5th bit of elem j), qs[16] nibbles as
+//          Q4_0; x = d*(q-16).
 //   Q4_K : 144 B / 256 elems: d f16, dmin f16, scales[12] (8 six-bit scale/min pairs),
 //          qs[128]; 64-elem chunk c uses qs[32c..32c+32], low nibbles with pair 2c, high
 //          nibbles with pair 2c+1; x = d*sc*q - dmin*m.
+//   Q5_K : 176 B / 256 elems: d f16, dmin f16, scales[12] as Q4_K, qh[32], qs[128] as Q4_K's;
+//          elem e's 5th bit is bit 2c+hi of qh[e & 31] (c, hi as in Q4_K); x = d*sc*q - dmin*m.
 //   Q6_K : 210 B / 256 elems: ql[128], qh[64], scales[16] int8, d f16;
 //          x = d*sc*(q-32) with q = 4 low bits from ql | 2 high bits from qh << 4.
 // Four consecutive elements always share one scale, which is why the unit is a vec4.
@@ -43,6 +48,52 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let shift = select(0u, 4u, e >= 16u);
     let q = (bytes4(ld32(base + 2u + (e & 15u))) >> vec4<u32>(shift)) & vec4<u32>(15u);
     return f16_at(base) * (vec4<f32>(q) - 8.0);
+}
+//#endif
+
+//#if TYPE_Q4_1
+fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
+    let base = rb + (k4 >> 3u) * 20u;
+    let e = (k4 & 7u) * 4u;
+    let shift = select(0u, 4u, e >= 16u);
+    let q = (bytes4(ld32(base + 4u + (e & 15u))) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    return f16_at(base) * vec4<f32>(q) + f16_at(base + 2u);
+}
+//#endif
+
+//#if TYPE_Q5_0
+fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
+    let base = rb + (k4 >> 3u) * 22u;
+    let e = (k4 & 7u) * 4u;
+    let shift = select(0u, 4u, e >= 16u);
+    let lo = (bytes4(ld32(base + 6u + (e & 15u))) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let hb = (vec4<u32>(ld32(base + 2u) >> e) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
+    return f16_at(base) * (vec4<f32>(lo | (hb << vec4<u32>(4u))) - 16.0);
+}
+//#endif
+
+// Scale and min of K-quant group j (ggml's get_scale_min_k4) from the 12 bytes at `a`.
+fn scale_min_k4(a: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(ld8(a + j) & 63u), f32(ld8(a + 4u + j) & 63u));
+    }
+    let sc = (ld8(a + 4u + j) & 15u) | ((ld8(a + j - 4u) >> 6u) << 4u);
+    let m = (ld8(a + 4u + j) >> 4u) | ((ld8(a + j) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(m));
+}
+
+//#if TYPE_Q5_K
+fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
+    let base = rb + (k4 >> 6u) * 176u;
+    let e = (k4 & 63u) * 4u;
+    let c = e >> 6u;
+    let hi = (e >> 5u) & 1u;
+    let l = e & 31u;
+    let j = 2u * c + hi;
+    let lo = (bytes4(ld32(base + 48u + 32u * c + l)) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
+    let hb = (bytes4(ld32(base + 16u + l)) >> vec4<u32>(j)) & vec4<u32>(1u);
+    let sm = scale_min_k4(base + 4u, j);
+    return f16_at(base) * sm.x * vec4<f32>(lo | (hb << vec4<u32>(4u))) - f16_at(base + 2u) * sm.y;
 }
 //#endif
 

@@ -86,12 +86,15 @@ fn cpu_matvec(ty: GgmlType, data: &[u8], k: usize, rows: usize, x: &[f32]) -> (V
     (y, mass)
 }
 
-const TYPES: [GgmlType; 6] = [
+const TYPES: [GgmlType; 9] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
     GgmlType::Q4_K,
+    GgmlType::Q5_K,
     GgmlType::Q6_K,
 ];
 
@@ -223,8 +226,8 @@ fn random_raw_blocks(r: &mut ChaCha8Rng, ty: GgmlType, n_blocks: usize) -> Vec<u
         let d = f16(r.random_range(-0.1f32..0.1));
         let m = f16(r.random_range(-0.1f32..0.1));
         match ty {
-            GgmlType::Q8_0 | GgmlType::Q4_0 => blk[..2].copy_from_slice(&d),
-            GgmlType::Q4_K => {
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => blk[..2].copy_from_slice(&d),
+            GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => {
                 blk[..2].copy_from_slice(&d);
                 blk[2..4].copy_from_slice(&m);
             }

@@ -7,7 +7,8 @@
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
 //!
-//! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_K`, `TYPE_Q6_K`
+//! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_1`, `TYPE_Q5_0`, `TYPE_Q4_K`,
+//! `TYPE_Q5_K`, `TYPE_Q6_K`
 //! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention, attention_tiled), `PARTIAL` /
 //! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ). Numeric knobs are WGSL `override` constants.
 

@@ -8,12 +8,15 @@ use crate::quant::GgmlType;
 use super::{GpuContext, GpuError};
 
 /// The types that have GPU kernels (dequant.wgsl).
-pub const GPU_TYPES: [GgmlType; 6] = [
+pub const GPU_TYPES: [GgmlType; 9] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
     GgmlType::Q4_K,
+    GgmlType::Q5_K,
     GgmlType::Q6_K,
 ];
 

@@ -30,7 +30,10 @@ pub(crate) fn type_define(ty: GgmlType) -> Result<&'static str, GpuError> {
         GgmlType::F16 => "TYPE_F16",
         GgmlType::Q8_0 => "TYPE_Q8_0",
         GgmlType::Q4_0 => "TYPE_Q4_0",
+        GgmlType::Q4_1 => "TYPE_Q4_1",
+        GgmlType::Q5_0 => "TYPE_Q5_0",
         GgmlType::Q4_K => "TYPE_Q4_K",
+        GgmlType::Q5_K => "TYPE_Q5_K",
         GgmlType::Q6_K => "TYPE_Q6_K",
         other => return Err(GpuError::UnsupportedType(other)),
     })
