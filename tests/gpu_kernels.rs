@@ -566,3 +566,79 @@ fn bad_weight_shapes_are_typed_errors() {
         "row > limit"
     );
 }
+
+/// GPU vs CPU reference logits on the same weights: max |diff| ≤ this × max(1, max |logit|)
+/// (summation order only; the bound tests/gpu_forward.rs uses).
+const FORWARD_REL_TOL: f32 = 1e-4;
+
+/// A fixture model whose 2-D tensors are re-quantized to `ty` (the others kept as they are), so
+/// that GpuForward loads and runs `ty` in every kernel family: embedding, matmul and matvec.
+#[test]
+fn forward_runs_models_requantized_to_the_newer_types() {
+    use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+    use hearth::gguf::{GgufFile, GgufWriter};
+    use hearth::reference::ReferenceModel;
+    use std::sync::Arc;
+
+    let Some(path) = common::fixture_model("rand-llama-spm-q4_k.gguf") else {
+        return;
+    };
+    let ctx = match GpuContext::new() {
+        Ok(c) => Arc::new(c),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
+        Err(e) => return eprintln!("SKIP: no GPU adapter ({e})"),
+    };
+    let src = GgufFile::open(&path).unwrap();
+    for ty in [GgmlType::Q5_K, GgmlType::Q5_0, GgmlType::Q4_1] {
+        let mut w = GgufWriter::new();
+        for (k, v) in src.metadata() {
+            w.add_metadata(k.clone(), v.clone());
+        }
+        let mut n_converted = 0;
+        for t in src.tensors() {
+            let bytes = src.tensor_data(t);
+            let (out_ty, data) = if t.dims.len() == 2 && t.dims[0] % ty.block_elems() as u64 == 0 {
+                n_converted += 1;
+                let vals =
+                    quant::dequantize_to_vec(t.ggml_type, bytes, t.n_elements as usize).unwrap();
+                (ty, quant::quantize(ty, &vals).unwrap())
+            } else {
+                (t.ggml_type, bytes.to_vec())
+            };
+            w.add_tensor(t.name.clone(), &t.dims, out_ty, data).unwrap();
+        }
+        assert!(
+            n_converted >= 8,
+            "{}: only {n_converted} tensors converted",
+            ty.name()
+        );
+        let file = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
+        let reference = ReferenceModel::load(&file).unwrap();
+        let n_vocab = reference.config().n_vocab;
+        let tokens: Vec<u32> = (0..24u32)
+            .map(|i| (i * 977 + 13) % n_vocab as u32)
+            .collect();
+        let mut cache = reference.new_cache(tokens.len());
+        let want = reference.forward(&mut cache, &tokens).unwrap();
+        let opts = GpuForwardOptions {
+            max_ctx: 64,
+            max_batch: 32,
+            block_size: 16,
+            kv_f16: false,
+            max_weight_chunk_bytes: None,
+            memory_limit_bytes: None,
+        };
+        let mut gpu = GpuForward::load(ctx.clone(), &file, opts).unwrap();
+        // Prefill (matmul) for all but the last token, then one decode step (matvec).
+        let mut got = gpu.step(&tokens[..tokens.len() - 1], true).unwrap();
+        got.extend(gpu.step(&tokens[tokens.len() - 1..], true).unwrap());
+        let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+        let worst = check_close(&format!("forward {}", ty.name()), &got, &want, |_| {
+            FORWARD_REL_TOL * scale
+        });
+        eprintln!(
+            "forward {:5}: {n_converted} tensors, worst err / bound = {worst:.3}",
+            ty.name()
+        );
+    }
+}
