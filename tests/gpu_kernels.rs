@@ -269,17 +269,19 @@ fn embedding_gather_matches_dequantize_on_raw_blocks() {
         let got = ctx
             .read_f32(&y.buffer, 0, (tokens.len() * k) as u64)
             .unwrap();
+        let mut worst = 0.0f32;
         for (t, &tok) in tokens.iter().enumerate() {
             let row = &data[tok as usize * row_bytes..(tok as usize + 1) * row_bytes];
             let want = quant::dequantize_to_vec(ty, row, k).unwrap();
             let maxabs = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-            check_close(
+            worst = worst.max(check_close(
                 &format!("embed {} token {tok}", ty.name()),
                 &got[t * k..(t + 1) * k],
                 &want,
                 |_| EMBED_TOL * maxabs + 1e-12,
-            );
+            ));
         }
+        eprintln!("embed {:5}: worst err / bound = {worst:.3}", ty.name());
     }
 }
 
@@ -557,8 +559,8 @@ fn bad_weight_shapes_are_typed_errors() {
         "short data"
     );
     assert!(
-        GpuWeight::upload(ctx, "w", GgmlType::Q5_K, 256, 1, &[0u8; 176]).is_err(),
-        "no kernel for Q5_K"
+        GpuWeight::upload(ctx, "w", GgmlType::Q5_1, 32, 1, &[0u8; 24]).is_err(),
+        "no kernel for Q5_1"
     );
     let one_row = 34u64;
     assert!(
