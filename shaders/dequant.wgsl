@@ -105,19 +105,8 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let hi = (e >> 5u) & 1u;
     let l = e & 31u;
     let q = (bytes4(ld32(base + 16u + 32u * c + l)) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
-    let j = 2u * c + hi;
-    var sc: u32;
-    var m: u32;
-    if (j < 4u) {
-        sc = ld8(base + 4u + j) & 63u;
-        m = ld8(base + 8u + j) & 63u;
-    } else {
-        sc = (ld8(base + 8u + j) & 15u) | ((ld8(base + j) >> 6u) << 4u);
-        m = (ld8(base + 8u + j) >> 4u) | ((ld8(base + 4u + j) >> 6u) << 4u);
-    }
-    let d = f16_at(base) * f32(sc);
-    let mn = f16_at(base + 2u) * f32(m);
-    return d * vec4<f32>(q) - mn;
+    let sm = scale_min_k4(base + 4u, 2u * c + hi);
+    return f16_at(base) * sm.x * vec4<f32>(q) - f16_at(base + 2u) * sm.y;
 }
 //#endif
 
