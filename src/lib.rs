@@ -10,4 +10,5 @@ pub mod gpu;
 pub mod model;
 pub mod quant;
 pub mod reference;
+pub mod store;
 pub mod tokenizer;

@@ -1,0 +1,149 @@
+//! The records the store hands out; they serialize to the app contract's JSON (camelCase).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Who wrote a message. Stored as its lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Role, StoreError> {
+        match s {
+            "system" => Ok(Role::System),
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            other => Err(StoreError::InvalidRole { role: other.to_string() }),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why generation of a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopReason {
+    /// The model produced an end-of-generation token.
+    Eog,
+    /// `maxTokens` or the context window was reached.
+    Length,
+    /// A stop string matched.
+    Stop,
+    Cancelled,
+    Error,
+}
+
+/// What one assistant reply cost, shown under the reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyStats {
+    pub prompt_tokens: u32,
+    pub reused_tokens: u32,
+    pub computed_tokens: u32,
+    pub generated_tokens: u32,
+    pub ttft_ms: f64,
+    pub decode_tok_s: f64,
+    pub stop_reason: StopReason,
+    /// Why this turn could not reuse the cache; `None` when it did.
+    #[serde(default)]
+    pub recompute_reason: Option<String>,
+}
+
+impl ReplyStats {
+    /// Rejects values JSON cannot carry (NaN, infinities) and negative times or rates.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        for (field, value) in [("ttftMs", self.ttft_ms), ("decodeTokS", self.decode_tok_s)] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(StoreError::InvalidStats {
+                    field,
+                    reason: format!("must be a finite number >= 0, got {value}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub role: Role,
+    pub content: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub stats: Option<ReplyStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    pub id: i64,
+    pub title: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC; the time of the last message change.
+    pub updated_at: String,
+    pub message_count: u64,
+    /// The start of the latest non-system message, whitespace collapsed; "" when there is none.
+    pub preview: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    pub messages: Vec<Message>,
+    /// Stored rows that could not be shown as they are (skipped, or shown without stats).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<RowWarning>,
+}
+
+/// A stored row with bad data, reported instead of failing the whole read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowWarning {
+    pub table: String,
+    pub id: i64,
+    pub problem: String,
+}
+
+impl fmt::Display for RowWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} row {}: {}", self.table, self.id, self.problem)
+    }
+}
+
+/// A conversation's messages in order, plus the rows that were skipped or degraded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadedMessages {
+    pub messages: Vec<Message>,
+    pub warnings: Vec<RowWarning>,
+}
