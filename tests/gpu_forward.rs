@@ -4,8 +4,10 @@
 
 mod common;
 
-use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+use hearth::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
 use hearth::gguf::GgufFile;
+use std::sync::Arc;
+
 use hearth::gpu::GpuContext;
 use hearth::quant::GgmlType;
 use hearth::reference::ReferenceModel;
@@ -25,9 +27,9 @@ const MODELS: [&str; 7] = [
     "rand-qwen2-f16",
 ];
 
-fn ctx() -> Option<GpuContext> {
+fn ctx() -> Option<Arc<GpuContext>> {
     match GpuContext::new() {
-        Ok(c) => Some(c),
+        Ok(c) => Some(Arc::new(c)),
         Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
         Err(e) => {
             eprintln!("SKIP: no GPU adapter ({e})");
@@ -76,6 +78,7 @@ fn opts() -> GpuForwardOptions {
         block_size: 16,
         kv_f16: false,
         max_weight_chunk_bytes: None,
+        memory_limit_bytes: None,
     }
 }
 
@@ -100,7 +103,7 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
         let mut cache = reference.new_cache(n);
         let want = reference.forward(&mut cache, &tokens).unwrap();
 
-        let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
         let mut got = Vec::with_capacity(n * n_vocab);
         let mut at = 0;
         for chunk in [17usize, 1, 13, n - 31] {
@@ -185,7 +188,7 @@ fn greedy_decode_matches_llamacpp_on_stories260k() {
         };
         let file = GgufFile::open(&path).unwrap();
         let tol = llamacpp_tolerance(&file);
-        let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
         for (si, seq) in refs["sequences"]
             .as_array()
             .unwrap()
@@ -258,7 +261,7 @@ fn f16_kv_cache_stays_close_to_the_reference() {
     let mut cache = reference.new_cache(tokens.len());
     let want = reference.forward(&mut cache, &tokens).unwrap();
     let mut gpu = GpuForward::load(
-        &ctx,
+        ctx.clone(),
         &file,
         GpuForwardOptions {
             kv_f16: true,
@@ -290,13 +293,13 @@ fn weights_split_into_chunks_give_the_same_logits() {
         };
         let file = GgufFile::open(&path).unwrap();
         let tokens = ids(&refs["sequences"][1]["tokens"]);
-        let mut whole = GpuForward::load(&ctx, &file, opts()).unwrap();
+        let mut whole = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
         let small = GpuForwardOptions {
             max_weight_chunk_bytes: Some(chunk),
             max_batch: 16,
             ..opts()
         };
-        let mut split = GpuForward::load(&ctx, &file, small).unwrap();
+        let mut split = GpuForward::load(ctx.clone(), &file, small).unwrap();
         let want = whole.step(&tokens, false).unwrap();
         let got = split.prefill(&tokens).unwrap();
         let worst = got
@@ -319,7 +322,7 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
         return;
     };
     let file = GgufFile::open(&path).unwrap();
-    let mut gpu = GpuForward::load(&ctx, &file, opts()).unwrap();
+    let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
     gpu.step(&[1, 403, 407], false).unwrap();
     gpu.step(&[261], false).unwrap(); // warm-up: builds the single-token plan
     let before = ctx.counters().snapshot();
@@ -358,7 +361,7 @@ fn bad_steps_are_typed_errors() {
     };
     let file = GgufFile::open(&path).unwrap();
     let mut gpu = GpuForward::load(
-        &ctx,
+        ctx.clone(),
         &file,
         GpuForwardOptions {
             max_ctx: 8,
@@ -375,6 +378,81 @@ fn bad_steps_are_typed_errors() {
     gpu.step(&[1, 2, 3, 4], false).unwrap();
     assert!(gpu.step(&[1], false).is_err(), "context full");
     assert_eq!(gpu.len(), 8);
+}
+
+/// A conversation whose history changed keeps the common prefix: truncating and re-running
+/// the rest gives the same logits as a fresh run (≤ GPU_VS_CPU_TOL: same kernels, same order).
+#[test]
+fn truncate_keeps_the_prefix_and_reruns_the_rest() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
+    assert_eq!(gpu.max_ctx(), 256);
+    assert_eq!(gpu.tokens_capacity(), 256);
+    let a = [1u32, 403, 407, 261, 378, 100];
+    let b = [1u32, 403, 407, 50, 60];
+    gpu.prefill(&a).unwrap();
+    assert_eq!(gpu.tokens_capacity(), 250);
+    gpu.truncate(3);
+    assert_eq!(gpu.len(), 3);
+    let after = gpu.prefill(&b[3..]).unwrap();
+    gpu.truncate(100); // beyond len: no-op
+    assert_eq!(gpu.len(), 5);
+    gpu.reset();
+    let fresh = gpu.prefill(&b).unwrap();
+    let max_abs = fresh.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = after
+        .iter()
+        .zip(&fresh)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff <= GPU_VS_CPU_TOL * max_abs, "diff {diff}");
+}
+
+/// The memory plan refuses what cannot fit, with a suggestion, and `load` refuses with it.
+#[test]
+fn memory_plan_refuses_with_a_suggestion() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let ok = GpuForward::plan(&ctx, &file, &opts()).unwrap();
+    assert!(ok.fits, "{ok:?}");
+    assert!(ok.weights_bytes > 0 && ok.kv_bytes > 0 && ok.scratch_bytes > 0);
+    assert_eq!(
+        ok.total_bytes,
+        ok.weights_bytes + ok.kv_bytes + ok.scratch_bytes
+    );
+    // A total limit below the weights: nothing but another model helps.
+    let tiny = GpuForwardOptions {
+        memory_limit_bytes: Some(1000),
+        ..opts()
+    };
+    let p = GpuForward::plan(&ctx, &file, &tiny).unwrap();
+    assert!(!p.fits);
+    assert!(
+        p.suggestion.as_deref().unwrap().contains("smaller"),
+        "{p:?}"
+    );
+    match GpuForward::load(ctx.clone(), &file, tiny) {
+        Err(GpuForwardError::ModelDoesNotFit { suggestion, .. }) => assert!(suggestion.is_some()),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("loaded over the limit"),
+    }
+    // A limit that the KV cache breaks: a smaller context is suggested.
+    let kv_heavy = GpuForwardOptions {
+        max_ctx: 1 << 16,
+        max_batch: 1,
+        memory_limit_bytes: Some(ok.weights_bytes + ok.scratch_bytes + ok.kv_bytes * 8),
+        ..opts()
+    };
+    let p = GpuForward::plan(&ctx, &file, &kv_heavy).unwrap();
+    assert!(!p.fits, "{p:?}");
+    let s = p.suggestion.unwrap();
+    assert!(s.contains("context of at most"), "{s}");
 }
 
 /// The 7B check: a generated model with real Llama-2-7B shapes (Q4_0, random weights)
@@ -399,7 +477,7 @@ fn llama2_7b_shaped_model_generates_8_tokens() {
     let file = GgufFile::open(&path).unwrap();
     let t = std::time::Instant::now();
     let mut gpu = GpuForward::load(
-        &ctx,
+        ctx.clone(),
         &file,
         GpuForwardOptions {
             max_ctx: 64,
@@ -461,7 +539,7 @@ fn gpu_vs_cpu_timing() {
             max_batch: 32,
             ..opts()
         };
-        let mut gpu = GpuForward::load(&ctx, &file, gen_opts).unwrap();
+        let mut gpu = GpuForward::load(ctx.clone(), &file, gen_opts).unwrap();
         let time = |f: &mut dyn FnMut()| {
             let t = std::time::Instant::now();
             f();

@@ -10,14 +10,20 @@
 //! batch × context (fine for decode, large for long prefills; a causal tiled prefill kernel is
 //! the next step), and one sequence per model instance.
 
+mod graph;
+mod plan;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::gguf::GgufFile;
-use crate::gpu::ops::{self, KvLayout, RopeParams};
+use crate::gpu::ops::{self, KvLayout};
 use crate::gpu::{Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight};
 use crate::model::tensor_names::*;
-use crate::model::{ModelConfig, ModelError, RopeStyle};
+use crate::model::{ModelConfig, ModelError};
 use crate::quant::{self, QuantError};
+
+pub use plan::{MemoryPlan, plan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuForwardError {
@@ -44,6 +50,13 @@ pub enum GpuForwardError {
         max_batch: usize,
         max_ctx: usize,
     },
+    /// The memory plan says the model cannot run with these options on this adapter.
+    #[error("the model does not fit this GPU: {problem}{}", suggestion.as_ref().map(|s| format!("; {s}")).unwrap_or_default())]
+    ModelDoesNotFit {
+        problem: String,
+        suggestion: Option<String>,
+        plan: Box<MemoryPlan>,
+    },
     #[error(
         "{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context"
     )]
@@ -67,6 +80,9 @@ pub struct GpuForwardOptions {
     /// Cap on the bytes of one weight chunk below the adapter's binding limit (tests use it
     /// to split small models' tensors as a 7B model's are split on lavapipe).
     pub max_weight_chunk_bytes: Option<u64>,
+    /// The memory the adapter offers, when the caller knows it better than the plan's
+    /// default (see [`MemoryPlan`]).
+    pub memory_limit_bytes: Option<u64>,
 }
 
 impl Default for GpuForwardOptions {
@@ -77,6 +93,7 @@ impl Default for GpuForwardOptions {
             block_size: 16,
             kv_f16: false,
             max_weight_chunk_bytes: None,
+            memory_limit_bytes: None,
         }
     }
 }
@@ -123,8 +140,9 @@ struct Activations {
     staging: wgpu::Buffer,
 }
 
-pub struct GpuForward<'c> {
-    ctx: &'c GpuContext,
+/// A model loaded on the GPU with its KV cache: one sequence, stepped token batch by batch.
+pub struct GpuForward {
+    ctx: Arc<GpuContext>,
     cfg: ModelConfig,
     opts: GpuForwardOptions,
     embd: GpuWeight,
@@ -190,13 +208,39 @@ fn upload_vector(
     Ok(ctx.upload_pod(name, &v)?)
 }
 
-impl<'c> GpuForward<'c> {
+/// Bytes of the attention scratch for `opts`.
+fn attention_scratch_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions) -> u64 {
+    ops::attention_scratch_bytes(opts.max_batch, cfg.n_head, cfg.head_dim, opts.max_ctx)
+}
+
+impl GpuForward {
+    /// The memory plan of `file` with `opts` on `ctx`'s adapter (what [`GpuForward::load`]
+    /// checks first).
+    pub fn plan(
+        ctx: &GpuContext,
+        file: &GgufFile,
+        opts: &GpuForwardOptions,
+    ) -> Result<MemoryPlan, GpuForwardError> {
+        plan(ctx.info(), file, opts)
+    }
+
+    /// Uploads the weights of `file` and allocates the KV cache and scratch; refuses with
+    /// [`GpuForwardError::ModelDoesNotFit`] when the memory plan says it cannot fit.
     pub fn load(
-        ctx: &'c GpuContext,
+        shared: Arc<GpuContext>,
         file: &GgufFile,
         opts: GpuForwardOptions,
     ) -> Result<Self, GpuForwardError> {
         let cfg = ModelConfig::from_gguf(file)?;
+        let memory = plan::plan_for(shared.info(), file, &cfg, &opts);
+        if !memory.fits {
+            return Err(GpuForwardError::ModelDoesNotFit {
+                problem: memory.problem.clone().unwrap_or_default(),
+                suggestion: memory.suggestion.clone(),
+                plan: Box::new(memory),
+            });
+        }
+        let ctx: &GpuContext = &shared;
         let max_chunk = opts
             .max_weight_chunk_bytes
             .map_or(ctx.max_binding_bytes(), |c| c.min(ctx.max_binding_bytes()));
@@ -295,7 +339,7 @@ impl<'c> GpuForward<'c> {
             best: ctx.zeroed("argmax", 4)?,
             staging,
         };
-        let scratch_bytes = ops::attention_scratch_bytes(b, cfg.n_head, cfg.head_dim, opts.max_ctx);
+        let scratch_bytes = attention_scratch_bytes(&cfg, &opts);
         if scratch_bytes > limit {
             return Err(GpuForwardError::TooLarge {
                 what: "attention scratch",
@@ -305,7 +349,7 @@ impl<'c> GpuForward<'c> {
         }
         let attn_scratch = ctx.zeroed("attention-scratch", scratch_bytes)?;
         Ok(GpuForward {
-            ctx,
+            ctx: Arc::clone(&shared),
             cfg,
             opts,
             embd,
@@ -346,7 +390,36 @@ impl<'c> GpuForward<'c> {
 
     /// Forgets the sequence (the pool is overwritten as new tokens arrive).
     pub fn reset(&mut self) {
-        self.len = 0;
+        self.truncate(0);
+    }
+
+    /// Drops the cached positions ≥ `len` (no-op when `len >= self.len()`): a conversation
+    /// whose history changed keeps the common prefix and re-runs the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// The context length: the most tokens the KV cache holds.
+    pub fn max_ctx(&self) -> usize {
+        self.opts.max_ctx
+    }
+
+    /// Tokens that can still be added before the cache is full (`max_ctx() - len()`).
+    pub fn tokens_capacity(&self) -> usize {
+        self.opts.max_ctx - self.len
+    }
+
+    /// Most tokens one [`GpuForward::step`] may take.
+    pub fn max_batch(&self) -> usize {
+        self.opts.max_batch
+    }
+
+    pub fn options(&self) -> &GpuForwardOptions {
+        &self.opts
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
     }
 
     /// Runs `tokens` at positions len().. in one submit. Returns the logits of every token
@@ -443,209 +516,5 @@ impl<'c> GpuForward<'c> {
             last = Ok(self.step(chunk, false)?);
         }
         last
-    }
-
-    /// A projection of `n` token rows of `x` through `w` into `y`.
-    fn project(
-        &self,
-        d: &mut Vec<Dispatch>,
-        w: &GpuWeight,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-        n: usize,
-    ) -> Result<(), GpuError> {
-        if n == 1 {
-            d.extend(ops::prepare_matvec(
-                self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true,
-            )?);
-        } else {
-            d.extend(ops::prepare_matmul(self.ctx, w, &x.buffer, &y.buffer, n)?);
-        }
-        Ok(())
-    }
-
-    fn build_plan(&self, n: usize, mode: StepOutput) -> Result<Vec<Dispatch>, GpuError> {
-        let (ctx, cfg, a) = (self.ctx, &self.cfg, &self.act);
-        let style = match cfg.rope.style {
-            RopeStyle::Normal => ops::RopeStyle::Normal,
-            RopeStyle::Neox => ops::RopeStyle::Neox,
-        };
-        let rope = |heads: usize| RopeParams {
-            n_tokens: n,
-            n_heads: heads,
-            head_dim: cfg.head_dim,
-            n_rot: cfg.rope.n_dims,
-            style,
-            freq_base: cfg.rope.freq_base,
-            freq_scale: cfg.rope.freq_scale(),
-        };
-        let layout = Self::layout_of(cfg, &self.opts);
-        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
-        let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
-        let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
-        for (layer, (kp, vp)) in self.layers.iter().zip(&self.kv) {
-            d.push(ops::prepare_rmsnorm(
-                ctx,
-                &a.x.buffer,
-                &layer.attn_norm.buffer,
-                &a.normed.buffer,
-                n,
-                e,
-                cfg.rms_eps,
-                true,
-            )?);
-            self.project(&mut d, &layer.wq, &a.normed, &a.q, n)?;
-            self.project(&mut d, &layer.wk, &a.normed, &a.k, n)?;
-            self.project(&mut d, &layer.wv, &a.normed, &a.v, n)?;
-            if let Some([bq, bk, bv]) = &layer.qkv_bias {
-                d.push(ops::prepare_add_bias(
-                    ctx,
-                    &a.q.buffer,
-                    0,
-                    &bq.buffer,
-                    qd,
-                    n * qd,
-                )?);
-                d.push(ops::prepare_add_bias(
-                    ctx,
-                    &a.k.buffer,
-                    0,
-                    &bk.buffer,
-                    kvd,
-                    n * kvd,
-                )?);
-                d.push(ops::prepare_add_bias(
-                    ctx,
-                    &a.v.buffer,
-                    0,
-                    &bv.buffer,
-                    kvd,
-                    n * kvd,
-                )?);
-            }
-            d.push(ops::prepare_rope(
-                ctx,
-                &a.q.buffer,
-                &a.positions.buffer,
-                &self.freq_factors.buffer,
-                &rope(cfg.n_head),
-            )?);
-            d.push(ops::prepare_rope(
-                ctx,
-                &a.k.buffer,
-                &a.positions.buffer,
-                &self.freq_factors.buffer,
-                &rope(cfg.n_head_kv),
-            )?);
-            let bt = &self.block_table.buffer;
-            d.push(ops::prepare_kv_write(
-                ctx,
-                &layout,
-                &a.k.buffer,
-                &kp.buffer,
-                &a.positions.buffer,
-                bt,
-                n,
-            )?);
-            d.push(ops::prepare_kv_write(
-                ctx,
-                &layout,
-                &a.v.buffer,
-                &vp.buffer,
-                &a.positions.buffer,
-                bt,
-                n,
-            )?);
-            d.extend(ops::prepare_attention(
-                ctx,
-                &layout,
-                cfg.n_head,
-                &a.q.buffer,
-                &kp.buffer,
-                &vp.buffer,
-                bt,
-                &a.positions.buffer,
-                &a.attn.buffer,
-                &self.attn_scratch.buffer,
-                n,
-                self.opts.max_ctx,
-                scale,
-            )?);
-            self.project(&mut d, &layer.wo, &a.attn, &a.normed, n)?;
-            d.push(ops::prepare_add(
-                ctx,
-                &a.x.buffer,
-                0,
-                &a.normed.buffer,
-                0,
-                n * e,
-            )?);
-            d.push(ops::prepare_rmsnorm(
-                ctx,
-                &a.x.buffer,
-                &layer.ffn_norm.buffer,
-                &a.normed.buffer,
-                n,
-                e,
-                cfg.rms_eps,
-                true,
-            )?);
-            self.project(&mut d, &layer.gate, &a.normed, &a.gate, n)?;
-            self.project(&mut d, &layer.up, &a.normed, &a.up, n)?;
-            d.push(ops::prepare_swiglu(
-                ctx,
-                &a.gate.buffer,
-                0,
-                &a.up.buffer,
-                0,
-                n * cfg.n_ff,
-            )?);
-            self.project(&mut d, &layer.down, &a.gate, &a.normed, n)?;
-            d.push(ops::prepare_add(
-                ctx,
-                &a.x.buffer,
-                0,
-                &a.normed.buffer,
-                0,
-                n * e,
-            )?);
-        }
-        d.push(ops::prepare_rmsnorm(
-            ctx,
-            &a.x.buffer,
-            &self.output_norm.buffer,
-            &a.normed.buffer,
-            n,
-            e,
-            cfg.rms_eps,
-            true,
-        )?);
-        let output = self.output.as_ref().unwrap_or(&self.embd);
-        if mode == StepOutput::AllLogits {
-            self.project(&mut d, output, &a.normed, &a.logits, n)?;
-        } else {
-            d.extend(ops::prepare_matvec(
-                ctx,
-                output,
-                &a.normed.buffer,
-                (n - 1) * e,
-                &a.logits.buffer,
-                0,
-                64,
-                true,
-            )?);
-        }
-        if mode == StepOutput::Greedy {
-            let best = &a.best.buffer;
-            d.push(ops::prepare_argmax(
-                ctx,
-                &a.logits.buffer,
-                0,
-                cfg.n_vocab,
-                best,
-                0,
-            )?);
-        }
-        Ok(d)
     }
 }

@@ -7,8 +7,8 @@
 //! `tokenizers` crate, which cannot reproduce llama.cpp's score-driven SPM merging nor its
 //! pre-tokenizer quirks; `tokenizer.json` input goes through `tokenizers`.
 
-pub mod chat_template;
 mod bpe;
+pub mod chat_template;
 mod decode;
 mod encode;
 mod error;

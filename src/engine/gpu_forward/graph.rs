@@ -1,0 +1,213 @@
+//! The dispatch list of one forward step (every layer), built once per step shape.
+
+use crate::gpu::ops::{self, RopeParams};
+use crate::gpu::{Dispatch, GpuBuffer, GpuError, GpuWeight};
+use crate::model::RopeStyle;
+
+use super::{GpuForward, StepOutput};
+
+impl GpuForward {
+    /// A projection of `n` token rows of `x` through `w` into `y`.
+    pub(super) fn project(
+        &self,
+        d: &mut Vec<Dispatch>,
+        w: &GpuWeight,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        n: usize,
+    ) -> Result<(), GpuError> {
+        if n == 1 {
+            d.extend(ops::prepare_matvec(
+                &self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true,
+            )?);
+        } else {
+            d.extend(ops::prepare_matmul(&self.ctx, w, &x.buffer, &y.buffer, n)?);
+        }
+        Ok(())
+    }
+
+    pub(super) fn build_plan(&self, n: usize, mode: StepOutput) -> Result<Vec<Dispatch>, GpuError> {
+        let (ctx, cfg, a) = (&*self.ctx, &self.cfg, &self.act);
+        let style = match cfg.rope.style {
+            RopeStyle::Normal => ops::RopeStyle::Normal,
+            RopeStyle::Neox => ops::RopeStyle::Neox,
+        };
+        let rope = |heads: usize| RopeParams {
+            n_tokens: n,
+            n_heads: heads,
+            head_dim: cfg.head_dim,
+            n_rot: cfg.rope.n_dims,
+            style,
+            freq_base: cfg.rope.freq_base,
+            freq_scale: cfg.rope.freq_scale(),
+        };
+        let layout = Self::layout_of(cfg, &self.opts);
+        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
+        let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
+        let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
+        for (layer, (kp, vp)) in self.layers.iter().zip(&self.kv) {
+            d.push(ops::prepare_rmsnorm(
+                ctx,
+                &a.x.buffer,
+                &layer.attn_norm.buffer,
+                &a.normed.buffer,
+                n,
+                e,
+                cfg.rms_eps,
+                true,
+            )?);
+            self.project(&mut d, &layer.wq, &a.normed, &a.q, n)?;
+            self.project(&mut d, &layer.wk, &a.normed, &a.k, n)?;
+            self.project(&mut d, &layer.wv, &a.normed, &a.v, n)?;
+            if let Some([bq, bk, bv]) = &layer.qkv_bias {
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.q.buffer,
+                    0,
+                    &bq.buffer,
+                    qd,
+                    n * qd,
+                )?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.k.buffer,
+                    0,
+                    &bk.buffer,
+                    kvd,
+                    n * kvd,
+                )?);
+                d.push(ops::prepare_add_bias(
+                    ctx,
+                    &a.v.buffer,
+                    0,
+                    &bv.buffer,
+                    kvd,
+                    n * kvd,
+                )?);
+            }
+            d.push(ops::prepare_rope(
+                ctx,
+                &a.q.buffer,
+                &a.positions.buffer,
+                &self.freq_factors.buffer,
+                &rope(cfg.n_head),
+            )?);
+            d.push(ops::prepare_rope(
+                ctx,
+                &a.k.buffer,
+                &a.positions.buffer,
+                &self.freq_factors.buffer,
+                &rope(cfg.n_head_kv),
+            )?);
+            let bt = &self.block_table.buffer;
+            d.push(ops::prepare_kv_write(
+                ctx,
+                &layout,
+                &a.k.buffer,
+                &kp.buffer,
+                &a.positions.buffer,
+                bt,
+                n,
+            )?);
+            d.push(ops::prepare_kv_write(
+                ctx,
+                &layout,
+                &a.v.buffer,
+                &vp.buffer,
+                &a.positions.buffer,
+                bt,
+                n,
+            )?);
+            d.extend(ops::prepare_attention(
+                ctx,
+                &layout,
+                cfg.n_head,
+                &a.q.buffer,
+                &kp.buffer,
+                &vp.buffer,
+                bt,
+                &a.positions.buffer,
+                &a.attn.buffer,
+                &self.attn_scratch.buffer,
+                n,
+                self.opts.max_ctx,
+                scale,
+            )?);
+            self.project(&mut d, &layer.wo, &a.attn, &a.normed, n)?;
+            d.push(ops::prepare_add(
+                ctx,
+                &a.x.buffer,
+                0,
+                &a.normed.buffer,
+                0,
+                n * e,
+            )?);
+            d.push(ops::prepare_rmsnorm(
+                ctx,
+                &a.x.buffer,
+                &layer.ffn_norm.buffer,
+                &a.normed.buffer,
+                n,
+                e,
+                cfg.rms_eps,
+                true,
+            )?);
+            self.project(&mut d, &layer.gate, &a.normed, &a.gate, n)?;
+            self.project(&mut d, &layer.up, &a.normed, &a.up, n)?;
+            d.push(ops::prepare_swiglu(
+                ctx,
+                &a.gate.buffer,
+                0,
+                &a.up.buffer,
+                0,
+                n * cfg.n_ff,
+            )?);
+            self.project(&mut d, &layer.down, &a.gate, &a.normed, n)?;
+            d.push(ops::prepare_add(
+                ctx,
+                &a.x.buffer,
+                0,
+                &a.normed.buffer,
+                0,
+                n * e,
+            )?);
+        }
+        d.push(ops::prepare_rmsnorm(
+            ctx,
+            &a.x.buffer,
+            &self.output_norm.buffer,
+            &a.normed.buffer,
+            n,
+            e,
+            cfg.rms_eps,
+            true,
+        )?);
+        let output = self.output.as_ref().unwrap_or(&self.embd);
+        if mode == StepOutput::AllLogits {
+            self.project(&mut d, output, &a.normed, &a.logits, n)?;
+        } else {
+            d.extend(ops::prepare_matvec(
+                ctx,
+                output,
+                &a.normed.buffer,
+                (n - 1) * e,
+                &a.logits.buffer,
+                0,
+                64,
+                true,
+            )?);
+        }
+        if mode == StepOutput::Greedy {
+            let best = &a.best.buffer;
+            d.push(ops::prepare_argmax(
+                ctx,
+                &a.logits.buffer,
+                0,
+                cfg.n_vocab,
+                best,
+                0,
+            )?);
+        }
+        Ok(d)
+    }
+}
