@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::engine::gpu_forward::{GpuForwardError, GpuForwardOptions};
+use crate::engine::gpu_forward::GpuForwardError;
+use crate::quant::GgmlType;
 use crate::engine::{GenerationStats, Generator, Sampler, SamplerConfig, StopReason};
 use crate::gpu::{GpuContext, GpuInfo};
 use crate::model::ModelConfig;
@@ -15,15 +16,12 @@ use crate::store::{self, Message, ReplyStats, Role, Settings};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::error::ChatError;
-use super::model_file::{effective_context, kv_type, memory_plan, model_info, open_model_file, plan_file};
+use super::model_file::{effective_context, forward_options, memory_plan, model_info, open_model_file, plan_file};
 use super::prompt::build_prompt;
 use super::reuse::{CacheOwner, common_prefix, recompute_reason};
 use super::sequence::{GpuSequence, SequenceModel};
 use super::stats::ChatStats;
 use super::types::{AdapterInfo, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, count_u32};
-
-/// Tokens per prefill step (and the progress granularity).
-const MAX_BATCH: usize = 64;
 
 /// A finished turn: the reply text and what it cost.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +34,6 @@ pub struct TurnOutcome {
 
 pub struct LoadedModel {
     pub info: ModelInfo,
-    config: ModelConfig,
     tokenizer: Tokenizer,
     template: ChatTemplate,
     sequence: Box<dyn SequenceModel>,
@@ -133,19 +130,13 @@ impl ChatEngine {
         // Free the old model's GPU memory before uploading the new one.
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
-        let kv = kv_type(Some(gpu.info()));
-        let opts = GpuForwardOptions {
-            max_ctx: context as usize,
-            max_batch: MAX_BATCH.min(context as usize),
-            kv_f16: kv == crate::quant::GgmlType::F16,
-            ..GpuForwardOptions::default()
-        };
+        let opts = forward_options(context, Some(gpu.info()));
+        let kv = if opts.kv_f16 { GgmlType::F16 } else { GgmlType::F32 };
         let sequence = GpuSequence::load(gpu, &file, opts)?;
         let info = model_info(path, &file, &config, context);
         let kv_bytes_per_token = config.kv_bytes_per_token(kv);
         self.model = Some(LoadedModel {
             info: info.clone(),
-            config,
             tokenizer,
             template,
             sequence: Box::new(sequence),
@@ -162,7 +153,6 @@ impl ChatEngine {
     pub fn install(
         &mut self,
         info: ModelInfo,
-        config: ModelConfig,
         tokenizer: Tokenizer,
         template: ChatTemplate,
         sequence: Box<dyn SequenceModel>,
@@ -170,7 +160,6 @@ impl ChatEngine {
     ) {
         self.model = Some(LoadedModel {
             info,
-            config,
             tokenizer,
             template,
             sequence,
@@ -236,18 +225,18 @@ impl ChatEngine {
         let result = generate(model, &tokens, reused, prompt.reply_budget, settings, on_event, cancel);
         let stats_cell = self.stats.clone();
         let outcome = match result {
-            Ok(gen) => {
+            Ok(run) => {
                 let stats = ReplyStats {
                     prompt_tokens: count_u32(tokens.len()),
                     reused_tokens: count_u32(reused),
                     computed_tokens: count_u32(tokens.len() - reused),
-                    generated_tokens: count_u32(gen.generated.len()),
-                    ttft_ms: finite(gen.ttft_ms),
-                    decode_tok_s: finite(gen.decode_tok_s()),
-                    stop_reason: stop_reason(gen.stop_reason),
+                    generated_tokens: count_u32(run.generated.len()),
+                    ttft_ms: finite(run.ttft_ms),
+                    decode_tok_s: finite(run.decode_tok_s()),
+                    stop_reason: stop_reason(run.stop_reason),
                     recompute_reason: reason,
                 };
-                Ok(TurnOutcome { text: gen.text, stats, tokens: gen.generated })
+                Ok(TurnOutcome { text: run.text, stats, tokens: run.generated })
             }
             Err(Interrupted::Cancelled) => Ok(TurnOutcome {
                 text: String::new(),

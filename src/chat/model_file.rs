@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::gguf::GgufFile;
 use crate::gpu::GpuInfo;
 use crate::model::{ModelConfig, estimate_memory};
+use crate::engine::gpu_forward::{self, GpuForwardOptions};
 use crate::quant::GgmlType;
 
 use super::error::ChatError;
@@ -112,50 +113,66 @@ pub fn plan_file(path: &Path, context_length: u32, gpu: Option<&GpuInfo>) -> Res
     Ok(memory_plan(&file, &cfg, effective_context(&cfg, context_length), gpu))
 }
 
-/// KV entries in f16 when the adapter can compute with f16, else f32.
-pub fn kv_type(gpu: Option<&GpuInfo>) -> GgmlType {
-    match gpu {
-        Some(info) if info.features.contains(wgpu::Features::SHADER_F16) => GgmlType::F16,
-        _ => GgmlType::F32,
+/// Tokens per prefill step (and the prefill progress granularity).
+pub const MAX_BATCH: usize = 64;
+
+/// The GPU engine's options for a model loaded with `context_length`: f16 K/V when the
+/// adapter computes in f16 (half the memory), else f32.
+pub fn forward_options(context_length: u32, gpu: Option<&GpuInfo>) -> GpuForwardOptions {
+    let max_ctx = context_length.max(1) as usize;
+    GpuForwardOptions {
+        max_ctx,
+        max_batch: MAX_BATCH.min(max_ctx),
+        kv_f16: gpu.is_some_and(|i| i.features.contains(wgpu::Features::SHADER_F16)),
+        ..GpuForwardOptions::default()
     }
 }
 
-/// Weights + KV at `context_length` + scratch, against what the adapter can hold. wgpu reports
-/// no device memory, so the check is the hard limits it does report: one buffer
-/// (`max_buffer_size`) must hold a layer's K or V pool, and one binding must hold a row.
+/// Weights + KV at `context_length` + scratch, against what the adapter can hold (the GPU
+/// engine's own plan, the one a load checks).
 pub fn memory_plan(file: &GgufFile, cfg: &ModelConfig, context_length: u32, gpu: Option<&GpuInfo>) -> MemoryPlan {
-    let ctx = context_length as usize;
-    let est = estimate_memory(file, cfg, ctx, kv_type(gpu));
-    let mut fits = true;
-    let mut suggestion = None;
-    if let Some(info) = gpu {
-        let per_layer_kv = est.kv_bytes / (2 * cfg.n_layer.max(1) as u64);
-        if per_layer_kv > info.max_buffer_size {
-            fits = false;
-            let max_ctx = (info.max_buffer_size / (per_layer_kv / ctx.max(1) as u64).max(1)).max(1);
-            suggestion = Some(format!(
-                "One layer's KV cache at {ctx} tokens needs {} MiB, over the adapter's buffer limit of {} MiB; \
-                 choose a context of at most {max_ctx} tokens.",
-                per_layer_kv >> 20,
-                info.max_buffer_size >> 20
-            ));
-        }
-    } else {
-        fits = false;
-        suggestion = Some("No usable GPU adapter was found, so no model can be loaded.".into());
-    }
+    let Some(info) = gpu else {
+        let est = estimate_memory(file, cfg, context_length as usize, GgmlType::F16);
+        return MemoryPlan {
+            weights_bytes: est.weights_bytes,
+            kv_bytes: est.kv_bytes,
+            scratch_bytes: est.scratch_bytes,
+            total_bytes: est.total_bytes,
+            adapter_limit_bytes: None,
+            fits: false,
+            suggestion: Some("No usable GPU adapter was found, so no model can be loaded.".into()),
+            context_length,
+        };
+    };
+    let p = match gpu_forward::plan(info, file, &forward_options(context_length, gpu)) {
+        Ok(p) => p,
+        Err(e) => gpu_forward::MemoryPlan {
+            weights_bytes: 0,
+            kv_bytes: 0,
+            scratch_bytes: 0,
+            total_bytes: 0,
+            limit_bytes: None,
+            fits: false,
+            problem: Some(e.to_string()),
+            suggestion: None,
+        },
+    };
+    let suggestion = match (p.problem, p.suggestion) {
+        (Some(problem), Some(s)) => Some(format!("{problem}. {s}")),
+        (Some(problem), None) => Some(problem),
+        (None, s) => s,
+    };
     MemoryPlan {
-        weights_bytes: est.weights_bytes,
-        kv_bytes: est.kv_bytes,
-        scratch_bytes: est.scratch_bytes,
-        total_bytes: est.total_bytes,
-        adapter_limit_bytes: None,
-        fits,
+        weights_bytes: p.weights_bytes,
+        kv_bytes: p.kv_bytes,
+        scratch_bytes: p.scratch_bytes,
+        total_bytes: p.total_bytes,
+        adapter_limit_bytes: p.limit_bytes,
+        fits: p.fits,
         suggestion,
         context_length,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

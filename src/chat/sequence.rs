@@ -22,20 +22,14 @@ pub trait SequenceModel: Send {
 
 /// The GPU engine's sequence.
 pub struct GpuSequence {
-    forward: GpuForward<'static>,
-    opts: GpuForwardOptions,
+    forward: GpuForward,
 }
 
 impl GpuSequence {
     pub fn load(ctx: Arc<GpuContext>, file: &GgufFile, opts: GpuForwardOptions) -> Result<Self, GpuForwardError> {
-        // GpuForward borrows its context until it owns an Arc (branch gpu2); one context per
-        // engine, kept for the process's life.
-        let ctx: &'static GpuContext = Box::leak(Box::new(ArcHolder(ctx))).0.as_ref();
-        Ok(GpuSequence { forward: GpuForward::load(ctx, file, opts)?, opts })
+        Ok(GpuSequence { forward: GpuForward::load(ctx, file, opts)? })
     }
 }
-
-struct ArcHolder(Arc<GpuContext>);
 
 impl SequenceModel for GpuSequence {
     fn len(&self) -> usize {
@@ -43,18 +37,15 @@ impl SequenceModel for GpuSequence {
     }
 
     fn truncate(&mut self, len: usize) {
-        if len < self.forward.len() {
-            // Until GpuForward::truncate lands the whole sequence is recomputed.
-            self.forward.reset();
-        }
+        self.forward.truncate(len);
     }
 
     fn max_batch(&self) -> usize {
-        self.opts.max_batch
+        self.forward.max_batch()
     }
 
     fn max_ctx(&self) -> usize {
-        self.opts.max_ctx
+        self.forward.max_ctx()
     }
 
     fn step_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuForwardError> {
