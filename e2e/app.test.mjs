@@ -55,8 +55,11 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
   await visible(browser, 'memory-plan');
   await shot(browser, '02-model-plan');
   await (await visible(browser, 'load-model')).click();
-  await visible(browser, 'composer', 120_000);
-  await until(async () => (await (await byId(browser, 'model-status')).getText()).length > 0, { what: 'model status' });
+  await until(async () => /stories|260K/i.test(await (await byId(browser, 'model-status')).getText()), {
+    timeout: 120_000,
+    what: 'the sidebar to show the loaded model',
+  });
+  await visible(browser, 'composer');
 
   const first = await send('Once upon a time');
   assert.ok(first.reply.length > 0, 'the reply has text');

@@ -96,3 +96,44 @@ pub enum LoadEvent {
 pub(crate) fn count_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Role;
+
+    #[test]
+    fn events_serialize_as_the_contract_says() {
+        let msg = Message {
+            id: 3,
+            conversation_id: 1,
+            role: Role::User,
+            content: "Hi".into(),
+            created_at: "2025-01-01T00:00:00.000Z".into(),
+            stats: None,
+        };
+        let started = ChatEvent::Started { user_message: msg, prompt_tokens: 12, reused_tokens: 4 };
+        let v = serde_json::to_value(&started).unwrap();
+        assert_eq!(v["type"], "started");
+        assert_eq!(v["promptTokens"], 12);
+        assert_eq!(v["reusedTokens"], 4);
+        assert_eq!(v["userMessage"]["conversationId"], 1);
+        let v = serde_json::to_value(ChatEvent::Prefill { done: 1, total: 2 }).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "prefill", "done": 1, "total": 2}));
+        let v = serde_json::to_value(LoadEvent::Progress { fraction: 0.5, stage: "x".into() }).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "progress", "fraction": 0.5, "stage": "x"}));
+        let plan = serde_json::to_value(MemoryPlan {
+            weights_bytes: 1,
+            kv_bytes: 2,
+            scratch_bytes: 3,
+            total_bytes: 6,
+            adapter_limit_bytes: None,
+            fits: true,
+            suggestion: None,
+            context_length: 512,
+        })
+        .unwrap();
+        assert_eq!(plan["adapterLimitBytes"], serde_json::Value::Null);
+        assert_eq!(plan["contextLength"], 512);
+    }
+}
