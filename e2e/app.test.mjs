@@ -55,9 +55,21 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
   await visible(browser, 'memory-plan');
   await shot(browser, '02-model-plan');
   await (await visible(browser, 'load-model')).click();
+  await until(async () => !(await (await byId(browser, 'load-progress')).isExisting()), {
+    timeout: 120_000,
+    what: 'the load to finish',
+  });
+  const loadError = await byId(browser, 'model-error');
+  if (await loadError.isExisting()) {
+    await shot(browser, '02-load-error');
+    assert.fail(`loading failed: ${await loadError.getText()}`);
+  }
   await until(async () => /stories|260K/i.test(await (await byId(browser, 'model-status')).getText()), {
     timeout: 120_000,
     what: 'the sidebar to show the loaded model',
+  }).catch(async (err) => {
+    await shot(browser, '02-load-stuck');
+    throw err;
   });
   await visible(browser, 'composer');
 

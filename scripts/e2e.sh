@@ -48,7 +48,7 @@ export HEARTH_APP=$app
 
 status=0
 xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
-  tauri-driver --port 4444 > "$XDG_RUNTIME_DIR/tauri-driver.log" 2>&1 &
+  tauri-driver --port 4444 > "$HEARTH_SHOTS/tauri-driver.log" 2>&1 &
   driver=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.2; done
   cd e2e && node --test --test-concurrency=1 ./*.test.mjs
@@ -75,6 +75,7 @@ if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
   ' "$installed" "$shots" && echo "# pass installed-deb-launch" || { echo "# fail installed-deb-launch"; status=1; }
 fi
 
+echo "e2e: app and driver log: $shots/tauri-driver.log"
 echo "e2e: screenshots:"
 ls -1 "$shots"/*.png 2>/dev/null | sed 's/^/  /'
 exit $status

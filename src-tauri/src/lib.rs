@@ -33,15 +33,17 @@ pub fn run() {
                 .map(PathBuf::from)
                 .filter(|p| p.is_file() && engine.gpu_info().is_some());
             let data = AppData::new(store, engine, data_dir.join("models"));
-            if let Some(path) = last_model {
+            if last_model.is_some() {
                 // app_state waits for this load, so the page opens with the model in place.
                 if let Ok(mut s) = data.status.lock() {
                     s.loading = true;
                 }
+            }
+            app.manage(data);
+            if let Some(path) = last_model {
                 let handle = app.handle().clone();
                 tauri::async_runtime::spawn(async move { load_last_model(handle, path).await });
             }
-            app.manage(data);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
