@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import { MODEL, assistantTexts, byId, pickFile, shot, startApp, until, visible } from './helpers.mjs';
+import { MODEL, assistantTexts, byId, pickFile, shot, startApp, textOf, until, visible } from './helpers.mjs';
 
 let browser;
 after(async () => {
@@ -64,7 +64,7 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
     await shot(browser, '02-load-error');
     assert.fail(`loading failed: ${await loadError.getText()}`);
   }
-  await until(async () => /stories|260K/i.test(await (await byId(browser, 'model-status')).getText()), {
+  await until(async () => /stories|260K/i.test(await textOf(browser, 'model-status')), {
     timeout: 120_000,
     what: 'the sidebar to show the loaded model',
   }).catch(async (err) => {
@@ -72,6 +72,16 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
     throw err;
   });
   await visible(browser, 'composer');
+
+  // Short, greedy replies: two turns fit the model's 512-token context with room to spare.
+  await (await visible(browser, 'nav-settings')).click();
+  const maxTokens = await visible(browser, 'setting-maxTokens');
+  await maxTokens.setValue('40');
+  const temperature = await visible(browser, 'setting-temperature');
+  await temperature.setValue('0');
+  await (await visible(browser, 'settings-save')).click();
+  await until(async () => /Settings saved/.test(await textOf(browser, 'settings-status')), { what: 'settings saved' });
+  await (await visible(browser, 'new-conversation')).click();
 
   const first = await send('Once upon a time');
   assert.ok(first.reply.length > 0, 'the reply has text');
@@ -95,15 +105,15 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
 test('after a restart the conversation is still there', async () => {
   await browser.deleteSession();
   browser = await startApp();
-  const item = await until(
-    async () => {
-      const items = await browser.$$('[data-testid="conversation-item"]');
-      for (const it of items) if ((await it.getText()).includes('Once upon a time')) return it;
-      return null;
-    },
+  const id = await until(
+    () =>
+      browser.execute(() => {
+        const items = [...document.querySelectorAll('[data-testid="conversation-item"]')];
+        return items.find((el) => el.textContent.includes('Once upon a time'))?.getAttribute('data-id') ?? null;
+      }),
     { timeout: 60_000, what: 'the conversation in the sidebar' },
   );
-  await item.click();
+  await (await browser.$(`[data-testid="conversation-item"][data-id="${id}"] button`)).click();
   await until(async () => (await assistantTexts(browser)).length >= 2, { what: 'the two saved replies' });
   const users = await browser.$$('[data-testid="message"][data-role="user"]');
   assert.equal(users.length, 2);

@@ -45,6 +45,11 @@ export async function until(fn, { timeout = 30_000, interval = 100, what = 'cond
   throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last})`);
 }
 
+/** The text content of the first element with `data-testid` = id ("" when there is none). */
+export async function textOf(browser, id) {
+  return browser.execute((sel) => document.querySelector(sel)?.textContent ?? '', `[data-testid="${id}"]`);
+}
+
 export async function visible(browser, id, timeout = 30_000) {
   const el = await byId(browser, id);
   await el.waitForDisplayed({ timeout, timeoutMsg: `${id} is not displayed after ${timeout} ms` });
