@@ -4,6 +4,7 @@
 //! Layering (each module uses only those above it in this list): `quant`, `gguf` (uses
 //! `quant`'s type table), `tokenizer` (gguf), `model` (gguf, quant), `reference` (model, quant).
 
+pub mod chat;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

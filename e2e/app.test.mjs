@@ -1,0 +1,138 @@
+// Hearth as a user meets it: first run with no model, loading the stories260K fixture,
+// streaming replies, KV reuse on the second turn, a restart, and a broken GGUF file.
+import assert from 'node:assert/strict';
+import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+import { MODEL, assistantTexts, byId, pickFile, shot, startApp, textOf, until, visible } from './helpers.mjs';
+
+let browser;
+after(async () => {
+  await browser?.deleteSession().catch(() => {});
+});
+
+/** Sends `text` and returns the streamed partial texts seen and the final stats line. */
+async function send(text) {
+  const before = (await assistantTexts(browser)).length;
+  const composer = await visible(browser, 'composer');
+  await composer.setValue(text);
+  await (await visible(browser, 'send')).click();
+  const partials = new Set();
+  await until(
+    async () => {
+      const busy = await browser.$('[data-testid="message"][data-role="assistant"][aria-busy="true"]');
+      if (await busy.isExisting()) {
+        const t = (await busy.getText()).trim();
+        if (t) partials.add(t);
+      }
+      return (await browser.$$('[data-testid="reply-stats"]')).length > before;
+    },
+    { timeout: 120_000, interval: 30, what: `the reply to "${text}"` },
+  );
+  const stats = await browser.$$('[data-testid="reply-stats"]');
+  const line = await stats[stats.length - 1].getText();
+  const texts = await assistantTexts(browser);
+  return { partials: [...partials], line, reply: texts[texts.length - 1] };
+}
+
+/** "12 prompt tokens · 3 reused · 9 computed · …" → numbers. */
+function parseStats(line) {
+  const num = (re) => Number((line.match(re) ?? [])[1]?.replace(/[^\d]/g, ''));
+  return { prompt: num(/([\d,]+) prompt tokens?/), reused: num(/([\d,]+) reused/), computed: num(/([\d,]+) computed/) };
+}
+
+test('first run: the welcome screen, no model', async () => {
+  browser = await startApp();
+  const welcome = await visible(browser, 'welcome', 60_000);
+  assert.match(await welcome.getText(), /Hearth/);
+  await shot(browser, '01-welcome');
+});
+
+test('load stories260K, stream a reply, reuse the cache on the second turn', async () => {
+  await pickFile(browser, MODEL, 'open-model');
+  await visible(browser, 'memory-plan');
+  await shot(browser, '02-model-plan');
+  await (await visible(browser, 'load-model')).click();
+  await until(async () => !(await (await byId(browser, 'load-progress')).isExisting()), {
+    timeout: 120_000,
+    what: 'the load to finish',
+  });
+  const loadError = await byId(browser, 'model-error');
+  if (await loadError.isExisting()) {
+    await shot(browser, '02-load-error');
+    assert.fail(`loading failed: ${await loadError.getText()}`);
+  }
+  await until(async () => /stories|260K/i.test(await textOf(browser, 'model-status')), {
+    timeout: 120_000,
+    what: 'the sidebar to show the loaded model',
+  }).catch(async (err) => {
+    await shot(browser, '02-load-stuck');
+    throw err;
+  });
+  await visible(browser, 'composer');
+
+  // Short, greedy replies: two turns fit the model's 512-token context with room to spare.
+  await (await visible(browser, 'nav-settings')).click();
+  const maxTokens = await visible(browser, 'setting-maxTokens');
+  await maxTokens.setValue('40');
+  const temperature = await visible(browser, 'setting-temperature');
+  await temperature.setValue('0');
+  await (await visible(browser, 'settings-save')).click();
+  await until(async () => /Settings saved/.test(await textOf(browser, 'settings-status')), { what: 'settings saved' });
+  await (await visible(browser, 'new-conversation')).click();
+
+  const first = await send('Once upon a time');
+  assert.ok(first.reply.length > 0, 'the reply has text');
+  assert.ok(first.partials.length > 0, `tokens streamed into the reply before it finished (saw ${first.partials.length} partial states)`);
+  const s1 = parseStats(first.line);
+  assert.equal(s1.reused, 0, first.line);
+
+  const second = await send('What happened next?');
+  const s2 = parseStats(second.line);
+  assert.ok(s2.reused >= s1.prompt, `second turn reuses the first prompt: ${second.line}`);
+  assert.ok(s2.computed < s2.prompt, `only the new tokens are computed: ${second.line}`);
+  assert.equal(s2.computed, s2.prompt - s2.reused, second.line);
+  await shot(browser, '03-chat');
+
+  await (await visible(browser, 'nav-settings')).click();
+  await visible(browser, 'settings-panel');
+  await visible(browser, 'stats-panel');
+  await shot(browser, '04-settings');
+});
+
+test('after a restart the conversation is still there', async () => {
+  await browser.deleteSession();
+  browser = await startApp();
+  const id = await until(
+    () =>
+      browser.execute(() => {
+        const items = [...document.querySelectorAll('[data-testid="conversation-item"]')];
+        return items.find((el) => el.textContent.includes('Once upon a time'))?.getAttribute('data-id') ?? null;
+      }),
+    { timeout: 60_000, what: 'the conversation in the sidebar' },
+  );
+  await (await browser.$(`[data-testid="conversation-item"][data-id="${id}"] button`)).click();
+  await until(async () => (await assistantTexts(browser)).length >= 2, { what: 'the two saved replies' });
+  const users = await browser.$$('[data-testid="message"][data-role="user"]');
+  assert.equal(users.length, 2);
+  await shot(browser, '05-restarted');
+});
+
+test('a broken GGUF gives a clear error and the app stays up', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
+  const broken = join(dir, 'broken.gguf');
+  const bytes = readFileSync(MODEL);
+  writeFileSync(broken, bytes.subarray(0, Math.floor(bytes.length / 3)));
+  await (await visible(browser, 'nav-model')).click();
+  await pickFile(browser, broken, 'open-model-file');
+  const error = await visible(browser, 'model-error');
+  const text = await error.getText();
+  assert.match(text, /broken\.gguf/);
+  assert.match(text, /not a usable GGUF file|not a GGUF model/);
+  await shot(browser, '06-broken-gguf');
+  // Still up: the settings page opens.
+  await (await visible(browser, 'nav-settings')).click();
+  await visible(browser, 'settings-panel');
+});

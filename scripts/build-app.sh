@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the Hearth desktop app and its Linux installers (.deb, .rpm) with the Tauri CLI.
+# Installs the system packages Tauri needs on Debian/Ubuntu when they are missing.
+# Output: target/release/bundle/{deb,rpm}/ (and the binary target/release/hearth-desktop).
+#   scripts/build-app.sh            # deb + rpm
+#   scripts/build-app.sh deb        # only the .deb
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+packages=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
+  build-essential pkg-config libssl-dev file patchelf)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "build-app: installing ${missing[*]}" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The UI's dependencies (tauri build runs `npm run build` in ui/ itself) and the Tauri CLI.
+(cd ui && npm ci --ignore-scripts --no-audit --no-fund)
+(cd src-tauri && npm ci --ignore-scripts --no-audit --no-fund)
+
+bundles=${*:-deb rpm}
+# Never AppImage: it downloads AppRun and linuxdeploy at build time.
+(cd src-tauri && npx tauri build --bundles ${bundles// /,})
+
+echo "build-app: binary  $root/target/release/hearth-desktop"
+for f in "$root"/target/release/bundle/deb/*.deb "$root"/target/release/bundle/rpm/*.rpm; do
+  [ -e "$f" ] && echo "build-app: package $f"
+done

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# End-to-end tests of the desktop app as a user meets it:
+#  1. the release app under Xvfb, driven through tauri-driver + WebKitWebDriver (WebdriverIO),
+#     by e2e/*.test.mjs with `node --test` (first run, load the stories260K fixture, streaming,
+#     KV reuse on the second turn, restart, broken GGUF);
+#  2. the .deb installed with apt and the installed binary launched under Xvfb.
+# Screenshots go to target/e2e-shots/ and their paths are printed.
+#   scripts/e2e.sh            # both
+#   HEARTH_E2E_SKIP_DEB=1 scripts/e2e.sh   # only the WebDriver tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+shots=$root/target/e2e-shots
+export HEARTH_SHOTS=$shots
+export HEARTH_FIXTURES=${HEARTH_FIXTURES:-$root/../shared/fixtures}
+mkdir -p "$shots"
+
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+packages=(xvfb xauth webkit2gtk-driver imagemagick mesa-vulkan-drivers)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "e2e: installing ${missing[*]}" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  cargo install tauri-driver --version 2.1.0 --locked
+fi
+
+app=$root/target/release/hearth-desktop
+if [ ! -x "$app" ] || ! ls target/release/bundle/deb/*.deb >/dev/null 2>&1; then
+  ./scripts/build-app.sh deb
+fi
+(cd e2e && npm ci --ignore-scripts --no-audit --no-fund)
+
+# A private home for the app's data (XDG_DATA_HOME/app.hearth.desktop/hearth.db).
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config XDG_CACHE_HOME=$scratch/cache
+export XDG_RUNTIME_DIR=$scratch/run
+mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export HEARTH_APP=$app
+
+status=0
+xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
+  tauri-driver --port 4444 > "$HEARTH_SHOTS/tauri-driver.log" 2>&1 &
+  driver=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.2; done
+  cd e2e && node --test --test-concurrency=1 ./*.test.mjs
+  rc=$?
+  kill $driver 2>/dev/null; wait $driver 2>/dev/null
+  exit $rc
+' || status=$?
+
+if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
+  deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
+  echo "e2e: installing $deb with apt"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$root/$deb"
+  installed=$(dpkg -L hearth | grep -E '^/usr/bin/' | head -1)
+  echo "e2e: installed binary $installed; desktop entry $(dpkg -L hearth | grep '\.desktop$' | head -1)"
+  rm -rf "$XDG_DATA_HOME"/*
+  xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
+    "$0" > "$XDG_RUNTIME_DIR/installed.log" 2>&1 &
+    pid=$!
+    sleep 12
+    if ! kill -0 $pid 2>/dev/null; then echo "e2e: the installed app exited early:"; cat "$XDG_RUNTIME_DIR/installed.log"; exit 1; fi
+    import -window root "$1/07-installed-deb.png"
+    kill $pid; wait $pid 2>/dev/null
+    exit 0
+  ' "$installed" "$shots" && echo "# pass installed-deb-launch" || { echo "# fail installed-deb-launch"; status=1; }
+fi
+
+echo "e2e: app and driver log: $shots/tauri-driver.log"
+echo "e2e: screenshots:"
+ls -1 "$shots"/*.png 2>/dev/null | sed 's/^/  /'
+exit $status

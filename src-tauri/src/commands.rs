@@ -1,0 +1,252 @@
+//! One `#[tauri::command]` per command of the app contract (briefs/app-contract.md). Errors
+//! reach the page as readable strings; long work (loading, generating) runs on blocking
+//! threads and streams through `Channel`s.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hearth::chat::{ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, plan_file};
+use hearth::store::{Conversation, ConversationSummary, Message, Role, Settings};
+use serde::Serialize;
+use tauri::State;
+use tauri::ipc::Channel;
+
+use crate::download::{self, DownloadEvent};
+use crate::state::AppData;
+
+type CmdResult<T> = Result<T, String>;
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStateDto {
+    model: Option<ModelInfo>,
+    adapter: Option<hearth::chat::AdapterInfo>,
+    adapter_error: Option<String>,
+    settings: Settings,
+    version: String,
+}
+
+#[tauri::command]
+pub async fn app_state(state: State<'_, AppData>) -> CmdResult<AppStateDto> {
+    if state.status().loading {
+        // A load started at launch: answer once it is over, so the page sees the model.
+        drop(state.engine.lock().await);
+    }
+    let status = state.status();
+    let settings = load_settings(&state).await?;
+    Ok(AppStateDto {
+        model: status.model,
+        adapter: status.adapter,
+        adapter_error: status.adapter_error,
+        settings,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+async fn load_settings(state: &AppData) -> CmdResult<Settings> {
+    let loaded = state.store.load_settings().await.map_err(text)?;
+    for w in &loaded.warnings {
+        eprintln!("hearth: {w}");
+    }
+    Ok(loaded.settings)
+}
+
+#[tauri::command]
+pub async fn list_conversations(state: State<'_, AppData>, query: Option<String>) -> CmdResult<Vec<ConversationSummary>> {
+    match query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => state.store.search_conversations(q).await.map_err(text),
+        None => state.store.list_conversations().await.map_err(text),
+    }
+}
+
+#[tauri::command]
+pub async fn create_conversation(state: State<'_, AppData>, title: Option<String>) -> CmdResult<ConversationSummary> {
+    state.store.create_conversation(title.as_deref()).await.map_err(text)
+}
+
+#[tauri::command]
+pub async fn get_conversation(state: State<'_, AppData>, id: i64) -> CmdResult<Conversation> {
+    state.store.get_conversation(id).await.map_err(text)
+}
+
+#[tauri::command]
+pub async fn rename_conversation(state: State<'_, AppData>, id: i64, title: String) -> CmdResult<ConversationSummary> {
+    state.store.rename_conversation(id, &title).await.map_err(text)
+}
+
+#[tauri::command]
+pub async fn delete_conversation(state: State<'_, AppData>, id: i64) -> CmdResult<()> {
+    state.store.delete_conversation(id).await.map_err(text)
+}
+
+#[tauri::command]
+pub async fn send_message(
+    state: State<'_, AppData>,
+    conversation_id: i64,
+    content: String,
+    on_event: Channel<ChatEvent>,
+) -> CmdResult<()> {
+    let result = send(&state, conversation_id, content, &on_event).await;
+    if let Err(message) = &result {
+        let _ = on_event.send(ChatEvent::Error { message: message.clone() });
+    }
+    result
+}
+
+async fn send(state: &AppData, conversation_id: i64, content: String, events: &Channel<ChatEvent>) -> CmdResult<()> {
+    if content.trim().is_empty() {
+        return Err("The message is empty.".into());
+    }
+    if state.status().model.is_none() {
+        return Err("No model is loaded. Open a GGUF model first.".into());
+    }
+    let settings = load_settings(state).await?;
+    let history = state.store.get_conversation(conversation_id).await.map_err(text)?.messages;
+    let user_message = state.store.append_message(conversation_id, Role::User, &content, None).await.map_err(text)?;
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let engine = Arc::clone(&state.engine).lock_owned().await;
+    if let Ok(mut g) = state.generation.lock() {
+        *g = Some((conversation_id, Arc::clone(&cancel)));
+    }
+    let channel = events.clone();
+    let flag = Arc::clone(&cancel);
+    let outcome = tauri::async_runtime::spawn_blocking(move || {
+        let mut engine = engine;
+        let mut on_event = |e: TurnEvent| {
+            let event = match e {
+                TurnEvent::Started { prompt_tokens, reused_tokens } => ChatEvent::Started {
+                    user_message: user_message.clone(),
+                    prompt_tokens: prompt_tokens as u32,
+                    reused_tokens: reused_tokens as u32,
+                },
+                TurnEvent::Prefill { done, total } => ChatEvent::Prefill { done: done as u32, total: total as u32 },
+                TurnEvent::Token { text } => ChatEvent::Token { text },
+            };
+            let _ = channel.send(event);
+        };
+        engine.send(conversation_id, &history, &content, &settings, &mut on_event, &flag)
+    })
+    .await;
+    if let Ok(mut g) = state.generation.lock() {
+        *g = None;
+    }
+    let outcome = outcome.map_err(|e| format!("the reply stopped unexpectedly: {e}"))?.map_err(text)?;
+    let message: Message = state
+        .store
+        .append_message(conversation_id, Role::Assistant, &outcome.text, Some(&outcome.stats))
+        .await
+        .map_err(text)?;
+    let _ = events.send(ChatEvent::Done { message });
+    Ok(())
+}
+
+#[tauri::command]
+pub fn stop_generation(state: State<'_, AppData>, conversation_id: i64) -> CmdResult<()> {
+    if let Ok(g) = state.generation.lock() {
+        if let Some((id, flag)) = g.as_ref() {
+            if *id == conversation_id {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn plan_model(state: State<'_, AppData>, path: String, context_length: Option<u32>) -> CmdResult<MemoryPlan> {
+    let context = match context_length {
+        Some(c) => c,
+        None => load_settings(&state).await?.context_length,
+    };
+    let gpu = state.status().gpu_info;
+    tauri::async_runtime::spawn_blocking(move || plan_file(&PathBuf::from(path), context, gpu.as_ref()))
+        .await
+        .map_err(text)?
+        .map_err(text)
+}
+
+#[tauri::command]
+pub async fn load_model(state: State<'_, AppData>, path: String, on_event: Channel<LoadEvent>) -> CmdResult<ModelInfo> {
+    let result = crate::load_model(&state, PathBuf::from(path), &on_event).await;
+    match &result {
+        Ok(model) => {
+            let _ = on_event.send(LoadEvent::Done { model: model.clone() });
+        }
+        Err(message) => {
+            let _ = on_event.send(LoadEvent::Error { message: message.clone() });
+        }
+    }
+    result
+}
+
+#[tauri::command]
+pub async fn unload_model(state: State<'_, AppData>) -> CmdResult<()> {
+    state.engine.lock().await.unload();
+    state.set_model(None);
+    let mut settings = load_settings(&state).await?;
+    settings.last_model_path = None;
+    state.store.save_settings(&settings).await.map_err(text)?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn download_model(
+    state: State<'_, AppData>,
+    url: String,
+    sha256: Option<String>,
+    on_event: Channel<DownloadEvent>,
+) -> CmdResult<String> {
+    let target = download::target(&url, &state.models_dir).map_err(text)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    if let Ok(mut c) = state.download_cancel.lock() {
+        *c = Some(Arc::clone(&cancel));
+    }
+    let client = download::client().map_err(text)?;
+    let channel = on_event.clone();
+    let mut progress = move |received_bytes: u64, total_bytes: Option<u64>| {
+        let _ = channel.send(DownloadEvent::Progress { received_bytes, total_bytes });
+    };
+    let result = download::download(&client, &target, sha256.as_deref().filter(|s| !s.trim().is_empty()), &cancel, &mut progress)
+        .await
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(text);
+    if let Ok(mut c) = state.download_cancel.lock() {
+        *c = None;
+    }
+    let _ = on_event.send(match &result {
+        Ok(path) => DownloadEvent::Done { path: path.clone() },
+        Err(message) => DownloadEvent::Error { message: message.clone() },
+    });
+    result
+}
+
+#[tauri::command]
+pub fn cancel_download(state: State<'_, AppData>) -> CmdResult<()> {
+    if let Ok(c) = state.download_cancel.lock() {
+        if let Some(flag) = c.as_ref() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppData>) -> CmdResult<Settings> {
+    load_settings(&state).await
+}
+
+#[tauri::command]
+pub async fn save_settings(state: State<'_, AppData>, settings: Settings) -> CmdResult<Settings> {
+    state.store.save_settings(&settings).await.map_err(text)
+}
+
+#[tauri::command]
+pub fn get_stats(state: State<'_, AppData>) -> CmdResult<StatsSnapshot> {
+    Ok(state.stats.lock().map(|s| s.snapshot()).unwrap_or_default())
+}

@@ -1,0 +1,110 @@
+//! Hearth's desktop shell (Tauri v2): a thin layer of commands and channels over the core
+//! (`hearth::chat`, `hearth::store`). No engine logic lives here.
+
+pub mod commands;
+pub mod download;
+pub mod state;
+
+use std::path::PathBuf;
+
+use hearth::chat::{ChatEngine, LoadEvent, ModelInfo};
+use hearth::store::Store;
+use tauri::Manager;
+use tauri::ipc::Channel;
+
+use crate::state::AppData;
+
+/// The database file inside the platform's app-data folder.
+pub const DATABASE_FILE: &str = "hearth.db";
+
+pub fn run() {
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .setup(|app| {
+            let data_dir = app.path().app_data_dir()?;
+            let store = tauri::async_runtime::block_on(Store::open(data_dir.join(DATABASE_FILE)))?;
+            let engine = ChatEngine::new();
+            if let Some(reason) = engine.adapter_error() {
+                eprintln!("hearth: {reason}");
+            }
+            let last_model = tauri::async_runtime::block_on(store.load_settings())
+                .ok()
+                .and_then(|l| l.settings.last_model_path)
+                .map(PathBuf::from)
+                .filter(|p| p.is_file() && engine.gpu_info().is_some());
+            let data = AppData::new(store, engine, data_dir.join("models"));
+            if last_model.is_some() {
+                // app_state waits for this load, so the page opens with the model in place.
+                if let Ok(mut s) = data.status.lock() {
+                    s.loading = true;
+                }
+            }
+            app.manage(data);
+            if let Some(path) = last_model {
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn(async move { load_last_model(handle, path).await });
+            }
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_state,
+            commands::list_conversations,
+            commands::create_conversation,
+            commands::get_conversation,
+            commands::rename_conversation,
+            commands::delete_conversation,
+            commands::send_message,
+            commands::stop_generation,
+            commands::plan_model,
+            commands::load_model,
+            commands::unload_model,
+            commands::download_model,
+            commands::cancel_download,
+            commands::get_settings,
+            commands::save_settings,
+            commands::get_stats,
+        ])
+        .run(tauri::generate_context!())
+        .expect("error while running Hearth");
+}
+
+/// Loads the model used last time, if it is still there; a failure is logged and the app
+/// starts without a model.
+async fn load_last_model(app: tauri::AppHandle, path: PathBuf) {
+    let state = app.state::<AppData>();
+    let quiet = Channel::new(|_| Ok(()));
+    if let Err(e) = load_model(&state, path, &quiet).await {
+        eprintln!("hearth: the last model could not be loaded: {e}");
+    }
+}
+
+/// Loads `path` with the saved context length on a blocking thread, streaming progress, and
+/// remembers it as the model to open next time.
+pub async fn load_model(state: &AppData, path: PathBuf, events: &Channel<LoadEvent>) -> Result<ModelInfo, String> {
+    let settings = state.store.load_settings().await.map_err(|e| e.to_string())?.settings;
+    if let Ok(mut s) = state.status.lock() {
+        s.loading = true;
+    }
+    let engine = std::sync::Arc::clone(&state.engine).lock_owned().await;
+    let channel = events.clone();
+    let load_path = path.clone();
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        let mut engine = engine;
+        let mut progress = |fraction: f32, stage: &str| {
+            let _ = channel.send(LoadEvent::Progress { fraction, stage: stage.to_string() });
+        };
+        let result = engine.load(&load_path, settings.context_length, &mut progress);
+        (result, engine.model().cloned())
+    })
+    .await;
+    if let Ok(mut s) = state.status.lock() {
+        s.loading = false;
+    }
+    let (result, model) = result.map_err(|e| format!("loading stopped unexpectedly: {e}"))?;
+    state.set_model(model);
+    let info = result.map_err(|e| e.to_string())?;
+    let mut settings = state.store.load_settings().await.map_err(|e| e.to_string())?.settings;
+    settings.last_model_path = Some(path.to_string_lossy().into_owned());
+    state.store.save_settings(&settings).await.map_err(|e| e.to_string())?;
+    Ok(info)
+}

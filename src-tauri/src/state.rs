@@ -1,0 +1,65 @@
+//! What the commands share: the store, the chat engine behind an async lock (generation holds
+//! it on a blocking thread), and what must stay readable while a reply runs (model, adapter,
+//! counters, the cancel flags).
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use hearth::chat::{AdapterInfo, ChatEngine, ChatStats, ModelInfo};
+use hearth::gpu::GpuInfo;
+use hearth::store::Store;
+
+pub struct AppData {
+    pub store: Store,
+    pub engine: Arc<tokio::sync::Mutex<ChatEngine>>,
+    pub status: Mutex<Status>,
+    pub stats: Arc<Mutex<ChatStats>>,
+    /// The reply being generated: its conversation and cancel flag.
+    pub generation: Mutex<Option<(i64, Arc<AtomicBool>)>>,
+    pub download_cancel: Mutex<Option<Arc<AtomicBool>>>,
+    /// Where downloaded models go.
+    pub models_dir: PathBuf,
+}
+
+/// A copy of the engine's state that never waits on a running reply.
+#[derive(Clone, Default)]
+pub struct Status {
+    pub model: Option<ModelInfo>,
+    pub adapter: Option<AdapterInfo>,
+    pub adapter_error: Option<String>,
+    pub gpu_info: Option<GpuInfo>,
+    /// A model load (started at launch, or by the user) is running.
+    pub loading: bool,
+}
+
+impl AppData {
+    pub fn new(store: Store, engine: ChatEngine, models_dir: PathBuf) -> AppData {
+        let status = Status {
+            model: engine.model().cloned(),
+            adapter: engine.adapter(),
+            adapter_error: engine.adapter_error().map(str::to_owned),
+            gpu_info: engine.gpu_info().cloned(),
+            loading: false,
+        };
+        AppData {
+            store,
+            stats: engine.stats_handle(),
+            engine: Arc::new(tokio::sync::Mutex::new(engine)),
+            status: Mutex::new(status),
+            generation: Mutex::new(None),
+            download_cancel: Mutex::new(None),
+            models_dir,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn set_model(&self, model: Option<ModelInfo>) {
+        if let Ok(mut s) = self.status.lock() {
+            s.model = model;
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `ChatEngine`: the GPU context (or why there is none), the loaded model, and the one sequence
+//! in the KV cache with the tokens it holds and whose they are. A turn renders the whole
+//! conversation, reuses the longest cached prefix, prefills the rest, and streams the reply.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::engine::gpu_forward::GpuForwardError;
+use crate::quant::GgmlType;
+use crate::engine::{GenerationStats, Generator, Sampler, SamplerConfig, StopReason};
+use crate::gpu::{GpuContext, GpuInfo};
+use crate::model::ModelConfig;
+use crate::store::{self, Message, ReplyStats, Role, Settings};
+use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+
+use super::error::ChatError;
+use super::model_file::{effective_context, forward_options, memory_plan, model_info, open_model_file, plan_file};
+use super::prompt::build_prompt;
+use super::reuse::{CacheOwner, common_prefix, recompute_reason};
+use super::sequence::{GpuSequence, SequenceModel};
+use super::stats::ChatStats;
+use super::types::{AdapterInfo, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, count_u32};
+
+/// A finished turn: the reply text and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnOutcome {
+    pub text: String,
+    pub stats: ReplyStats,
+    /// The generated token ids (for tests and the CLI).
+    pub tokens: Vec<u32>,
+}
+
+pub struct LoadedModel {
+    pub info: ModelInfo,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    sequence: Box<dyn SequenceModel>,
+    /// Mirrors what the sequence's KV cache holds, token for token.
+    cached: Vec<u32>,
+    owner: CacheOwner,
+    kv_bytes_per_token: u64,
+}
+
+pub struct ChatEngine {
+    gpu: Result<Arc<GpuContext>, String>,
+    model: Option<LoadedModel>,
+    stats: Arc<Mutex<ChatStats>>,
+}
+
+/// The plain-words reason for a missing GPU.
+fn no_gpu_message(detail: &str) -> String {
+    format!(
+        "No usable GPU adapter was found (Vulkan/Metal/DX12), so Hearth cannot run models. \
+         Install or update your graphics driver (on Linux without a GPU, Mesa's lavapipe: \
+         mesa-vulkan-drivers). Details: {detail}"
+    )
+}
+
+impl ChatEngine {
+    /// Opens the GPU (the adapter `HEARTH_ADAPTER` names, or the best one). Without one the
+    /// engine still works for everything but loading a model, and says why.
+    pub fn new() -> ChatEngine {
+        let gpu = GpuContext::new().map(Arc::new).map_err(|e| no_gpu_message(&e.to_string()));
+        ChatEngine::with_gpu(gpu)
+    }
+
+    pub fn with_gpu(gpu: Result<Arc<GpuContext>, String>) -> ChatEngine {
+        ChatEngine { gpu, model: None, stats: Arc::default() }
+    }
+
+    pub fn adapter(&self) -> Option<AdapterInfo> {
+        self.gpu_info().map(|i| AdapterInfo {
+            name: i.name.clone(),
+            backend: i.backend.clone(),
+            device_type: i.device_type.clone(),
+            memory_bytes: None,
+            f16: i.features.contains(wgpu::Features::SHADER_F16),
+            subgroups: i.features.contains(wgpu::Features::SUBGROUP),
+        })
+    }
+
+    /// Why there is no GPU, when there is none.
+    pub fn adapter_error(&self) -> Option<&str> {
+        self.gpu.as_ref().err().map(String::as_str)
+    }
+
+    pub fn gpu_info(&self) -> Option<&GpuInfo> {
+        self.gpu.as_ref().ok().map(|c| c.info())
+    }
+
+    pub fn model(&self) -> Option<&ModelInfo> {
+        self.model.as_ref().map(|m| &m.info)
+    }
+
+    /// Shared counters, readable while a reply is being generated.
+    pub fn stats_handle(&self) -> Arc<Mutex<ChatStats>> {
+        Arc::clone(&self.stats)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.lock().map(|s| s.snapshot()).unwrap_or_default()
+    }
+
+    /// The memory plan for `path` at `context_length` (clamped to what the model was trained for).
+    pub fn plan(&self, path: &Path, context_length: u32) -> Result<MemoryPlan, ChatError> {
+        plan_file(path, context_length, self.gpu_info())
+    }
+
+    /// Loads a model, replacing the current one. `progress(fraction, stage)` reports the steps.
+    pub fn load(
+        &mut self,
+        path: &Path,
+        context_length: u32,
+        progress: &mut dyn FnMut(f32, &str),
+    ) -> Result<ModelInfo, ChatError> {
+        let gpu = self.gpu.as_ref().map_err(|e| ChatError::NoGpu(e.clone()))?.clone();
+        progress(0.02, "Reading the model file");
+        let file = open_model_file(path)?;
+        let config = ModelConfig::from_gguf(&file)?;
+        let context = effective_context(&config, context_length);
+        let plan = memory_plan(&file, &config, context, Some(gpu.info()));
+        if !plan.fits {
+            return Err(ChatError::DoesNotFit(plan.suggestion.unwrap_or_default()));
+        }
+        progress(0.1, "Reading the tokenizer and chat template");
+        let tokenizer = Tokenizer::from_gguf(&file)?;
+        let template = ChatTemplate::from_gguf(&file)?;
+        // Free the old model's GPU memory before uploading the new one.
+        self.model = None;
+        progress(0.2, "Uploading weights to the GPU");
+        let opts = forward_options(context, Some(gpu.info()));
+        let kv = if opts.kv_f16 { GgmlType::F16 } else { GgmlType::F32 };
+        let sequence = GpuSequence::load(gpu, &file, opts)?;
+        let info = model_info(path, &file, &config, context);
+        let kv_bytes_per_token = config.kv_bytes_per_token(kv);
+        self.model = Some(LoadedModel {
+            info: info.clone(),
+            tokenizer,
+            template,
+            sequence: Box::new(sequence),
+            cached: Vec::new(),
+            owner: CacheOwner::FreshModel,
+            kv_bytes_per_token,
+        });
+        self.update_kv_held();
+        progress(1.0, "Ready");
+        Ok(info)
+    }
+
+    /// Installs an already built sequence model (tests, other backends).
+    pub fn install(
+        &mut self,
+        info: ModelInfo,
+        tokenizer: Tokenizer,
+        template: ChatTemplate,
+        sequence: Box<dyn SequenceModel>,
+        kv_bytes_per_token: u64,
+    ) {
+        self.model = Some(LoadedModel {
+            info,
+            tokenizer,
+            template,
+            sequence,
+            cached: Vec::new(),
+            owner: CacheOwner::FreshModel,
+            kv_bytes_per_token,
+        });
+        self.update_kv_held();
+    }
+
+    pub fn unload(&mut self) {
+        self.model = None;
+        self.update_kv_held();
+    }
+
+    /// Forgets the cached sequence (the next turn recomputes; its reason is "model reloaded").
+    pub fn clear_cache(&mut self) {
+        if let Some(m) = self.model.as_mut() {
+            m.sequence.truncate(0);
+            m.cached.clear();
+            m.owner = CacheOwner::FreshModel;
+        }
+        self.update_kv_held();
+    }
+
+    fn update_kv_held(&self) {
+        let (tokens, per) = self.model.as_ref().map_or((0, 0), |m| (m.cached.len(), m.kv_bytes_per_token));
+        if let Ok(mut s) = self.stats.lock() {
+            s.set_kv_held(tokens, per);
+        }
+    }
+
+    /// Answers `user_content` after `history` (the conversation's earlier messages, oldest
+    /// first). Streams events; `cancel` stops it (the partial reply is returned).
+    pub fn send(
+        &mut self,
+        conversation_id: i64,
+        history: &[Message],
+        user_content: &str,
+        settings: &Settings,
+        on_event: &mut dyn FnMut(TurnEvent),
+        cancel: &AtomicBool,
+    ) -> Result<TurnOutcome, ChatError> {
+        if user_content.trim().is_empty() {
+            return Err(ChatError::EmptyMessage);
+        }
+        let model = self.model.as_mut().ok_or(ChatError::NoModel)?;
+        let messages = conversation_messages(settings, history, user_content);
+        let context = model.sequence.max_ctx();
+        let prompt = build_prompt(&model.template, &model.tokenizer, &messages, context, settings.max_tokens as usize)?;
+        let tokens = prompt.tokens;
+
+        // Keep the longest cached prefix; at least the last prompt token is recomputed for its logits.
+        let cached_len = model.cached.len();
+        let keep = common_prefix(&model.cached, &tokens).min(tokens.len() - 1);
+        model.sequence.truncate(keep);
+        let reused = model.sequence.len().min(keep);
+        model.cached.truncate(reused);
+        let reason = recompute_reason(model.owner, conversation_id, !history.is_empty(), prompt.dropped_messages, cached_len, reused);
+        model.owner = CacheOwner::Conversation(conversation_id);
+        on_event(TurnEvent::Started { prompt_tokens: tokens.len(), reused_tokens: reused });
+
+        let result = generate(model, &tokens, reused, prompt.reply_budget, settings, on_event, cancel);
+        let stats_cell = self.stats.clone();
+        let outcome = match result {
+            Ok(run) => {
+                let stats = ReplyStats {
+                    prompt_tokens: count_u32(tokens.len()),
+                    reused_tokens: count_u32(reused),
+                    computed_tokens: count_u32(tokens.len() - reused),
+                    generated_tokens: count_u32(run.generated.len()),
+                    ttft_ms: finite(run.ttft_ms),
+                    decode_tok_s: finite(run.decode_tok_s()),
+                    stop_reason: stop_reason(run.stop_reason),
+                    recompute_reason: reason,
+                };
+                Ok(TurnOutcome { text: run.text, stats, tokens: run.generated })
+            }
+            Err(Interrupted::Cancelled) => Ok(TurnOutcome {
+                text: String::new(),
+                stats: ReplyStats {
+                    prompt_tokens: count_u32(tokens.len()),
+                    reused_tokens: count_u32(reused),
+                    computed_tokens: count_u32(model.cached.len().saturating_sub(reused)),
+                    generated_tokens: 0,
+                    ttft_ms: 0.0,
+                    decode_tok_s: 0.0,
+                    stop_reason: store::StopReason::Cancelled,
+                    recompute_reason: reason,
+                },
+                tokens: Vec::new(),
+            }),
+            Err(Interrupted::Failed(e)) => Err(e),
+        };
+        if let Ok(o) = &outcome {
+            if let Ok(mut s) = stats_cell.lock() {
+                s.record(&o.stats);
+            }
+        }
+        self.update_kv_held();
+        outcome
+    }
+}
+
+impl Default for ChatEngine {
+    fn default() -> Self {
+        ChatEngine::new()
+    }
+}
+
+enum Interrupted {
+    Cancelled,
+    Failed(ChatError),
+}
+
+/// The forward pass as the generation loop sees it; `Cancelled` ends a prefill early.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Forward(#[from] GpuForwardError),
+}
+
+/// Prefills `tokens[reused..]` in chunks (reporting progress) and generates the reply.
+fn generate(
+    model: &mut LoadedModel,
+    tokens: &[u32],
+    reused: usize,
+    budget: usize,
+    settings: &Settings,
+    on_event: &mut dyn FnMut(TurnEvent),
+    cancel: &AtomicBool,
+) -> Result<GenerationStats, Interrupted> {
+    let events = RefCell::new(on_event);
+    let total = tokens.len() - reused;
+    let mut prefilled = false;
+    let LoadedModel { tokenizer, sequence, cached, .. } = model;
+    let mut generator = Generator {
+        tokenizer,
+        sampler: Sampler::new(sampler_config(settings)),
+        max_tokens: budget,
+        stop_strings: Vec::new(),
+        cancel: Some(cancel),
+    };
+    let forward = |new: &[u32]| -> Result<Vec<f32>, StepError> {
+        let mut last = Vec::new();
+        let mut done = 0;
+        for chunk in new.chunks(sequence.max_batch().max(1)) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(StepError::Cancelled);
+            }
+            last = sequence.step_last(chunk)?;
+            cached.extend_from_slice(chunk);
+            done += chunk.len();
+            if !prefilled {
+                (events.borrow_mut())(TurnEvent::Prefill { done, total });
+            }
+        }
+        prefilled = true;
+        Ok(last)
+    };
+    let on_text = |text: &str| {
+        if !text.is_empty() {
+            (events.borrow_mut())(TurnEvent::Token { text: text.to_string() });
+        }
+    };
+    match generator.run(tokens, reused, forward, on_text) {
+        Ok(stats) => Ok(stats),
+        Err(crate::engine::generate::GenerateError::Forward(StepError::Cancelled)) => Err(Interrupted::Cancelled),
+        Err(crate::engine::generate::GenerateError::Forward(StepError::Forward(e))) => {
+            Err(Interrupted::Failed(e.into()))
+        }
+        Err(crate::engine::generate::GenerateError::Decode(e)) => Err(Interrupted::Failed(e.into())),
+        Err(crate::engine::generate::GenerateError::EmptyPrompt) => {
+            Err(Interrupted::Failed(ChatError::EmptyMessage))
+        }
+    }
+}
+
+/// The template's messages: the system prompt (if set), the history, the new user message.
+fn conversation_messages(settings: &Settings, history: &[Message], user_content: &str) -> Vec<ChatMessage> {
+    let mut messages = Vec::with_capacity(history.len() + 2);
+    if !settings.system_prompt.trim().is_empty() {
+        messages.push(ChatMessage::system(settings.system_prompt.clone()));
+    }
+    for m in history {
+        match m.role {
+            Role::System => {}
+            // A reply cancelled before its first token was saved empty; the template has no use for it.
+            Role::Assistant if m.content.is_empty() => {}
+            role => messages.push(ChatMessage::new(role.as_str(), m.content.clone())),
+        }
+    }
+    messages.push(ChatMessage::user(user_content));
+    messages
+}
+
+fn sampler_config(s: &Settings) -> SamplerConfig {
+    SamplerConfig {
+        temperature: s.temperature as f32,
+        top_k: s.top_k as usize,
+        top_p: s.top_p as f32,
+        min_p: s.min_p as f32,
+        repeat_penalty: s.repeat_penalty as f32,
+        repeat_last_n: 64,
+        seed: if s.seed == 0 { rand::random() } else { s.seed },
+    }
+}
+
+fn stop_reason(r: StopReason) -> store::StopReason {
+    match r {
+        StopReason::EndOfGeneration => store::StopReason::Eog,
+        StopReason::MaxTokens => store::StopReason::Length,
+        StopReason::StopString => store::StopReason::Stop,
+        StopReason::Cancelled => store::StopReason::Cancelled,
+    }
+}
+
+fn finite(x: f64) -> f64 {
+    if x.is_finite() && x >= 0.0 { x } else { 0.0 }
+}

@@ -1,0 +1,28 @@
+//! Conversations over the engine: prompt assembly with the model's chat template, KV reuse
+//! between turns (and the reason when it cannot), streaming replies, and the counters the app
+//! shows. No UI or Tauri types: the desktop shell (`src-tauri/`) and the CLI sit on top.
+//!
+//! One sequence lives in the KV cache at a time. A turn renders the whole conversation
+//! (append-only across turns), keeps the longest common prefix with what the cache holds,
+//! prefills only the rest, and leaves its reply in the cache for the next turn.
+
+mod engine;
+mod error;
+mod model_file;
+mod prompt;
+mod reuse;
+mod sequence;
+mod stats;
+mod types;
+
+pub use engine::{ChatEngine, TurnOutcome};
+pub use error::ChatError;
+pub use model_file::{effective_context, memory_plan, model_info, open_model_file, parameter_label, plan_file};
+pub use prompt::{Prompt, build_prompt, reply_reserve};
+pub use reuse::{
+    CacheOwner, REASON_CONTEXT_FULL, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_OTHER_CONVERSATION,
+    REASON_TEMPLATE, common_prefix, recompute_reason,
+};
+pub use sequence::{GpuSequence, SequenceModel};
+pub use stats::ChatStats;
+pub use types::{AdapterInfo, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent};
