@@ -13,7 +13,7 @@ root=$PWD
 shots=$root/target/e2e-shots
 export HEARTH_SHOTS=$shots
 export HEARTH_FIXTURES=${HEARTH_FIXTURES:-$root/../shared/fixtures}
-mkdir -p "$shots"
+mkdir -p "$shots" && rm -f "$shots"/*.png
 
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -90,7 +90,8 @@ pub fn parameter_label(params: u64) -> String {
         p if p >= 1_000 => (p as f64 / 1e3, "K"),
         p => (p as f64, ""),
     };
-    if value >= 10.0 || (value - value.round()).abs() < 0.05 {
+    // Cards round sizes of 3 and up to whole numbers (6.74B is "7B"), smaller ones to tenths.
+    if value >= 3.0 || (value - value.round()).abs() < 0.05 {
         format!("{}{unit}", value.round() as u64)
     } else {
         format!("{value:.1}{unit}")
