@@ -53,7 +53,8 @@ fn serve(cut_first: usize) -> Server {
                 }
             }
             seen.lock().unwrap().push(range.clone());
-            if !request.starts_with("GET /model.gguf ") {
+            let path = request.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
+            if !request.starts_with("GET ") || path != "/model.gguf" {
                 let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
                 continue;
             }
