@@ -58,6 +58,8 @@ pub struct Sampler {
     rng: ChaCha8Rng,
     recent: VecDeque<u32>,
     candidates: Vec<(u32, f32)>,
+    /// Scratch for the distinct recent tokens, reused every step (no per-token allocation).
+    seen: Vec<u32>,
 }
 
 impl Sampler {
@@ -68,6 +70,7 @@ impl Sampler {
             rng,
             recent: VecDeque::new(),
             candidates: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -107,10 +110,11 @@ impl Sampler {
         if penalty == 1.0 || !(penalty > 0.0) {
             return;
         }
-        let mut seen: Vec<u32> = self.recent.iter().copied().collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for id in seen {
+        self.seen.clear();
+        self.seen.extend(self.recent.iter().copied());
+        self.seen.sort_unstable();
+        self.seen.dedup();
+        for &id in &self.seen {
             if let Some(c) = self.candidates.get_mut(id as usize) {
                 c.1 = if c.1 > 0.0 {
                     c.1 / penalty

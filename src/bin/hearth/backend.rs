@@ -15,8 +15,16 @@ pub enum Backend<'a> {
     Gpu { forward: Box<GpuForward>, max_batch: usize },
 }
 
-/// Opens the GPU once per process; each `Backend::Gpu` shares it.
-pub fn gpu_context() -> Result<Arc<GpuContext>> {
+/// The GPU context a command on `device` needs: opened once per process and shared by each
+/// `Backend::Gpu`; none for the CPU reference.
+pub fn gpu_for(device: Device) -> Result<Option<Arc<GpuContext>>> {
+    match device {
+        Device::Gpu => gpu_context().map(Some),
+        Device::Cpu => Ok(None),
+    }
+}
+
+fn gpu_context() -> Result<Arc<GpuContext>> {
     GpuContext::new().map(Arc::new).context("no usable GPU adapter (use --device cpu for the CPU reference)")
 }
 

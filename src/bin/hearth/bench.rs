@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::backend::{Backend, gpu_context};
+use super::backend::{Backend, gpu_for};
 use super::util::{Device, open_model, print_json};
 
 #[derive(clap::Args)]
@@ -59,10 +59,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let file = open_model(&args.model)?;
     let config = ModelConfig::from_gguf(&file)?;
-    let gpu = match args.device {
-        Device::Gpu => Some(gpu_context()?),
-        Device::Cpu => None,
-    };
+    let gpu = gpu_for(args.device)?;
     let mut report = measure(&args, &file, &config, args.device, gpu.as_ref())?;
     if args.compare_cpu && args.device == Device::Gpu {
         let cpu = measure(&args, &file, &config, Device::Cpu, None)?;

@@ -9,7 +9,7 @@ use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use serde_json::json;
 
-use super::backend::{Backend, gpu_context};
+use super::backend::{Backend, gpu_for};
 use super::util::{Device, open_model, print_json};
 
 #[derive(clap::Args)]
@@ -82,10 +82,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
-    let gpu = match args.device {
-        Device::Gpu => Some(gpu_context()?),
-        Device::Cpu => None,
-    };
+    let gpu = gpu_for(args.device)?;
     let mut backend =
         Backend::load(args.device, &file, gpu.as_ref(), prompt.len() + max_tokens, 512)?;
     let sampler = Sampler::new(SamplerConfig {

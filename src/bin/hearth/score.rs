@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::backend::{Backend, gpu_context};
+use super::backend::{Backend, gpu_for};
 use super::util::{Device, open_model, print_json};
 
 #[derive(clap::Args)]
@@ -32,10 +32,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--every must be at least 1");
     }
     let file = open_model(&args.model)?;
-    let gpu = match args.device {
-        Device::Gpu => Some(gpu_context()?),
-        Device::Cpu => None,
-    };
+    let gpu = gpu_for(args.device)?;
     let n = args.tokens.len();
     let mut backend = Backend::load(args.device, &file, gpu.as_ref(), n, n.min(512))?;
     let n_vocab = backend.n_vocab();
