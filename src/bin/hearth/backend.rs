@@ -11,8 +11,14 @@ use std::sync::Arc;
 use super::util::Device;
 
 pub enum Backend<'a> {
-    Cpu { model: ReferenceModel<'a>, cache: KvCache },
-    Gpu { forward: Box<GpuForward>, max_batch: usize },
+    Cpu {
+        model: ReferenceModel<'a>,
+        cache: KvCache,
+    },
+    Gpu {
+        forward: Box<GpuForward>,
+        max_batch: usize,
+    },
 }
 
 /// The GPU context a command on `device` needs: opened once per process and shared by each
@@ -25,7 +31,9 @@ pub fn gpu_for(device: Device) -> Result<Option<Arc<GpuContext>>> {
 }
 
 fn gpu_context() -> Result<Arc<GpuContext>> {
-    GpuContext::new().map(Arc::new).context("no usable GPU adapter (use --device cpu for the CPU reference)")
+    GpuContext::new()
+        .map(Arc::new)
+        .context("no usable GPU adapter (use --device cpu for the CPU reference)")
 }
 
 impl<'a> Backend<'a> {
@@ -53,7 +61,10 @@ impl<'a> Backend<'a> {
                 };
                 let forward = GpuForward::load(Arc::clone(ctx), file, opts)
                     .context("cannot load the model on the GPU")?;
-                Ok(Backend::Gpu { forward: Box::new(forward), max_batch: opts.max_batch })
+                Ok(Backend::Gpu {
+                    forward: Box::new(forward),
+                    max_batch: opts.max_batch,
+                })
             }
         }
     }

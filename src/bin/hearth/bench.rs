@@ -50,7 +50,10 @@ fn stat(xs: &[f64]) -> Stat {
     let n = xs.len().max(1) as f64;
     let mean = xs.iter().sum::<f64>() / n;
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    Stat { mean, std: var.sqrt() }
+    Stat {
+        mean,
+        std: var.sqrt(),
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -63,7 +66,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut report = measure(&args, &file, &config, args.device, gpu.as_ref())?;
     if args.compare_cpu && args.device == Device::Gpu {
         let cpu = measure(&args, &file, &config, Device::Cpu, None)?;
-        let ratio = |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0) / cpu[k].as_f64().unwrap_or(1.0);
+        let ratio =
+            |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0) / cpu[k].as_f64().unwrap_or(1.0);
         report["ratio_pp_vs_cpu"] = json!(ratio(&report, "pp_tok_s"));
         report["ratio_tg_vs_cpu"] = json!(ratio(&report, "tg_tok_s"));
         report["cpu"] = cpu;
@@ -89,15 +93,18 @@ fn measure(
     let load_s = load_start.elapsed().as_secs_f64();
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let low = 3.min(config.n_vocab as u32 - 1);
-    let prompt: Vec<u32> =
-        (0..args.prompt_tokens).map(|_| rng.random_range(low..config.n_vocab as u32)).collect();
+    let prompt: Vec<u32> = (0..args.prompt_tokens)
+        .map(|_| rng.random_range(low..config.n_vocab as u32))
+        .collect();
     let label = match device {
         Device::Gpu => "gpu",
         Device::Cpu => "cpu",
     };
     let bar = ProgressBar::new((args.reps * total) as u64).with_style(
-        ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} tokens, {elapsed} ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{prefix} {bar:30} {pos}/{len} tokens, {elapsed} ({eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_prefix(format!("bench {label}"));
     let (mut pp, mut tg) = (Vec::new(), Vec::new());
@@ -119,7 +126,9 @@ fn measure(
     bar.finish_and_clear();
     let (pp, tg) = (stat(&pp), stat(&tg));
     let weights_bytes: u64 = file.tensors().iter().map(|t| t.n_bytes).sum();
-    let adapter = gpu.map(|g| g.info().name.clone()).unwrap_or_else(|| "cpu reference".into());
+    let adapter = gpu
+        .map(|g| g.info().name.clone())
+        .unwrap_or_else(|| "cpu reference".into());
     Ok(json!({
         "model": args.model.display().to_string(),
         "device": label,

@@ -83,8 +83,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
     let gpu = gpu_for(args.device)?;
-    let mut backend =
-        Backend::load(args.device, &file, gpu.as_ref(), prompt.len() + max_tokens, 512)?;
+    let mut backend = Backend::load(
+        args.device,
+        &file,
+        gpu.as_ref(),
+        prompt.len() + max_tokens,
+        512,
+    )?;
     let sampler = Sampler::new(SamplerConfig {
         temperature: args.temperature,
         top_k: args.top_k,
