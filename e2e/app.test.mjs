@@ -37,6 +37,14 @@ async function send(text) {
   return { partials: [...partials], line, reply: texts[texts.length - 1] };
 }
 
+/** Clicks a theme choice in Settings (the radio is drawn by its label). */
+async function chooseTheme(value) {
+  const radio = await byId(browser, `setting-theme-${value}`);
+  await radio.waitForExist({ timeout: 30_000 });
+  await (await radio.parentElement()).click();
+  await until(async () => (await radio.isSelected()), { what: `the ${value} theme selected` });
+}
+
 /** "12 prompt tokens · 3 reused · 9 computed · …" → numbers. */
 function parseStats(line) {
   const num = (re) => Number((line.match(re) ?? [])[1]?.replace(/[^\d]/g, ''));
@@ -100,6 +108,23 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
   await visible(browser, 'settings-panel');
   await visible(browser, 'stats-panel');
   await shot(browser, '04-settings');
+
+  // The dark theme, chosen in Settings (under Xvfb the system theme is light).
+  await chooseTheme('dark');
+  await (await visible(browser, 'settings-save')).click();
+  await until(async () => (await browser.execute(() => document.documentElement.dataset.theme)) === 'dark', {
+    what: 'the dark theme applied',
+  });
+  await shot(browser, '04-settings-dark');
+  await (await browser.$('[data-testid="conversation-item"] button.select')).click();
+  await until(async () => (await assistantTexts(browser)).length >= 2, { what: 'the conversation shown again' });
+  await shot(browser, '03-chat-dark');
+  await (await visible(browser, 'nav-settings')).click();
+  await chooseTheme('system');
+  await (await visible(browser, 'settings-save')).click();
+  await until(async () => (await browser.execute(() => document.documentElement.dataset.theme)) === 'light', {
+    what: 'the system (light) theme applied again',
+  });
 });
 
 test('after a restart the conversation is still there', async () => {
@@ -135,4 +160,19 @@ test('a broken GGUF gives a clear error and the app stays up', async () => {
   // Still up: the settings page opens.
   await (await visible(browser, 'nav-settings')).click();
   await visible(browser, 'settings-panel');
+});
+
+test('the page cannot make the core open a file it was not given', async () => {
+  // As a compromised page would: call the command directly with a path nobody picked.
+  const other = join(mkdtempSync(join(tmpdir(), 'hearth-e2e-')), 'unpicked.gguf');
+  writeFileSync(other, readFileSync(MODEL));
+  const outcome = await browser.execute(async (path) => {
+    try {
+      await window.__TAURI_INTERNALS__.invoke('plan_model', { path });
+      return 'accepted';
+    } catch (err) {
+      return String(err);
+    }
+  }, other);
+  assert.match(outcome, /unpicked\.gguf: Hearth opens model files only when you choose them/);
 });

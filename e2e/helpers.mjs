@@ -1,6 +1,6 @@
 // Shared helpers: start the app through tauri-driver (WebdriverIO), find elements by
 // data-testid, wait, and save screenshots where the CI log can name them.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { remote } from 'webdriverio';
 
@@ -64,11 +64,15 @@ export async function shot(browser, name) {
   return path;
 }
 
-/** Picks `path` as if chosen in the native file dialog (see ui/README.md), then clicks `button`. */
+/**
+ * Picks `path` as if chosen in the native file dialog, then clicks `button`. WebDriver cannot
+ * drive the GTK dialog, so scripts/e2e.sh starts the app with HEARTH_TEST_PICK_FILE naming a
+ * file; the app's "Open" returns the path written there, once (see src-tauri/src/commands.rs).
+ */
 export async function pickFile(browser, path, button) {
-  await browser.execute((p) => {
-    window.__HEARTH_E2E_PICK_PATH__ = p;
-  }, path);
+  const queue = process.env.HEARTH_TEST_PICK_FILE;
+  if (!queue) throw new Error('HEARTH_TEST_PICK_FILE is not set: run the tests through scripts/e2e.sh');
+  writeFileSync(queue, path);
   await (await visible(browser, button)).click();
 }
 

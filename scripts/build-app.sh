@@ -4,6 +4,7 @@
 # Output: target/release/bundle/{deb,rpm}/ (and the binary target/release/hearth-desktop).
 #   scripts/build-app.sh            # deb + rpm
 #   scripts/build-app.sh deb        # only the .deb
+#   scripts/build-app.sh none       # only the binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,7 +29,12 @@ fi
 
 bundles=${*:-deb rpm}
 # Never AppImage: it downloads AppRun and linuxdeploy at build time.
-(cd src-tauri && npx tauri build --bundles ${bundles// /,})
+if [ "$bundles" = none ]; then
+  bundle_args=(--no-bundle)
+else
+  bundle_args=(--bundles "${bundles// /,}")
+fi
+(cd src-tauri && npx tauri build "${bundle_args[@]}" -- --locked)
 
 echo "build-app: binary  $root/target/release/hearth-desktop"
 for f in "$root"/target/release/bundle/deb/*.deb "$root"/target/release/bundle/rpm/*.rpm; do

@@ -7,6 +7,7 @@
 # Screenshots go to target/e2e-shots/ and their paths are printed.
 #   scripts/e2e.sh            # both
 #   HEARTH_E2E_SKIP_DEB=1 scripts/e2e.sh   # only the WebDriver tests
+# It builds the app and its installers first (scripts/build-app.sh deb rpm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -32,10 +33,10 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --version 2.1.0 --locked
 fi
 
+# Always (re)build: cargo makes it a no-op when nothing changed, and a stale app or .deb would
+# test old code. HEARTH_E2E_NO_BUILD=1 tests what target/release holds.
 app=$root/target/release/hearth-desktop
-if [ ! -x "$app" ] || ! ls target/release/bundle/deb/*.deb >/dev/null 2>&1; then
-  ./scripts/build-app.sh deb
-fi
+[ -n "${HEARTH_E2E_NO_BUILD:-}" ] || ./scripts/build-app.sh deb rpm
 (cd e2e && npm ci --ignore-scripts --no-audit --no-fund)
 
 # A private home for the app's data (XDG_DATA_HOME/app.hearth.desktop/hearth.db).
@@ -45,6 +46,9 @@ export XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config XDG_CACHE_HOM
 export XDG_RUNTIME_DIR=$scratch/run
 mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 export HEARTH_APP=$app
+# Where a test queues the path the app's "Open a GGUF model…" returns (the native dialog cannot
+# be driven through WebDriver; see e2e/helpers.mjs).
+export HEARTH_TEST_PICK_FILE=$scratch/next-pick
 
 status=0
 xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
@@ -60,10 +64,11 @@ xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
 if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
   deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
   echo "e2e: installing $deb with apt"
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$root/$deb"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --reinstall "$root/$deb"
   installed=$(dpkg -L hearth | grep -E '^/usr/bin/' | head -1)
   echo "e2e: installed binary $installed; desktop entry $(dpkg -L hearth | grep '\.desktop$' | head -1)"
   rm -rf "$XDG_DATA_HOME"/*
+  unset HEARTH_TEST_PICK_FILE
   xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
     "$0" > "$XDG_RUNTIME_DIR/installed.log" 2>&1 &
     pid=$!
@@ -71,6 +76,11 @@ if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
     if ! kill -0 $pid 2>/dev/null; then echo "e2e: the installed app exited early:"; cat "$XDG_RUNTIME_DIR/installed.log"; exit 1; fi
     import -window root "$1/07-installed-deb.png"
     kill $pid; wait $pid 2>/dev/null
+    # A window that rendered has text, icons and a theme: many colours. A blank or black
+    # screen has one or two.
+    colours=$(identify -format "%k" "$1/07-installed-deb.png")
+    echo "e2e: the screenshot of the installed app has $colours colours"
+    [ "$colours" -ge 64 ] || { echo "e2e: the installed app did not render"; exit 1; }
     exit 0
   ' "$installed" "$shots" && echo "# pass installed-deb-launch" || { echo "# fail installed-deb-launch"; status=1; }
 fi

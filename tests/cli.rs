@@ -256,31 +256,55 @@ fn make_test_model_is_deterministic_and_runs() {
 
 #[test]
 fn score_on_gpu_agrees_with_cpu_and_llama_cpp() {
-    let Some(dir) = common::fixtures_dir() else { return };
+    let Some(dir) = common::fixtures_dir() else {
+        return;
+    };
     // Q8_0 weights: the GPU and CPU paths share f32 activations, so they agree far inside
     // llama.cpp's quantized tolerance (0.5, fixtures README); we bound GPU vs CPU at 1e-3.
     let model = dir.join("models/stories260K-q8_0.gguf");
     let refs = common::fixture_refs("stories260K-q8_0").expect("refs");
     let seq = &refs["sequences"][1];
-    let tokens: Vec<String> =
-        seq["tokens"].as_array().unwrap().iter().map(|t| t.to_string()).collect();
+    let tokens: Vec<String> = seq["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
     let run = |device: &str| {
         hearth_json(&[
-            "score", "--model", path_str(&model), "--tokens", &tokens.join(","), "--device",
-            device, "--json",
+            "score",
+            "--model",
+            path_str(&model),
+            "--tokens",
+            &tokens.join(","),
+            "--device",
+            device,
+            "--json",
         ])
     };
     let (gpu, cpu) = (run("gpu"), run("cpu"));
-    let (gpu, cpu) = (gpu["positions"].as_array().unwrap(), cpu["positions"].as_array().unwrap());
+    let (gpu, cpu) = (
+        gpu["positions"].as_array().unwrap(),
+        cpu["positions"].as_array().unwrap(),
+    );
     assert_eq!(gpu.len(), cpu.len());
     for (g, c) in gpu.iter().zip(cpu) {
         let pos = g["pos"].to_string();
-        for (ge, ce) in g["top"].as_array().unwrap().iter().zip(c["top"].as_array().unwrap()) {
+        for (ge, ce) in g["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(c["top"].as_array().unwrap())
+        {
             let d = (ge[1].as_f64().unwrap() - ce[1].as_f64().unwrap()).abs();
             assert!(d <= 1e-3, "pos {pos}: gpu {ge} vs cpu {ce}");
         }
         for want in seq["top20"][&pos].as_array().unwrap() {
-            let got = g["top"].as_array().unwrap().iter().find(|e| e[0] == want[0]);
+            let got = g["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e[0] == want[0]);
             if let Some(got) = got {
                 let d = (got[1].as_f64().unwrap() - want[1].as_f64().unwrap()).abs();
                 assert!(d <= 0.5, "pos {pos}: gpu {got} vs llama.cpp {want}");
@@ -291,19 +315,42 @@ fn score_on_gpu_agrees_with_cpu_and_llama_cpp() {
 
 #[test]
 fn inspect_gpu_and_bench_report_their_fields() {
-    let Some(model) = common::fixture_model("stories260K-f32.gguf") else { return };
+    let Some(model) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
     let gpu = hearth_json(&["inspect", "--gpu", "--json"]);
     if gpu.get("error").is_some() && std::env::var_os("CI").is_none() {
         eprintln!("SKIP: no GPU adapter here: {}", gpu["error"]);
         return;
     }
-    assert!(gpu["name"].is_string() && gpu["max_storage_buffer_binding_size"].as_u64().unwrap() > 0, "{gpu}");
+    assert!(
+        gpu["name"].is_string() && gpu["max_storage_buffer_binding_size"].as_u64().unwrap() > 0,
+        "{gpu}"
+    );
     let bench = hearth_json(&[
-        "bench", "--model", path_str(&model), "--prompt-tokens", "16", "--gen-tokens", "4",
-        "--reps", "1", "--compare-cpu", "--json",
+        "bench",
+        "--model",
+        path_str(&model),
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "4",
+        "--reps",
+        "1",
+        "--compare-cpu",
+        "--json",
     ]);
-    for key in ["pp_tok_s", "tg_tok_s", "ratio_pp_vs_cpu", "ratio_tg_vs_cpu", "peak_rss_bytes"] {
-        assert!(bench[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {bench}");
+    for key in [
+        "pp_tok_s",
+        "tg_tok_s",
+        "ratio_pp_vs_cpu",
+        "ratio_tg_vs_cpu",
+        "peak_rss_bytes",
+    ] {
+        assert!(
+            bench[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {bench}"
+        );
     }
     assert_eq!(bench["device"], "gpu");
     assert_eq!(bench["cpu"]["device"], "cpu");

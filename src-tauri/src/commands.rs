@@ -2,11 +2,13 @@
 //! reach the page as readable strings; long work (loading, generating) runs on blocking
 //! threads and streams through `Channel`s.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hearth::chat::{ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, plan_file};
+use hearth::chat::{
+    ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, plan_file,
+};
 use hearth::store::{Conversation, ConversationSummary, Message, Role, Settings};
 use serde::Serialize;
 use tauri::State;
@@ -57,7 +59,10 @@ async fn load_settings(state: &AppData) -> CmdResult<Settings> {
 }
 
 #[tauri::command]
-pub async fn list_conversations(state: State<'_, AppData>, query: Option<String>) -> CmdResult<Vec<ConversationSummary>> {
+pub async fn list_conversations(
+    state: State<'_, AppData>,
+    query: Option<String>,
+) -> CmdResult<Vec<ConversationSummary>> {
     match query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => state.store.search_conversations(q).await.map_err(text),
         None => state.store.list_conversations().await.map_err(text),
@@ -65,8 +70,15 @@ pub async fn list_conversations(state: State<'_, AppData>, query: Option<String>
 }
 
 #[tauri::command]
-pub async fn create_conversation(state: State<'_, AppData>, title: Option<String>) -> CmdResult<ConversationSummary> {
-    state.store.create_conversation(title.as_deref()).await.map_err(text)
+pub async fn create_conversation(
+    state: State<'_, AppData>,
+    title: Option<String>,
+) -> CmdResult<ConversationSummary> {
+    state
+        .store
+        .create_conversation(title.as_deref())
+        .await
+        .map_err(text)
 }
 
 #[tauri::command]
@@ -75,8 +87,16 @@ pub async fn get_conversation(state: State<'_, AppData>, id: i64) -> CmdResult<C
 }
 
 #[tauri::command]
-pub async fn rename_conversation(state: State<'_, AppData>, id: i64, title: String) -> CmdResult<ConversationSummary> {
-    state.store.rename_conversation(id, &title).await.map_err(text)
+pub async fn rename_conversation(
+    state: State<'_, AppData>,
+    id: i64,
+    title: String,
+) -> CmdResult<ConversationSummary> {
+    state
+        .store
+        .rename_conversation(id, &title)
+        .await
+        .map_err(text)
 }
 
 #[tauri::command]
@@ -93,12 +113,19 @@ pub async fn send_message(
 ) -> CmdResult<()> {
     let result = send(&state, conversation_id, content, &on_event).await;
     if let Err(message) = &result {
-        let _ = on_event.send(ChatEvent::Error { message: message.clone() });
+        let _ = on_event.send(ChatEvent::Error {
+            message: message.clone(),
+        });
     }
     result
 }
 
-async fn send(state: &AppData, conversation_id: i64, content: String, events: &Channel<ChatEvent>) -> CmdResult<()> {
+async fn send(
+    state: &AppData,
+    conversation_id: i64,
+    content: String,
+    events: &Channel<ChatEvent>,
+) -> CmdResult<()> {
     if content.trim().is_empty() {
         return Err("The message is empty.".into());
     }
@@ -106,8 +133,17 @@ async fn send(state: &AppData, conversation_id: i64, content: String, events: &C
         return Err("No model is loaded. Open a GGUF model first.".into());
     }
     let settings = load_settings(state).await?;
-    let history = state.store.get_conversation(conversation_id).await.map_err(text)?.messages;
-    let user_message = state.store.append_message(conversation_id, Role::User, &content, None).await.map_err(text)?;
+    let history = state
+        .store
+        .get_conversation(conversation_id)
+        .await
+        .map_err(text)?
+        .messages;
+    let user_message = state
+        .store
+        .append_message(conversation_id, Role::User, &content, None)
+        .await
+        .map_err(text)?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     let engine = Arc::clone(&state.engine).lock_owned().await;
@@ -120,26 +156,46 @@ async fn send(state: &AppData, conversation_id: i64, content: String, events: &C
         let mut engine = engine;
         let mut on_event = |e: TurnEvent| {
             let event = match e {
-                TurnEvent::Started { prompt_tokens, reused_tokens } => ChatEvent::Started {
+                TurnEvent::Started {
+                    prompt_tokens,
+                    reused_tokens,
+                } => ChatEvent::Started {
                     user_message: user_message.clone(),
                     prompt_tokens: prompt_tokens as u32,
                     reused_tokens: reused_tokens as u32,
                 },
-                TurnEvent::Prefill { done, total } => ChatEvent::Prefill { done: done as u32, total: total as u32 },
+                TurnEvent::Prefill { done, total } => ChatEvent::Prefill {
+                    done: done as u32,
+                    total: total as u32,
+                },
                 TurnEvent::Token { text } => ChatEvent::Token { text },
             };
             let _ = channel.send(event);
         };
-        engine.send(conversation_id, &history, &content, &settings, &mut on_event, &flag)
+        engine.send(
+            conversation_id,
+            &history,
+            &content,
+            &settings,
+            &mut on_event,
+            &flag,
+        )
     })
     .await;
     if let Ok(mut g) = state.generation.lock() {
         *g = None;
     }
-    let outcome = outcome.map_err(|e| format!("the reply stopped unexpectedly: {e}"))?.map_err(text)?;
+    let outcome = outcome
+        .map_err(|e| format!("the reply stopped unexpectedly: {e}"))?
+        .map_err(text)?;
     let message: Message = state
         .store
-        .append_message(conversation_id, Role::Assistant, &outcome.text, Some(&outcome.stats))
+        .append_message(
+            conversation_id,
+            Role::Assistant,
+            &outcome.text,
+            Some(&outcome.stats),
+        )
         .await
         .map_err(text)?;
     let _ = events.send(ChatEvent::Done { message });
@@ -158,28 +214,89 @@ pub fn stop_generation(state: State<'_, AppData>, conversation_id: i64) -> CmdRe
     Ok(())
 }
 
+/// Set by the end-to-end tests (which cannot drive the native dialog): the file named by this
+/// variable holds the path the next "Open" returns, as if picked in the dialog; it is consumed.
+/// Only whoever starts the process sets it, so it gives the page nothing it did not have.
+pub const TEST_PICK_FILE_ENV: &str = "HEARTH_TEST_PICK_FILE";
+
+/// The system's open-file dialog (GGUF files); the chosen file is granted to the core. None
+/// when the person cancels.
 #[tauri::command]
-pub async fn plan_model(state: State<'_, AppData>, path: String, context_length: Option<u32>) -> CmdResult<MemoryPlan> {
+pub async fn pick_model_file(
+    app: tauri::AppHandle,
+    state: State<'_, AppData>,
+) -> CmdResult<Option<String>> {
+    let picked = match std::env::var_os(TEST_PICK_FILE_ENV) {
+        Some(script) => scripted_pick(Path::new(&script)),
+        None => {
+            use tauri_plugin_dialog::DialogExt;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            app.dialog()
+                .file()
+                .set_title("Open a GGUF model")
+                .add_filter("GGUF model", &["gguf"])
+                .pick_file(move |file| {
+                    let _ = tx.send(file);
+                });
+            let file = rx
+                .await
+                .map_err(|_| "the file dialog closed unexpectedly".to_string())?;
+            file.map(|f| f.into_path().map_err(text)).transpose()?
+        }
+    };
+    Ok(picked.map(|path| {
+        state.granted.grant(&path);
+        path.to_string_lossy().into_owned()
+    }))
+}
+
+/// The path a test queued in `script` (see [`TEST_PICK_FILE_ENV`]); None (a cancelled dialog)
+/// when nothing is queued.
+pub fn scripted_pick(script: &Path) -> Option<PathBuf> {
+    let queued = std::fs::read_to_string(script).ok()?;
+    let _ = std::fs::remove_file(script);
+    let path = queued.trim();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+#[tauri::command]
+pub async fn plan_model(
+    state: State<'_, AppData>,
+    path: String,
+    context_length: Option<u32>,
+) -> CmdResult<MemoryPlan> {
     let context = match context_length {
         Some(c) => c,
         None => load_settings(&state).await?.context_length,
     };
+    let path = state.granted.check(Path::new(&path)).map_err(text)?;
     let gpu = state.status().gpu_info;
-    tauri::async_runtime::spawn_blocking(move || plan_file(&PathBuf::from(path), context, gpu.as_ref()))
+    tauri::async_runtime::spawn_blocking(move || plan_file(&path, context, gpu.as_ref()))
         .await
         .map_err(text)?
         .map_err(text)
 }
 
 #[tauri::command]
-pub async fn load_model(state: State<'_, AppData>, path: String, on_event: Channel<LoadEvent>) -> CmdResult<ModelInfo> {
-    let result = crate::load_model(&state, PathBuf::from(path), &on_event).await;
+pub async fn load_model(
+    state: State<'_, AppData>,
+    path: String,
+    on_event: Channel<LoadEvent>,
+) -> CmdResult<ModelInfo> {
+    let result = match state.granted.check(Path::new(&path)) {
+        Ok(path) => crate::load_model(&state, path, &on_event).await,
+        Err(e) => Err(e.to_string()),
+    };
     match &result {
         Ok(model) => {
-            let _ = on_event.send(LoadEvent::Done { model: model.clone() });
+            let _ = on_event.send(LoadEvent::Done {
+                model: model.clone(),
+            });
         }
         Err(message) => {
-            let _ = on_event.send(LoadEvent::Error { message: message.clone() });
+            let _ = on_event.send(LoadEvent::Error {
+                message: message.clone(),
+            });
         }
     }
     result
@@ -210,18 +327,32 @@ pub async fn download_model(
     let client = download::client().map_err(text)?;
     let channel = on_event.clone();
     let mut progress = move |received_bytes: u64, total_bytes: Option<u64>| {
-        let _ = channel.send(DownloadEvent::Progress { received_bytes, total_bytes });
+        let _ = channel.send(DownloadEvent::Progress {
+            received_bytes,
+            total_bytes,
+        });
     };
-    let result = download::download(&client, &target, sha256.as_deref().filter(|s| !s.trim().is_empty()), &cancel, &mut progress)
-        .await
-        .map(|p| p.to_string_lossy().into_owned())
-        .map_err(text);
+    let result = download::download(
+        &client,
+        &target,
+        sha256.as_deref().filter(|s| !s.trim().is_empty()),
+        &cancel,
+        &mut progress,
+    )
+    .await
+    .map(|p| {
+        state.granted.grant(&p);
+        p.to_string_lossy().into_owned()
+    })
+    .map_err(text);
     if let Ok(mut c) = state.download_cancel.lock() {
         *c = None;
     }
     let _ = on_event.send(match &result {
         Ok(path) => DownloadEvent::Done { path: path.clone() },
-        Err(message) => DownloadEvent::Error { message: message.clone() },
+        Err(message) => DownloadEvent::Error {
+            message: message.clone(),
+        },
     });
     result
 }

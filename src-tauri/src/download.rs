@@ -33,7 +33,10 @@ pub enum DownloadError {
     #[error("the download failed: {0}")]
     Http(#[from] reqwest::Error),
     #[error("could not write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the server sent {received} bytes but announced {expected}; try again to resume")]
     Incomplete { received: u64, expected: u64 },
     #[error("the resumed range starts at {got}, not at {wanted}")]
@@ -48,11 +51,22 @@ pub enum DownloadError {
 
 /// The `download_model` channel's events.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum DownloadEvent {
-    Progress { received_bytes: u64, total_bytes: Option<u64> },
-    Done { path: String },
-    Error { message: String },
+    Progress {
+        received_bytes: u64,
+        total_bytes: Option<u64>,
+    },
+    Done {
+        path: String,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// Where a URL's file goes, and its partial file.
@@ -66,27 +80,51 @@ pub struct Target {
 /// Checks the URL and picks the destination: the URL path's last segment, reduced to safe
 /// characters, inside `dir`.
 pub fn target(url: &str, dir: &Path) -> Result<Target, DownloadError> {
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| DownloadError::BadUrl { url: url.into(), reason: e.to_string() })?;
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| DownloadError::BadUrl {
+        url: url.into(),
+        reason: e.to_string(),
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(DownloadError::Scheme { scheme: parsed.scheme().into() });
+        return Err(DownloadError::Scheme {
+            scheme: parsed.scheme().into(),
+        });
     }
-    let last = parsed.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default();
-    let decoded = url::form_urlencoded::parse(last.as_bytes()).map(|(k, v)| format!("{k}{v}")).collect::<String>();
+    let last = parsed
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or_default();
+    let decoded = url::form_urlencoded::parse(last.as_bytes())
+        .map(|(k, v)| format!("{k}{v}"))
+        .collect::<String>();
     let name: String = decoded
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-+".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let name = name.trim_start_matches('.').to_string();
     if name.is_empty() || name.chars().all(|c| c == '_') {
         return Err(DownloadError::NoFileName);
     }
-    Ok(Target { url: parsed, path: dir.join(&name), part: dir.join(format!("{name}.part")) })
+    Ok(Target {
+        url: parsed,
+        path: dir.join(&name),
+        part: dir.join(format!("{name}.part")),
+    })
 }
 
 /// Normalises an expected checksum (hex, any case, surrounding spaces).
 pub fn parse_sha256(s: &str) -> Result<String, DownloadError> {
     let s = s.trim().to_ascii_lowercase();
-    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) { Ok(s) } else { Err(DownloadError::BadChecksum) }
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(s)
+    } else {
+        Err(DownloadError::BadChecksum)
+    }
 }
 
 pub fn client() -> Result<reqwest::Client, DownloadError> {
@@ -98,7 +136,10 @@ pub fn client() -> Result<reqwest::Client, DownloadError> {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
-    move |source| DownloadError::Io { path: path.to_path_buf(), source }
+    move |source| DownloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Downloads `target.url` to `target.path`. `progress(received, total)` sees the bytes on disk
@@ -125,19 +166,33 @@ pub async fn download(
     let status = response.status();
     let append = match status {
         StatusCode::PARTIAL_CONTENT if have > 0 => {
-            let range = response.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let range = response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if range_start(range) != Some(have) {
-                return Err(DownloadError::BadRange { wanted: have, got: range.into() });
+                return Err(DownloadError::BadRange {
+                    wanted: have,
+                    got: range.into(),
+                });
             }
             true
         }
         StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
             // The part file is already whole (or longer than the file): start over.
-            tokio::fs::remove_file(&target.part).await.map_err(io(&target.part))?;
+            tokio::fs::remove_file(&target.part)
+                .await
+                .map_err(io(&target.part))?;
             return Box::pin(download(client, target, sha256, cancel, progress)).await;
         }
         s if s.is_success() => false,
-        s => return Err(DownloadError::Status { status: s, url: target.url.to_string() }),
+        s => {
+            return Err(DownloadError::Status {
+                status: s,
+                url: target.url.to_string(),
+            });
+        }
     };
     if !append {
         // The server sent the whole file: drop what the part file had.
@@ -178,14 +233,21 @@ pub async fn download(
     }
     progress(have, total);
     if let Some(expected_total) = total.filter(|&t| t != have) {
-        return Err(DownloadError::Incomplete { received: have, expected: expected_total });
+        return Err(DownloadError::Incomplete {
+            received: have,
+            expected: expected_total,
+        });
     }
     let actual = hex(&hasher.finalize());
     if let Some(expected) = expected.filter(|e| *e != actual) {
-        tokio::fs::remove_file(&target.part).await.map_err(io(&target.part))?;
+        tokio::fs::remove_file(&target.part)
+            .await
+            .map_err(io(&target.part))?;
         return Err(DownloadError::ChecksumMismatch { expected, actual });
     }
-    tokio::fs::rename(&target.part, &target.path).await.map_err(io(&target.path))?;
+    tokio::fs::rename(&target.part, &target.path)
+        .await
+        .map_err(io(&target.path))?;
     Ok(target.path.clone())
 }
 
@@ -210,7 +272,14 @@ async fn hash_existing(part: &Path, hasher: &mut Sha256) -> Result<u64, Download
 
 /// The first byte of a `Content-Range: bytes START-END/TOTAL` header.
 fn range_start(header: &str) -> Option<u64> {
-    header.trim().strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
+    header
+        .trim()
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -224,13 +293,28 @@ mod tests {
     #[test]
     fn targets_take_a_safe_file_name_from_the_url() {
         let dir = Path::new("/models");
-        let t = target("https://huggingface.co/a/b/resolve/main/tiny%20model.gguf?download=true", dir).unwrap();
+        let t = target(
+            "https://huggingface.co/a/b/resolve/main/tiny%20model.gguf?download=true",
+            dir,
+        )
+        .unwrap();
         assert_eq!(t.path, dir.join("tiny_model.gguf"));
         assert_eq!(t.part, dir.join("tiny_model.gguf.part"));
-        assert!(matches!(target("file:///etc/passwd", dir), Err(DownloadError::Scheme { .. })));
-        assert!(matches!(target("https://example.com/", dir), Err(DownloadError::NoFileName)));
-        assert!(matches!(target("https://example.com/..%2F..%2F.bashrc", dir), Ok(t) if t.path.parent() == Some(dir)));
-        assert!(matches!(target("not a url", dir), Err(DownloadError::BadUrl { .. })));
+        assert!(matches!(
+            target("file:///etc/passwd", dir),
+            Err(DownloadError::Scheme { .. })
+        ));
+        assert!(matches!(
+            target("https://example.com/", dir),
+            Err(DownloadError::NoFileName)
+        ));
+        assert!(
+            matches!(target("https://example.com/..%2F..%2F.bashrc", dir), Ok(t) if t.path.parent() == Some(dir))
+        );
+        assert!(matches!(
+            target("not a url", dir),
+            Err(DownloadError::BadUrl { .. })
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod download;
+pub mod grants;
 pub mod state;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ pub fn run() {
                 .map(PathBuf::from)
                 .filter(|p| p.is_file() && engine.gpu_info().is_some());
             let data = AppData::new(store, engine, data_dir.join("models"));
+            if let Some(path) = &last_model {
+                data.granted.grant(path);
+            }
             if last_model.is_some() {
                 // app_state waits for this load, so the page opens with the model in place.
                 if let Ok(mut s) = data.status.lock() {
@@ -46,6 +50,11 @@ pub fn run() {
             }
             Ok(())
         })
+        .on_webview_event(|webview, event| {
+            if let tauri::WebviewEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) = event {
+                on_files_dropped(webview, paths);
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_state,
             commands::list_conversations,
@@ -55,6 +64,7 @@ pub fn run() {
             commands::delete_conversation,
             commands::send_message,
             commands::stop_generation,
+            commands::pick_model_file,
             commands::plan_model,
             commands::load_model,
             commands::unload_model,
@@ -66,6 +76,25 @@ pub fn run() {
         ])
         .run(tauri::generate_context!())
         .expect("error while running Hearth");
+}
+
+/// The event that tells the page a GGUF file was dropped on the window (payload: its path).
+pub const MODEL_DROPPED_EVENT: &str = "model-dropped";
+
+/// Files dropped on the window: the first GGUF among them is granted to the core and announced
+/// to the page, which plans it like a file chosen in the dialog. Other files are ignored.
+fn on_files_dropped(webview: &tauri::Webview, paths: &[PathBuf]) {
+    use tauri::Emitter;
+    let Some(path) = paths.iter().find(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    }) else {
+        return;
+    };
+    webview.state::<AppData>().granted.grant(path);
+    if let Err(e) = webview.emit(MODEL_DROPPED_EVENT, path.to_string_lossy()) {
+        eprintln!("hearth: could not tell the page about the dropped file: {e}");
+    }
 }
 
 /// Loads the model used last time, if it is still there; a failure is logged and the app
@@ -80,8 +109,17 @@ async fn load_last_model(app: tauri::AppHandle, path: PathBuf) {
 
 /// Loads `path` with the saved context length on a blocking thread, streaming progress, and
 /// remembers it as the model to open next time.
-pub async fn load_model(state: &AppData, path: PathBuf, events: &Channel<LoadEvent>) -> Result<ModelInfo, String> {
-    let settings = state.store.load_settings().await.map_err(|e| e.to_string())?.settings;
+pub async fn load_model(
+    state: &AppData,
+    path: PathBuf,
+    events: &Channel<LoadEvent>,
+) -> Result<ModelInfo, String> {
+    let settings = state
+        .store
+        .load_settings()
+        .await
+        .map_err(|e| e.to_string())?
+        .settings;
     if let Ok(mut s) = state.status.lock() {
         s.loading = true;
     }
@@ -91,7 +129,10 @@ pub async fn load_model(state: &AppData, path: PathBuf, events: &Channel<LoadEve
     let result = tauri::async_runtime::spawn_blocking(move || {
         let mut engine = engine;
         let mut progress = |fraction: f32, stage: &str| {
-            let _ = channel.send(LoadEvent::Progress { fraction, stage: stage.to_string() });
+            let _ = channel.send(LoadEvent::Progress {
+                fraction,
+                stage: stage.to_string(),
+            });
         };
         let result = engine.load(&load_path, settings.context_length, &mut progress);
         (result, engine.model().cloned())
@@ -103,8 +144,17 @@ pub async fn load_model(state: &AppData, path: PathBuf, events: &Channel<LoadEve
     let (result, model) = result.map_err(|e| format!("loading stopped unexpectedly: {e}"))?;
     state.set_model(model);
     let info = result.map_err(|e| e.to_string())?;
-    let mut settings = state.store.load_settings().await.map_err(|e| e.to_string())?.settings;
+    let mut settings = state
+        .store
+        .load_settings()
+        .await
+        .map_err(|e| e.to_string())?
+        .settings;
     settings.last_model_path = Some(path.to_string_lossy().into_owned());
-    state.store.save_settings(&settings).await.map_err(|e| e.to_string())?;
+    state
+        .store
+        .save_settings(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(info)
 }

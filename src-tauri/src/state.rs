@@ -10,6 +10,8 @@ use hearth::chat::{AdapterInfo, ChatEngine, ChatStats, ModelInfo};
 use hearth::gpu::GpuInfo;
 use hearth::store::Store;
 
+use crate::grants::GrantedPaths;
+
 pub struct AppData {
     pub store: Store,
     pub engine: Arc<tokio::sync::Mutex<ChatEngine>>,
@@ -20,6 +22,8 @@ pub struct AppData {
     pub download_cancel: Mutex<Option<Arc<AtomicBool>>>,
     /// Where downloaded models go.
     pub models_dir: PathBuf,
+    /// Files the person handed over (dialog, drag-and-drop, downloads, the last model).
+    pub granted: GrantedPaths,
 }
 
 /// A copy of the engine's state that never waits on a running reply.
@@ -50,6 +54,7 @@ impl AppData {
             generation: Mutex::new(None),
             download_cancel: Mutex::new(None),
             models_dir,
+            granted: GrantedPaths::default(),
         }
     }
 

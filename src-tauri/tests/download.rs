@@ -7,6 +7,9 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod common;
+
+use common::ScratchDir;
 use hearth_desktop::download::{self, DownloadError};
 use sha2::{Digest, Sha256};
 
@@ -19,7 +22,10 @@ fn body() -> Vec<u8> {
 }
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 struct Server {
@@ -53,12 +59,23 @@ fn serve(cut_first: usize) -> Server {
                 }
             }
             seen.lock().unwrap().push(range.clone());
-            let path = request.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .split('?')
+                .next()
+                .unwrap_or("");
             if !request.starts_with("GET ") || path != "/model.gguf" {
-                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
                 continue;
             }
-            let start: usize = range.strip_prefix("bytes=").and_then(|r| r.trim_end_matches('-').parse().ok()).unwrap_or(0);
+            let start: usize = range
+                .strip_prefix("bytes=")
+                .and_then(|r| r.trim_end_matches('-').parse().ok())
+                .unwrap_or(0);
             let part = &data[start.min(data.len())..];
             let head = if start > 0 {
                 format!(
@@ -68,11 +85,18 @@ fn serve(cut_first: usize) -> Server {
                     data.len()
                 )
             } else {
-                format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", part.len())
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    part.len()
+                )
             };
             let _ = stream.write_all(head.as_bytes());
             let n = served.fetch_add(1, Ordering::SeqCst);
-            let send = if n < cut_first { &part[..part.len() / 2] } else { part };
+            let send = if n < cut_first {
+                &part[..part.len() / 2]
+            } else {
+                part
+            };
             let _ = stream.write_all(send);
             let _ = stream.flush();
         }
@@ -80,53 +104,98 @@ fn serve(cut_first: usize) -> Server {
     Server { base, ranges }
 }
 
-async fn get(url: &str, dir: &std::path::Path, sha256: Option<&str>, cancel: &AtomicBool) -> (Result<std::path::PathBuf, DownloadError>, Vec<(u64, Option<u64>)>) {
+async fn get(
+    url: &str,
+    dir: &std::path::Path,
+    sha256: Option<&str>,
+    cancel: &AtomicBool,
+) -> (
+    Result<std::path::PathBuf, DownloadError>,
+    Vec<(u64, Option<u64>)>,
+) {
     let target = download::target(url, dir).unwrap();
     let client = download::client().unwrap();
     let mut seen = Vec::new();
-    let result = download::download(&client, &target, sha256, cancel, &mut |r, t| seen.push((r, t))).await;
+    let result = download::download(&client, &target, sha256, cancel, &mut |r, t| {
+        seen.push((r, t))
+    })
+    .await;
     (result, seen)
 }
 
 #[tokio::test]
 async fn downloads_with_progress_and_checks_the_sha256() {
     let server = serve(0);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = ScratchDir::new();
     let url = format!("{}/model.gguf?download=true", server.base);
-    let (result, progress) = get(&url, dir.path(), Some(&sha(&body()).to_uppercase()), &AtomicBool::new(false)).await;
+    let (result, progress) = get(
+        &url,
+        dir.path(),
+        Some(&sha(&body()).to_uppercase()),
+        &AtomicBool::new(false),
+    )
+    .await;
     let path = result.unwrap();
     assert_eq!(path, dir.path().join("model.gguf"));
     assert_eq!(std::fs::read(&path).unwrap(), body());
     assert!(!dir.path().join("model.gguf.part").exists());
     assert_eq!(progress.last(), Some(&(SIZE as u64, Some(SIZE as u64))));
-    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "progress only grows");
+    assert!(
+        progress.windows(2).all(|w| w[0].0 <= w[1].0),
+        "progress only grows"
+    );
 }
 
 #[tokio::test]
 async fn an_interrupted_download_resumes_with_a_range_request() {
     let server = serve(1);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = ScratchDir::new();
     let url = format!("{}/model.gguf", server.base);
     let (first, _) = get(&url, dir.path(), None, &AtomicBool::new(false)).await;
     assert!(first.is_err(), "the connection was cut: {first:?}");
     let part = dir.path().join("model.gguf.part");
     let have = std::fs::metadata(&part).unwrap().len();
-    assert!(have > 0 && have < SIZE as u64, "partial file of {have} bytes");
+    assert!(
+        have > 0 && have < SIZE as u64,
+        "partial file of {have} bytes"
+    );
 
-    let (second, progress) = get(&url, dir.path(), Some(&sha(&body())), &AtomicBool::new(false)).await;
+    let (second, progress) = get(
+        &url,
+        dir.path(),
+        Some(&sha(&body())),
+        &AtomicBool::new(false),
+    )
+    .await;
     let path = second.unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), body());
-    assert_eq!(server.ranges.lock().unwrap().last().cloned(), Some(format!("bytes={have}-")));
-    assert_eq!(progress.first(), Some(&(have, Some(SIZE as u64))), "progress starts from the resumed part");
+    assert_eq!(
+        server.ranges.lock().unwrap().last().cloned(),
+        Some(format!("bytes={have}-"))
+    );
+    assert_eq!(
+        progress.first(),
+        Some(&(have, Some(SIZE as u64))),
+        "progress starts from the resumed part"
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_checksum_deletes_the_download() {
     let server = serve(0);
-    let dir = tempfile::tempdir().unwrap();
-    let (result, _) = get(&format!("{}/model.gguf", server.base), dir.path(), Some(&"0".repeat(64)), &AtomicBool::new(false)).await;
+    let dir = ScratchDir::new();
+    let (result, _) = get(
+        &format!("{}/model.gguf", server.base),
+        dir.path(),
+        Some(&"0".repeat(64)),
+        &AtomicBool::new(false),
+    )
+    .await;
     let err = result.unwrap_err();
-    assert!(matches!(err, DownloadError::ChecksumMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, DownloadError::ChecksumMismatch { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains(&sha(&body())));
     assert!(!dir.path().join("model.gguf").exists());
     assert!(!dir.path().join("model.gguf.part").exists());
@@ -135,14 +204,31 @@ async fn a_wrong_checksum_deletes_the_download() {
 #[tokio::test]
 async fn cancel_keeps_the_partial_file_and_http_errors_are_plain() {
     let server = serve(0);
-    let dir = tempfile::tempdir().unwrap();
-    let (result, _) = get(&format!("{}/model.gguf", server.base), dir.path(), None, &AtomicBool::new(true)).await;
-    assert!(matches!(result, Err(DownloadError::Cancelled)), "{result:?}");
+    let dir = ScratchDir::new();
+    let (result, _) = get(
+        &format!("{}/model.gguf", server.base),
+        dir.path(),
+        None,
+        &AtomicBool::new(true),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(DownloadError::Cancelled)),
+        "{result:?}"
+    );
     assert!(!dir.path().join("model.gguf").exists());
 
-    let (result, _) = get(&format!("{}/missing.gguf", server.base), dir.path(), None, &AtomicBool::new(false)).await;
+    let (result, _) = get(
+        &format!("{}/missing.gguf", server.base),
+        dir.path(),
+        None,
+        &AtomicBool::new(false),
+    )
+    .await;
     let err = result.unwrap_err().to_string();
     assert!(err.contains("404"), "{err}");
-    let bad = download::target("ftp://example.com/x.gguf", dir.path()).unwrap_err().to_string();
+    let bad = download::target("ftp://example.com/x.gguf", dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(bad.contains("only http:// and https://"), "{bad}");
 }

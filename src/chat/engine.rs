@@ -8,15 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::engine::gpu_forward::GpuForwardError;
-use crate::quant::GgmlType;
 use crate::engine::{GenerationStats, Generator, Sampler, SamplerConfig, StopReason};
 use crate::gpu::{GpuContext, GpuInfo};
 use crate::model::ModelConfig;
+use crate::quant::GgmlType;
 use crate::store::{self, Message, ReplyStats, Role, Settings};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::error::ChatError;
-use super::model_file::{effective_context, forward_options, memory_plan, model_info, open_model_file, plan_file};
+use super::model_file::{
+    effective_context, forward_options, memory_plan, model_info, open_model_file, plan_file,
+};
 use super::prompt::build_prompt;
 use super::reuse::{CacheOwner, common_prefix, recompute_reason};
 use super::sequence::{GpuSequence, SequenceModel};
@@ -62,12 +64,18 @@ impl ChatEngine {
     /// Opens the GPU (the adapter `HEARTH_ADAPTER` names, or the best one). Without one the
     /// engine still works for everything but loading a model, and says why.
     pub fn new() -> ChatEngine {
-        let gpu = GpuContext::new().map(Arc::new).map_err(|e| no_gpu_message(&e.to_string()));
+        let gpu = GpuContext::new()
+            .map(Arc::new)
+            .map_err(|e| no_gpu_message(&e.to_string()));
         ChatEngine::with_gpu(gpu)
     }
 
     pub fn with_gpu(gpu: Result<Arc<GpuContext>, String>) -> ChatEngine {
-        ChatEngine { gpu, model: None, stats: Arc::default() }
+        ChatEngine {
+            gpu,
+            model: None,
+            stats: Arc::default(),
+        }
     }
 
     pub fn adapter(&self) -> Option<AdapterInfo> {
@@ -115,7 +123,11 @@ impl ChatEngine {
         context_length: u32,
         progress: &mut dyn FnMut(f32, &str),
     ) -> Result<ModelInfo, ChatError> {
-        let gpu = self.gpu.as_ref().map_err(|e| ChatError::NoGpu(e.clone()))?.clone();
+        let gpu = self
+            .gpu
+            .as_ref()
+            .map_err(|e| ChatError::NoGpu(e.clone()))?
+            .clone();
         progress(0.02, "Reading the model file");
         let file = open_model_file(path)?;
         let config = ModelConfig::from_gguf(&file)?;
@@ -131,7 +143,11 @@ impl ChatEngine {
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
         let opts = forward_options(context, Some(gpu.info()));
-        let kv = if opts.kv_f16 { GgmlType::F16 } else { GgmlType::F32 };
+        let kv = if opts.kv_f16 {
+            GgmlType::F16
+        } else {
+            GgmlType::F32
+        };
         let sequence = GpuSequence::load(gpu, &file, opts)?;
         let info = model_info(path, &file, &config, context);
         let kv_bytes_per_token = config.kv_bytes_per_token(kv);
@@ -186,7 +202,10 @@ impl ChatEngine {
     }
 
     fn update_kv_held(&self) {
-        let (tokens, per) = self.model.as_ref().map_or((0, 0), |m| (m.cached.len(), m.kv_bytes_per_token));
+        let (tokens, per) = self
+            .model
+            .as_ref()
+            .map_or((0, 0), |m| (m.cached.len(), m.kv_bytes_per_token));
         if let Ok(mut s) = self.stats.lock() {
             s.set_kv_held(tokens, per);
         }
@@ -209,7 +228,13 @@ impl ChatEngine {
         let model = self.model.as_mut().ok_or(ChatError::NoModel)?;
         let messages = conversation_messages(settings, history, user_content);
         let context = model.sequence.max_ctx();
-        let prompt = build_prompt(&model.template, &model.tokenizer, &messages, context, settings.max_tokens as usize)?;
+        let prompt = build_prompt(
+            &model.template,
+            &model.tokenizer,
+            &messages,
+            context,
+            settings.max_tokens as usize,
+        )?;
         let tokens = prompt.tokens;
 
         // Keep the longest cached prefix; at least the last prompt token is recomputed for its logits.
@@ -218,11 +243,29 @@ impl ChatEngine {
         model.sequence.truncate(keep);
         let reused = model.sequence.len().min(keep);
         model.cached.truncate(reused);
-        let reason = recompute_reason(model.owner, conversation_id, !history.is_empty(), prompt.dropped_messages, cached_len, reused);
+        let reason = recompute_reason(
+            model.owner,
+            conversation_id,
+            !history.is_empty(),
+            prompt.dropped_messages,
+            cached_len,
+            reused,
+        );
         model.owner = CacheOwner::Conversation(conversation_id);
-        on_event(TurnEvent::Started { prompt_tokens: tokens.len(), reused_tokens: reused });
+        on_event(TurnEvent::Started {
+            prompt_tokens: tokens.len(),
+            reused_tokens: reused,
+        });
 
-        let result = generate(model, &tokens, reused, prompt.reply_budget, settings, on_event, cancel);
+        let result = generate(
+            model,
+            &tokens,
+            reused,
+            prompt.reply_budget,
+            settings,
+            on_event,
+            cancel,
+        );
         let stats_cell = self.stats.clone();
         let outcome = match result {
             Ok(run) => {
@@ -236,7 +279,11 @@ impl ChatEngine {
                     stop_reason: stop_reason(run.stop_reason),
                     recompute_reason: reason,
                 };
-                Ok(TurnOutcome { text: run.text, stats, tokens: run.generated })
+                Ok(TurnOutcome {
+                    text: run.text,
+                    stats,
+                    tokens: run.generated,
+                })
             }
             Err(Interrupted::Cancelled) => Ok(TurnOutcome {
                 text: String::new(),
@@ -297,7 +344,12 @@ fn generate(
     let events = RefCell::new(on_event);
     let total = tokens.len() - reused;
     let mut prefilled = false;
-    let LoadedModel { tokenizer, sequence, cached, .. } = model;
+    let LoadedModel {
+        tokenizer,
+        sequence,
+        cached,
+        ..
+    } = model;
     let mut generator = Generator {
         tokenizer,
         sampler: Sampler::new(sampler_config(settings)),
@@ -324,16 +376,22 @@ fn generate(
     };
     let on_text = |text: &str| {
         if !text.is_empty() {
-            (events.borrow_mut())(TurnEvent::Token { text: text.to_string() });
+            (events.borrow_mut())(TurnEvent::Token {
+                text: text.to_string(),
+            });
         }
     };
     match generator.run(tokens, reused, forward, on_text) {
         Ok(stats) => Ok(stats),
-        Err(crate::engine::generate::GenerateError::Forward(StepError::Cancelled)) => Err(Interrupted::Cancelled),
+        Err(crate::engine::generate::GenerateError::Forward(StepError::Cancelled)) => {
+            Err(Interrupted::Cancelled)
+        }
         Err(crate::engine::generate::GenerateError::Forward(StepError::Forward(e))) => {
             Err(Interrupted::Failed(e.into()))
         }
-        Err(crate::engine::generate::GenerateError::Decode(e)) => Err(Interrupted::Failed(e.into())),
+        Err(crate::engine::generate::GenerateError::Decode(e)) => {
+            Err(Interrupted::Failed(e.into()))
+        }
         Err(crate::engine::generate::GenerateError::EmptyPrompt) => {
             Err(Interrupted::Failed(ChatError::EmptyMessage))
         }
@@ -341,7 +399,11 @@ fn generate(
 }
 
 /// The template's messages: the system prompt (if set), the history, the new user message.
-fn conversation_messages(settings: &Settings, history: &[Message], user_content: &str) -> Vec<ChatMessage> {
+fn conversation_messages(
+    settings: &Settings,
+    history: &[Message],
+    user_content: &str,
+) -> Vec<ChatMessage> {
     let mut messages = Vec::with_capacity(history.len() + 2);
     if !settings.system_prompt.trim().is_empty() {
         messages.push(ChatMessage::system(settings.system_prompt.clone()));

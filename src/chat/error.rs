@@ -20,7 +20,10 @@ pub enum ChatError {
     #[error("{path} is not a regular file")]
     NotAFile { path: PathBuf },
     #[error("{path} could not be read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a GGUF model (it starts with {found}, not \"GGUF\")")]
     NotGguf { path: PathBuf, found: String },
     #[error("{path} is not a usable GGUF file: {source}")]
@@ -39,7 +42,10 @@ pub enum ChatError {
         "the message is too long for the context: the prompt needs {prompt_tokens} tokens and \
          the context holds {context} (raise the context length in Settings, or shorten the message)"
     )]
-    PromptTooLong { prompt_tokens: usize, context: usize },
+    PromptTooLong {
+        prompt_tokens: usize,
+        context: usize,
+    },
     #[error("the message is empty")]
     EmptyMessage,
     #[error(transparent)]

@@ -17,12 +17,16 @@ mod types;
 
 pub use engine::{ChatEngine, TurnOutcome};
 pub use error::ChatError;
-pub use model_file::{effective_context, memory_plan, model_info, open_model_file, parameter_label, plan_file};
+pub use model_file::{
+    effective_context, memory_plan, model_info, open_model_file, parameter_label, plan_file,
+};
 pub use prompt::{Prompt, build_prompt, reply_reserve};
 pub use reuse::{
-    CacheOwner, REASON_CONTEXT_FULL, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_OTHER_CONVERSATION,
-    REASON_TEMPLATE, common_prefix, recompute_reason,
+    CacheOwner, REASON_CONTEXT_FULL, REASON_FIRST_TURN, REASON_MODEL_RELOADED,
+    REASON_OTHER_CONVERSATION, REASON_TEMPLATE, common_prefix, recompute_reason,
 };
 pub use sequence::{GpuSequence, SequenceModel};
 pub use stats::ChatStats;
-pub use types::{AdapterInfo, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent};
+pub use types::{
+    AdapterInfo, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent,
+};

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::engine::gpu_forward::{self, GpuForwardOptions};
 use crate::gguf::GgufFile;
 use crate::gpu::GpuInfo;
 use crate::model::{ModelConfig, estimate_memory};
-use crate::engine::gpu_forward::{self, GpuForwardOptions};
 use crate::quant::GgmlType;
 
 use super::error::ChatError;
@@ -19,20 +19,36 @@ const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 /// Checks that `path` is an existing regular file starting with the GGUF magic, then opens it.
 pub fn open_model_file(path: &Path) -> Result<GgufFile, ChatError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ChatError::FileMissing { path: path.to_path_buf() },
-        _ => ChatError::Read { path: path.to_path_buf(), source: e },
+        std::io::ErrorKind::NotFound => ChatError::FileMissing {
+            path: path.to_path_buf(),
+        },
+        _ => ChatError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        },
     })?;
     if !meta.is_file() {
-        return Err(ChatError::NotAFile { path: path.to_path_buf() });
+        return Err(ChatError::NotAFile {
+            path: path.to_path_buf(),
+        });
     }
     let mut magic = [0u8; 4];
     let read = std::fs::File::open(path)
         .and_then(|mut f| read_up_to(&mut f, &mut magic))
-        .map_err(|e| ChatError::Read { path: path.to_path_buf(), source: e })?;
+        .map_err(|e| ChatError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     if read < 4 || &magic != GGUF_MAGIC {
-        return Err(ChatError::NotGguf { path: path.to_path_buf(), found: describe_magic(&magic[..read]) });
+        return Err(ChatError::NotGguf {
+            path: path.to_path_buf(),
+            found: describe_magic(&magic[..read]),
+        });
     }
-    GgufFile::open(path).map_err(|source| ChatError::Gguf { path: path.to_path_buf(), source })
+    GgufFile::open(path).map_err(|source| ChatError::Gguf {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -60,8 +76,16 @@ pub fn effective_context(cfg: &ModelConfig, requested: u32) -> u32 {
     requested.clamp(1, trained)
 }
 
-pub fn model_info(path: &Path, file: &GgufFile, cfg: &ModelConfig, context_length: u32) -> ModelInfo {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+pub fn model_info(
+    path: &Path,
+    file: &GgufFile,
+    cfg: &ModelConfig,
+    context_length: u32,
+) -> ModelInfo {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = file
         .opt_str("general.name")
         .ok()
@@ -70,13 +94,19 @@ pub fn model_info(path: &Path, file: &GgufFile, cfg: &ModelConfig, context_lengt
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .unwrap_or(stem);
-    let params: u64 = file.tensors().iter().map(|t| t.n_elements).fold(0, u64::saturating_add);
+    let params: u64 = file
+        .tensors()
+        .iter()
+        .map(|t| t.n_elements)
+        .fold(0, u64::saturating_add);
     ModelInfo {
         path: path.to_string_lossy().into_owned(),
         name,
         architecture: cfg.arch.name().to_string(),
         parameter_label: parameter_label(params),
-        quantization: dominant_type(file).map(|t| t.name().to_string()).unwrap_or_else(|| "unknown".into()),
+        quantization: dominant_type(file)
+            .map(|t| t.name().to_string())
+            .unwrap_or_else(|| "unknown".into()),
         context_length,
         file_bytes: file.file_size(),
     }
@@ -104,14 +134,26 @@ fn dominant_type(file: &GgufFile) -> Option<GgmlType> {
     for t in file.tensors().iter().filter(|t| t.dims.len() >= 2) {
         *bytes.entry(t.ggml_type).or_default() += t.n_bytes;
     }
-    bytes.into_iter().max_by_key(|&(ty, b)| (b, ty.id())).map(|(ty, _)| ty)
+    bytes
+        .into_iter()
+        .max_by_key(|&(ty, b)| (b, ty.id()))
+        .map(|(ty, _)| ty)
 }
 
 /// The memory plan for the model at `path`, with the context clamped as a load would clamp it.
-pub fn plan_file(path: &Path, context_length: u32, gpu: Option<&GpuInfo>) -> Result<MemoryPlan, ChatError> {
+pub fn plan_file(
+    path: &Path,
+    context_length: u32,
+    gpu: Option<&GpuInfo>,
+) -> Result<MemoryPlan, ChatError> {
     let file = open_model_file(path)?;
     let cfg = ModelConfig::from_gguf(&file)?;
-    Ok(memory_plan(&file, &cfg, effective_context(&cfg, context_length), gpu))
+    Ok(memory_plan(
+        &file,
+        &cfg,
+        effective_context(&cfg, context_length),
+        gpu,
+    ))
 }
 
 /// Tokens per prefill step (and the prefill progress granularity).
@@ -131,7 +173,12 @@ pub fn forward_options(context_length: u32, gpu: Option<&GpuInfo>) -> GpuForward
 
 /// Weights + KV at `context_length` + scratch, against what the adapter can hold (the GPU
 /// engine's own plan, the one a load checks).
-pub fn memory_plan(file: &GgufFile, cfg: &ModelConfig, context_length: u32, gpu: Option<&GpuInfo>) -> MemoryPlan {
+pub fn memory_plan(
+    file: &GgufFile,
+    cfg: &ModelConfig,
+    context_length: u32,
+    gpu: Option<&GpuInfo>,
+) -> MemoryPlan {
     let Some(info) = gpu else {
         let est = estimate_memory(file, cfg, context_length as usize, GgmlType::F16);
         return MemoryPlan {
@@ -198,9 +245,20 @@ mod tests {
         assert!(err.contains("is not a GGUF model"), "{err}");
         let empty = dir.join("empty.gguf");
         std::fs::write(&empty, b"").unwrap();
-        assert!(open_model_file(&empty).unwrap_err().to_string().contains("empty"));
-        assert!(matches!(open_model_file(&dir), Err(ChatError::NotAFile { .. })));
-        assert!(matches!(open_model_file(&dir.join("nope.gguf")), Err(ChatError::FileMissing { .. })));
+        assert!(
+            open_model_file(&empty)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+        assert!(matches!(
+            open_model_file(&dir),
+            Err(ChatError::NotAFile { .. })
+        ));
+        assert!(matches!(
+            open_model_file(&dir.join("nope.gguf")),
+            Err(ChatError::FileMissing { .. })
+        ));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -42,10 +42,17 @@ pub fn build_prompt(
         let turns = kept.len() - system;
         if tokens.len() + reserve <= context || turns <= 1 {
             if tokens.len() >= context {
-                return Err(ChatError::PromptTooLong { prompt_tokens: tokens.len(), context });
+                return Err(ChatError::PromptTooLong {
+                    prompt_tokens: tokens.len(),
+                    context,
+                });
             }
             let reply_budget = max_tokens.min(context - tokens.len());
-            return Ok(Prompt { tokens, dropped_messages: dropped, reply_budget });
+            return Ok(Prompt {
+                tokens,
+                dropped_messages: dropped,
+                reply_budget,
+            });
         }
         // Drop the oldest message after the system prompt, and any assistant reply it leaves
         // at the front (templates expect a user turn first).
@@ -60,7 +67,11 @@ pub fn build_prompt(
 
 /// The rendered conversation as token ids. The template writes BOS itself where the model
 /// wants it; a BOS is added only when the model asks for one and the text did not start with it.
-pub fn tokenize(template: &ChatTemplate, tokenizer: &Tokenizer, messages: &[ChatMessage]) -> Result<Vec<u32>, ChatError> {
+pub fn tokenize(
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    messages: &[ChatMessage],
+) -> Result<Vec<u32>, ChatError> {
     let text = template.render_with_system_fallback(messages, true)?;
     let mut tokens = tokenizer.encode(&text, false, true)?;
     if let Some(bos) = tokenizer.bos_id().filter(|_| tokenizer.add_bos()) {

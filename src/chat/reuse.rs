@@ -32,14 +32,18 @@ pub fn recompute_reason(
 ) -> Option<String> {
     if dropped_messages > 0 {
         let s = if dropped_messages == 1 { "" } else { "s" };
-        return Some(format!("{REASON_CONTEXT_FULL} ({dropped_messages} message{s})"));
+        return Some(format!(
+            "{REASON_CONTEXT_FULL} ({dropped_messages} message{s})"
+        ));
     }
     if !has_history {
         return Some(REASON_FIRST_TURN.into());
     }
     match owner {
         CacheOwner::FreshModel => Some(REASON_MODEL_RELOADED.into()),
-        CacheOwner::Conversation(id) if id != conversation_id => Some(REASON_OTHER_CONVERSATION.into()),
+        CacheOwner::Conversation(id) if id != conversation_id => {
+            Some(REASON_OTHER_CONVERSATION.into())
+        }
         CacheOwner::Conversation(_) if reused < cached_len => Some(REASON_TEMPLATE.into()),
         CacheOwner::Conversation(_) => None,
     }
@@ -59,11 +63,27 @@ mod tests {
     #[test]
     fn reasons_in_order_of_precedence() {
         let c = CacheOwner::Conversation(7);
-        assert!(recompute_reason(c, 7, true, 2, 10, 3).unwrap().starts_with(REASON_CONTEXT_FULL));
-        assert_eq!(recompute_reason(c, 8, false, 0, 10, 0).as_deref(), Some(REASON_FIRST_TURN));
-        assert_eq!(recompute_reason(CacheOwner::FreshModel, 7, true, 0, 0, 0).as_deref(), Some(REASON_MODEL_RELOADED));
-        assert_eq!(recompute_reason(c, 8, true, 0, 10, 2).as_deref(), Some(REASON_OTHER_CONVERSATION));
-        assert_eq!(recompute_reason(c, 7, true, 0, 10, 9).as_deref(), Some(REASON_TEMPLATE));
+        assert!(
+            recompute_reason(c, 7, true, 2, 10, 3)
+                .unwrap()
+                .starts_with(REASON_CONTEXT_FULL)
+        );
+        assert_eq!(
+            recompute_reason(c, 8, false, 0, 10, 0).as_deref(),
+            Some(REASON_FIRST_TURN)
+        );
+        assert_eq!(
+            recompute_reason(CacheOwner::FreshModel, 7, true, 0, 0, 0).as_deref(),
+            Some(REASON_MODEL_RELOADED)
+        );
+        assert_eq!(
+            recompute_reason(c, 8, true, 0, 10, 2).as_deref(),
+            Some(REASON_OTHER_CONVERSATION)
+        );
+        assert_eq!(
+            recompute_reason(c, 7, true, 0, 10, 9).as_deref(),
+            Some(REASON_TEMPLATE)
+        );
         assert_eq!(recompute_reason(c, 7, true, 0, 10, 10), None);
     }
 }

@@ -26,8 +26,14 @@ pub struct GpuSequence {
 }
 
 impl GpuSequence {
-    pub fn load(ctx: Arc<GpuContext>, file: &GgufFile, opts: GpuForwardOptions) -> Result<Self, GpuForwardError> {
-        Ok(GpuSequence { forward: GpuForward::load(ctx, file, opts)? })
+    pub fn load(
+        ctx: Arc<GpuContext>,
+        file: &GgufFile,
+        opts: GpuForwardOptions,
+    ) -> Result<Self, GpuForwardError> {
+        Ok(GpuSequence {
+            forward: GpuForward::load(ctx, file, opts)?,
+        })
     }
 }
 

@@ -67,25 +67,54 @@ pub struct StatsSnapshot {
 /// What the engine reports while it answers (the shell adds the saved messages).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnEvent {
-    Started { prompt_tokens: usize, reused_tokens: usize },
-    Prefill { done: usize, total: usize },
-    Token { text: String },
+    Started {
+        prompt_tokens: usize,
+        reused_tokens: usize,
+    },
+    Prefill {
+        done: usize,
+        total: usize,
+    },
+    Token {
+        text: String,
+    },
 }
 
 /// The `send_message` channel's events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ChatEvent {
-    Started { user_message: Message, prompt_tokens: u32, reused_tokens: u32 },
-    Prefill { done: u32, total: u32 },
-    Token { text: String },
-    Done { message: Message },
-    Error { message: String },
+    Started {
+        user_message: Message,
+        prompt_tokens: u32,
+        reused_tokens: u32,
+    },
+    Prefill {
+        done: u32,
+        total: u32,
+    },
+    Token {
+        text: String,
+    },
+    Done {
+        message: Message,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// The `load_model` channel's events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum LoadEvent {
     Progress { fraction: f32, stage: String },
     Done { model: ModelInfo },
@@ -112,16 +141,30 @@ mod tests {
             created_at: "2025-01-01T00:00:00.000Z".into(),
             stats: None,
         };
-        let started = ChatEvent::Started { user_message: msg, prompt_tokens: 12, reused_tokens: 4 };
+        let started = ChatEvent::Started {
+            user_message: msg,
+            prompt_tokens: 12,
+            reused_tokens: 4,
+        };
         let v = serde_json::to_value(&started).unwrap();
         assert_eq!(v["type"], "started");
         assert_eq!(v["promptTokens"], 12);
         assert_eq!(v["reusedTokens"], 4);
         assert_eq!(v["userMessage"]["conversationId"], 1);
         let v = serde_json::to_value(ChatEvent::Prefill { done: 1, total: 2 }).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "prefill", "done": 1, "total": 2}));
-        let v = serde_json::to_value(LoadEvent::Progress { fraction: 0.5, stage: "x".into() }).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "progress", "fraction": 0.5, "stage": "x"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "prefill", "done": 1, "total": 2})
+        );
+        let v = serde_json::to_value(LoadEvent::Progress {
+            fraction: 0.5,
+            stage: "x".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "progress", "fraction": 0.5, "stage": "x"})
+        );
         let plan = serde_json::to_value(MemoryPlan {
             weights_bytes: 1,
             kv_bytes: 2,

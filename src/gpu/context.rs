@@ -105,8 +105,9 @@ impl GpuContext {
         let mut instance = wgpu::Instance::new(desc);
         let mut adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         if adapters.is_empty() && !explicit {
-            instance =
-                wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+            instance = wgpu::Instance::new(
+                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+            );
             adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         }
         let adapter = pick(adapters, choice)?;

@@ -5,7 +5,6 @@ vi.mock('@tauri-apps/api/core', async () => {
   const m = await import('../test/tauri-mock');
   return { invoke: m.invoke, Channel: m.FakeChannel };
 });
-vi.mock('@tauri-apps/plugin-dialog', () => ({ open: vi.fn(async () => null) }));
 
 import App from '../App.svelte';
 import { AppStore } from '../lib/app.svelte';
@@ -71,6 +70,23 @@ describe('App', () => {
     expect(composer.disabled).toBe(true);
     expect(screen.getByTestId('composer-hint').textContent).toMatch(/Load a model/);
     expect(screen.getAllByTestId('message')).toHaveLength(1);
+  });
+});
+
+describe('ModelPanel', () => {
+  it('keeps Load disabled when the picked file cannot be planned', async () => {
+    resetTauri();
+    handlers.set('app_state', () => ({ model: null, adapter: null, adapterError: null, settings, version: '0.1.0' }));
+    handlers.set('list_conversations', () => []);
+    handlers.set('plan_model', () => {
+      throw 'broken.gguf is not a usable GGUF file: truncated';
+    });
+    const store = new AppStore();
+    render(App, { store });
+    await store.init();
+    await store.choosePath('/tmp/broken.gguf');
+    expect((await screen.findByTestId('model-error')).textContent).toMatch(/not a usable GGUF file/);
+    expect((screen.getByTestId('load-model') as HTMLButtonElement).disabled).toBe(true);
   });
 });
 
@@ -141,6 +157,18 @@ describe('MessageItem', () => {
     expect(msg.querySelector('script')).toBeNull();
     expect(screen.getByTestId('reply-stats').textContent).toBe('30 prompt tokens · 20 reused · 10 computed · TTFT 15 ms · 50.0 tok/s');
     expect(screen.getByTestId('recompute-reason').textContent).toMatch(/template rewrote history/);
+  });
+
+  it('spaces the stop note like the rest of the line, and hides the first-turn reason', () => {
+    render(MessageItem, {
+      role: 'assistant',
+      content: 'Once',
+      stats: { promptTokens: 20, reusedTokens: 0, computedTokens: 20, generatedTokens: 40, ttftMs: 776, decodeTokS: 69.4, stopReason: 'length', recomputeReason: 'first turn' },
+    });
+    expect(screen.getByTestId('reply-stats').textContent).toBe(
+      '20 prompt tokens · 0 reused · 20 computed · TTFT 776 ms · 69.4 tok/s · stopped at the token limit',
+    );
+    expect(screen.queryByTestId('recompute-reason')).toBeNull();
   });
 
   it('shows user text as plain text', () => {

@@ -4,10 +4,25 @@ vi.mock('@tauri-apps/api/core', async () => {
   const m = await import('../test/tauri-mock');
   return { invoke: m.invoke, Channel: m.FakeChannel };
 });
-vi.mock('@tauri-apps/plugin-dialog', () => ({ open: vi.fn(async () => '/models/tiny.gguf') }));
+// Drag-and-drop: the webview's own events (overlay) and the shell's `model-dropped` event.
+const dragListeners: ((e: { payload: unknown }) => void)[] = [];
+const eventListeners = new Map<string, (e: { payload: unknown }) => void>();
+vi.mock('@tauri-apps/api/webview', () => ({
+  getCurrentWebview: () => ({
+    onDragDropEvent: async (h: (e: { payload: unknown }) => void) => {
+      dragListeners.push(h);
+      return () => dragListeners.splice(dragListeners.indexOf(h), 1);
+    },
+  }),
+}));
+vi.mock('@tauri-apps/api/event', () => ({
+  listen: async (name: string, h: (e: { payload: unknown }) => void) => {
+    eventListeners.set(name, h);
+    return () => eventListeners.delete(name);
+  },
+}));
 
-import { open } from '@tauri-apps/plugin-dialog';
-import { api, backendAvailable, BackendUnavailableError, errorMessage, ggufPaths, onFileDrag } from './api';
+import { api, backendAvailable, BackendUnavailableError, errorMessage, ggufPaths, MODEL_DROPPED_EVENT, onFileDrag } from './api';
 import { calls, FakeChannel, handlers, leaveTauri, resetTauri } from '../test/tauri-mock';
 import type { ChatEvent } from './types';
 
@@ -71,17 +86,25 @@ describe('api', () => {
     await expect(api.loadModel('/x.gguf', () => {})).rejects.toThrow('not a GGUF file: bad magic 0x00000000');
   });
 
-  it('opens the dialog with a GGUF filter', async () => {
+  it('asks the shell for the dialog, which returns the picked path or null', async () => {
+    handlers.set('pick_model_file', () => '/models/tiny.gguf');
     expect(await api.pickModelFile()).toBe('/models/tiny.gguf');
-    expect(open).toHaveBeenCalledWith(expect.objectContaining({ filters: [{ name: 'GGUF', extensions: ['gguf'] }] }));
+    expect(calls.map((c) => c.cmd)).toEqual(['pick_model_file']);
+    handlers.set('pick_model_file', () => null);
+    expect(await api.pickModelFile()).toBeNull();
   });
 
-  it('lets an end-to-end test script the file pick once', async () => {
-    (window as unknown as Record<string, unknown>).__HEARTH_E2E_PICK_PATH__ = '/fixtures/stories260K-f32.gguf';
-    vi.mocked(open).mockClear();
-    expect(await api.pickModelFile()).toBe('/fixtures/stories260K-f32.gguf');
-    expect(open).not.toHaveBeenCalled();
-    expect(await api.pickModelFile()).toBe('/models/tiny.gguf');
+  it('acts on a drop only once the shell announces the granted file', async () => {
+    const seen: unknown[] = [];
+    const off = await onFileDrag((e) => seen.push(e));
+    for (const h of dragListeners) h({ payload: { type: 'enter', paths: ['/m/a.gguf'], position: { x: 0, y: 0 } } });
+    for (const h of dragListeners) h({ payload: { type: 'drop', paths: ['/m/a.gguf'], position: { x: 0, y: 0 } } });
+    expect(seen).toEqual([{ type: 'enter', paths: ['/m/a.gguf'] }, { type: 'leave' }]);
+    eventListeners.get(MODEL_DROPPED_EVENT)?.({ payload: '/m/a.gguf' });
+    expect(seen.at(-1)).toEqual({ type: 'drop', paths: ['/m/a.gguf'] });
+    off();
+    expect(dragListeners).toHaveLength(0);
+    expect(eventListeners.size).toBe(0);
   });
 
   it('omits an empty sha256 from download_model', async () => {

@@ -2,7 +2,7 @@
 // backend only through this file, so the contract lives in one place.
 import { Channel, invoke } from '@tauri-apps/api/core';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
-import { open } from '@tauri-apps/plugin-dialog';
+import { listen } from '@tauri-apps/api/event';
 import type {
   AppState,
   ChatEvent,
@@ -62,18 +62,6 @@ function channel<T>(onEvent: (event: T) => void): Channel<T> {
   return ch;
 }
 
-/**
- * End-to-end tests cannot drive the native file dialog through WebDriver. A test sets
- * `window.__HEARTH_E2E_PICK_PATH__` with executeScript and clicks "Open a GGUF model…"; the path
- * is used once, as if picked in the dialog. Only a script already running in the page can set it.
- */
-function takeScriptedPick(): string | null {
-  const w = window as unknown as { __HEARTH_E2E_PICK_PATH__?: unknown };
-  const path = w.__HEARTH_E2E_PICK_PATH__;
-  delete w.__HEARTH_E2E_PICK_PATH__;
-  return typeof path === 'string' && path ? path : null;
-}
-
 export const api = {
   appState: () => call<AppState>('app_state'),
 
@@ -113,40 +101,40 @@ export const api = {
   saveSettings: (settings: Settings) => call<Settings>('save_settings', { settings }),
   getStats: () => call<StatsSnapshot>('get_stats'),
 
-  /** The system file dialog, GGUF files only. Null when the user cancels. */
-  pickModelFile: async (): Promise<string | null> => {
-    if (!backendAvailable()) throw new BackendUnavailableError();
-    const scripted = takeScriptedPick();
-    if (scripted) return scripted;
-    try {
-      const picked = await open({
-        title: 'Open a GGUF model',
-        multiple: false,
-        directory: false,
-        filters: [{ name: 'GGUF', extensions: ['gguf'] }],
-      });
-      return typeof picked === 'string' ? picked : null;
-    } catch (err) {
-      throw new Error(errorMessage(err));
-    }
-  },
+  /**
+   * The system file dialog, GGUF files only, opened by the shell; the chosen file is the only
+   * kind of path (with dropped files) that plan/load accept. Null when the user cancels.
+   */
+  pickModelFile: () => call<string | null>('pick_model_file'),
 };
 
 export type Api = typeof api;
 
 export type FileDrag = { type: 'enter'; paths: string[] } | { type: 'drop'; paths: string[] } | { type: 'leave' };
 
+/** The shell's event for a GGUF file dropped on the window (it grants the file first). */
+export const MODEL_DROPPED_EVENT = 'model-dropped';
+
 /**
  * Files dragged onto the window (the other way, besides the dialog, that a file reaches the
- * core). Returns the unsubscribe function; a no-op outside Tauri.
+ * core). Enter/leave come from the webview, for the overlay; a drop is acted on only once the
+ * shell has granted the file and sent `model-dropped` with its path. Returns the unsubscribe
+ * function; a no-op outside Tauri.
  */
 export async function onFileDrag(handler: (e: FileDrag) => void): Promise<() => void> {
   if (!backendAvailable()) return () => {};
   try {
-    return await getCurrentWebview().onDragDropEvent(({ payload }) => {
-      if (payload.type === 'enter' || payload.type === 'drop') handler({ type: payload.type, paths: payload.paths });
-      else if (payload.type === 'leave') handler({ type: 'leave' });
+    const stopOverlay = await getCurrentWebview().onDragDropEvent(({ payload }) => {
+      if (payload.type === 'enter') handler({ type: 'enter', paths: payload.paths });
+      else if (payload.type === 'leave' || payload.type === 'drop') handler({ type: 'leave' });
     });
+    const stopDropped = await listen<string>(MODEL_DROPPED_EVENT, ({ payload }) => {
+      if (typeof payload === 'string' && payload) handler({ type: 'drop', paths: [payload] });
+    });
+    return () => {
+      stopOverlay();
+      stopDropped();
+    };
   } catch {
     return () => {};
   }

@@ -4,7 +4,6 @@ vi.mock('@tauri-apps/api/core', async () => {
   const m = await import('../test/tauri-mock');
   return { invoke: m.invoke, Channel: m.FakeChannel };
 });
-vi.mock('@tauri-apps/plugin-dialog', () => ({ open: vi.fn(async () => null) }));
 
 import { AppStore } from './app.svelte';
 import { calls, FakeChannel, handlers, leaveTauri, resetTauri } from '../test/tauri-mock';

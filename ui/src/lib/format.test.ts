@@ -71,6 +71,7 @@ describe('formatStatsLine', () => {
     expect(formatStatsLine({ ...stats, stopReason: 'cancelled' }).stopNote).toBe('stopped by you');
   });
   it('treats a blank reason as none and singular tokens', () => {
+    expect(formatStatsLine({ ...stats, reusedTokens: 0, recomputeReason: 'first turn' }).recomputeReason).toBeNull();
     const l = formatStatsLine({ ...stats, promptTokens: 1, recomputeReason: '  ' });
     expect(l.line.startsWith('1 prompt token ·')).toBe(true);
     expect(l.recomputeReason).toBeNull();

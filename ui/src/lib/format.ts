@@ -70,6 +70,9 @@ export interface StatsLine {
   stopNote: string | null;
 }
 
+/** Reasons the core reports that are not a loss: a first turn has nothing to reuse yet. */
+const NOT_A_RECOMPUTE = new Set(['first turn']);
+
 export function formatStatsLine(stats: ReplyStats): StatsLine {
   const tokens = (n: number, word: string) => `${formatCount(n)} ${word}`;
   const parts = [
@@ -82,7 +85,7 @@ export function formatStatsLine(stats: ReplyStats): StatsLine {
   const reason = stats.recomputeReason?.trim();
   return {
     line: parts.join(' · '),
-    recomputeReason: reason ? reason : null,
+    recomputeReason: reason && !NOT_A_RECOMPUTE.has(reason) ? reason : null,
     stopNote: STOP_NOTES[stats.stopReason] ?? null,
   };
 }
