@@ -90,6 +90,26 @@ describe('ModelPanel', () => {
   });
 });
 
+describe('ModelPanel context', () => {
+  it('offers no context beyond what the model supports', async () => {
+    resetTauri();
+    handlers.set('app_state', () => ({ model: null, adapter: null, adapterError: null, settings, version: '0.1.0' }));
+    handlers.set('list_conversations', () => []);
+    handlers.set('plan_model', () => ({
+      weightsBytes: 1_000_000, kvBytes: 300_000, scratchBytes: 400_000, totalBytes: 1_700_000,
+      adapterLimitBytes: 8e9, fits: true, suggestion: null, contextLength: 512,
+    }));
+    const store = new AppStore();
+    render(App, { store });
+    await store.init();
+    await store.choosePath('/m/stories.gguf');
+    const select = (await screen.findByTestId('context-length')) as HTMLSelectElement;
+    expect([...select.options].map((o) => Number(o.value))).toEqual([512]);
+    expect(select.value).toBe('512');
+    expect((screen.getByTestId('load-model') as HTMLButtonElement).disabled).toBe(false);
+  });
+});
+
 describe('Sidebar', () => {
   it('renames inline and deletes only after confirming', async () => {
     resetTauri();
