@@ -1,6 +1,7 @@
 // matvec.wgsl — decode matrix × vector: Y[out_offset + r] = dot(row r of W, X[x_offset..+k])
 // for the rows r of one weight chunk. TPR invocations per row (WG/TPR rows per workgroup):
-// each accumulates vec4 groups k4 = lane, lane+TPR, ... and the row's invocations reduce —
+// each accumulates vec4 groups k4 = lane, lane+TPR, ... (or 32-element groups, see DOT32)
+// and the row's invocations reduce —
 // the whole workgroup through reduce.wgsl when TPR = WG (long rows), else a segmented
 // shared-memory tree (short rows, where one workgroup per row would mostly idle).
 //
@@ -9,7 +10,9 @@
 //   1  X  storage read   array<vec4<f32>>  input activations
 //   2  Y  storage rw     array<f32>        output
 //   3  P  uniform        Params
-// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions.
+// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions; DOT32 for the
+// block formats with a `dot32` (dot32.wgsl): each invocation then takes 32-element groups
+// g = lane, lane+TPR, ... instead of vec4s (k is then a multiple of 32).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
 // power of 2, ≤ WG; default WG).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)); the
@@ -39,6 +42,9 @@ struct Params {
 //#include bytes
 //#include dequant
 //#include reduce
+//#if DOT32
+//#include dot32
+//#endif
 
 // Sum of v over the TPR invocations of this row (TPR < WG), returned to all of them.
 fn row_sum(v: f32, lid: u32, lane: u32) -> f32 {
@@ -67,10 +73,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc = 0.0;
     if (row < P.rows) {
         let rb = row * P.row_bytes;
+//#if DOT32
+        let n32 = P.k / 32u;
+        for (var g = lane; g < n32; g += TPR) {
+            acc += dot32(rb, g, P.x_offset + g * 8u);
+        }
+//#else
         let n4 = P.k / 4u;
         for (var k4 = lane; k4 < n4; k4 += TPR) {
             acc += dot(dequant4(rb, k4), X[P.x_offset + k4]);
         }
+//#endif
     }
     var total: f32;
     if (TPR == WG) {

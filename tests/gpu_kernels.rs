@@ -135,7 +135,14 @@ fn matvec_matches_dot_row_for_every_type_and_reduction() {
                         rows.div_ceil(2)
                     }
                 );
-                for (wg, subgroup) in [(64, true), (64, false), (32, false), (256, true)] {
+                for (wg, subgroup) in [
+                    (64, true),
+                    (64, false),
+                    (32, false),
+                    (256, true),
+                    (8, true),
+                    (4, false),
+                ] {
                     let y_off = 3;
                     let y = ctx.zeroed("y", ((y_off + rows) * 4) as u64).unwrap();
                     let ds = ops::prepare_matvec(

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use hearth::gguf::GgufFile;
 use hearth::model::{
-    Arch, Llama3RopeScaling, ModelConfig, RopeStyle, TestModelSpec,
-    llama3_rope_factors, preset, write_test_model,
+    Arch, Llama3RopeScaling, ModelConfig, RopeStyle, TestModelSpec, llama3_rope_factors, preset,
+    write_test_model,
 };
 use hearth::quant::GgmlType;
 use hearth::reference::{KvCache, ReferenceError, ReferenceModel};

@@ -2,7 +2,7 @@
 //! preprocessor that makes their variants.
 //!
 //! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
-//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce), once per
+//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32), once per
 //!   shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
@@ -66,6 +66,7 @@ fn include_source(name: &str) -> Option<&'static str> {
         "bytes" => Some(include_str!("../../shaders/bytes.wgsl")),
         "dequant" => Some(include_str!("../../shaders/dequant.wgsl")),
         "reduce" => Some(include_str!("../../shaders/reduce.wgsl")),
+        "dot32" => Some(include_str!("../../shaders/dot32.wgsl")),
         _ => None,
     }
 }

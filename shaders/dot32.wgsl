@@ -1,0 +1,112 @@
+// dot32.wgsl — included by matvec.wgsl when DOT32 is defined: `dot32(rb, g, xo)`, the dot
+// product of elements 32*g .. 32*g+31 of the row whose data starts at byte `rb` of `W` with
+// the activations X[xo .. xo+8] (vec4 units).
+//
+// Why: dequant4 re-reads a block's scale (and for K-quants decodes the 6-bit scale/min pair)
+// for every four elements. Thirty-two elements share one scale in every format here but Q6_K
+// (two, one per 16), so reading them once per group cuts the loads per weight byte severalfold
+// and lets the integer part of the dot product be summed before the scale is applied.
+//
+// Layouts are those listed in dequant.wgsl. Defined for TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K,
+// TYPE_Q5_K and TYPE_Q6_K (the host defines DOT32 only for these). Requires bytes.wgsl and
+// dequant.wgsl (scale_min_k4), and the including shader's `X: array<vec4<f32>>`.
+
+// Sum of q[i] * X[xo + i] over four vec4 groups of nibbles taken from four words (byte b of
+// word i holds element 4*i + b), after shifting each byte right by `shift`.
+fn nib_dot16(w0: u32, w1: u32, w2: u32, w3: u32, shift: u32, xo: u32) -> f32 {
+    let m = vec4<u32>(15u);
+    let s = vec4<u32>(shift);
+    return dot(vec4<f32>((bytes4(w0) >> s) & m), X[xo])
+         + dot(vec4<f32>((bytes4(w1) >> s) & m), X[xo + 1u])
+         + dot(vec4<f32>((bytes4(w2) >> s) & m), X[xo + 2u])
+         + dot(vec4<f32>((bytes4(w3) >> s) & m), X[xo + 3u]);
+}
+
+fn xsum4(xo: u32) -> f32 {
+    let s = X[xo] + X[xo + 1u] + X[xo + 2u] + X[xo + 3u];
+    return s.x + s.y + s.z + s.w;
+}
+
+//#if TYPE_Q8_0
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    let base = rb + g * 34u;
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) {
+        s += dot(i8x4(ld32(base + 2u + 4u * i)), X[xo + i]);
+    }
+    return f16_at(base) * s;
+}
+//#endif
+
+//#if TYPE_Q4_0
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    let base = rb + g * 18u;
+    let w0 = ld32(base + 2u);
+    let w1 = ld32(base + 6u);
+    let w2 = ld32(base + 10u);
+    let w3 = ld32(base + 14u);
+    // Elements 0..15 are the low nibbles, 16..31 the high ones; x = d * (q - 8).
+    let s = nib_dot16(w0, w1, w2, w3, 0u, xo) + nib_dot16(w0, w1, w2, w3, 4u, xo + 4u);
+    return f16_at(base) * (s - 8.0 * (xsum4(xo) + xsum4(xo + 4u)));
+}
+//#endif
+
+//#if TYPE_Q4_K
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    let base = rb + (g >> 3u) * 144u;
+    let j = g & 7u;          // sub-block: its scale/min pair, and 32 nibbles of chunk j/2
+    let c = j >> 1u;
+    let hi = j & 1u;
+    // Word aligned: blocks are 144 B and every row (and chunk) starts at a block.
+    let q = (base + 16u + 32u * c) >> 2u;
+    let sm = scale_min_k4(base + 4u, j);
+    let s = nib_dot16(W[q], W[q + 1u], W[q + 2u], W[q + 3u], hi * 4u, xo)
+          + nib_dot16(W[q + 4u], W[q + 5u], W[q + 6u], W[q + 7u], hi * 4u, xo + 4u);
+    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * (xsum4(xo) + xsum4(xo + 4u));
+}
+//#endif
+
+//#if TYPE_Q5_K
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    let base = rb + (g >> 3u) * 176u;
+    let j = g & 7u;
+    let c = j >> 1u;
+    let hi = j & 1u;
+    let sm = scale_min_k4(base + 4u, j);
+    // Word aligned: blocks are 176 B and every row (and chunk) starts at a block.
+    let qs = (base + 48u + 32u * c) >> 2u;
+    let qh = (base + 16u) >> 2u;
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) {
+        let lo = (bytes4(W[qs + i]) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
+        let hb = (bytes4(W[qh + i]) >> vec4<u32>(j)) & vec4<u32>(1u);
+        s += dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), X[xo + i]);
+    }
+    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * (xsum4(xo) + xsum4(xo + 4u));
+}
+//#endif
+
+//#if TYPE_Q6_K
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    let base = rb + (g >> 3u) * 210u;
+    let e = (g & 7u) * 32u;
+    let n = e >> 7u;
+    let gs = (e >> 5u) & 3u;
+    let ql = base + 64u * n + (gs & 1u) * 32u;
+    let qh = base + 128u + 32u * n;
+    let sc = base + 192u + 8u * n + 2u * gs;
+    var half_sums = vec2<f32>(0.0);
+    for (var i = 0u; i < 8u; i++) {
+        let lo = (bytes4(ld32(ql + 4u * i)) >> vec4<u32>((gs >> 1u) * 4u)) & vec4<u32>(15u);
+        let hb = (bytes4(ld32(qh + 4u * i)) >> vec4<u32>(2u * gs)) & vec4<u32>(3u);
+        let v = dot(vec4<f32>(lo | (hb << vec4<u32>(4u))) - 32.0, X[xo + i]);
+        // Elements 0..15 use the first scale, 16..31 the second.
+        if (i < 4u) {
+            half_sums.x += v;
+        } else {
+            half_sums.y += v;
+        }
+    }
+    return f16_at(base + 208u) * (i8_at(sc) * half_sums.x + i8_at(sc + 1u) * half_sums.y);
+}
+//#endif
