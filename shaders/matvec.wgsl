@@ -10,7 +10,8 @@
 //   1  X  storage read   array<vec4<f32>>  input activations
 //   2  Y  storage rw     array<f32>        output
 //   3  P  uniform        Params
-// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions; DOT32 for the
+// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions; MULTI for
+// NCOLS > 1 tokens (the vec4 path, each weight vec4 dequantized once); else DOT32 for the
 // block formats with a `dot32` (dot32.wgsl): each invocation then takes 32-element groups
 // g = lane, lane+TPR, ... instead of vec4s (k is then a multiple of 32).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
@@ -22,6 +23,10 @@
 
 override WG: u32 = 64u;
 override TPR: u32 = WG;
+// Tokens per dispatch (1–8): each weight vec4 is dequantized once and used for every token,
+// Y[t * y_stride + out_offset + r] for t < NCOLS (short prefills, where a tiled matmul would
+// compute mostly empty tiles).
+override NCOLS: u32 = 1u;
 
 struct Params {
     rows: u32,
@@ -29,9 +34,9 @@ struct Params {
     row_bytes: u32,
     out_offset: u32,
     x_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    x_stride4: u32,  // NCOLS > 1: vec4s from one token's activations to the next
+    y_stride: u32,   // NCOLS > 1: floats from one token's outputs to the next
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;
@@ -70,6 +75,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let lane = ids.lid % TPR;
     let row = first + ids.lid / TPR;
+//#if MULTI
+    var accs: array<f32, 8>;
+    if (row < P.rows) {
+        let rb = row * P.row_bytes;
+        let n4 = P.k / 4u;
+        for (var k4 = lane; k4 < n4; k4 += TPR) {
+            let wv = dequant4(rb, k4);
+            for (var t = 0u; t < NCOLS; t++) {
+                accs[t] += dot(wv, X[P.x_offset + t * P.x_stride4 + k4]);
+            }
+        }
+    }
+    for (var t = 0u; t < NCOLS; t++) {
+        var total: f32;
+        if (TPR == WG) {
+            total = wg_sum(accs[t], ids);
+        } else {
+            total = row_sum(accs[t], ids.lid, lane);
+        }
+        if (lane == 0u && row < P.rows) {
+            Y[t * P.y_stride + P.out_offset + row] = total;
+        }
+    }
+//#else
     var acc = 0.0;
     if (row < P.rows) {
         let rb = row * P.row_bytes;
@@ -94,4 +123,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (lane == 0u && row < P.rows) {
         Y[P.out_offset + row] = total;
     }
+//#endif
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use hearth::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
+use hearth::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions, PrefillKernel};
 use hearth::gguf::GgufFile;
 use std::sync::Arc;
 
@@ -79,10 +79,12 @@ fn opts() -> GpuForwardOptions {
         kv_f16: false,
         max_weight_chunk_bytes: None,
         memory_limit_bytes: None,
+        prefill: PrefillKernel::Auto,
     }
 }
 
-/// Prefill of 40 tokens in uneven chunks (matmul path), then a decode step (matvec path),
+/// Prefill of 40 tokens in uneven chunks (tiled matmul, then matvec passes), then a decode
+/// step (matvec path),
 /// against the CPU reference; and the recorded top-20 logits against llama.cpp.
 #[test]
 fn forward_matches_reference_and_llamacpp_on_fixture_models() {
@@ -103,70 +105,75 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
         let mut cache = reference.new_cache(n);
         let want = reference.forward(&mut cache, &tokens).unwrap();
 
-        let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
-        let mut got = Vec::with_capacity(n * n_vocab);
-        let mut at = 0;
-        for chunk in [17usize, 1, 13, n - 31] {
-            got.extend(gpu.step(&tokens[at..at + chunk], true).unwrap());
-            at += chunk;
-        }
-        assert_eq!(got.len(), want.len());
-        let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
-        let (mut worst, mut worst_at) = (0.0f32, 0);
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            let d = (g - w).abs();
-            if d > worst || d.is_nan() {
-                (worst, worst_at) = (d, i);
+        // Prefill through both weight kernels: tiled matmul and 8-token matvec passes.
+        for prefill in [PrefillKernel::Tiled, PrefillKernel::MatVec] {
+            let mut gpu =
+                GpuForward::load(ctx.clone(), &file, GpuForwardOptions { prefill, ..opts() })
+                    .unwrap();
+            let mut got = Vec::with_capacity(n * n_vocab);
+            let mut at = 0;
+            for chunk in [17usize, 1, 13, n - 31] {
+                got.extend(gpu.step(&tokens[at..at + chunk], true).unwrap());
+                at += chunk;
             }
-        }
-        assert!(
-            worst <= GPU_VS_CPU_TOL * scale,
-            "{stem}: logit {} (pos {}, token {}): gpu {} cpu {} (|diff| {worst} > {})",
-            worst_at,
-            worst_at / n_vocab,
-            worst_at % n_vocab,
-            got[worst_at],
-            want[worst_at],
-            GPU_VS_CPU_TOL * scale
-        );
-
-        // llama.cpp's recorded top-20 logits.
-        let tol = llamacpp_tolerance(&file);
-        let mut max_llama = 0.0f32;
-        for (pos, entries) in seq["top20"].as_object().unwrap() {
-            let pos: usize = pos.parse().unwrap();
-            for e in entries.as_array().unwrap() {
-                let (id, expected) = (
-                    e[0].as_u64().unwrap() as usize,
-                    e[1].as_f64().unwrap() as f32,
-                );
-                let diff = (got[pos * n_vocab + id] - expected).abs();
-                max_llama = max_llama.max(diff);
-                assert!(
-                    diff <= tol,
-                    "{stem} pos {pos} token {id}: gpu {} llama.cpp {expected} (tol {tol})",
-                    got[pos * n_vocab + id]
-                );
+            assert_eq!(got.len(), want.len());
+            let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+            let (mut worst, mut worst_at) = (0.0f32, 0);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let d = (g - w).abs();
+                if d > worst || d.is_nan() {
+                    (worst, worst_at) = (d, i);
+                }
             }
-        }
+            assert!(
+                worst <= GPU_VS_CPU_TOL * scale,
+                "{stem} {prefill:?}: logit {} (pos {}, token {}): gpu {} cpu {} (|diff| {worst} > {})",
+                worst_at,
+                worst_at / n_vocab,
+                worst_at % n_vocab,
+                got[worst_at],
+                want[worst_at],
+                GPU_VS_CPU_TOL * scale
+            );
 
-        // Decode path: the same sequence as 39 prefilled tokens + one single-token step.
-        gpu.reset();
-        gpu.step(&tokens[..n - 1], false).unwrap();
-        let last = gpu.step(&tokens[n - 1..], false).unwrap();
-        let want_last = &want[(n - 1) * n_vocab..];
-        let decode_worst = last
-            .iter()
-            .zip(want_last)
-            .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
-        assert!(
-            decode_worst <= GPU_VS_CPU_TOL * scale,
-            "{stem}: decode step differs by {decode_worst}"
-        );
-        eprintln!(
-            "{stem}: max |gpu - cpu| {worst:.2e} (prefill), {decode_worst:.2e} (decode), logit scale {scale:.1}; \
-             max |gpu - llama.cpp| over top-20 {max_llama:.4} (tol {tol})"
-        );
+            // llama.cpp's recorded top-20 logits.
+            let tol = llamacpp_tolerance(&file);
+            let mut max_llama = 0.0f32;
+            for (pos, entries) in seq["top20"].as_object().unwrap() {
+                let pos: usize = pos.parse().unwrap();
+                for e in entries.as_array().unwrap() {
+                    let (id, expected) = (
+                        e[0].as_u64().unwrap() as usize,
+                        e[1].as_f64().unwrap() as f32,
+                    );
+                    let diff = (got[pos * n_vocab + id] - expected).abs();
+                    max_llama = max_llama.max(diff);
+                    assert!(
+                        diff <= tol,
+                        "{stem} {prefill:?} pos {pos} token {id}: gpu {} llama.cpp {expected} (tol {tol})",
+                        got[pos * n_vocab + id]
+                    );
+                }
+            }
+
+            // Decode path: the same sequence as 39 prefilled tokens + one single-token step.
+            gpu.reset();
+            gpu.step(&tokens[..n - 1], false).unwrap();
+            let last = gpu.step(&tokens[n - 1..], false).unwrap();
+            let want_last = &want[(n - 1) * n_vocab..];
+            let decode_worst = last
+                .iter()
+                .zip(want_last)
+                .fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+            assert!(
+                decode_worst <= GPU_VS_CPU_TOL * scale,
+                "{stem} {prefill:?}: decode step differs by {decode_worst}"
+            );
+            eprintln!(
+                "{stem} {prefill:?}: max |gpu - cpu| {worst:.2e} (prefill), {decode_worst:.2e} (decode), logit scale {scale:.1}; \
+                 max |gpu - llama.cpp| over top-20 {max_llama:.4} (tol {tol})"
+            );
+        }
     }
 }
 

@@ -173,6 +173,83 @@ fn matvec_matches_dot_row_for_every_type_and_reduction() {
     }
 }
 
+/// Matvec over several tokens at once (short prefills): every token row of Y equals the
+/// single-token product, for every type, 2–8 tokens, weights whole or in 2-row chunks, and
+/// the token rows at an offset inside larger buffers.
+#[test]
+fn matvec_over_several_tokens_matches_dot_row_for_every_type() {
+    let Some(ctx) = ctx() else { return };
+    let mut r = rng(11);
+    for ty in TYPES {
+        for (k, rows) in shapes(ty) {
+            let data = random_weights(&mut r, ty, k, rows);
+            let row_bytes = data.len() as u64 / rows as u64;
+            for m in [2usize, 3, 8] {
+                let (t_off, y_stride) = (1, rows + 5);
+                let xs: Vec<Vec<f32>> = (0..m).map(|_| random_f32(&mut r, k, 1.0)).collect();
+                let mut xbuf = vec![0.0f32; k * t_off];
+                xs.iter().for_each(|x| xbuf.extend_from_slice(x));
+                let xg = ctx.upload_pod("x", &xbuf).unwrap();
+                for limit in [u64::MAX, 2 * row_bytes] {
+                    let w = GpuWeight::upload_with_limit(
+                        ctx,
+                        "w",
+                        ty,
+                        k as u64,
+                        rows as u64,
+                        &data,
+                        limit,
+                    )
+                    .unwrap();
+                    let y = ctx
+                        .zeroed("y", ((t_off + m) * y_stride * 4) as u64)
+                        .unwrap();
+                    let cols = ops::Columns {
+                        m,
+                        x_offset: t_off * k,
+                        x_stride: k,
+                        y_offset: t_off * y_stride,
+                        y_stride,
+                    };
+                    run_all(
+                        ctx,
+                        &ops::prepare_matvec_cols(ctx, &w, &xg.buffer, &y.buffer, &cols, 64)
+                            .unwrap(),
+                    );
+                    for (t, x) in xs.iter().enumerate() {
+                        let (want, mass) = cpu_matvec(ty, &data, k, rows, x);
+                        let at = ((t_off + t) * y_stride) as u64;
+                        let got = ctx.read_f32(&y.buffer, at, rows as u64).unwrap();
+                        check_close(
+                            &format!(
+                                "matvec cols {} k={k} rows={rows} m={m} token {t} chunks={}",
+                                ty.name(),
+                                w.chunks.len()
+                            ),
+                            &got,
+                            &want,
+                            |i| DOT_REL_TOL * mass[i] + 1e-6,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let w = GpuWeight::upload(ctx, "w", GgmlType::F32, 4, 1, &[0; 16]).unwrap();
+    let buf = ctx.zeroed("b", 64).unwrap();
+    let nine = ops::Columns {
+        m: 9,
+        x_offset: 0,
+        x_stride: 4,
+        y_offset: 0,
+        y_stride: 1,
+    };
+    assert!(
+        ops::prepare_matvec_cols(ctx, &w, &buf.buffer, &buf.buffer, &nine, 64).is_err(),
+        "at most 8 tokens"
+    );
+}
+
 #[test]
 fn matmul_matches_dot_row_for_every_type() {
     let Some(ctx) = ctx() else { return };
@@ -584,7 +661,7 @@ const FORWARD_REL_TOL: f32 = 1e-4;
 /// that GpuForward loads and runs `ty` in every kernel family: embedding, matmul and matvec.
 #[test]
 fn forward_runs_models_requantized_to_the_newer_types() {
-    use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+    use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions, PrefillKernel};
     use hearth::gguf::{GgufFile, GgufWriter};
     use hearth::reference::ReferenceModel;
     use std::sync::Arc;
@@ -636,6 +713,7 @@ fn forward_runs_models_requantized_to_the_newer_types() {
             kv_f16: false,
             max_weight_chunk_bytes: None,
             memory_limit_bytes: None,
+            prefill: PrefillKernel::Tiled,
         };
         let mut gpu = GpuForward::load(ctx.clone(), &file, opts).unwrap();
         // Prefill (matmul) for all but the last token, then one decode step (matvec).

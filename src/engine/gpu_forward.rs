@@ -87,6 +87,21 @@ pub struct GpuForwardOptions {
     /// The memory the adapter offers, when the caller knows it better than the plan's
     /// default (see [`MemoryPlan`]).
     pub memory_limit_bytes: Option<u64>,
+    /// How steps of several tokens multiply by the weights.
+    pub prefill: PrefillKernel,
+}
+
+/// The weight kernel of a step of several tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrefillKernel {
+    /// Matvec passes of up to 8 tokens for short steps and on CPU adapters, tiled matmul
+    /// otherwise.
+    #[default]
+    Auto,
+    /// Always the 16×16 tiled matmul.
+    Tiled,
+    /// Always matvec passes of up to 8 tokens.
+    MatVec,
 }
 
 impl Default for GpuForwardOptions {
@@ -98,6 +113,7 @@ impl Default for GpuForwardOptions {
             kv_f16: false,
             max_weight_chunk_bytes: None,
             memory_limit_bytes: None,
+            prefill: PrefillKernel::Auto,
         }
     }
 }

@@ -42,6 +42,11 @@ impl GpuInfo {
             min_storage_buffer_offset_alignment: l.min_storage_buffer_offset_alignment,
         }
     }
+
+    /// A software rasterizer on the CPU (lavapipe, llvmpipe, WARP).
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == "Cpu"
+    }
 }
 
 fn mib(b: u64) -> String {

@@ -4,7 +4,7 @@ use crate::gpu::ops::{self, RopeParams};
 use crate::gpu::{Dispatch, GpuBuffer, GpuError, GpuWeight};
 use crate::model::RopeStyle;
 
-use super::{GpuForward, StepOutput};
+use super::{GpuForward, PrefillKernel, StepOutput};
 
 impl GpuForward {
     /// A projection of `n` token rows of `x` through `w` into `y`.
@@ -20,10 +20,36 @@ impl GpuForward {
             d.extend(ops::prepare_matvec(
                 &self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true,
             )?);
+        } else if self.matvec_prefill(n) {
+            // Short prefills: one pass over the weights for up to 8 tokens at a time beats
+            // 16×16 tiles that are mostly empty. On a CPU adapter it beats the tiles at any
+            // length (their workgroup barriers are expensive there): lavapipe, Llama-shaped
+            // layers at k = 2048, Q4_K prefill of 64 tokens 6.3 tok/s against 3.1 tiled.
+            for t0 in (0..n).step_by(ops::MATVEC_MAX_COLS) {
+                let cols = ops::Columns {
+                    m: (n - t0).min(ops::MATVEC_MAX_COLS),
+                    x_offset: t0 * w.k as usize,
+                    x_stride: w.k as usize,
+                    y_offset: t0 * w.rows as usize,
+                    y_stride: w.rows as usize,
+                };
+                d.extend(ops::prepare_matvec_cols(
+                    &self.ctx, w, &x.buffer, &y.buffer, &cols, 64,
+                )?);
+            }
         } else {
             d.extend(ops::prepare_matmul(&self.ctx, w, &x.buffer, &y.buffer, n)?);
         }
         Ok(())
+    }
+
+    /// Whether a step of `n` > 1 tokens runs as matvec passes rather than tiled matmul.
+    fn matvec_prefill(&self, n: usize) -> bool {
+        match self.opts.prefill {
+            PrefillKernel::Auto => n <= ops::MATVEC_MAX_COLS || self.ctx.info().is_cpu(),
+            PrefillKernel::Tiled => false,
+            PrefillKernel::MatVec => true,
+        }
     }
 
     pub(super) fn build_plan(&self, n: usize, mode: StepOutput) -> Result<Vec<Dispatch>, GpuError> {

@@ -17,7 +17,9 @@ pub use simple::{
     RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
     prepare_rope, prepare_swiglu,
 };
-pub use weighted::{prepare_embed, prepare_matmul, prepare_matvec};
+pub use weighted::{
+    Columns, MATVEC_MAX_COLS, prepare_embed, prepare_matmul, prepare_matvec, prepare_matvec_cols,
+};
 
 use crate::quant::GgmlType;
 

@@ -51,7 +51,9 @@ struct MatVecParams {
     row_bytes: u32,
     out_offset: u32,
     x_offset: u32,
-    pad: [u32; 3],
+    x_stride4: u32,
+    y_stride: u32,
+    pad: u32,
 }
 
 /// y[y_offset + r] = W[r, :] · x[x_offset .. x_offset + k] for every row r of `w`.
@@ -68,13 +70,73 @@ pub fn prepare_matvec(
     wg: u32,
     allow_subgroup: bool,
 ) -> Result<Vec<Dispatch>, GpuError> {
-    if !x_offset.is_multiple_of(4) || !wg.is_power_of_two() || wg > 256 {
+    let cols = Columns {
+        m: 1,
+        x_offset,
+        x_stride: 0,
+        y_offset,
+        y_stride: 0,
+    };
+    matvec_dispatches(ctx, w, x, y, &cols, wg, allow_subgroup)
+}
+
+/// Most tokens one [`prepare_matvec_cols`] dispatch takes.
+pub const MATVEC_MAX_COLS: usize = 8;
+
+/// The token rows of a multi-token matvec: X is `m` rows of `x_stride` floats from
+/// `x_offset`, Y `m` rows of `y_stride` floats from `y_offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns {
+    pub m: usize,
+    pub x_offset: usize,
+    pub x_stride: usize,
+    pub y_offset: usize,
+    pub y_stride: usize,
+}
+
+/// Y[t, r] = X[t, :] · W[r, :] for t < cols.m ≤ [`MATVEC_MAX_COLS`]: one pass over the
+/// weights for all the tokens (each weight vec4 dequantized once). Offsets and strides must be
+/// multiples of 4 on the X side.
+pub fn prepare_matvec_cols(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    cols: &Columns,
+    wg: u32,
+) -> Result<Vec<Dispatch>, GpuError> {
+    if cols.m == 0 || cols.m > MATVEC_MAX_COLS || !cols.x_stride.is_multiple_of(4) {
         return Err(shape_err(
             "matvec",
-            format!("x_offset {x_offset} must be a multiple of 4, wg {wg} a power of 2 ≤ 256"),
+            format!(
+                "{} tokens (1–{MATVEC_MAX_COLS}), x stride {} (a multiple of 4)",
+                cols.m, cols.x_stride
+            ),
         ));
     }
-    let dot32 = has_dot32(w.ty);
+    matvec_dispatches(ctx, w, x, y, cols, wg, true)
+}
+
+fn matvec_dispatches(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    cols: &Columns,
+    wg: u32,
+    allow_subgroup: bool,
+) -> Result<Vec<Dispatch>, GpuError> {
+    if !cols.x_offset.is_multiple_of(4) || !wg.is_power_of_two() || wg > 256 {
+        return Err(shape_err(
+            "matvec",
+            format!(
+                "x_offset {} must be a multiple of 4, wg {wg} a power of 2 ≤ 256",
+                cols.x_offset
+            ),
+        ));
+    }
+    let multi = cols.m > 1;
+    let dot32 = has_dot32(w.ty) && !multi;
     let width = row_width(ctx.info().subgroup_max_size);
     let tpr = if dot32 {
         threads_per_row_dot32(w.k / 32, wg)
@@ -88,6 +150,9 @@ pub fn prepare_matvec(
     if dot32 {
         key = key.define("DOT32");
     }
+    if multi {
+        key = key.define("MULTI").constant("NCOLS", cols.m as f64);
+    }
     let pipeline = ctx.pipeline(&key)?;
     let rows_per_wg = wg / tpr;
     let mut out = Vec::with_capacity(w.chunks.len());
@@ -96,9 +161,11 @@ pub fn prepare_matvec(
             rows: c.rows,
             k: w.k,
             row_bytes: w.row_bytes,
-            out_offset: u32_of("matvec y_offset", y_offset)? + c.row_start,
-            x_offset: u32_of("matvec x_offset", x_offset / 4)?,
-            pad: [0; 3],
+            out_offset: u32_of("matvec y_offset", cols.y_offset)? + c.row_start,
+            x_offset: u32_of("matvec x_offset", cols.x_offset / 4)?,
+            x_stride4: u32_of("matvec x_stride", cols.x_stride / 4)?,
+            y_stride: u32_of("matvec y_stride", cols.y_stride)?,
+            pad: 0,
         };
         let p = ctx.uniform("matvec-params", &params);
         let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
