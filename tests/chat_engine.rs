@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hearth::chat::{
-    ChatEngine, ChatError, REASON_CONTEXT_FULL, REASON_FIRST_TURN, REASON_MODEL_RELOADED,
-    REASON_OTHER_CONVERSATION, TurnEvent, TurnOutcome,
+    ChatEngine, ChatError, REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN,
+    REASON_MODEL_RELOADED, REASON_TEMPLATE, TurnEvent, TurnOutcome,
 };
 use hearth::store::{Message, Role, Settings, StopReason};
 
@@ -197,7 +197,7 @@ fn a_cached_run_gives_the_same_greedy_tokens_as_a_cold_run() {
 }
 
 #[test]
-fn switching_conversations_says_why_the_cache_was_not_reused() {
+fn each_conversation_keeps_its_cache_when_another_runs() {
     let Some((mut engine, _)) = engine_with_model(512) else {
         return;
     };
@@ -210,23 +210,93 @@ fn switching_conversations_says_why_the_cache_was_not_reused() {
     let (b, _) = turn(&mut engine, 2, &other, "Where did she go?", &settings);
     assert_eq!(
         b.stats.recompute_reason.as_deref(),
-        Some(REASON_OTHER_CONVERSATION)
+        Some(REASON_MODEL_RELOADED),
+        "never ran since the load"
     );
-    assert!(
-        b.stats.reused_tokens < a.stats.prompt_tokens,
-        "only a shared start (BOS, [INST]) can be reused"
-    );
+    assert_eq!(b.stats.reused_tokens, 0);
+    assert_eq!(engine.resident_conversations(), 2);
 
-    // Back to the first conversation: conversation 2 holds the cache now.
+    // Back to the first conversation: its sequence is still in the pool.
     let history = [
         message(1, Role::User, "Once upon a time"),
         message(1, Role::Assistant, &a.text),
     ];
     let (back, _) = turn(&mut engine, 1, &history, "And then?", &settings);
-    assert_eq!(
-        back.stats.recompute_reason.as_deref(),
-        Some(REASON_OTHER_CONVERSATION)
+    assert!(
+        back.stats.reused_tokens >= a.stats.prompt_tokens,
+        "reused {} of the first turn's {} prompt tokens",
+        back.stats.reused_tokens,
+        a.stats.prompt_tokens
     );
+    assert!(
+        matches!(
+            back.stats.recompute_reason.as_deref(),
+            None | Some(REASON_TEMPLATE)
+        ),
+        "{:?}",
+        back.stats.recompute_reason
+    );
+    let held = engine.stats().kv_tokens_held;
+    engine.forget_conversation(2);
+    assert_eq!(engine.resident_conversations(), 1);
+    assert!(
+        engine.stats().kv_tokens_held < held,
+        "conversation 2's tokens are released"
+    );
+}
+
+#[test]
+fn a_conversation_evicted_for_room_says_so() {
+    // 128 tokens of KV: conversation 1 takes two 16-token blocks; conversation 2's long
+    // history and reply need more than the rest, so conversation 1 is evicted.
+    let Some((mut engine, _)) = engine_with_model(128) else {
+        return;
+    };
+    let settings = greedy(8);
+    let (a, _) = turn(&mut engine, 1, &[], "Once upon a time", &settings);
+    let long: Vec<Message> = [
+        "Lily had a big red ball and a small blue ball.",
+        "She played with them in the park every day after school.",
+        "One day a dog ran to the park and took the red ball.",
+        "Lily ran after the dog and called for her mom.",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| {
+        message(
+            2,
+            if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            },
+            t,
+        )
+    })
+    .collect();
+    // Room for a 40-token reply on top of its prompt.
+    let (b, _) = turn(&mut engine, 2, &long, "What did her mom do?", &greedy(40));
+    let a_held = (a.stats.prompt_tokens + a.stats.generated_tokens) as usize;
+    assert!(
+        b.stats.prompt_tokens as usize + 40 > 128 - a_held.div_ceil(16) * 16,
+        "the test needs conversation 2 to overflow what conversation 1 leaves: {:?}",
+        b.stats
+    );
+    assert_eq!(
+        engine.resident_conversations(),
+        1,
+        "conversation 1 was evicted: {:?}",
+        b.stats
+    );
+
+    let history = [
+        message(1, Role::User, "Once upon a time"),
+        message(1, Role::Assistant, &a.text),
+    ];
+    let (back, _) = turn(&mut engine, 1, &history, "And then?", &settings);
+    assert_eq!(back.stats.recompute_reason.as_deref(), Some(REASON_EVICTED));
+    assert_eq!(back.stats.reused_tokens, 0);
+    assert!(!back.text.is_empty() || back.stats.generated_tokens > 0);
 }
 
 #[test]

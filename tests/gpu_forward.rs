@@ -80,6 +80,7 @@ fn opts() -> GpuForwardOptions {
         max_weight_chunk_bytes: None,
         memory_limit_bytes: None,
         prefill: PrefillKernel::Auto,
+        max_sequences: 1,
     }
 }
 
@@ -521,4 +522,75 @@ fn seven_b_shaped_model_prefills_130_tokens_and_decodes() {
         tok = argmax(&want);
     }
     assert_eq!(gpu.len(), 138);
+}
+
+/// Two sequences in one KV pool, stepped in turn: each gives the reference's logits for its
+/// own tokens alone; freeing one returns its blocks, and the current one cannot be freed.
+#[test]
+fn sequences_share_the_pool_without_mixing() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let reference = ReferenceModel::load(&file).unwrap();
+    let n_vocab = reference.config().n_vocab;
+    let a: Vec<u32> = (0..37u32).map(|i| 1 + (i * 31) % 500).collect();
+    let b: Vec<u32> = (0..21u32).map(|i| 7 + (i * 17) % 400).collect();
+    let last_of = |tokens: &[u32]| {
+        let mut cache = reference.new_cache(tokens.len());
+        let all = reference.forward(&mut cache, tokens).unwrap();
+        all[(tokens.len() - 1) * n_vocab..].to_vec()
+    };
+    let (want_a, want_b) = (last_of(&a), last_of(&b));
+
+    let mut gpu = GpuForward::load(
+        ctx.clone(),
+        &file,
+        GpuForwardOptions {
+            max_sequences: 2,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let empty = gpu.free_tokens();
+    let sa = gpu.sequence();
+    let sb = gpu.new_sequence().unwrap();
+    gpu.step(&a[..20], false).unwrap();
+    gpu.select_sequence(sb).unwrap();
+    gpu.step(&b[..9], false).unwrap();
+    gpu.select_sequence(sa).unwrap();
+    let got_a = gpu.step(&a[20..], false).unwrap();
+    gpu.select_sequence(sb).unwrap();
+    let got_b = gpu.step(&b[9..], false).unwrap();
+    assert_eq!(gpu.len(), b.len());
+    for (what, got, want) in [("a", &got_a, &want_a), ("b", &got_b, &want_b)] {
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            diff <= GPU_VS_CPU_TOL * scale,
+            "sequence {what}: |gpu - cpu| {diff}"
+        );
+    }
+
+    assert!(
+        gpu.free_sequence(sb).is_err(),
+        "the current sequence cannot be freed"
+    );
+    gpu.select_sequence(sa).unwrap();
+    let before = gpu.free_tokens();
+    gpu.free_sequence(sb).unwrap();
+    assert!(gpu.free_tokens() > before, "b's blocks are free again");
+    assert!(
+        gpu.select_sequence(sb).is_err(),
+        "a freed sequence cannot be selected"
+    );
+    gpu.truncate(0);
+    assert_eq!(gpu.free_tokens(), empty);
+    let third = gpu.new_sequence().unwrap();
+    assert!(gpu.new_sequence().is_err(), "two slots");
+    gpu.free_sequence(third).unwrap();
 }

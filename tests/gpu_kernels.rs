@@ -714,6 +714,7 @@ fn forward_runs_models_requantized_to_the_newer_types() {
             max_weight_chunk_bytes: None,
             memory_limit_bytes: None,
             prefill: PrefillKernel::Tiled,
+            max_sequences: 1,
         };
         let mut gpu = GpuForward::load(ctx.clone(), &file, opts).unwrap();
         // Prefill (matmul) for all but the last token, then one decode step (matvec).

@@ -101,7 +101,12 @@ pub async fn rename_conversation(
 
 #[tauri::command]
 pub async fn delete_conversation(state: State<'_, AppData>, id: i64) -> CmdResult<()> {
-    state.store.delete_conversation(id).await.map_err(text)
+    state.store.delete_conversation(id).await.map_err(text)?;
+    // Free its KV cache now, unless a reply holds the engine (then LRU eviction frees it).
+    if let Ok(mut engine) = state.engine.try_lock() {
+        engine.forget_conversation(id);
+    }
+    Ok(())
 }
 
 #[tauri::command]

@@ -1,6 +1,6 @@
-//! `ChatEngine`: the GPU context (or why there is none), the loaded model, and the one sequence
-//! in the KV cache with the tokens it holds and whose they are. A turn renders the whole
-//! conversation, reuses the longest cached prefix, prefills the rest, and streams the reply.
+//! `ChatEngine`: the GPU context (or why there is none), the loaded model, and the
+//! conversations whose sequences the KV pool holds. A turn renders the whole conversation,
+//! reuses the longest prefix its sequence holds, prefills the rest, and streams the reply.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -20,7 +20,8 @@ use super::model_file::{
     effective_context, forward_options, memory_plan, model_info, open_model_file, plan_file,
 };
 use super::prompt::build_prompt;
-use super::reuse::{CacheOwner, common_prefix, recompute_reason};
+use super::residency::Residency;
+use super::reuse::{common_prefix, recompute_reason};
 use super::sequence::{GpuSequence, SequenceModel};
 use super::stats::ChatStats;
 use super::types::{AdapterInfo, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, count_u32};
@@ -39,9 +40,8 @@ pub struct LoadedModel {
     tokenizer: Tokenizer,
     template: ChatTemplate,
     sequence: Box<dyn SequenceModel>,
-    /// Mirrors what the sequence's KV cache holds, token for token.
-    cached: Vec<u32>,
-    owner: CacheOwner,
+    /// Each conversation's sequence and the tokens it holds.
+    residency: Residency,
     kv_bytes_per_token: u64,
 }
 
@@ -156,8 +156,7 @@ impl ChatEngine {
             tokenizer,
             template,
             sequence: Box::new(sequence),
-            cached: Vec::new(),
-            owner: CacheOwner::FreshModel,
+            residency: Residency::default(),
             kv_bytes_per_token,
         });
         self.update_kv_held();
@@ -179,8 +178,7 @@ impl ChatEngine {
             tokenizer,
             template,
             sequence,
-            cached: Vec::new(),
-            owner: CacheOwner::FreshModel,
+            residency: Residency::default(),
             kv_bytes_per_token,
         });
         self.update_kv_held();
@@ -191,21 +189,32 @@ impl ChatEngine {
         self.update_kv_held();
     }
 
-    /// Forgets the cached sequence (the next turn recomputes; its reason is "model reloaded").
+    /// Forgets every cached sequence (the next turns recompute; their reason is "model
+    /// reloaded").
     pub fn clear_cache(&mut self) {
         if let Some(m) = self.model.as_mut() {
-            m.sequence.truncate(0);
-            m.cached.clear();
-            m.owner = CacheOwner::FreshModel;
+            m.residency.clear(&mut *m.sequence);
         }
         self.update_kv_held();
     }
 
+    /// Frees a deleted conversation's KV cache.
+    pub fn forget_conversation(&mut self, conversation_id: i64) {
+        if let Some(m) = self.model.as_mut() {
+            m.residency.forget(conversation_id, &mut *m.sequence);
+        }
+        self.update_kv_held();
+    }
+
+    /// Conversations whose KV cache is held.
+    pub fn resident_conversations(&self) -> usize {
+        self.model.as_ref().map_or(0, |m| m.residency.resident())
+    }
+
     fn update_kv_held(&self) {
-        let (tokens, per) = self
-            .model
-            .as_ref()
-            .map_or((0, 0), |m| (m.cached.len(), m.kv_bytes_per_token));
+        let (tokens, per) = self.model.as_ref().map_or((0, 0), |m| {
+            (m.residency.tokens_held(), m.kv_bytes_per_token)
+        });
         if let Ok(mut s) = self.stats.lock() {
             s.set_kv_held(tokens, per);
         }
@@ -237,35 +246,49 @@ impl ChatEngine {
         )?;
         let tokens = prompt.tokens;
 
-        // Keep the longest cached prefix; at least the last prompt token is recomputed for its logits.
-        let cached_len = model.cached.len();
-        let keep = common_prefix(&model.cached, &tokens).min(tokens.len() - 1);
+        // Keep the longest prefix this conversation's sequence holds; at least the last prompt
+        // token is recomputed for its logits.
+        let (mut cached, arrival) = model
+            .residency
+            .check_out(conversation_id, &mut *model.sequence);
+        let cached_len = cached.len();
+        let keep = common_prefix(&cached, &tokens).min(tokens.len() - 1);
         model.sequence.truncate(keep);
         let reused = model.sequence.len().min(keep);
-        model.cached.truncate(reused);
+        cached.truncate(reused);
+        // Room in the pool for the rest of the prompt and the whole reply.
+        let needed = tokens.len() - reused + prompt.reply_budget;
+        model
+            .residency
+            .make_room(conversation_id, needed, &mut *model.sequence);
         let reason = recompute_reason(
-            model.owner,
-            conversation_id,
+            arrival,
             !history.is_empty(),
             prompt.dropped_messages,
             cached_len,
             reused,
         );
-        model.owner = CacheOwner::Conversation(conversation_id);
         on_event(TurnEvent::Started {
             prompt_tokens: tokens.len(),
             reused_tokens: reused,
         });
 
-        let result = generate(
-            model,
-            &tokens,
+        let turn = Turn {
+            tokens: &tokens,
             reused,
-            prompt.reply_budget,
+            budget: prompt.reply_budget,
+        };
+        let result = generate(
+            &model.tokenizer,
+            &mut *model.sequence,
+            &mut cached,
+            &turn,
             settings,
             on_event,
             cancel,
         );
+        let computed = cached.len().saturating_sub(reused);
+        model.residency.check_in(conversation_id, cached);
         let stats_cell = self.stats.clone();
         let outcome = match result {
             Ok(run) => {
@@ -290,7 +313,7 @@ impl ChatEngine {
                 stats: ReplyStats {
                     prompt_tokens: count_u32(tokens.len()),
                     reused_tokens: count_u32(reused),
-                    computed_tokens: count_u32(model.cached.len().saturating_sub(reused)),
+                    computed_tokens: count_u32(computed),
                     generated_tokens: 0,
                     ttft_ms: 0.0,
                     decode_tok_s: 0.0,
@@ -331,29 +354,32 @@ enum StepError {
     Forward(#[from] GpuForwardError),
 }
 
-/// Prefills `tokens[reused..]` in chunks (reporting progress) and generates the reply.
-fn generate(
-    model: &mut LoadedModel,
-    tokens: &[u32],
+/// A turn's prompt: its tokens, how many the cache already holds, the reply's token budget.
+struct Turn<'a> {
+    tokens: &'a [u32],
     reused: usize,
     budget: usize,
+}
+
+/// Prefills `turn.tokens[reused..]` in chunks (reporting progress) and generates the reply;
+/// `cached` follows what the sequence holds.
+fn generate(
+    tokenizer: &Tokenizer,
+    sequence: &mut dyn SequenceModel,
+    cached: &mut Vec<u32>,
+    turn: &Turn,
     settings: &Settings,
     on_event: &mut dyn FnMut(TurnEvent),
     cancel: &AtomicBool,
 ) -> Result<GenerationStats, Interrupted> {
     let events = RefCell::new(on_event);
+    let (tokens, reused) = (turn.tokens, turn.reused);
     let total = tokens.len() - reused;
     let mut prefilled = false;
-    let LoadedModel {
-        tokenizer,
-        sequence,
-        cached,
-        ..
-    } = model;
     let mut generator = Generator {
         tokenizer,
         sampler: Sampler::new(sampler_config(settings)),
-        max_tokens: budget,
+        max_tokens: turn.budget,
         stop_strings: Vec::new(),
         cancel: Some(cancel),
     };

@@ -2,14 +2,16 @@
 //! between turns (and the reason when it cannot), streaming replies, and the counters the app
 //! shows. No UI or Tauri types: the desktop shell (`src-tauri/`) and the CLI sit on top.
 //!
-//! One sequence lives in the KV cache at a time. A turn renders the whole conversation
-//! (append-only across turns), keeps the longest common prefix with what the cache holds,
-//! prefills only the rest, and leaves its reply in the cache for the next turn.
+//! Each conversation that ran since the model was loaded keeps a sequence in the paged KV pool
+//! (least recently used ones are evicted when a turn needs the room). A turn renders the whole
+//! conversation (append-only across turns), keeps the longest common prefix with what its
+//! sequence holds, prefills only the rest, and leaves its reply in the cache for the next turn.
 
 mod engine;
 mod error;
 mod model_file;
 mod prompt;
+mod residency;
 mod reuse;
 mod sequence;
 mod stats;
@@ -21,9 +23,10 @@ pub use model_file::{
     effective_context, memory_plan, model_info, open_model_file, parameter_label, plan_file,
 };
 pub use prompt::{Prompt, build_prompt, reply_reserve};
+pub use residency::{Arrival, Residency};
 pub use reuse::{
-    CacheOwner, REASON_CONTEXT_FULL, REASON_FIRST_TURN, REASON_MODEL_RELOADED,
-    REASON_OTHER_CONVERSATION, REASON_TEMPLATE, common_prefix, recompute_reason,
+    REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_TEMPLATE,
+    common_prefix, recompute_reason,
 };
 pub use sequence::{GpuSequence, SequenceModel};
 pub use stats::ChatStats;

@@ -159,6 +159,10 @@ pub fn plan_file(
 /// Tokens per prefill step (and the prefill progress granularity).
 pub const MAX_BATCH: usize = 64;
 
+/// Conversations whose KV cache the pool holds at once (they share its context's worth of
+/// blocks; each slot costs one small block table).
+pub const MAX_CONVERSATIONS: usize = 16;
+
 /// The GPU engine's options for a model loaded with `context_length`: f16 K/V when the
 /// adapter computes in f16 (half the memory), else f32.
 pub fn forward_options(context_length: u32, gpu: Option<&GpuInfo>) -> GpuForwardOptions {
@@ -166,6 +170,7 @@ pub fn forward_options(context_length: u32, gpu: Option<&GpuInfo>) -> GpuForward
     GpuForwardOptions {
         max_ctx,
         max_batch: MAX_BATCH.min(max_ctx),
+        max_sequences: MAX_CONVERSATIONS,
         kv_f16: gpu.is_some_and(|i| i.features.contains(wgpu::Features::SHADER_F16)),
         ..GpuForwardOptions::default()
     }

@@ -1,16 +1,28 @@
-//! The one sequence in the KV cache, as the chat layer needs it: append tokens, read the last
-//! logits, cut back to a prefix. `GpuForward` is the implementation; tests may use others.
+//! The KV cache's sequences, as the chat layer needs them: pick one, append tokens, read the
+//! last logits, cut back to a prefix, free it. `GpuForward` is the implementation; tests may
+//! use others.
 
 use std::sync::Arc;
 
 use crate::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
 use crate::gguf::GgufFile;
 use crate::gpu::GpuContext;
+use crate::kv::SeqId;
 
 pub trait SequenceModel: Send {
-    /// Tokens in the KV cache.
+    /// The sequence the other calls act on.
+    fn current(&self) -> SeqId;
+    /// A new, empty sequence (None when every slot is taken).
+    fn new_sequence(&mut self) -> Option<SeqId>;
+    /// Makes `s` current; false when `s` does not exist.
+    fn select(&mut self, s: SeqId) -> bool;
+    /// Frees `s` and its blocks (never the current one).
+    fn free(&mut self, s: SeqId);
+    /// KV space no sequence holds, in tokens.
+    fn free_tokens(&self) -> usize;
+    /// Tokens in the current sequence.
     fn len(&self) -> usize;
-    /// Drops cached positions ≥ `len`.
+    /// Drops the current sequence's positions ≥ `len`.
     fn truncate(&mut self, len: usize);
     /// Most tokens one step takes.
     fn max_batch(&self) -> usize;
@@ -38,6 +50,26 @@ impl GpuSequence {
 }
 
 impl SequenceModel for GpuSequence {
+    fn current(&self) -> SeqId {
+        self.forward.sequence()
+    }
+
+    fn new_sequence(&mut self) -> Option<SeqId> {
+        self.forward.new_sequence().ok()
+    }
+
+    fn select(&mut self, s: SeqId) -> bool {
+        self.forward.select_sequence(s).is_ok()
+    }
+
+    fn free(&mut self, s: SeqId) {
+        let _ = self.forward.free_sequence(s);
+    }
+
+    fn free_tokens(&self) -> usize {
+        self.forward.free_tokens()
+    }
+
     fn len(&self) -> usize {
         self.forward.len()
     }

@@ -89,6 +89,8 @@ pub struct GpuForwardOptions {
     pub memory_limit_bytes: Option<u64>,
     /// How steps of several tokens multiply by the weights.
     pub prefill: PrefillKernel,
+    /// Sequences the KV pool can hold at once (they share its `max_ctx` tokens of blocks).
+    pub max_sequences: usize,
 }
 
 /// The weight kernel of a step of several tokens.
@@ -114,6 +116,7 @@ impl Default for GpuForwardOptions {
             max_weight_chunk_bytes: None,
             memory_limit_bytes: None,
             prefill: PrefillKernel::Auto,
+            max_sequences: 1,
         }
     }
 }
@@ -176,7 +179,8 @@ pub struct GpuForward {
     seq: SeqId,
     act: Activations,
     attn_scratch: GpuBuffer,
-    plans: HashMap<(usize, StepOutput), Vec<Dispatch>>,
+    /// Step plans by (tokens, output, sequence): a plan binds its sequence's block table.
+    plans: HashMap<(usize, StepOutput, SeqId), Vec<Dispatch>>,
 }
 
 fn tensor<'f>(
@@ -327,7 +331,7 @@ impl GpuForward {
             layout,
             cfg.n_layer,
             n_blocks,
-            1,
+            opts.max_sequences.max(1),
             opts.max_ctx,
         )?;
         let seq = kv.new_sequence()?;
@@ -423,6 +427,37 @@ impl GpuForward {
         let _ = self.kv.truncate(self.seq, len);
     }
 
+    /// The sequence steps run on.
+    pub fn sequence(&self) -> SeqId {
+        self.seq
+    }
+
+    /// A new, empty sequence in the KV pool (at most `max_sequences` live at once); steps
+    /// still run on the current one until [`GpuForward::select_sequence`].
+    pub fn new_sequence(&mut self) -> Result<SeqId, GpuForwardError> {
+        Ok(self.kv.new_sequence()?)
+    }
+
+    /// Makes `s` the sequence that steps, `len` and `truncate` act on.
+    pub fn select_sequence(&mut self, s: SeqId) -> Result<(), GpuForwardError> {
+        self.kv.len(s)?;
+        self.seq = s;
+        Ok(())
+    }
+
+    /// Frees `s` and its blocks. The current sequence cannot be freed (select another first).
+    pub fn free_sequence(&mut self, s: SeqId) -> Result<(), GpuForwardError> {
+        if s == self.seq {
+            return Err(KvError::SequenceInUse(s).into());
+        }
+        Ok(self.kv.free_sequence(s)?)
+    }
+
+    /// Tokens of KV space no sequence holds (free blocks × block size).
+    pub fn free_tokens(&self) -> usize {
+        self.kv.allocator().n_free() * self.opts.block_size
+    }
+
     /// The context length: the most tokens the KV cache holds.
     pub fn max_ctx(&self) -> usize {
         self.opts.max_ctx
@@ -502,11 +537,12 @@ impl GpuForward {
             0,
             bytemuck::cast_slice(&positions),
         );
-        if !self.plans.contains_key(&(n, mode)) {
+        let key = (n, mode, self.seq);
+        if !self.plans.contains_key(&key) {
             let plan = self.build_plan(n, mode)?;
-            self.plans.insert((n, mode), plan);
+            self.plans.insert(key, plan);
         }
-        let plan = &self.plans[&(n, mode)];
+        let plan = &self.plans[&key];
         let (src, bytes) = match mode {
             StepOutput::AllLogits => (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64),
             StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),

@@ -28,6 +28,8 @@ pub enum KvError {
     NoSequenceSlot { max: usize },
     #[error("sequence {0} does not exist")]
     UnknownSequence(usize),
+    #[error("sequence {0} is in use and cannot be freed")]
+    SequenceInUse(usize),
     #[error("block {0} is not allocated")]
     NotAllocated(u32),
     #[error("one layer's KV pool of {bytes} bytes exceeds one storage binding ({limit} bytes)")]
