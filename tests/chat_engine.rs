@@ -215,6 +215,7 @@ fn each_conversation_keeps_its_cache_when_another_runs() {
     );
     assert_eq!(b.stats.reused_tokens, 0);
     assert_eq!(engine.resident_conversations(), 2);
+    assert_eq!(engine.stats().kv_conversations_held, 2);
 
     // Back to the first conversation: its sequence is still in the pool.
     let history = [

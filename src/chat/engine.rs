@@ -212,11 +212,15 @@ impl ChatEngine {
     }
 
     fn update_kv_held(&self) {
-        let (tokens, per) = self.model.as_ref().map_or((0, 0), |m| {
-            (m.residency.tokens_held(), m.kv_bytes_per_token)
+        let (tokens, per, conversations) = self.model.as_ref().map_or((0, 0, 0), |m| {
+            (
+                m.residency.tokens_held(),
+                m.kv_bytes_per_token,
+                m.residency.resident(),
+            )
         });
         if let Ok(mut s) = self.stats.lock() {
-            s.set_kv_held(tokens, per);
+            s.set_kv_held(tokens, per, conversations);
         }
     }
 

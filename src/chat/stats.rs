@@ -18,6 +18,7 @@ pub struct ChatStats {
     replies: u64,
     kv_tokens_held: u64,
     kv_bytes_per_token: u64,
+    kv_conversations_held: u64,
     ttft_ms: VecDeque<f64>,
     decode_tok_s: VecDeque<f64>,
 }
@@ -46,10 +47,11 @@ impl ChatStats {
         }
     }
 
-    /// What the KV cache holds now.
-    pub fn set_kv_held(&mut self, tokens: usize, bytes_per_token: u64) {
+    /// What the KV cache holds now: tokens, their bytes each, and for how many conversations.
+    pub fn set_kv_held(&mut self, tokens: usize, bytes_per_token: u64, conversations: usize) {
         self.kv_tokens_held = tokens as u64;
         self.kv_bytes_per_token = bytes_per_token;
+        self.kv_conversations_held = conversations as u64;
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -66,6 +68,7 @@ impl ChatStats {
             replies_total: self.replies,
             kv_bytes_held: self.kv_tokens_held.saturating_mul(self.kv_bytes_per_token),
             kv_tokens_held: self.kv_tokens_held,
+            kv_conversations_held: self.kv_conversations_held,
             ttft_ms_p50,
             decode_tok_s_mean,
         }

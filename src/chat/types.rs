@@ -60,6 +60,8 @@ pub struct StatsSnapshot {
     pub replies_total: u64,
     pub kv_bytes_held: u64,
     pub kv_tokens_held: u64,
+    /// Conversations whose KV cache is held (each resumes without recomputing).
+    pub kv_conversations_held: u64,
     pub ttft_ms_p50: Option<f64>,
     pub decode_tok_s_mean: Option<f64>,
 }

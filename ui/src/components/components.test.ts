@@ -12,6 +12,7 @@ import { handlers, leaveTauri, resetTauri } from '../test/tauri-mock';
 import type { AppState } from '../lib/types';
 import Composer from './Composer.svelte';
 import MessageItem from './MessageItem.svelte';
+import StatsPanel from './StatsPanel.svelte';
 
 const settings = {
   contextLength: 4096,
@@ -196,5 +197,23 @@ describe('MessageItem', () => {
     const msg = screen.getByTestId('message');
     expect(msg.querySelector('strong')).toBeNull();
     expect(msg.textContent).toContain('**not bold** <b>x</b>');
+  });
+});
+
+describe('StatsPanel', () => {
+  const base = {
+    promptTokensTotal: 200, reusedTokensTotal: 150, computedTokensTotal: 50, generatedTokensTotal: 80,
+    repliesTotal: 4, kvBytesHeld: 2 * 1024 * 1024, kvTokensHeld: 280, ttftMsP50: 40, decodeTokSMean: 30,
+  };
+
+  it('shows the reuse rate and what the KV cache holds, for how many conversations', () => {
+    render(StatsPanel, { stats: { ...base, kvConversationsHeld: 2 }, error: null, onrefresh: () => {} });
+    expect(screen.getByTestId('stats-reuse-rate').textContent).toBe('75%');
+    expect(screen.getByTestId('stats-kv-held').textContent).toBe('2 MiB (280 tokens, 2 conversations)');
+  });
+
+  it('leaves the count out when an older shell does not send it', () => {
+    render(StatsPanel, { stats: base, error: null, onrefresh: () => {} });
+    expect(screen.getByTestId('stats-kv-held').textContent).toMatch(/\(280 tokens\)/);
   });
 });

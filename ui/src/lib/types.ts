@@ -103,6 +103,8 @@ export interface StatsSnapshot {
   repliesTotal: number;
   kvBytesHeld: number;
   kvTokensHeld: number;
+  /** Conversations whose KV cache is held (absent from older shells). */
+  kvConversationsHeld?: number;
   ttftMsP50?: number | null;
   decodeTokSMean?: number | null;
 }

@@ -78,7 +78,7 @@ switch (screen) {
   case 'settings':
     store.state = state(model, adapter, null);
     store.view = 'settings';
-    store.stats = { promptTokensTotal: 18_240, reusedTokensTotal: 15_902, computedTokensTotal: 2338, generatedTokensTotal: 3120, repliesTotal: 27, kvBytesHeld: 402_653_184, kvTokensHeld: 7012, ttftMsP50: 52, decodeTokSMean: 41.9 };
+    store.stats = { promptTokensTotal: 18_240, reusedTokensTotal: 15_902, computedTokensTotal: 2338, generatedTokensTotal: 3120, repliesTotal: 27, kvBytesHeld: 402_653_184, kvTokensHeld: 7012, kvConversationsHeld: 3, ttftMsP50: 52, decodeTokSMean: 41.9 };
     break;
   case 'streaming': {
     store.state = state(model, adapter, null);
