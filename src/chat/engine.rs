@@ -328,10 +328,10 @@ impl ChatEngine {
             }),
             Err(Interrupted::Failed(e)) => Err(e),
         };
-        if let Ok(o) = &outcome {
-            if let Ok(mut s) = stats_cell.lock() {
-                s.record(&o.stats);
-            }
+        if let Ok(o) = &outcome
+            && let Ok(mut s) = stats_cell.lock()
+        {
+            s.record(&o.stats);
         }
         self.update_kv_held();
         outcome

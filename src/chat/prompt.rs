@@ -74,10 +74,10 @@ pub fn tokenize(
 ) -> Result<Vec<u32>, ChatError> {
     let text = template.render_with_system_fallback(messages, true)?;
     let mut tokens = tokenizer.encode(&text, false, true)?;
-    if let Some(bos) = tokenizer.bos_id().filter(|_| tokenizer.add_bos()) {
-        if tokens.first() != Some(&bos) {
-            tokens.insert(0, bos);
-        }
+    if let Some(bos) = tokenizer.bos_id().filter(|_| tokenizer.add_bos())
+        && tokens.first() != Some(&bos)
+    {
+        tokens.insert(0, bos);
     }
     Ok(tokens)
 }

@@ -22,6 +22,9 @@ pub trait SequenceModel: Send {
     fn free_tokens(&self) -> usize;
     /// Tokens in the current sequence.
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Drops the current sequence's positions ≥ `len`.
     fn truncate(&mut self, len: usize);
     /// Most tokens one step takes.

@@ -48,6 +48,8 @@ impl SamplerConfig {
         }
     }
 
+    // Written so that a NaN temperature counts as greedy.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn is_greedy(&self) -> bool {
         !(self.temperature > 0.0)
     }
@@ -105,6 +107,8 @@ impl Sampler {
         self.sample_stochastic()
     }
 
+    // A NaN penalty counts as off.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn apply_repeat_penalty(&mut self) {
         let penalty = self.config.repeat_penalty;
         if penalty == 1.0 || !(penalty > 0.0) {

@@ -17,19 +17,6 @@ pub(crate) fn rfc3339(ms: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fixed_width_utc_with_milliseconds() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::rfc3339(1_700_000_000_120),
-            "2023-11-14T22:13:20.120Z"
-        );
-        assert_eq!(super::rfc3339(i64::MAX), "1970-01-01T00:00:00.000Z");
-    }
-}
-
 /// Marks conversation `id` as changed now. `updated_at` becomes now, but strictly after every
 /// stored value, so "newest first" is a total order even when two changes land in the same
 /// millisecond or the system clock steps back. Returns false when there is no such conversation.
@@ -44,4 +31,17 @@ pub(crate) async fn touch(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fixed_width_utc_with_milliseconds() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_700_000_000_120),
+            "2023-11-14T22:13:20.120Z"
+        );
+        assert_eq!(super::rfc3339(i64::MAX), "1970-01-01T00:00:00.000Z");
+    }
 }

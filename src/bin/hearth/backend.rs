@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use super::util::Device;
 
+// One per process: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend<'a> {
     Cpu {
         model: ReferenceModel<'a>,

@@ -165,7 +165,12 @@ fn print_human(file: &GgufFile, report: &Value) {
     for (k, v) in file.metadata() {
         let shown = value_json(v).to_string();
         let shown = if shown.len() > 100 {
-            format!("{}…", &shown[..shown.floor_char_boundary(100)])
+            // The last char boundary at or before byte 100 (floor_char_boundary needs 1.91).
+            let end = (0..=100)
+                .rev()
+                .find(|&i| shown.is_char_boundary(i))
+                .unwrap_or(0);
+            format!("{}…", &shown[..end])
         } else {
             shown
         };
