@@ -2,6 +2,8 @@
 //! and the skip-or-fail rule (skip with a printed reason locally, fail when `CI` is set).
 #![allow(dead_code)]
 
+pub mod kernels;
+
 use std::path::PathBuf;
 
 fn repo_root() -> PathBuf {
