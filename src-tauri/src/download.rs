@@ -216,7 +216,15 @@ pub async fn download(
             file.flush().await.map_err(io(&target.part))?;
             return Err(DownloadError::Cancelled);
         }
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                // Finish the writes in flight (tokio runs them on a blocking thread), so the
+                // .part file's length is final and a resume asks for the right range.
+                file.flush().await.map_err(io(&target.part))?;
+                return Err(e.into());
+            }
+        };
         file.write_all(&chunk).await.map_err(io(&target.part))?;
         hasher.update(&chunk);
         have += chunk.len() as u64;
