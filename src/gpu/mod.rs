@@ -23,7 +23,7 @@ pub use dispatch::{Dispatch, max_workgroups_grid};
 pub use info::GpuInfo;
 pub use pipelines::{PipelineCache, PipelineKey};
 pub use shaders::{ShaderId, preprocess};
-pub use weights::{GpuWeight, WeightChunk};
+pub use weights::{GPU_TYPES, GpuWeight, WeightChunk};
 
 use crate::quant::GgmlType;
 

@@ -86,17 +86,9 @@ pub fn cpu_matvec(
     (y, mass)
 }
 
-pub const TYPES: [GgmlType; 9] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+/// Every type with GPU kernels: the engine's own list.
+#[allow(unused_imports)] // not every test binary uses it
+pub use hearth::gpu::GPU_TYPES as TYPES;
 
 /// (k, rows) shapes valid for `ty`: odd row counts, k not a power of two.
 pub fn shapes(ty: GgmlType) -> Vec<(usize, usize)> {
