@@ -1,4 +1,4 @@
-// attention.wgsl — attention over a paged KV pool (layout in kv_write.wgsl), split-K with an
+// attention.wgsl — attention over a paged KV pool (layout in paged_kv.wgsl), split-K with an
 // online softmax, for decode (one query) and prefill (many queries, causal) alike.
 //
 // Query qi (a row of Q) sits at position QPOS[qi] and sees keys 0 ..= QPOS[qi] (causal).
@@ -49,22 +49,17 @@ var<workgroup> q_s: array<f32, 256>;
 var<workgroup> p_s: array<f32, 64>;
 var<workgroup> red: array<f32, 64>;
 
+//#include paged_kv
+
 fn kv_at(pool_is_v: bool, e: u32) -> f32 {
-//#if KV_F16
     var w: u32;
-    if (pool_is_v) { w = V[e >> 1u]; } else { w = K[e >> 1u]; }
-    let h = unpack2x16float(w);
-    return select(h.x, h.y, (e & 1u) == 1u);
-//#else
-    if (pool_is_v) { return bitcast<f32>(V[e]); }
-    return bitcast<f32>(K[e]);
-//#endif
+    if (pool_is_v) { w = V[kv_word(e)]; } else { w = K[kv_word(e)]; }
+    return kv_unpack(w, e);
 }
 
 // Element index of (token t, kv head, dim 0) in the pool.
 fn row_base(t: u32, kvh: u32) -> u32 {
-    let slot = BT[t / P.block_size] * P.block_size + t % P.block_size;
-    return (slot * P.n_kv_head + kvh) * P.head_dim;
+    return kv_row_base(t, kvh, P.n_kv_head, P.head_dim, P.block_size);
 }
 
 fn wg_reduce(v: f32, lid: u32, is_max: bool) -> f32 {

@@ -58,22 +58,17 @@ var<workgroup> PARTS: array<f32, 1024>; // BK_MAX × WG
 var<workgroup> lens_s: array<u32, BQ>;
 var<workgroup> kmax_s: u32;
 
+//#include paged_kv
+
 fn kv_at(pool_is_v: bool, e: u32) -> f32 {
-//#if KV_F16
     var w: u32;
-    if (pool_is_v) { w = V[e >> 1u]; } else { w = K[e >> 1u]; }
-    let h = unpack2x16float(w);
-    return select(h.x, h.y, (e & 1u) == 1u);
-//#else
-    if (pool_is_v) { return bitcast<f32>(V[e]); }
-    return bitcast<f32>(K[e]);
-//#endif
+    if (pool_is_v) { w = V[kv_word(e)]; } else { w = K[kv_word(e)]; }
+    return kv_unpack(w, e);
 }
 
 // Element index of (token t, kv head, dim 0) in the pool.
 fn row_base(t: u32, kvh: u32) -> u32 {
-    let slot = BT[t / P.block_size] * P.block_size + t % P.block_size;
-    return (slot * P.n_kv_head + kvh) * P.head_dim;
+    return kv_row_base(t, kvh, P.n_kv_head, P.head_dim, P.block_size);
 }
 
 // Stages rows t0 .. t0+n_t of K (or V) for kv head kvh into TILE.

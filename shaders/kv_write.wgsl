@@ -1,11 +1,8 @@
 // kv_write.wgsl — append new K or V rows to a paged KV pool.
 //
-// Pool layout (one buffer per layer for K, one for V): physical block b, slot s < block_size,
-// kv head h, dim d -> element ((b * block_size + s) * n_kv_head + h) * head_dim + d.
-// KV_F16 defined: elements are f16 packed two per u32 (pack2x16float; no SHADER_F16 needed);
-// otherwise f32 (bit patterns stored in u32 words).
-// Token t of the batch goes to sequence position POS[t]: logical block POS[t] / block_size,
-// physical block BT[logical], slot POS[t] % block_size.
+// The pool layout and addressing are in paged_kv.wgsl (included). KV_F16 defined: elements
+// are f16 packed two per u32 (pack2x16float; no SHADER_F16 needed); otherwise f32 bit patterns.
+// Token t of the batch goes to sequence position POS[t].
 //
 // Bindings (group 0):
 //   0  SRC  storage read   array<f32>   n_tokens × n_kv_head × head_dim (K after RoPE, or V)
@@ -29,6 +26,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> BT: array<u32>;
 @group(0) @binding(4) var<uniform> P: Params;
 
+//#include paged_kv
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let pair = gid.x + gid.y * nwg.x * 64u;
@@ -38,12 +37,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let t = pair / row_pairs;
     let e = (pair % row_pairs) * 2u;
-    let pos = POS[t];
-    let slot = BT[pos / P.block_size] * P.block_size + pos % P.block_size;
-    let dst = slot * P.n_kv_head * P.head_dim + e;
+    let dst = kv_row_base(POS[t], 0u, P.n_kv_head, P.head_dim, P.block_size) + e;
     let src = t * P.n_kv_head * P.head_dim + e;
 //#if KV_F16
-    POOL[dst / 2u] = pack2x16float(vec2<f32>(SRC[src], SRC[src + 1u]));
+    POOL[kv_word(dst)] = pack2x16float(vec2<f32>(SRC[src], SRC[src + 1u]));
 //#else
     POOL[dst] = bitcast<u32>(SRC[src]);
     POOL[dst + 1u] = bitcast<u32>(SRC[src + 1u]);

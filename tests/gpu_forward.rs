@@ -81,6 +81,7 @@ fn opts() -> GpuForwardOptions {
         memory_limit_bytes: None,
         prefill: PrefillKernel::Auto,
         max_sequences: 1,
+        max_logit_rows: None,
     }
 }
 

@@ -358,6 +358,7 @@ fn forward_runs_models_requantized_to_the_newer_types() {
             memory_limit_bytes: None,
             prefill: PrefillKernel::Tiled,
             max_sequences: 1,
+            max_logit_rows: None,
         };
         let mut gpu = GpuForward::load(ctx.clone(), &file, opts).unwrap();
         // Prefill (matmul) for all but the last token, then one decode step (matvec).

@@ -1,4 +1,4 @@
-//! One `#[tauri::command]` per command of the app contract (briefs/app-contract.md). Errors
+//! One `#[tauri::command]` per command of the app contract (JSON shapes: ui/src/lib/types.ts). Errors
 //! reach the page as readable strings; long work (loading, generating) runs on blocking
 //! threads and streams through `Channel`s.
 

@@ -142,7 +142,7 @@ impl ChatEngine {
         // Free the old model's GPU memory before uploading the new one.
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
-        let opts = forward_options(context, Some(gpu.info()));
+        let opts = forward_options(context);
         let kv = if opts.kv_f16 {
             GgmlType::F16
         } else {

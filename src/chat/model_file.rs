@@ -163,15 +163,17 @@ pub const MAX_BATCH: usize = 64;
 /// blocks; each slot costs one small block table).
 pub const MAX_CONVERSATIONS: usize = 16;
 
-/// The GPU engine's options for a model loaded with `context_length`: f16 K/V when the
-/// adapter computes in f16 (half the memory), else f32.
-pub fn forward_options(context_length: u32, gpu: Option<&GpuInfo>) -> GpuForwardOptions {
+/// The GPU engine's options for a model loaded with `context_length`: f16 K/V on every
+/// adapter (packed two per u32 word, so it needs no `SHADER_F16`; half the memory of f32),
+/// and one row of logits (chat reads only the last token's).
+pub fn forward_options(context_length: u32) -> GpuForwardOptions {
     let max_ctx = context_length.max(1) as usize;
     GpuForwardOptions {
         max_ctx,
         max_batch: MAX_BATCH.min(max_ctx),
         max_sequences: MAX_CONVERSATIONS,
-        kv_f16: gpu.is_some_and(|i| i.features.contains(wgpu::Features::SHADER_F16)),
+        kv_f16: true,
+        max_logit_rows: Some(1),
         ..GpuForwardOptions::default()
     }
 }
@@ -188,6 +190,7 @@ pub fn memory_plan(
         let est = estimate_memory(file, cfg, context_length as usize, GgmlType::F16);
         return MemoryPlan {
             weights_bytes: est.weights_bytes,
+            kv_type: "f16".into(),
             kv_bytes: est.kv_bytes,
             scratch_bytes: est.scratch_bytes,
             total_bytes: est.total_bytes,
@@ -197,10 +200,11 @@ pub fn memory_plan(
             context_length,
         };
     };
-    let p = match gpu_forward::plan(info, file, &forward_options(context_length, gpu)) {
+    let p = match gpu_forward::plan(info, file, &forward_options(context_length)) {
         Ok(p) => p,
         Err(e) => gpu_forward::MemoryPlan {
             weights_bytes: 0,
+            kv_type: "f16",
             kv_bytes: 0,
             scratch_bytes: 0,
             total_bytes: 0,
@@ -217,6 +221,7 @@ pub fn memory_plan(
     };
     MemoryPlan {
         weights_bytes: p.weights_bytes,
+        kv_type: p.kv_type.to_string(),
         kv_bytes: p.kv_bytes,
         scratch_bytes: p.scratch_bytes,
         total_bytes: p.total_bytes,

@@ -1,5 +1,5 @@
 //! The app contract's JSON shapes that the chat layer produces (camelCase; see
-//! briefs/app-contract.md). Conversations, messages, reply stats and settings are
+//! ui/src/lib/types.ts). Conversations, messages, reply stats and settings are
 //! `hearth::store` types.
 
 use serde::Serialize;
@@ -40,6 +40,8 @@ pub struct ModelInfo {
 #[serde(rename_all = "camelCase")]
 pub struct MemoryPlan {
     pub weights_bytes: u64,
+    /// "f16" or "f32": the KV cache's element type.
+    pub kv_type: String,
     pub kv_bytes: u64,
     pub scratch_bytes: u64,
     pub total_bytes: u64,
@@ -169,6 +171,7 @@ mod tests {
         );
         let plan = serde_json::to_value(MemoryPlan {
             weights_bytes: 1,
+            kv_type: "f16".into(),
             kv_bytes: 2,
             scratch_bytes: 3,
             total_bytes: 6,
@@ -180,5 +183,6 @@ mod tests {
         .unwrap();
         assert_eq!(plan["adapterLimitBytes"], serde_json::Value::Null);
         assert_eq!(plan["contextLength"], 512);
+        assert_eq!(plan["kvType"], "f16");
     }
 }

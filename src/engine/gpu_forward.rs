@@ -8,6 +8,13 @@
 //! their GGUF block layout. Steps of one token use split-K attention (scratch sized for one
 //! query); steps of several use the tiled causal kernel (no scratch).
 //!
+//! Logits: steps that feed generation (prefill, decode, greedy) run the output head for the
+//! last token only, so the logits buffer needs one row; steps that return every token's
+//! logits (`score`) hold at most [`GpuForward::max_logit_rows`] tokens, capped so the rows
+//! fit one storage binding at any vocabulary size — callers split longer sequences. Nothing
+//! else reads more than the last row (per-token log-probabilities of a reply are the last
+//! row of each decode step), so no path keeps a batch × vocabulary buffer.
+//!
 //! Before anything is uploaded, `load` checks the memory plan (`plan.rs`) and refuses with
 //! [`GpuForwardError::ModelDoesNotFit`] and a suggestion when the model cannot fit.
 
@@ -62,6 +69,10 @@ pub enum GpuForwardError {
         plan: Box<MemoryPlan>,
     },
     #[error(
+        "a step of {n} tokens cannot return every token's logits: at most {max} rows of logits fit (score in steps of at most {max} tokens)"
+    )]
+    TooManyLogitRows { n: usize, max: usize },
+    #[error(
         "{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context"
     )]
     TooLarge {
@@ -91,6 +102,11 @@ pub struct GpuForwardOptions {
     pub prefill: PrefillKernel,
     /// Sequences the KV pool can hold at once (they share its `max_ctx` tokens of blocks).
     pub max_sequences: usize,
+    /// Most tokens of one step whose logits can be read back (steps that want every token's
+    /// logits take at most this many tokens). None: as many as `max_batch`, capped so the
+    /// logits fit one storage binding (a 152k vocabulary fits ~220 rows in 128 MiB). Steps
+    /// that read only the last token need 1; generation and chat use that.
+    pub max_logit_rows: Option<usize>,
 }
 
 /// The weight kernel of a step of several tokens.
@@ -117,6 +133,7 @@ impl Default for GpuForwardOptions {
             memory_limit_bytes: None,
             prefill: PrefillKernel::Auto,
             max_sequences: 1,
+            max_logit_rows: None,
         }
     }
 }
@@ -178,6 +195,8 @@ pub struct GpuForward {
     /// This model's sequence in `kv`.
     seq: SeqId,
     act: Activations,
+    /// Rows of logits `act.logits` holds (see [`GpuForwardOptions::max_logit_rows`]).
+    logit_rows: usize,
     attn_scratch: GpuBuffer,
     /// Step plans by (tokens, output, sequence): a plan binds its sequence's block table.
     plans: HashMap<(usize, StepOutput, SeqId), Vec<Dispatch>>,
@@ -345,7 +364,8 @@ impl GpuForward {
             }
             Ok(ctx.zeroed(what, bytes)?)
         };
-        let logits = f32s("logits", b * cfg.n_vocab)?;
+        let logit_rows = plan::logit_rows(&cfg, &opts, limit);
+        let logits = f32s("logits", logit_rows * cfg.n_vocab)?;
         let staging = ctx.create_buffer(&wgpu::BufferDescriptor {
             label: Some("logits-staging"),
             size: logits.buffer.size(),
@@ -388,6 +408,7 @@ impl GpuForward {
             kv,
             seq,
             act,
+            logit_rows,
             attn_scratch,
             plans: HashMap::new(),
         })
@@ -473,6 +494,11 @@ impl GpuForward {
         self.opts.max_batch
     }
 
+    /// Most tokens of a step that returns every token's logits.
+    pub fn max_logit_rows(&self) -> usize {
+        self.logit_rows
+    }
+
     pub fn options(&self) -> &GpuForwardOptions {
         &self.opts
     }
@@ -482,7 +508,8 @@ impl GpuForward {
     }
 
     /// Runs `tokens` at positions len().. in one submit. Returns the logits of every token
-    /// (tokens.len() × n_vocab) when `all_logits`, else those of the last token only.
+    /// (tokens.len() × n_vocab, at most [`GpuForward::max_logit_rows`] tokens) when
+    /// `all_logits`, else those of the last token only (the output head runs for it alone).
     pub fn step(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, GpuForwardError> {
         let mode = if all_logits {
             StepOutput::AllLogits
@@ -516,6 +543,12 @@ impl GpuForward {
                 len,
                 max_batch: self.opts.max_batch,
                 max_ctx: self.opts.max_ctx,
+            });
+        }
+        if mode == StepOutput::AllLogits && n > self.logit_rows {
+            return Err(GpuForwardError::TooManyLogitRows {
+                n,
+                max: self.logit_rows,
             });
         }
         if let Some((index, &token)) = tokens

@@ -91,10 +91,19 @@ impl GpuContext {
     }
 
     pub fn with_choice(choice: &AdapterChoice) -> Result<GpuContext, GpuError> {
-        pollster::block_on(Self::open(choice))
+        Self::with_features(choice, WANTED_FEATURES)
     }
 
-    async fn open(choice: &AdapterChoice) -> Result<GpuContext, GpuError> {
+    /// Opens the adapter `choice` picks, asking only for the optional features in `allowed`
+    /// that it has (tests mask features off to check the fallbacks on adapters without them).
+    pub fn with_features(
+        choice: &AdapterChoice,
+        allowed: wgpu::Features,
+    ) -> Result<GpuContext, GpuError> {
+        pollster::block_on(Self::open(choice, allowed & WANTED_FEATURES))
+    }
+
+    async fn open(choice: &AdapterChoice, wanted: wgpu::Features) -> Result<GpuContext, GpuError> {
         // GL is a last resort (and on Linux it prints XDG_RUNTIME_DIR warnings): try the
         // primary backends first unless WGPU_BACKEND names one explicitly.
         let explicit = std::env::var_os("WGPU_BACKEND").is_some();
@@ -111,7 +120,7 @@ impl GpuContext {
             adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         }
         let adapter = pick(adapters, choice)?;
-        let features = adapter.features() & WANTED_FEATURES;
+        let features = adapter.features() & wanted;
         let desc = wgpu::DeviceDescriptor {
             label: Some("hearth"),
             required_features: features,

@@ -17,7 +17,7 @@ mod shaders;
 mod weights;
 
 pub use buffers::{GpuBuffer, ReadbackError};
-pub use context::{AdapterChoice, GpuContext};
+pub use context::{AdapterChoice, GpuContext, WANTED_FEATURES};
 pub use counters::{CounterSnapshot, GpuCounters};
 pub use dispatch::{Dispatch, max_workgroups_grid};
 pub use info::GpuInfo;

@@ -2,7 +2,7 @@
 //! preprocessor that makes their variants.
 //!
 //! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
-//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32), once per
+//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv), once per
 //!   shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
@@ -67,6 +67,7 @@ fn include_source(name: &str) -> Option<&'static str> {
         "dequant" => Some(include_str!("../../shaders/dequant.wgsl")),
         "reduce" => Some(include_str!("../../shaders/reduce.wgsl")),
         "dot32" => Some(include_str!("../../shaders/dot32.wgsl")),
+        "paged_kv" => Some(include_str!("../../shaders/paged_kv.wgsl")),
         _ => None,
     }
 }

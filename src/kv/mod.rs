@@ -5,10 +5,11 @@
 //! Several sequences may point at the same block (a shared prompt prefix): blocks carry
 //! reference counts, a block returns to the free list when its last user lets go, and a
 //! sequence about to write into a block that others still read first gets a private copy
-//! (copy-on-write, recorded as a [`BlockCopy`] that the pool replays on the GPU). The prefix
-//! cache builds its hash index on top of [`KvPool::fork`] / [`BlockTable::share_prefix`].
+//! (copy-on-write, recorded as a [`BlockCopy`] that the pool replays on the GPU). Today blocks
+//! are anonymous: nothing finds a block by its content yet, and only tests share prefixes
+//! (through [`KvPool::fork`] / [`BlockTable::share_prefix`]).
 //!
-//! Layout of a block in a layer's pool: see shaders/kv_write.wgsl.
+//! Layout of a block in a layer's pool: see shaders/paged_kv.wgsl.
 
 mod allocator;
 mod pool;

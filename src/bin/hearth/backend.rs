@@ -8,7 +8,19 @@ use hearth::gpu::GpuContext;
 use hearth::reference::{KvCache, ReferenceModel};
 use std::sync::Arc;
 
-use super::util::Device;
+use super::util::{Device, KvType};
+
+/// How a [`Backend`] is sized.
+pub struct BackendOptions {
+    /// Tokens of context it must hold.
+    pub max_tokens: usize,
+    /// Most tokens one GPU step prefills.
+    pub max_batch: usize,
+    /// The GPU's KV element type (the CPU reference keeps f32).
+    pub kv: KvType,
+    /// Whether [`Backend::forward_all`] will be used (else the GPU keeps one row of logits).
+    pub all_logits: bool,
+}
 
 // One per process: the size difference between the variants does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -39,15 +51,19 @@ fn gpu_context() -> Result<Arc<GpuContext>> {
 }
 
 impl<'a> Backend<'a> {
-    /// A backend able to hold `max_tokens` tokens of context, prefilling at most `max_batch`
-    /// tokens per GPU step.
+    /// A backend sized by `o` (see [`BackendOptions`]).
     pub fn load(
         device: Device,
         file: &'a GgufFile,
         gpu: Option<&Arc<GpuContext>>,
-        max_tokens: usize,
-        max_batch: usize,
+        o: BackendOptions,
     ) -> Result<Self> {
+        let BackendOptions {
+            max_tokens,
+            max_batch,
+            kv,
+            all_logits,
+        } = o;
         match device {
             Device::Cpu => {
                 let model = ReferenceModel::load(file).context("cannot load the model")?;
@@ -59,6 +75,8 @@ impl<'a> Backend<'a> {
                 let opts = GpuForwardOptions {
                     max_ctx: max_tokens.max(1),
                     max_batch: max_batch.clamp(1, max_tokens.max(1)),
+                    kv_f16: kv == KvType::F16,
+                    max_logit_rows: if all_logits { None } else { Some(1) },
                     ..GpuForwardOptions::default()
                 };
                 let forward = GpuForward::load(Arc::clone(ctx), file, opts)
@@ -91,7 +109,9 @@ impl<'a> Backend<'a> {
             Backend::Cpu { model, cache } => Ok(model.forward(cache, tokens)?),
             Backend::Gpu { forward, max_batch } => {
                 let mut out = Vec::with_capacity(tokens.len() * forward.config().n_vocab);
-                for chunk in tokens.chunks(*max_batch) {
+                // Each step's logits must fit the logits buffer (one storage binding).
+                let step = (*max_batch).min(forward.max_logit_rows()).max(1);
+                for chunk in tokens.chunks(step) {
                     out.extend(forward.step(chunk, true)?);
                 }
                 Ok(out)

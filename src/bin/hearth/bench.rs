@@ -15,8 +15,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::backend::{Backend, gpu_for};
-use super::util::{Device, open_model, print_json};
+use super::backend::{Backend, BackendOptions, gpu_for};
+use super::util::{Device, KvType, open_model, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,6 +28,9 @@ pub struct Args {
     gen_tokens: usize,
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// The GPU's KV cache type.
+    #[arg(long, value_enum, default_value_t = KvType::F16)]
+    kv_type: KvType,
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
     /// Also run the CPU reference and report GPU/CPU ratios measured in this run.
@@ -89,7 +92,13 @@ fn measure(
 ) -> Result<Value> {
     let total = args.prompt_tokens + args.gen_tokens;
     let load_start = Instant::now();
-    let mut backend = Backend::load(device, file, gpu, total, args.batch)?;
+    let options = BackendOptions {
+        max_tokens: total,
+        max_batch: args.batch,
+        kv: args.kv_type,
+        all_logits: false,
+    };
+    let mut backend = Backend::load(device, file, gpu, options)?;
     let load_s = load_start.elapsed().as_secs_f64();
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let low = 3.min(config.n_vocab as u32 - 1);
@@ -133,6 +142,7 @@ fn measure(
         "model": args.model.display().to_string(),
         "device": label,
         "adapter": adapter,
+        "kv_type": args.kv_type.name(),
         "weights_bytes": weights_bytes,
         "prompt_tokens": args.prompt_tokens,
         "gen_tokens": args.gen_tokens,

@@ -9,8 +9,8 @@ use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use serde_json::json;
 
-use super::backend::{Backend, gpu_for};
-use super::util::{Device, open_model, print_json};
+use super::backend::{Backend, BackendOptions, gpu_for};
+use super::util::{Device, KvType, open_model, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,6 +44,9 @@ pub struct Args {
     stop: Vec<String>,
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
+    /// The GPU's KV cache type.
+    #[arg(long, value_enum, default_value_t = KvType::F16)]
+    kv_type: KvType,
     #[arg(long)]
     json: bool,
 }
@@ -83,13 +86,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
     let gpu = gpu_for(args.device)?;
-    let mut backend = Backend::load(
-        args.device,
-        &file,
-        gpu.as_ref(),
-        prompt.len() + max_tokens,
-        512,
-    )?;
+    let options = BackendOptions {
+        max_tokens: prompt.len() + max_tokens,
+        max_batch: 512,
+        kv: args.kv_type,
+        all_logits: false,
+    };
+    let mut backend = Backend::load(args.device, &file, gpu.as_ref(), options)?;
     let sampler = Sampler::new(SamplerConfig {
         temperature: args.temperature,
         top_k: args.top_k,

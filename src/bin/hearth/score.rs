@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::backend::{Backend, gpu_for};
-use super::util::{Device, open_model, print_json};
+use super::backend::{Backend, BackendOptions, gpu_for};
+use super::util::{Device, KvType, open_model, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,6 +23,9 @@ pub struct Args {
     every: usize,
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
+    /// The GPU's KV cache type (f32 by default, as llama.cpp's recorded runs use).
+    #[arg(long, value_enum, default_value_t = KvType::F32)]
+    kv_type: KvType,
     #[arg(long)]
     json: bool,
 }
@@ -34,7 +37,13 @@ pub fn run(args: Args) -> Result<()> {
     let file = open_model(&args.model)?;
     let gpu = gpu_for(args.device)?;
     let n = args.tokens.len();
-    let mut backend = Backend::load(args.device, &file, gpu.as_ref(), n, n.min(512))?;
+    let options = BackendOptions {
+        max_tokens: n,
+        max_batch: n.min(512),
+        kv: args.kv_type,
+        all_logits: true,
+    };
+    let mut backend = Backend::load(args.device, &file, gpu.as_ref(), options)?;
     let n_vocab = backend.n_vocab();
     let logits = backend.forward_all(&args.tokens)?;
     let last = args.tokens.len() - 1;

@@ -21,6 +21,9 @@ use super::{GpuForwardError, GpuForwardOptions};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
     pub weights_bytes: u64,
+    /// The K/V element type chosen: "f16" (two halves packed per u32 word, so no
+    /// `SHADER_F16` is needed) or "f32".
+    pub kv_type: &'static str,
     pub kv_bytes: u64,
     /// Activations, logits (and their staging copy) and attention scratch.
     pub scratch_bytes: u64,
@@ -56,10 +59,20 @@ pub(super) fn activation_sizes(cfg: &ModelConfig, b: usize) -> [(&'static str, u
     ]
 }
 
-fn scratch_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions) -> u64 {
+/// Rows of logits a step can return: `opts.max_logit_rows`, or `max_batch`, capped by what
+/// fits one binding of `binding` bytes (at least one row).
+pub(super) fn logit_rows(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u64) -> usize {
+    let fit = (binding / (cfg.n_vocab.max(1) as u64 * 4)).max(1) as usize;
+    opts.max_logit_rows
+        .unwrap_or(opts.max_batch)
+        .clamp(1, opts.max_batch.max(1))
+        .min(fit)
+}
+
+fn scratch_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u64) -> u64 {
     let b = opts.max_batch;
     let acts: usize = activation_sizes(cfg, b).iter().map(|(_, n)| n).sum();
-    let logits = 2 * b * cfg.n_vocab; // logits + staging
+    let logits = 2 * logit_rows(cfg, opts, binding) * cfg.n_vocab; // logits + staging
     (acts + logits) as u64 * 4 + super::attention_scratch_bytes(cfg, opts)
 }
 
@@ -105,18 +118,19 @@ pub(super) fn plan_for(
         GgmlType::F32
     };
     let est = estimate_memory(file, cfg, opts.max_ctx, kv_type);
+    let binding = info
+        .max_storage_buffer_binding_size
+        .min(info.max_buffer_size);
     let kv_bytes = layer_pool_bytes(cfg, opts) * 2 * cfg.n_layer as u64;
-    let scratch = scratch_bytes(cfg, opts);
+    let scratch = scratch_bytes(cfg, opts, binding);
     let total = est
         .weights_bytes
         .saturating_add(kv_bytes)
         .saturating_add(scratch);
     let limit_bytes = limit_for(info, opts);
-    let binding = info
-        .max_storage_buffer_binding_size
-        .min(info.max_buffer_size);
     let mut plan = MemoryPlan {
         weights_bytes: est.weights_bytes,
+        kv_type: if opts.kv_f16 { "f16" } else { "f32" },
         kv_bytes,
         scratch_bytes: scratch,
         total_bytes: total,
@@ -185,7 +199,6 @@ pub(super) fn plan_for(
     let mut buffers = activation_sizes(cfg, b)
         .map(|(n, e)| (n, e as u64 * 4))
         .to_vec();
-    buffers.push(("logits", (b * cfg.n_vocab) as u64 * 4));
     buffers.push((
         "attention scratch",
         super::attention_scratch_bytes(cfg, opts),

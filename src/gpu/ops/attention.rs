@@ -1,5 +1,5 @@
 //! Paged KV cache kernels: append K/V rows into pool blocks, and split-K attention over a
-//! sequence's block table (see shaders/kv_write.wgsl and shaders/attention.wgsl for layouts).
+//! sequence's block table (see shaders/paged_kv.wgsl and shaders/attention.wgsl for layouts).
 
 use bytemuck::{Pod, Zeroable};
 

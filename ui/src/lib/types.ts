@@ -1,4 +1,4 @@
-// The JSON shapes of the Tauri commands and channels (see briefs/app-contract.md).
+// The JSON shapes of the Tauri commands and channels (the Rust side: src/chat/types.rs and src/store/types.rs).
 // The Rust side serialises these with serde `rename_all = "camelCase"`.
 
 export type Role = 'system' | 'user' | 'assistant';
@@ -78,6 +78,8 @@ export interface ModelInfo {
 
 export interface MemoryPlan {
   weightsBytes: number;
+  /** The KV cache's element type: "f16" or "f32". */
+  kvType?: string;
   kvBytes: number;
   scratchBytes: number;
   totalBytes: number;
