@@ -16,8 +16,14 @@ use hearth::store::{Message, Role, Settings, StopReason};
 const MODEL: &str = "stories260K-f32.gguf";
 
 fn engine_with_model(context: u32) -> Option<(ChatEngine, PathBuf)> {
+    engine_with_budget(context, None)
+}
+
+/// An engine whose KV pool gets `budget` bytes (Some(1): one context, the least).
+fn engine_with_budget(context: u32, budget: Option<u64>) -> Option<(ChatEngine, PathBuf)> {
     let path = common::fixture_model(MODEL)?;
     let mut engine = ChatEngine::new();
+    engine.set_kv_budget(budget);
     if let Some(reason) = engine.adapter_error() {
         if std::env::var_os("CI").is_some() {
             panic!("no GPU adapter and CI is set: {reason}");
@@ -248,9 +254,10 @@ fn each_conversation_keeps_its_cache_when_another_runs() {
 
 #[test]
 fn a_conversation_evicted_for_room_says_so() {
-    // 128 tokens of KV: conversation 1 takes two 16-token blocks; conversation 2's long
-    // history and reply need more than the rest, so conversation 1 is evicted.
-    let Some((mut engine, _)) = engine_with_model(128) else {
+    // A pool of one 128-token context: conversation 1 takes two 16-token blocks;
+    // conversation 2's long history and reply need more than the rest, so conversation 1
+    // lets its sequence go and its cached blocks are evicted.
+    let Some((mut engine, _)) = engine_with_budget(128, Some(1)) else {
         return;
     };
     let settings = greedy(8);
@@ -394,5 +401,46 @@ fn plain_errors_without_a_model_a_gpu_or_a_good_file() {
     assert!(
         err.contains("broken.gguf") && err.contains("not a usable GGUF file"),
         "{err}"
+    );
+}
+
+/// Two conversations with one system prompt: the second finds the system prompt's blocks
+/// (computed by the first) by content, and its greedy reply is token-identical to a cold
+/// run of the same turn.
+#[test]
+fn conversations_share_a_system_prompt_and_a_hit_matches_a_cold_run() {
+    let Some((mut engine, _)) = engine_with_model(512) else {
+        return;
+    };
+    let settings = Settings {
+        system_prompt: "You tell short stories for small children. Every story has a cat, \
+                        a dog and a big red ball, and it ends happily in the park."
+            .into(),
+        ..greedy(12)
+    };
+    let (first, _) = turn(&mut engine, 1, &[], "Once upon a time", &settings);
+    assert_eq!(first.stats.reused_tokens, 0);
+    let (shared, _) = turn(&mut engine, 2, &[], "The dog ran.", &settings);
+    let reused = shared.stats.reused_tokens;
+    assert!(
+        reused >= 32 && reused % 16 == 0,
+        "the system prompt's whole blocks come from conversation 1: {:?}",
+        shared.stats
+    );
+    assert_eq!(
+        shared.stats.computed_tokens,
+        shared.stats.prompt_tokens - reused
+    );
+    let snapshot = engine.stats();
+    assert_eq!(snapshot.reused_tokens_total, u64::from(reused));
+
+    engine.clear_cache();
+    let (cold, _) = turn(&mut engine, 3, &[], "The dog ran.", &settings);
+    assert_eq!(cold.stats.reused_tokens, 0, "a cleared cache holds nothing");
+    assert_eq!(cold.stats.prompt_tokens, shared.stats.prompt_tokens);
+    assert_eq!(
+        cold.tokens, shared.tokens,
+        "cold {:?} vs shared {:?}",
+        cold.text, shared.text
     );
 }

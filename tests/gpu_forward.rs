@@ -9,6 +9,7 @@ use hearth::gguf::GgufFile;
 use std::sync::Arc;
 
 use hearth::gpu::GpuContext;
+use hearth::kv::KvError;
 use hearth::quant::GgmlType;
 use hearth::reference::ReferenceModel;
 use serde_json::Value;
@@ -82,6 +83,8 @@ fn opts() -> GpuForwardOptions {
         prefill: PrefillKernel::Auto,
         max_sequences: 1,
         max_logit_rows: None,
+        kv_budget_bytes: None,
+        model_hash: None,
     }
 }
 
@@ -331,7 +334,11 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
         return;
     };
     let file = GgufFile::open(&path).unwrap();
-    let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
+    let two = GpuForwardOptions {
+        max_sequences: 2,
+        ..opts()
+    };
+    let mut gpu = GpuForward::load(ctx.clone(), &file, two).unwrap();
     gpu.step(&[1, 403, 407], false).unwrap();
     gpu.step(&[261], false).unwrap(); // warm-up: builds the single-token plan
     let before = ctx.counters().snapshot();
@@ -359,6 +366,25 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
     assert_eq!(
         greedy_delta.buffers_created, 0,
         "no buffers per greedy step"
+    );
+    // Several sequences alternating: plans do not depend on the sequence, so a second
+    // sequence's first decode steps create nothing either (the pool's one block-table buffer
+    // is pointed at whichever sequence runs).
+    let first = gpu.sequence();
+    let second = gpu.new_sequence().unwrap();
+    let before_many = ctx.counters().snapshot();
+    let (mut a, mut b) = (tok, 1);
+    for _ in 0..steps {
+        gpu.select_sequence(second).unwrap();
+        b = gpu.step_greedy(&[b]).unwrap();
+        gpu.select_sequence(first).unwrap();
+        a = gpu.step_greedy(&[a]).unwrap();
+    }
+    let many = ctx.counters().snapshot() - before_many;
+    assert_eq!(many.submits, 2 * steps);
+    assert_eq!(
+        many.buffers_created, 0,
+        "no buffers per step across sequences"
     );
 }
 
@@ -526,7 +552,7 @@ fn seven_b_shaped_model_prefills_130_tokens_and_decodes() {
 }
 
 /// Two sequences in one KV pool, stepped in turn: each gives the reference's logits for its
-/// own tokens alone; freeing one returns its blocks, and the current one cannot be freed.
+/// own tokens alone; freeing one returns its blocks.
 #[test]
 fn sequences_share_the_pool_without_mixing() {
     let Some(ctx) = ctx() else { return };
@@ -577,10 +603,6 @@ fn sequences_share_the_pool_without_mixing() {
         );
     }
 
-    assert!(
-        gpu.free_sequence(sb).is_err(),
-        "the current sequence cannot be freed"
-    );
     gpu.select_sequence(sa).unwrap();
     let before = gpu.free_tokens();
     gpu.free_sequence(sb).unwrap();
@@ -590,8 +612,53 @@ fn sequences_share_the_pool_without_mixing() {
         "a freed sequence cannot be selected"
     );
     gpu.truncate(0);
-    assert_eq!(gpu.free_tokens(), empty);
+    assert_eq!(
+        gpu.free_tokens(),
+        empty,
+        "a's whole blocks stay cached, evictable"
+    );
+    // Freeing the current sequence leaves none current: a step is a typed error.
+    gpu.free_sequence(sa).unwrap();
+    assert!(matches!(
+        gpu.step(&[1], false),
+        Err(GpuForwardError::Kv(KvError::UnknownSequence(_)))
+    ));
     let third = gpu.new_sequence().unwrap();
+    gpu.new_sequence().unwrap();
     assert!(gpu.new_sequence().is_err(), "two slots");
     gpu.free_sequence(third).unwrap();
+}
+
+/// The KV pool is sized by a budget, not one context: four contexts' worth of bytes gives
+/// four contexts of blocks (and the plan counts them); no budget means one context.
+#[test]
+fn kv_pool_is_sized_by_its_budget() {
+    let Some(ctx) = ctx() else { return };
+    let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    let file = GgufFile::open(&path).unwrap();
+    let one = GpuForward::plan(&ctx, &file, &opts()).unwrap();
+    let budget = GpuForwardOptions {
+        kv_budget_bytes: Some(4 * one.kv_bytes),
+        ..opts()
+    };
+    let four = GpuForward::plan(&ctx, &file, &budget).unwrap();
+    assert_eq!(four.kv_bytes, 4 * one.kv_bytes);
+    let gpu = GpuForward::load(ctx.clone(), &file, budget).unwrap();
+    assert_eq!(gpu.free_tokens(), 4 * opts().max_ctx);
+    assert_eq!(
+        gpu.max_ctx(),
+        opts().max_ctx,
+        "one sequence still holds one context"
+    );
+    // A budget below one context still gives one context.
+    let small = GpuForwardOptions {
+        kv_budget_bytes: Some(1),
+        ..opts()
+    };
+    assert_eq!(
+        GpuForward::plan(&ctx, &file, &small).unwrap().kv_bytes,
+        one.kv_bytes
+    );
 }

@@ -359,6 +359,8 @@ fn forward_runs_models_requantized_to_the_newer_types() {
             prefill: PrefillKernel::Tiled,
             max_sequences: 1,
             max_logit_rows: None,
+            kv_budget_bytes: None,
+            model_hash: None,
         };
         let mut gpu = GpuForward::load(ctx.clone(), &file, opts).unwrap();
         // Prefill (matmul) for all but the last token, then one decode step (matvec).

@@ -47,7 +47,8 @@ fn f16_kv_without_shader_f16_is_planned_and_matches_the_reference() {
     assert!(plan.fits, "{plan:?}");
     assert_eq!(plan.kv_type, "f16");
     let per_token_f16 = 2 * cfg.n_layer as u64 * cfg.kv_dim() as u64 * 2;
-    assert_eq!(plan.kv_bytes, 256 * per_token_f16, "{plan:?}");
+    assert!(plan.kv_tokens >= 256, "{plan:?}");
+    assert_eq!(plan.kv_bytes, plan.kv_tokens * per_token_f16, "{plan:?}");
 
     let tokens: Vec<u32> = refs["sequences"][1]["tokens"]
         .as_array()

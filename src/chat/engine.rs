@@ -17,11 +17,11 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::error::ChatError;
 use super::model_file::{
-    effective_context, forward_options, memory_plan, model_info, open_model_file, plan_file,
+    effective_context, memory_plan, model_info, open_model_file, plan_file, planned_options,
 };
 use super::prompt::build_prompt;
 use super::residency::Residency;
-use super::reuse::{common_prefix, recompute_reason};
+use super::reuse::recompute_reason;
 use super::sequence::{GpuSequence, SequenceModel};
 use super::stats::ChatStats;
 use super::types::{AdapterInfo, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, count_u32};
@@ -48,6 +48,9 @@ pub struct LoadedModel {
 pub struct ChatEngine {
     gpu: Result<Arc<GpuContext>, String>,
     model: Option<LoadedModel>,
+    /// The KV pool's GPU budget for the next load (None: the default, see
+    /// [`planned_options`]).
+    kv_budget_bytes: Option<u64>,
     stats: Arc<Mutex<ChatStats>>,
 }
 
@@ -74,8 +77,15 @@ impl ChatEngine {
         ChatEngine {
             gpu,
             model: None,
+            kv_budget_bytes: None,
             stats: Arc::default(),
         }
+    }
+
+    /// Sets the KV pool's GPU budget for the next [`ChatEngine::load`] (None: the default;
+    /// never less than one context).
+    pub fn set_kv_budget(&mut self, bytes: Option<u64>) {
+        self.kv_budget_bytes = bytes;
     }
 
     pub fn adapter(&self) -> Option<AdapterInfo> {
@@ -142,7 +152,7 @@ impl ChatEngine {
         // Free the old model's GPU memory before uploading the new one.
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
-        let opts = forward_options(context);
+        let (opts, _) = planned_options(gpu.info(), &file, context, self.kv_budget_bytes)?;
         let kv = if opts.kv_f16 {
             GgmlType::F16
         } else {
@@ -214,7 +224,7 @@ impl ChatEngine {
     fn update_kv_held(&self) {
         let (tokens, per, conversations) = self.model.as_ref().map_or((0, 0, 0), |m| {
             (
-                m.residency.tokens_held(),
+                m.sequence.tokens_held(),
                 m.kv_bytes_per_token,
                 m.residency.resident(),
             )
@@ -250,26 +260,27 @@ impl ChatEngine {
         )?;
         let tokens = prompt.tokens;
 
-        // Keep the longest prefix this conversation's sequence holds; at least the last prompt
-        // token is recomputed for its logits.
-        let (mut cached, arrival) = model
+        // The longest prefix available: this conversation's own sequence, or whatever the
+        // prefix index holds (any conversation's blocks). At least the last prompt token is
+        // recomputed for its logits.
+        let checkout = model
             .residency
-            .check_out(conversation_id, &mut *model.sequence);
-        let cached_len = cached.len();
-        let keep = common_prefix(&cached, &tokens).min(tokens.len() - 1);
+            .check_out(conversation_id, &tokens, &mut *model.sequence)
+            .map_err(|_| ChatError::NoSequenceSlot)?;
+        let keep = checkout.reused.min(tokens.len() - 1);
         model.sequence.truncate(keep);
         let reused = model.sequence.len().min(keep);
-        cached.truncate(reused);
+        let mut cached = model.sequence.tokens();
         // Room in the pool for the rest of the prompt and the whole reply.
         let needed = tokens.len() - reused + prompt.reply_budget;
         model
             .residency
             .make_room(conversation_id, needed, &mut *model.sequence);
         let reason = recompute_reason(
-            arrival,
+            checkout.arrival,
             !history.is_empty(),
             prompt.dropped_messages,
-            cached_len,
+            checkout.held,
             reused,
         );
         on_event(TurnEvent::Started {
@@ -292,7 +303,6 @@ impl ChatEngine {
             cancel,
         );
         let computed = cached.len().saturating_sub(reused);
-        model.residency.check_in(conversation_id, cached);
         let stats_cell = self.stats.clone();
         let outcome = match result {
             Ok(run) => {

@@ -48,6 +48,8 @@ pub enum ChatError {
     },
     #[error("the message is empty")]
     EmptyMessage,
+    #[error("the KV cache has no free sequence slot for this conversation")]
+    NoSequenceSlot,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

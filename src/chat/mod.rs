@@ -21,6 +21,7 @@ pub use engine::{ChatEngine, TurnOutcome};
 pub use error::ChatError;
 pub use model_file::{
     effective_context, memory_plan, model_info, open_model_file, parameter_label, plan_file,
+    planned_options,
 };
 pub use prompt::{Prompt, build_prompt, reply_reserve};
 pub use residency::{Arrival, Residency};

@@ -159,13 +159,17 @@ pub fn plan_file(
 /// Tokens per prefill step (and the prefill progress granularity).
 pub const MAX_BATCH: usize = 64;
 
-/// Conversations whose KV cache the pool holds at once (they share its context's worth of
-/// blocks; each slot costs one small block table).
+/// Conversations holding a live sequence at once (each slot is a few hundred bytes; their
+/// blocks come from the one pool, and cached blocks outlive them).
 pub const MAX_CONVERSATIONS: usize = 16;
+
+/// The default cap on the KV pool's GPU memory.
+pub const KV_BUDGET_CAP_BYTES: u64 = 1 << 30;
 
 /// The GPU engine's options for a model loaded with `context_length`: f16 K/V on every
 /// adapter (packed two per u32 word, so it needs no `SHADER_F16`; half the memory of f32),
-/// and one row of logits (chat reads only the last token's).
+/// one row of logits (chat reads only the last token's), and a KV pool of one context (see
+/// [`planned_options`] for the budgeted pool a load uses).
 pub fn forward_options(context_length: u32) -> GpuForwardOptions {
     let max_ctx = context_length.max(1) as usize;
     GpuForwardOptions {
@@ -176,6 +180,40 @@ pub fn forward_options(context_length: u32) -> GpuForwardOptions {
         max_logit_rows: Some(1),
         ..GpuForwardOptions::default()
     }
+}
+
+/// The options a load uses and their plan: the KV pool gets half of what the adapter has
+/// left after weights and scratch (when that can be known), at most
+/// [`KV_BUDGET_CAP_BYTES`], never less than one context — so many conversations, documents
+/// and shared prefixes stay cached, not just one context.
+///
+/// `budget_bytes` overrides the default (a setting); it is still at least one context.
+pub fn planned_options(
+    info: &GpuInfo,
+    file: &GgufFile,
+    context_length: u32,
+    budget_bytes: Option<u64>,
+) -> Result<(GpuForwardOptions, gpu_forward::MemoryPlan), gpu_forward::GpuForwardError> {
+    let one = forward_options(context_length);
+    let first = gpu_forward::plan(info, file, &one)?;
+    if !first.fits {
+        return Ok((one, first));
+    }
+    let left = first
+        .limit_bytes
+        .map(|l| l.saturating_sub(first.weights_bytes + first.scratch_bytes) / 2);
+    let default = left.unwrap_or(KV_BUDGET_CAP_BYTES).min(KV_BUDGET_CAP_BYTES);
+    let budget = budget_bytes.unwrap_or(default).max(first.kv_bytes);
+    let opts = GpuForwardOptions {
+        kv_budget_bytes: Some(budget),
+        ..one
+    };
+    let plan = gpu_forward::plan(info, file, &opts)?;
+    Ok(if plan.fits {
+        (opts, plan)
+    } else {
+        (one, first)
+    })
 }
 
 /// Weights + KV at `context_length` + scratch, against what the adapter can hold (the GPU
@@ -191,6 +229,7 @@ pub fn memory_plan(
         return MemoryPlan {
             weights_bytes: est.weights_bytes,
             kv_type: "f16".into(),
+            kv_tokens: u64::from(context_length),
             kv_bytes: est.kv_bytes,
             scratch_bytes: est.scratch_bytes,
             total_bytes: est.total_bytes,
@@ -200,11 +239,12 @@ pub fn memory_plan(
             context_length,
         };
     };
-    let p = match gpu_forward::plan(info, file, &forward_options(context_length)) {
-        Ok(p) => p,
+    let p = match planned_options(info, file, context_length, None) {
+        Ok((_, p)) => p,
         Err(e) => gpu_forward::MemoryPlan {
             weights_bytes: 0,
             kv_type: "f16",
+            kv_tokens: 0,
             kv_bytes: 0,
             scratch_bytes: 0,
             total_bytes: 0,
@@ -222,6 +262,7 @@ pub fn memory_plan(
     MemoryPlan {
         weights_bytes: p.weights_bytes,
         kv_type: p.kv_type.to_string(),
+        kv_tokens: p.kv_tokens,
         kv_bytes: p.kv_bytes,
         scratch_bytes: p.scratch_bytes,
         total_bytes: p.total_bytes,

@@ -1,20 +1,21 @@
-//! Which conversations keep their KV cache between turns. Each conversation that has run since
-//! the model was loaded owns a sequence in the paged pool, with a mirror of the tokens it holds;
-//! the pool's blocks are shared by all of them (most conversations are far shorter than the
-//! context). When a turn needs more room than is free, the least recently used other
-//! conversations are evicted, and a later turn of theirs says why it recomputed.
+//! Which conversations hold a live sequence in the KV pool between turns. A held sequence
+//! keeps every token of the conversation, its open last block included; the pool's prefix
+//! index keeps the full blocks of every sequence ever run, held or not. A turn takes the
+//! better of the two: its own sequence's common prefix with the new prompt, or the longest
+//! prefix the index has (computed by any conversation — a shared system prompt, or its own
+//! blocks after its sequence was let go). When a turn needs room, the least recently used
+//! other conversations let their sequences go (their full blocks stay cached until evicted).
 
 use std::collections::{HashMap, HashSet};
 
 use crate::kv::SeqId;
 
+use super::reuse::common_prefix;
 use super::sequence::SequenceModel;
 
-/// A conversation's sequence in the pool and the tokens it holds, token for token.
 #[derive(Debug)]
 struct Resident {
     seq: SeqId,
-    tokens: Vec<u32>,
     last_used: u64,
 }
 
@@ -23,11 +24,25 @@ struct Resident {
 pub enum Arrival {
     /// Its sequence was still in the pool.
     Resident,
-    /// Its sequence was evicted to make room for another conversation.
+    /// Its sequence was let go to make room for another conversation.
     Evicted,
     /// It has not run since the model was loaded (or the cache was cleared).
     New,
 }
+
+/// What [`Residency::check_out`] found for a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkout {
+    pub arrival: Arrival,
+    /// Tokens the conversation's own sequence held before this turn (0 when not resident).
+    pub held: usize,
+    /// Tokens of the new prompt the current sequence now holds (own or from the index).
+    pub reused: usize,
+}
+
+/// Every slot is taken by the asking conversation itself (cannot happen with ≥ 1 slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoSlot;
 
 #[derive(Debug, Default)]
 pub struct Residency {
@@ -37,19 +52,41 @@ pub struct Residency {
 }
 
 impl Residency {
-    /// Makes `conversation`'s sequence current (creating one, evicting the least recently used
-    /// other conversation when every slot is taken) and returns the tokens it holds, to be
-    /// kept up to date by the caller and given back with [`Residency::check_in`].
+    /// Makes current a sequence holding the longest available prefix of `tokens` for
+    /// `conversation`, and says where it came from. The sequence is the conversation's from
+    /// then on.
     pub fn check_out(
         &mut self,
         conversation: i64,
+        tokens: &[u32],
         model: &mut dyn SequenceModel,
-    ) -> (Vec<u32>, Arrival) {
+    ) -> Result<Checkout, NoSlot> {
         self.clock += 1;
+        let hit = model.cached_prefix(tokens);
         if let Some(r) = self.by_conversation.get_mut(&conversation) {
             if model.select(r.seq) {
                 r.last_used = self.clock;
-                return (std::mem::take(&mut r.tokens), Arrival::Resident);
+                let own = model.tokens();
+                let keep = common_prefix(&own, tokens);
+                if keep >= hit {
+                    model.truncate(keep);
+                    return Ok(Checkout {
+                        arrival: Arrival::Resident,
+                        held: own.len(),
+                        reused: keep,
+                    });
+                }
+                // The index has more (the template re-rendered history, say): start over
+                // from it. Letting our sequence go first keeps its blocks cached.
+                let seq = r.seq;
+                self.by_conversation.remove(&conversation);
+                model.free(seq);
+                let reused = self.acquire(conversation, tokens, model)?;
+                return Ok(Checkout {
+                    arrival: Arrival::Resident,
+                    held: own.len(),
+                    reused,
+                });
             }
             self.by_conversation.remove(&conversation);
         }
@@ -58,74 +95,68 @@ impl Residency {
         } else {
             Arrival::New
         };
+        // The sequence the model was loaded with, or one nobody owns any more.
         let current = model.current();
-        let seq = if !self.owns(current) {
-            // The sequence the model was loaded with, or one emptied by `release`.
-            current
-        } else {
-            loop {
-                if let Some(seq) = model.new_sequence() {
-                    break seq;
-                }
-                if !self.evict_oldest(conversation, model) {
-                    // No slot and nobody else to evict: take over the current sequence.
-                    self.by_conversation.retain(|_, r| r.seq != current);
-                    break current;
-                }
-                if !self.owns(model.current()) {
-                    break model.current();
-                }
+        if !self.owns(current) {
+            model.free(current);
+        }
+        let reused = self.acquire(conversation, tokens, model)?;
+        Ok(Checkout {
+            arrival,
+            held: 0,
+            reused,
+        })
+    }
+
+    fn acquire(
+        &mut self,
+        conversation: i64,
+        tokens: &[u32],
+        model: &mut dyn SequenceModel,
+    ) -> Result<usize, NoSlot> {
+        let (seq, reused) = loop {
+            if let Some(got) = model.acquire(tokens) {
+                break got;
+            }
+            if !self.evict_oldest(conversation, model) {
+                return Err(NoSlot);
             }
         };
-        model.select(seq);
-        model.truncate(0);
         self.by_conversation.insert(
             conversation,
             Resident {
                 seq,
-                tokens: Vec::new(),
                 last_used: self.clock,
             },
         );
-        (Vec::new(), arrival)
+        Ok(reused)
     }
 
-    /// Gives back the tokens [`Residency::check_out`] lent (what the sequence holds now).
-    pub fn check_in(&mut self, conversation: i64, tokens: Vec<u32>) {
-        if let Some(r) = self.by_conversation.get_mut(&conversation) {
-            r.tokens = tokens;
-        }
-    }
-
-    /// Evicts other conversations, least recently used first, until `needed` tokens of the
-    /// pool are free or only `keep` is left.
+    /// Lets other conversations' sequences go, least recently used first, until `needed`
+    /// tokens of the pool are free or only `keep` is left.
     pub fn make_room(&mut self, keep: i64, needed: usize, model: &mut dyn SequenceModel) {
         while model.free_tokens() < needed && self.evict_oldest(keep, model) {}
     }
 
-    /// Frees `conversation`'s sequence (it was deleted). The current sequence stays allocated
-    /// but empty.
+    /// Frees `conversation`'s sequence (it was deleted).
     pub fn forget(&mut self, conversation: i64, model: &mut dyn SequenceModel) {
         self.evicted.remove(&conversation);
         if let Some(r) = self.by_conversation.remove(&conversation) {
-            release(r.seq, model);
+            model.free(r.seq);
         }
     }
 
-    /// Frees every conversation's sequence (the next turns say "model reloaded").
+    /// Frees every conversation's sequence and forgets every cached block (the next turns
+    /// say "model reloaded").
     pub fn clear(&mut self, model: &mut dyn SequenceModel) {
         for (_, r) in self.by_conversation.drain() {
-            release(r.seq, model);
+            model.free(r.seq);
         }
+        model.drop_cached();
         self.evicted.clear();
     }
 
-    /// Tokens held for all conversations.
-    pub fn tokens_held(&self) -> usize {
-        self.by_conversation.values().map(|r| r.tokens.len()).sum()
-    }
-
-    /// Conversations whose cache is in the pool.
+    /// Conversations holding a sequence.
     pub fn resident(&self) -> usize {
         self.by_conversation.len()
     }
@@ -140,7 +171,7 @@ impl Residency {
             return false;
         };
         if let Some(r) = self.by_conversation.remove(&id) {
-            release(r.seq, model);
+            model.free(r.seq);
         }
         self.evicted.insert(id);
         true
@@ -151,36 +182,31 @@ impl Residency {
     }
 }
 
-/// Frees `seq`, or empties it when it is the current one (which cannot be freed; the next
-/// conversation to arrive takes it over).
-fn release(seq: SeqId, model: &mut dyn SequenceModel) {
-    if model.current() == seq {
-        model.truncate(0);
-    } else {
-        model.free(seq);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::gpu_forward::GpuForwardError;
 
-    /// Sequences as lengths in `slots`; the pool holds `capacity` tokens (1-token blocks).
+    /// Sequences as token lists in `slots`; the pool holds `capacity` tokens; "the index"
+    /// is every prefix any sequence ever held, in whole blocks of 4.
     struct Fake {
-        slots: Vec<Option<usize>>,
+        slots: Vec<Option<Vec<u32>>>,
         current: SeqId,
         capacity: usize,
+        seen: Vec<Vec<u32>>,
     }
+
+    const BS: usize = 4;
 
     impl Fake {
         fn new(slots: usize, capacity: usize) -> Fake {
             let mut s = vec![None; slots];
-            s[0] = Some(0);
+            s[0] = Some(Vec::new());
             Fake {
                 slots: s,
                 current: 0,
                 capacity,
+                seen: Vec::new(),
             }
         }
         fn live(&self) -> usize {
@@ -194,7 +220,7 @@ mod tests {
         }
         fn new_sequence(&mut self) -> Option<SeqId> {
             let free = self.slots.iter().position(Option::is_none)?;
-            self.slots[free] = Some(0);
+            self.slots[free] = Some(Vec::new());
             Some(free)
         }
         fn select(&mut self, s: SeqId) -> bool {
@@ -205,18 +231,47 @@ mod tests {
             ok
         }
         fn free(&mut self, s: SeqId) {
-            assert_ne!(s, self.current, "the current sequence is never freed");
-            self.slots[s] = None;
+            if let Some(t) = self.slots[s].take() {
+                self.seen.push(t);
+            }
+        }
+        fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, usize)> {
+            let n = self.cached_prefix(tokens);
+            let s = self.new_sequence()?;
+            self.slots[s] = Some(tokens[..n].to_vec());
+            self.current = s;
+            Some((s, n))
+        }
+        fn cached_prefix(&self, tokens: &[u32]) -> usize {
+            let live = self.slots.iter().flatten();
+            let best = self
+                .seen
+                .iter()
+                .chain(live)
+                .map(|t| common_prefix(t, tokens) / BS * BS)
+                .max()
+                .unwrap_or(0);
+            best
+        }
+        fn tokens(&self) -> Vec<u32> {
+            self.slots[self.current].clone().unwrap_or_default()
+        }
+        fn tokens_held(&self) -> usize {
+            self.slots.iter().flatten().map(Vec::len).sum()
+        }
+        fn drop_cached(&mut self) {
+            self.seen.clear();
         }
         fn free_tokens(&self) -> usize {
-            self.capacity - self.slots.iter().flatten().sum::<usize>()
+            self.capacity - self.slots.iter().flatten().map(Vec::len).sum::<usize>()
         }
         fn len(&self) -> usize {
-            self.slots[self.current].unwrap()
+            self.slots[self.current].as_ref().map_or(0, Vec::len)
         }
         fn truncate(&mut self, len: usize) {
-            let l = self.slots[self.current].as_mut().unwrap();
-            *l = (*l).min(len);
+            if let Some(t) = self.slots[self.current].as_mut() {
+                t.truncate(len);
+            }
         }
         fn max_batch(&self) -> usize {
             64
@@ -225,84 +280,96 @@ mod tests {
             self.capacity
         }
         fn step_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuForwardError> {
-            *self.slots[self.current].as_mut().unwrap() += tokens.len();
+            self.slots[self.current]
+                .as_mut()
+                .unwrap()
+                .extend_from_slice(tokens);
             Ok(Vec::new())
         }
     }
 
-    /// Runs a turn of `n` new tokens for `conversation`, as the engine does.
-    fn run(r: &mut Residency, m: &mut Fake, conversation: i64, n: usize) -> Arrival {
-        let (mut tokens, arrival) = r.check_out(conversation, m);
-        r.make_room(conversation, n, m);
-        m.step_last(&vec![1; n]).unwrap();
-        tokens.extend(std::iter::repeat_n(1, n));
-        r.check_in(conversation, tokens);
-        arrival
+    /// Runs a turn whose whole prompt is `prompt`, as the engine does; returns what
+    /// check_out found.
+    fn run(r: &mut Residency, m: &mut Fake, conversation: i64, prompt: &[u32]) -> Checkout {
+        let c = r.check_out(conversation, prompt, m).unwrap();
+        let keep = c.reused.min(prompt.len() - 1);
+        m.truncate(keep);
+        r.make_room(conversation, prompt.len() - keep, m);
+        m.step_last(&prompt[keep..]).unwrap();
+        c
+    }
+
+    fn toks(range: std::ops::Range<u32>) -> Vec<u32> {
+        range.collect()
     }
 
     #[test]
-    fn conversations_stay_until_the_slots_run_out_then_the_oldest_goes() {
+    fn a_conversation_keeps_its_sequence_and_reuses_all_of_it() {
         let (mut r, mut m) = (Residency::default(), Fake::new(2, 100));
-        assert_eq!(run(&mut r, &mut m, 1, 10), Arrival::New);
+        let first = toks(0..10);
+        assert_eq!(run(&mut r, &mut m, 1, &first).arrival, Arrival::New);
+        let second = toks(0..17);
+        let c = run(&mut r, &mut m, 1, &second);
         assert_eq!(
-            m.current, 0,
-            "the first conversation takes the loaded sequence"
+            (c.arrival, c.held, c.reused),
+            (Arrival::Resident, 10, 10),
+            "the open last block is kept too"
         );
-        assert_eq!(run(&mut r, &mut m, 2, 10), Arrival::New);
-        assert_eq!(run(&mut r, &mut m, 1, 5), Arrival::Resident);
-        assert_eq!(r.tokens_held(), 25);
-        // A third conversation: two slots, so the least recently used (2) goes.
-        assert_eq!(run(&mut r, &mut m, 3, 5), Arrival::New);
-        assert_eq!(r.resident(), 2);
-        assert_eq!(run(&mut r, &mut m, 2, 5), Arrival::Evicted);
-        // That evicted 1 (last used before 3).
-        assert_eq!(run(&mut r, &mut m, 3, 1), Arrival::Resident);
-        assert_eq!(run(&mut r, &mut m, 1, 1), Arrival::Evicted);
-        assert_eq!(m.live(), 2);
     }
 
     #[test]
-    fn a_turn_needing_room_evicts_others_but_never_itself() {
-        let (mut r, mut m) = (Residency::default(), Fake::new(4, 100));
-        run(&mut r, &mut m, 1, 40);
-        run(&mut r, &mut m, 2, 40);
-        run(&mut r, &mut m, 3, 10);
-        assert_eq!(m.free_tokens(), 10);
-        // Conversation 3 needs 50 more: 1 (oldest) goes, which is enough.
-        assert_eq!(run(&mut r, &mut m, 3, 50), Arrival::Resident);
+    fn a_new_conversation_shares_another_ones_prefix_through_the_index() {
+        let (mut r, mut m) = (Residency::default(), Fake::new(3, 100));
+        run(&mut r, &mut m, 1, &toks(0..10));
+        let mut other = toks(0..9);
+        other.extend([99, 98, 97]);
+        let c = run(&mut r, &mut m, 2, &other);
+        assert_eq!((c.arrival, c.reused), (Arrival::New, 8), "two whole blocks");
+        assert_eq!(m.live(), 2, "the load-time sequence was taken over");
+    }
+
+    #[test]
+    fn when_slots_run_out_the_least_recently_used_goes_and_keeps_its_blocks_cached() {
+        let (mut r, mut m) = (Residency::default(), Fake::new(2, 100));
+        run(&mut r, &mut m, 1, &toks(0..10));
+        run(&mut r, &mut m, 2, &toks(100..110));
+        run(&mut r, &mut m, 1, &toks(0..12));
+        // A third conversation: two slots, so the least recently used (2) goes.
+        run(&mut r, &mut m, 3, &toks(200..205));
         assert_eq!(r.resident(), 2);
-        assert_eq!(run(&mut r, &mut m, 1, 1), Arrival::Evicted);
-        // Wanting more than the whole pool leaves only the asking conversation.
-        r.make_room(1, 1000, &mut m);
+        let c = run(&mut r, &mut m, 2, &toks(100..115));
+        assert_eq!(c.arrival, Arrival::Evicted);
+        assert_eq!(c.reused, 8, "its full blocks were still in the index");
+    }
+
+    #[test]
+    fn a_turn_needing_room_lets_others_go_but_never_itself() {
+        let (mut r, mut m) = (Residency::default(), Fake::new(4, 100));
+        run(&mut r, &mut m, 1, &toks(0..40));
+        run(&mut r, &mut m, 2, &toks(100..140));
+        run(&mut r, &mut m, 3, &toks(200..210));
+        assert_eq!(m.free_tokens(), 10);
+        run(&mut r, &mut m, 3, &toks(200..260));
+        assert_eq!(r.resident(), 2, "1 (least recent) made room");
+        r.make_room(3, 1000, &mut m);
         assert_eq!(r.resident(), 1);
     }
 
     #[test]
     fn forget_and_clear_release_the_sequences() {
         let (mut r, mut m) = (Residency::default(), Fake::new(3, 100));
-        run(&mut r, &mut m, 1, 10);
-        run(&mut r, &mut m, 2, 10);
+        run(&mut r, &mut m, 1, &toks(0..10));
+        run(&mut r, &mut m, 2, &toks(50..60));
         r.forget(1, &mut m);
-        assert_eq!(r.resident(), 1);
-        assert_eq!(m.free_tokens(), 90);
-        // Forgetting the current conversation empties its sequence for the next one to take.
+        assert_eq!((r.resident(), m.live()), (1, 1));
         r.forget(2, &mut m);
-        assert_eq!(m.free_tokens(), 100);
-        assert_eq!(run(&mut r, &mut m, 3, 5), Arrival::New);
-        assert_eq!(
-            m.live(),
-            1,
-            "no slot leaked: 3 took over the emptied current sequence"
-        );
-        run(&mut r, &mut m, 4, 5);
-        assert_eq!(m.live(), 2);
+        assert_eq!(m.live(), 0);
+        assert_eq!(run(&mut r, &mut m, 3, &toks(0..5)).arrival, Arrival::New);
+        run(&mut r, &mut m, 4, &toks(70..75));
         r.clear(&mut m);
+        assert_eq!((r.resident(), m.live()), (0, 0));
         assert_eq!(
-            (r.resident(), r.tokens_held(), m.free_tokens()),
-            (0, 0, 100)
-        );
-        assert_eq!(
-            run(&mut r, &mut m, 4, 1),
+            run(&mut r, &mut m, 4, &toks(70..76)).arrival,
             Arrival::New,
             "cleared, not evicted"
         );

@@ -16,9 +16,21 @@ pub trait SequenceModel: Send {
     fn new_sequence(&mut self) -> Option<SeqId>;
     /// Makes `s` current; false when `s` does not exist.
     fn select(&mut self, s: SeqId) -> bool;
-    /// Frees `s` and its blocks (never the current one).
+    /// Frees `s` (its cached blocks stay findable by hash). Freeing the current sequence
+    /// leaves none current until the next `select` or `acquire`.
     fn free(&mut self, s: SeqId);
-    /// KV space no sequence holds, in tokens.
+    /// A new sequence holding the longest prefix of `tokens` the cache has (from any
+    /// conversation), made current; with the tokens it holds. None when every slot is taken.
+    fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, usize)>;
+    /// Tokens of the longest prefix of `tokens` the cache holds.
+    fn cached_prefix(&self, tokens: &[u32]) -> usize;
+    /// The token ids the current sequence holds.
+    fn tokens(&self) -> Vec<u32>;
+    /// Tokens of K/V the pool holds: in use by a sequence or cached for reuse.
+    fn tokens_held(&self) -> usize;
+    /// Forgets every cached block no sequence uses (a cleared cache).
+    fn drop_cached(&mut self);
+    /// KV space a step can take (free and evictable cached blocks), in tokens.
     fn free_tokens(&self) -> usize;
     /// Tokens in the current sequence.
     fn len(&self) -> usize;
@@ -67,6 +79,27 @@ impl SequenceModel for GpuSequence {
 
     fn free(&mut self, s: SeqId) {
         let _ = self.forward.free_sequence(s);
+    }
+
+    fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, usize)> {
+        self.forward.acquire(tokens).ok()
+    }
+
+    fn cached_prefix(&self, tokens: &[u32]) -> usize {
+        self.forward.kv().cached_prefix(tokens)
+    }
+
+    fn tokens(&self) -> Vec<u32> {
+        self.forward.tokens().to_vec()
+    }
+
+    fn drop_cached(&mut self) {
+        self.forward.kv_mut().drop_cached();
+    }
+
+    fn tokens_held(&self) -> usize {
+        let a = self.forward.kv().allocator();
+        (a.n_blocks() - (a.n_free() - a.n_cached())) * a.block_size()
     }
 
     fn free_tokens(&self) -> usize {

@@ -42,6 +42,9 @@ pub struct MemoryPlan {
     pub weights_bytes: u64,
     /// "f16" or "f32": the KV cache's element type.
     pub kv_type: String,
+    /// Tokens the KV pool holds (every conversation and cached prefix together; at least
+    /// one context).
+    pub kv_tokens: u64,
     pub kv_bytes: u64,
     pub scratch_bytes: u64,
     pub total_bytes: u64,
@@ -172,6 +175,7 @@ mod tests {
         let plan = serde_json::to_value(MemoryPlan {
             weights_bytes: 1,
             kv_type: "f16".into(),
+            kv_tokens: 512,
             kv_bytes: 2,
             scratch_bytes: 3,
             total_bytes: 6,

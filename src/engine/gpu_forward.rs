@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::gguf::GgufFile;
 use crate::gpu::ops::{self, KvLayout};
 use crate::gpu::{Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight};
-use crate::kv::{KvError, KvPool, SeqId};
+use crate::kv::{KV_LAYOUT_VERSION, KvError, KvPool, ModelFingerprint, SeqId};
 use crate::model::tensor_names::*;
 use crate::model::{ModelConfig, ModelError};
 use crate::quant::{self, QuantError};
@@ -100,8 +100,15 @@ pub struct GpuForwardOptions {
     pub memory_limit_bytes: Option<u64>,
     /// How steps of several tokens multiply by the weights.
     pub prefill: PrefillKernel,
-    /// Sequences the KV pool can hold at once (they share its `max_ctx` tokens of blocks).
+    /// Sequences the KV pool can hold at once (they share its blocks).
     pub max_sequences: usize,
+    /// Bytes of GPU memory for the KV pool (all layers, K and V). None: one context's worth
+    /// (`max_ctx` tokens). Never less than one context, never more than one layer's pool
+    /// per storage binding allows.
+    pub kv_budget_bytes: Option<u64>,
+    /// blake3 of the model file, which roots every block hash (see `kv::ModelFingerprint`);
+    /// None roots them at zeros, which is enough while blocks never leave this process.
+    pub model_hash: Option<[u8; 32]>,
     /// Most tokens of one step whose logits can be read back (steps that want every token's
     /// logits take at most this many tokens). None: as many as `max_batch`, capped so the
     /// logits fit one storage binding (a 152k vocabulary fits ~220 rows in 128 MiB). Steps
@@ -134,6 +141,8 @@ impl Default for GpuForwardOptions {
             prefill: PrefillKernel::Auto,
             max_sequences: 1,
             max_logit_rows: None,
+            kv_budget_bytes: None,
+            model_hash: None,
         }
     }
 }
@@ -198,8 +207,9 @@ pub struct GpuForward {
     /// Rows of logits `act.logits` holds (see [`GpuForwardOptions::max_logit_rows`]).
     logit_rows: usize,
     attn_scratch: GpuBuffer,
-    /// Step plans by (tokens, output, sequence): a plan binds its sequence's block table.
-    plans: HashMap<(usize, StepOutput, SeqId), Vec<Dispatch>>,
+    /// Step plans by (tokens, output); every plan binds the pool's one block-table buffer,
+    /// so a plan serves any sequence.
+    plans: HashMap<(usize, StepOutput), Vec<Dispatch>>,
 }
 
 fn tensor<'f>(
@@ -344,7 +354,7 @@ impl GpuForward {
         let freq_factors = ctx.upload_pod("rope-freq-factors", &ff)?;
 
         let layout = Self::layout_of(&cfg, &opts);
-        let n_blocks = opts.max_ctx.div_ceil(opts.block_size);
+        let n_blocks = plan::pool_blocks(&cfg, &opts, ctx.max_binding_bytes());
         let mut kv = KvPool::new(
             Arc::clone(&shared),
             layout,
@@ -353,6 +363,7 @@ impl GpuForward {
             opts.max_sequences.max(1),
             opts.max_ctx,
         )?;
+        kv.set_root(Self::fingerprint(&cfg, &opts).root());
         let seq = kv.new_sequence()?;
 
         let limit = ctx.max_binding_bytes();
@@ -423,8 +434,35 @@ impl GpuForward {
         }
     }
 
+    /// What roots this model's block hashes: the file's hash and every setting that
+    /// changes a block's bytes.
+    pub fn fingerprint(cfg: &ModelConfig, opts: &GpuForwardOptions) -> ModelFingerprint {
+        ModelFingerprint {
+            file_hash: opts.model_hash.unwrap_or([0; 32]),
+            kv_type: if opts.kv_f16 { "f16" } else { "f32" },
+            block_size: opts.block_size as u32,
+            rope_dims: cfg.rope.n_dims as u32,
+            rope_freq_base: cfg.rope.freq_base,
+            rope_freq_scale: cfg.rope.freq_scale(),
+            rope_style: match cfg.rope.style {
+                crate::model::RopeStyle::Normal => 0,
+                crate::model::RopeStyle::Neox => 1,
+            },
+            layout_version: KV_LAYOUT_VERSION,
+        }
+    }
+
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
+    }
+
+    /// The paged KV pool (blocks, sequences, the prefix index).
+    pub fn kv(&self) -> &KvPool {
+        &self.kv
+    }
+
+    pub fn kv_mut(&mut self) -> &mut KvPool {
+        &mut self.kv
     }
 
     /// Tokens in the KV cache.
@@ -466,15 +504,27 @@ impl GpuForward {
         Ok(())
     }
 
-    /// Frees `s` and its blocks. The current sequence cannot be freed (select another first).
+    /// A new sequence holding the longest prefix of `tokens` the cache has (blocks computed
+    /// by any sequence before), made current. Returns it and the tokens it holds.
+    pub fn acquire(&mut self, tokens: &[u32]) -> Result<(SeqId, usize), GpuForwardError> {
+        let (s, n) = self.kv.acquire(tokens)?;
+        self.seq = s;
+        Ok((s, n))
+    }
+
+    /// The token ids the current sequence holds.
+    pub fn tokens(&self) -> &[u32] {
+        self.kv.tokens(self.seq).unwrap_or(&[])
+    }
+
+    /// Frees `s`; its registered blocks stay cached. Freeing the current sequence leaves
+    /// steps without one (they fail with `UnknownSequence`) until `select_sequence` or
+    /// `acquire`.
     pub fn free_sequence(&mut self, s: SeqId) -> Result<(), GpuForwardError> {
-        if s == self.seq {
-            return Err(KvError::SequenceInUse(s).into());
-        }
         Ok(self.kv.free_sequence(s)?)
     }
 
-    /// Tokens of KV space no sequence holds (free blocks × block size).
+    /// Tokens of KV space a step can take (free and evictable cached blocks × block size).
     pub fn free_tokens(&self) -> usize {
         self.kv.allocator().n_free() * self.opts.block_size
     }
@@ -570,7 +620,7 @@ impl GpuForward {
             0,
             bytemuck::cast_slice(&positions),
         );
-        let key = (n, mode, self.seq);
+        let key = (n, mode);
         if !self.plans.contains_key(&key) {
             let plan = self.build_plan(n, mode)?;
             self.plans.insert(key, plan);
@@ -581,9 +631,9 @@ impl GpuForward {
             StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
             StepOutput::Greedy => (&self.act.best, 4),
         };
-        self.kv.append(self.seq, n)?;
+        self.kv.append(self.seq, tokens)?;
         let mut enc = self.ctx.encoder("forward-step");
-        self.kv.sync(&mut enc);
+        self.kv.sync(&mut enc, self.seq)?;
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("forward"),
@@ -596,7 +646,10 @@ impl GpuForward {
         enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
         self.ctx.submit([enc.finish()]);
         match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
-            Ok(out) => Ok(out),
+            Ok(out) => {
+                self.kv.commit(self.seq)?;
+                Ok(out)
+            }
             Err(e) => {
                 let _ = self.kv.truncate(self.seq, len);
                 Err(e.into())

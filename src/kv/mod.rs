@@ -1,21 +1,26 @@
 //! The paged KV cache: a pool of fixed-size blocks (per layer, one K and one V buffer on the
 //! GPU), a reference-counted block allocator, and per-sequence block tables (logical block →
-//! physical block) mirrored in GPU buffers that the attention kernels read.
+//! physical block); the kernels bind one block-table buffer filled with the running
+//! sequence's table.
 //!
-//! Several sequences may point at the same block (a shared prompt prefix): blocks carry
-//! reference counts, a block returns to the free list when its last user lets go, and a
-//! sequence about to write into a block that others still read first gets a private copy
-//! (copy-on-write, recorded as a [`BlockCopy`] that the pool replays on the GPU). Today blocks
-//! are anonymous: nothing finds a block by its content yet, and only tests share prefixes
-//! (through [`KvPool::fork`] / [`BlockTable::share_prefix`]).
+//! The cache is content addressed: a full block is named by the chain hash of every token up
+//! to its end (`hash.rs`; `h_0` is the model fingerprint), registered once its K/V are
+//! written, and found by any sequence with the same prefix ([`KvPool::acquire`]), whoever
+//! computed it. Blocks carry reference counts; a hashed block nobody uses stays cached on a
+//! least-recently-released list and is evicted only when a free block is needed; pinned
+//! blocks are never evicted. A sequence about to write into a block that others read (or that
+//! the cache names) first gets a private copy (copy-on-write, a [`BlockCopy`] the pool replays
+//! on the GPU), so the last, open block of a shared prefix stays private.
 //!
 //! Layout of a block in a layer's pool: see shaders/paged_kv.wgsl.
 
 mod allocator;
+pub mod hash;
 mod pool;
 mod table;
 
 pub use allocator::{BlockAllocator, BlockId};
+pub use hash::{BlockHash, KV_LAYOUT_VERSION, ModelFingerprint, block_hashes, chain_hash};
 pub use pool::{KvPool, SeqId};
 pub use table::{BlockCopy, BlockTable};
 
@@ -29,10 +34,12 @@ pub enum KvError {
     NoSequenceSlot { max: usize },
     #[error("sequence {0} does not exist")]
     UnknownSequence(usize),
-    #[error("sequence {0} is in use and cannot be freed")]
-    SequenceInUse(usize),
     #[error("block {0} is not allocated")]
     NotAllocated(u32),
+    #[error("block {0} is not pinned")]
+    NotPinned(u32),
+    #[error("block {0} holds no cached content, so it cannot be pinned")]
+    NotHashed(u32),
     #[error("one layer's KV pool of {bytes} bytes exceeds one storage binding ({limit} bytes)")]
     PoolTooLarge { bytes: u64, limit: u64 },
     #[error("KV layout: {0}")]

@@ -1,30 +1,42 @@
-//! The GPU side of the paged KV cache: per-layer K and V pool buffers, one block-table
-//! buffer per sequence slot, and the host-side allocator and tables that drive them.
+//! The GPU side of the paged KV cache: per-layer K and V pool buffers, the host-side
+//! allocator (with the content-addressed GPU tier of the prefix cache) and the sequences that
+//! use them, and the one block-table buffer the kernels bind.
+//!
+//! A sequence keeps its tokens and the chain hashes of its full blocks. After a step has
+//! written a block's K/V, [`KvPool::commit`] registers the block under its hash, so any later
+//! sequence with the same prefix — another conversation, a request, a document's reader —
+//! finds it ([`KvPool::acquire`]) and shares it instead of computing it. Step plans bind a
+//! single block-table buffer that [`KvPool::sync`] fills with the running sequence's table, so
+//! a plan serves every sequence and nothing is created per sequence.
 
 use std::sync::Arc;
 
 use crate::gpu::ops::KvLayout;
 use crate::gpu::{GpuBuffer, GpuContext};
 
+use super::hash::{BlockHash, chain_hash};
 use super::{BlockAllocator, BlockCopy, BlockTable, KvError};
 
 /// A sequence slot of a [`KvPool`].
 pub type SeqId = usize;
 
+#[derive(Default)]
 struct Sequence {
     table: BlockTable,
-    /// The block table on the GPU (`max_blocks_per_seq` u32), bound by the kernels.
-    gpu_table: GpuBuffer,
-    /// The GPU copy lags the host table.
-    dirty: bool,
+    tokens: Vec<u32>,
+    /// Chain hashes of the full blocks: `hashes[i]` names block i.
+    hashes: Vec<BlockHash>,
+    /// Full blocks registered in (or found in) the prefix index.
+    sealed: usize,
     live: bool,
 }
 
 /// Every layer's K and V blocks plus the sequences that use them.
 ///
-/// A step: [`KvPool::append`] the step's tokens to the sequence, then [`KvPool::sync`] into
-/// the step's encoder (uploads changed block tables, replays copy-on-write block copies)
-/// before the compute pass that writes and reads the cache.
+/// A step: [`KvPool::append`] the step's tokens to the sequence, [`KvPool::sync`] into the
+/// step's encoder (replays copy-on-write block copies, points the block-table buffer at the
+/// sequence) before the compute pass that writes and reads the cache, and after the step has
+/// been submitted [`KvPool::commit`] the sequence.
 pub struct KvPool {
     ctx: Arc<GpuContext>,
     layout: KvLayout,
@@ -36,12 +48,18 @@ pub struct KvPool {
     /// One block's bytes: a copy within one buffer goes through it (WebGPU forbids copies
     /// whose source and destination are the same buffer).
     block_tmp: GpuBuffer,
+    /// `h_0` of every chain: the model fingerprint's root.
+    root: BlockHash,
+    /// The block table the kernels bind (`max_blocks_per_seq` u32).
+    step_table: GpuBuffer,
+    /// The sequence whose current table `step_table` holds (None: stale).
+    step_table_of: Option<SeqId>,
 }
 
 impl KvPool {
     /// `n_blocks` blocks per layer pool; `max_seqs` sequence slots, each at most
     /// `max_tokens_per_seq` tokens. Each layer's K (and V) pool is one buffer, which must fit
-    /// one storage binding.
+    /// one storage binding. Chains start at `root` (see [`KvPool::set_root`]).
     pub fn new(
         ctx: Arc<GpuContext>,
         layout: KvLayout,
@@ -70,17 +88,7 @@ impl KvPool {
             })
             .collect::<Result<Vec<_>, KvError>>()?;
         let max_blocks_per_seq = max_tokens_per_seq.div_ceil(layout.block_size).max(1);
-        let seqs = (0..max_seqs)
-            .map(|s| {
-                Ok(Sequence {
-                    table: BlockTable::new(),
-                    gpu_table: ctx
-                        .zeroed(&format!("block-table.{s}"), max_blocks_per_seq as u64 * 4)?,
-                    dirty: false,
-                    live: false,
-                })
-            })
-            .collect::<Result<Vec<_>, KvError>>()?;
+        let step_table = ctx.zeroed("block-table", max_blocks_per_seq as u64 * 4)?;
         let block_tmp = ctx.zeroed("kv-block-copy", layout.pool_bytes(1))?;
         Ok(KvPool {
             block_tmp,
@@ -88,10 +96,26 @@ impl KvPool {
             ctx,
             layout,
             layers,
-            seqs,
+            seqs: (0..max_seqs).map(|_| Sequence::default()).collect(),
             max_blocks_per_seq,
             pending_copies: Vec::new(),
+            root: [0; 32],
+            step_table,
+            step_table_of: None,
         })
+    }
+
+    /// Sets `h_0` (the model fingerprint's root). Blocks cached under another root are
+    /// dropped; sequences in use keep theirs but are not registered under the new root.
+    pub fn set_root(&mut self, root: BlockHash) {
+        if root != self.root {
+            self.root = root;
+            self.alloc.drop_cached();
+        }
+    }
+
+    pub fn root(&self) -> &BlockHash {
+        &self.root
     }
 
     pub fn layout(&self) -> &KvLayout {
@@ -107,6 +131,10 @@ impl KvPool {
         self.layers.get(layer).map(|(k, v)| (&k.buffer, &v.buffer))
     }
 
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
     /// Most tokens one sequence may hold.
     pub fn max_tokens_per_seq(&self) -> usize {
         self.max_blocks_per_seq * self.layout.block_size
@@ -120,15 +148,18 @@ impl KvPool {
     }
 
     fn seq_mut(&mut self, s: SeqId) -> Result<&mut Sequence, KvError> {
+        if self.step_table_of == Some(s) {
+            self.step_table_of = None;
+        }
         self.seqs
             .get_mut(s)
             .filter(|q| q.live)
             .ok_or(KvError::UnknownSequence(s))
     }
 
-    /// The GPU block table of sequence `s` (kernels bind it).
-    pub fn table_buffer(&self, s: SeqId) -> Result<&wgpu::Buffer, KvError> {
-        Ok(&self.seq(s)?.gpu_table.buffer)
+    /// The block-table buffer the kernels bind (filled by [`KvPool::sync`]).
+    pub fn table_buffer(&self) -> &wgpu::Buffer {
+        &self.step_table.buffer
     }
 
     /// The host copy of sequence `s`'s table.
@@ -141,18 +172,71 @@ impl KvPool {
         Ok(self.seq(s)?.table.len())
     }
 
+    /// The token ids sequence `s` holds.
+    pub fn tokens(&self, s: SeqId) -> Result<&[u32], KvError> {
+        Ok(&self.seq(s)?.tokens)
+    }
+
+    /// Live sequences.
+    pub fn n_sequences(&self) -> usize {
+        self.seqs.iter().filter(|q| q.live).count()
+    }
+
     /// An empty sequence in a free slot.
     pub fn new_sequence(&mut self) -> Result<SeqId, KvError> {
         let max = self.seqs.len();
-        let (id, q) = self
+        let id = self
             .seqs
-            .iter_mut()
-            .enumerate()
-            .find(|(_, q)| !q.live)
+            .iter()
+            .position(|q| !q.live)
             .ok_or(KvError::NoSequenceSlot { max })?;
-        q.live = true;
-        q.dirty = true;
+        self.seqs[id] = Sequence {
+            live: true,
+            ..Sequence::default()
+        };
         Ok(id)
+    }
+
+    /// Tokens of the longest prefix of `tokens` whose full blocks the GPU tier holds.
+    pub fn cached_prefix(&self, tokens: &[u32]) -> usize {
+        self.cached_blocks(tokens).len() * self.layout.block_size
+    }
+
+    /// The cached blocks (and their hashes) of the longest cached prefix of `tokens`.
+    fn cached_blocks(&self, tokens: &[u32]) -> Vec<(u32, BlockHash)> {
+        let mut parent = self.root;
+        let mut found = Vec::new();
+        for block in tokens.chunks_exact(self.layout.block_size) {
+            let h = chain_hash(&parent, block);
+            match self.alloc.lookup(&h) {
+                Some(b) => found.push((b, h)),
+                None => break,
+            }
+            parent = h;
+        }
+        found
+    }
+
+    /// A new sequence holding the longest prefix of `tokens` that the cache has, sharing its
+    /// blocks (whoever computed them). Returns the sequence and how many tokens it holds
+    /// (whole blocks; the caller runs the rest).
+    pub fn acquire(&mut self, tokens: &[u32]) -> Result<(SeqId, usize), KvError> {
+        let found = self.cached_blocks(tokens);
+        let max_blocks = self.max_blocks_per_seq;
+        let found = &found[..found.len().min(max_blocks)];
+        let id = self.new_sequence()?;
+        for &(b, _) in found {
+            self.alloc.retain(b)?;
+        }
+        let len = found.len() * self.layout.block_size;
+        self.seqs[id] = Sequence {
+            table: BlockTable::from_retained(found.iter().map(|&(b, _)| b).collect(), len),
+            tokens: tokens[..len].to_vec(),
+            hashes: found.iter().map(|&(_, h)| h).collect(),
+            sealed: found.len(),
+            live: true,
+        };
+        Ok((id, len))
     }
 
     /// A new sequence sharing the first `n` tokens of `s` (its blocks' counts go up).
@@ -161,7 +245,19 @@ impl KvPool {
         let id = self.new_sequence()?;
         match self.seqs[s].table.share_prefix(&mut self.alloc, n) {
             Ok(t) => {
-                self.seqs[id].table = t;
+                let n = t.len();
+                let full = n / self.layout.block_size;
+                let src = &self.seqs[s];
+                let full = full.min(src.hashes.len());
+                let (tokens, hashes) = (src.tokens[..n].to_vec(), src.hashes[..full].to_vec());
+                let sealed = src.sealed.min(full);
+                self.seqs[id] = Sequence {
+                    table: t,
+                    tokens,
+                    hashes,
+                    sealed,
+                    live: true,
+                };
                 Ok(id)
             }
             Err(e) => {
@@ -171,48 +267,121 @@ impl KvPool {
         }
     }
 
-    /// Makes room for `n` more tokens in `s` (see [`BlockTable::append`]).
-    pub fn append(&mut self, s: SeqId, n: usize) -> Result<(), KvError> {
+    /// Makes room for `tokens` at the end of `s` (see [`BlockTable::append`]); the step that
+    /// follows writes their K/V.
+    pub fn append(&mut self, s: SeqId, tokens: &[u32]) -> Result<(), KvError> {
         let max = self.max_tokens_per_seq();
+        let alloc = &mut self.alloc;
+        if self.step_table_of == Some(s) {
+            self.step_table_of = None;
+        }
         let q = self
             .seqs
             .get_mut(s)
             .filter(|q| q.live)
             .ok_or(KvError::UnknownSequence(s))?;
-        let wanted = q.table.len() + n;
+        let wanted = q.table.len() + tokens.len();
         if wanted > max {
             return Err(KvError::SequenceTooLong { wanted, max });
         }
-        let copy = q.table.append(&mut self.alloc, n)?;
-        q.dirty = true;
+        let copy = q.table.append(alloc, tokens.len())?;
+        q.tokens.extend_from_slice(tokens);
         self.pending_copies.extend(copy);
         Ok(())
     }
 
-    /// Keeps the first `len` tokens of `s`, freeing the blocks past them.
-    pub fn truncate(&mut self, s: SeqId, len: usize) -> Result<(), KvError> {
+    /// Registers the full blocks of `s` written since the last commit under their chain
+    /// hashes (call once their K/V are computed). Returns how many were registered (a block
+    /// whose content another block already holds stays private).
+    pub fn commit(&mut self, s: SeqId) -> Result<usize, KvError> {
+        let bs = self.layout.block_size;
+        let root = self.root;
         let q = self
             .seqs
             .get_mut(s)
             .filter(|q| q.live)
             .ok_or(KvError::UnknownSequence(s))?;
-        q.table.truncate(&mut self.alloc, len)?;
-        q.dirty = true;
+        let full = q.tokens.len() / bs;
+        let mut registered = 0;
+        for i in q.hashes.len()..full {
+            let parent = if i == 0 { root } else { q.hashes[i - 1] };
+            q.hashes
+                .push(chain_hash(&parent, &q.tokens[i * bs..(i + 1) * bs]));
+        }
+        for i in q.sealed..full {
+            if self.alloc.register(q.table.blocks()[i], q.hashes[i])? {
+                registered += 1;
+            }
+        }
+        q.sealed = full;
+        Ok(registered)
+    }
+
+    /// Keeps the first `len` tokens of `s`, freeing the blocks past them.
+    pub fn truncate(&mut self, s: SeqId, len: usize) -> Result<(), KvError> {
+        let bs = self.layout.block_size;
+        let alloc = &mut self.alloc;
+        if self.step_table_of == Some(s) {
+            self.step_table_of = None;
+        }
+        let q = self
+            .seqs
+            .get_mut(s)
+            .filter(|q| q.live)
+            .ok_or(KvError::UnknownSequence(s))?;
+        q.table.truncate(alloc, len)?;
+        let len = q.table.len();
+        q.tokens.truncate(len);
+        q.hashes.truncate(len / bs);
+        q.sealed = q.sealed.min(len / bs);
         Ok(())
     }
 
-    /// Frees sequence `s` and its slot.
+    /// Frees sequence `s` and its slot (its registered blocks stay cached).
     pub fn free_sequence(&mut self, s: SeqId) -> Result<(), KvError> {
         let q = self.seq_mut(s)?;
-        q.live = false;
         let mut table = std::mem::take(&mut q.table);
+        *q = Sequence::default();
         table.clear(&mut self.alloc)
     }
 
-    /// Records what the GPU must see before the step's kernels run: block copies go into
-    /// `enc` (ahead of the compute pass), changed block tables are written through the
-    /// queue (applied at the next submit, before `enc`'s commands).
-    pub fn sync(&mut self, enc: &mut wgpu::CommandEncoder) {
+    /// Pins the cached blocks of the longest cached prefix of `tokens` (a document, a system
+    /// prompt): they are never evicted until unpinned. Returns the tokens pinned.
+    pub fn pin_prefix(&mut self, tokens: &[u32]) -> Result<usize, KvError> {
+        let found = self.cached_blocks(tokens);
+        for &(b, _) in &found {
+            self.alloc.pin(b)?;
+        }
+        Ok(found.len() * self.layout.block_size)
+    }
+
+    /// Undoes [`KvPool::pin_prefix`] for the blocks of `tokens` still cached and pinned.
+    pub fn unpin_prefix(&mut self, tokens: &[u32]) -> Result<usize, KvError> {
+        let found = self.cached_blocks(tokens);
+        let mut n = 0;
+        for &(b, _) in &found {
+            if self.alloc.is_pinned(b) {
+                self.alloc.unpin(b)?;
+                n += 1;
+            }
+        }
+        Ok(n * self.layout.block_size)
+    }
+
+    /// Forgets every cached block not in use (a cleared cache).
+    pub fn drop_cached(&mut self) -> usize {
+        self.alloc.drop_cached()
+    }
+
+    /// Blocks evicted from the GPU tier since the last call, with their hashes.
+    pub fn take_evicted(&mut self) -> Vec<(u32, BlockHash)> {
+        self.alloc.take_evicted()
+    }
+
+    /// Records what the GPU must see before a step of sequence `s` runs: block copies go into
+    /// `enc` (ahead of the compute pass); the block-table buffer is pointed at `s` through
+    /// the queue (applied at the next submit, before `enc`'s commands).
+    pub fn sync(&mut self, enc: &mut wgpu::CommandEncoder, s: SeqId) -> Result<(), KvError> {
         let block_bytes = self.layout.pool_bytes(1);
         for c in self.pending_copies.drain(..) {
             for (k, v) in &self.layers {
@@ -235,15 +404,14 @@ impl KvPool {
                 }
             }
         }
-        for q in self.seqs.iter_mut().filter(|q| q.dirty) {
-            if !q.table.blocks().is_empty() {
-                self.ctx.write(
-                    &q.gpu_table.buffer,
-                    0,
-                    bytemuck::cast_slice(q.table.blocks()),
-                );
+        if self.step_table_of != Some(s) {
+            let blocks = self.seq(s)?.table.blocks();
+            if !blocks.is_empty() {
+                self.ctx
+                    .write(&self.step_table.buffer, 0, bytemuck::cast_slice(blocks));
             }
-            q.dirty = false;
+            self.step_table_of = Some(s);
         }
+        Ok(())
     }
 }

@@ -22,6 +22,11 @@ impl BlockTable {
         Self::default()
     }
 
+    /// A table over `blocks`, each already retained for it, holding `len` tokens.
+    pub(crate) fn from_retained(blocks: Vec<BlockId>, len: usize) -> BlockTable {
+        BlockTable { blocks, len }
+    }
+
     /// Tokens in the sequence.
     pub fn len(&self) -> usize {
         self.len
@@ -37,8 +42,8 @@ impl BlockTable {
     }
 
     /// Makes room for `n` more tokens (positions len..len+n), allocating blocks as needed.
-    /// When the first of those positions falls in a block that other sequences share, the
-    /// block is replaced by a private copy, returned for the caller to perform on the GPU
+    /// When the first of those positions falls in a block that other sequences share (or
+    /// that the prefix cache holds under its hash), the block is replaced by a private copy, returned for the caller to perform on the GPU
     /// before the tokens are written. On error nothing changes.
     pub fn append(
         &mut self,
@@ -50,12 +55,14 @@ impl BlockTable {
         let needed = new_len.div_ceil(bs);
         let partial = !self.len.is_multiple_of(bs);
         let last = self.len / bs;
+        // A block that others read, or whose content the cache names by hash, is never
+        // written in place.
         let cow = n > 0
             && partial
             && self
                 .blocks
                 .get(last)
-                .is_some_and(|&b| alloc.refcount(b) > 1);
+                .is_some_and(|&b| alloc.refcount(b) > 1 || alloc.hash_of(b).is_some());
         let fresh = needed.saturating_sub(self.blocks.len()) + usize::from(cow);
         if fresh > alloc.n_free() {
             return Err(KvError::Exhausted {

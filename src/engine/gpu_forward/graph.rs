@@ -71,13 +71,7 @@ impl GpuForward {
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
         let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
         let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
-        let bt = self
-            .kv
-            .table_buffer(self.seq)
-            .map_err(|e| GpuError::Shape {
-                what: "kv",
-                detail: e.to_string(),
-            })?;
+        let bt = self.kv.table_buffer();
         for (l, layer) in self.layers.iter().enumerate() {
             let (kp, vp) = self.kv.layer(l).ok_or_else(|| GpuError::Shape {
                 what: "kv",

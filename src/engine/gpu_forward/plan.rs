@@ -24,6 +24,8 @@ pub struct MemoryPlan {
     /// The K/V element type chosen: "f16" (two halves packed per u32 word, so no
     /// `SHADER_F16` is needed) or "f32".
     pub kv_type: &'static str,
+    /// Tokens the KV pool holds (all sequences and cached prefixes together).
+    pub kv_tokens: u64,
     pub kv_bytes: u64,
     /// Activations, logits (and their staging copy) and attention scratch.
     pub scratch_bytes: u64,
@@ -38,11 +40,28 @@ pub struct MemoryPlan {
     pub suggestion: Option<String>,
 }
 
-/// Bytes of one layer's K (or V) pool.
-pub(super) fn layer_pool_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions) -> u64 {
-    let n_blocks = opts.max_ctx.div_ceil(opts.block_size.max(1)) as u64;
+/// Bytes of one block of one layer's K (or V) pool.
+fn layer_block_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions) -> u64 {
     let per_token = cfg.kv_dim() as u64 * if opts.kv_f16 { 2 } else { 4 };
-    n_blocks * opts.block_size as u64 * per_token
+    opts.block_size.max(1) as u64 * per_token
+}
+
+/// Blocks in the KV pool: the budget's worth (all layers, K and V), at least one context's,
+/// at most what one storage binding of `binding` bytes holds per layer (when one context
+/// alone is over that, the plan refuses).
+pub(super) fn pool_blocks(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u64) -> usize {
+    let context = opts.max_ctx.div_ceil(opts.block_size.max(1)).max(1);
+    let per_block_all = layer_block_bytes(cfg, opts) * 2 * cfg.n_layer.max(1) as u64;
+    let budget = opts
+        .kv_budget_bytes
+        .map_or(context, |b| (b / per_block_all.max(1)) as usize);
+    let fit = (binding / layer_block_bytes(cfg, opts).max(1)) as usize;
+    budget.min(fit).max(context)
+}
+
+/// Bytes of one layer's K (or V) pool.
+pub(super) fn layer_pool_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u64) -> u64 {
+    pool_blocks(cfg, opts, binding) as u64 * layer_block_bytes(cfg, opts)
 }
 
 /// The activation buffers of one step of `max_batch` tokens, by name and f32 count.
@@ -121,7 +140,7 @@ pub(super) fn plan_for(
     let binding = info
         .max_storage_buffer_binding_size
         .min(info.max_buffer_size);
-    let kv_bytes = layer_pool_bytes(cfg, opts) * 2 * cfg.n_layer as u64;
+    let kv_bytes = layer_pool_bytes(cfg, opts, binding) * 2 * cfg.n_layer as u64;
     let scratch = scratch_bytes(cfg, opts, binding);
     let total = est
         .weights_bytes
@@ -131,6 +150,7 @@ pub(super) fn plan_for(
     let mut plan = MemoryPlan {
         weights_bytes: est.weights_bytes,
         kv_type: if opts.kv_f16 { "f16" } else { "f32" },
+        kv_tokens: pool_blocks(cfg, opts, binding) as u64 * opts.block_size as u64,
         kv_bytes,
         scratch_bytes: scratch,
         total_bytes: total,
@@ -170,7 +190,7 @@ pub(super) fn plan_for(
         }
     }
     // One layer's K (or V) pool is one binding.
-    let pool = layer_pool_bytes(cfg, opts);
+    let pool = layer_pool_bytes(cfg, opts, binding);
     if pool > binding {
         let per_token = |f16: bool| cfg.kv_dim() as u64 * if f16 { 2 } else { 4 };
         let fit_ctx = |f16: bool| {
@@ -222,10 +242,17 @@ pub(super) fn plan_for(
         let suggestion = if fixed >= limit {
             "choose a smaller model or a smaller quantization (e.g. Q4_0 / Q4_K_M)".to_string()
         } else {
-            let per_token = kv_bytes / opts.max_ctx.max(1) as u64;
+            let per_token = layer_block_bytes(cfg, opts) * 2 * cfg.n_layer as u64
+                / opts.block_size.max(1) as u64;
             let ctx = (limit - fixed) / per_token.max(1);
             let ctx = ctx / opts.block_size.max(1) as u64 * opts.block_size as u64;
-            if opts.kv_f16 {
+            let context_kv = per_token * opts.max_ctx as u64;
+            if kv_bytes > context_kv && fixed + context_kv <= limit {
+                format!(
+                    "use a smaller KV cache budget (at most {})",
+                    mib(limit - fixed)
+                )
+            } else if opts.kv_f16 {
                 format!("use a context of at most {ctx} tokens")
             } else {
                 format!("use an f16 KV cache or a context of at most {ctx} tokens (f32 KV)")

@@ -22,6 +22,7 @@ describe('planView', () => {
     expect(v.summary).toBe('6 GiB needed of 8 GiB available');
     expect(v.segments[1].label).toBe('KV cache (8,192 tokens)');
     expect(planView({ ...plan, kvType: 'f16' }).segments[1].label).toBe('KV cache (8,192 tokens, f16)');
+    expect(planView({ ...plan, kvType: 'f16', kvTokens: 40_960 }).segments[1].label).toBe('KV cache (40,960 tokens, f16)');
   });
   it('scales to the total when the plan does not fit', () => {
     const v = planView({ ...plan, adapterLimitBytes: 3 * GiB, fits: false });

@@ -32,7 +32,7 @@ export function planView(plan: MemoryPlan): PlanView {
   return {
     segments: [
       seg('weights', 'Weights', plan.weightsBytes),
-      seg('kv', `KV cache (${plan.contextLength.toLocaleString('en-US')} tokens${plan.kvType ? `, ${plan.kvType}` : ''})`, plan.kvBytes),
+      seg('kv', `KV cache (${(plan.kvTokens ?? plan.contextLength).toLocaleString('en-US')} tokens${plan.kvType ? `, ${plan.kvType}` : ''})`, plan.kvBytes),
       seg('scratch', 'Scratch', plan.scratchBytes),
     ],
     limitAt: limit ? limit / span : null,

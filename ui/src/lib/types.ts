@@ -80,6 +80,8 @@ export interface MemoryPlan {
   weightsBytes: number;
   /** The KV cache's element type: "f16" or "f32". */
   kvType?: string;
+  /** Tokens the KV pool holds (every conversation and cached prefix; at least one context). */
+  kvTokens?: number;
   kvBytes: number;
   scratchBytes: number;
   totalBytes: number;
