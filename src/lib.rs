@@ -9,6 +9,7 @@ pub mod engine;
 pub mod gguf;
 pub mod gpu;
 pub mod kv;
+pub mod metrics;
 pub mod model;
 pub mod quant;
 pub mod reference;
