@@ -60,6 +60,7 @@ fn message(conversation_id: i64, role: Role, content: &str) -> Message {
         content: content.to_string(),
         created_at: "2025-01-01T00:00:00.000Z".into(),
         stats: None,
+        tokens: None,
     }
 }
 
@@ -443,4 +444,47 @@ fn conversations_share_a_system_prompt_and_a_hit_matches_a_cold_run() {
         "cold {:?} vs shared {:?}",
         cold.text, shared.text
     );
+}
+
+/// Exact token histories on a model without a chat template (the Llama 2 fallback renders
+/// it): each turn extends the previous turn's exact ids (its prompt and the reply's generated
+/// ids), so turn N reuses every token of turn N−1's prompt and reply, and says nothing about
+/// recomputing.
+#[test]
+fn turn_n_reuses_every_token_of_turn_n_minus_1() {
+    let Some((mut engine, _)) = engine_with_model(512) else {
+        return;
+    };
+    let settings = greedy(12);
+    let mut history: Vec<Message> = Vec::new();
+    let mut previous = 0usize;
+    for (i, text) in [
+        "Once upon a time",
+        "The cat sat down.",
+        "Then a dog came to the park.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (out, _) = turn(&mut engine, 1, &history, text, &settings);
+        if i > 0 {
+            assert!(
+                out.stats.reused_tokens as usize >= previous,
+                "turn {}: reused {} of the previous {previous}: {:?}",
+                i + 1,
+                out.stats.reused_tokens,
+                out.stats
+            );
+            assert_eq!(out.stats.recompute_reason, None, "{:?}", out.stats);
+            assert!(!out.user_tokens.base, "extends the history");
+        } else {
+            assert!(out.user_tokens.base);
+        }
+        previous = out.stats.prompt_tokens as usize + out.tokens.len();
+        let mut user = message(1, Role::User, text);
+        user.tokens = Some(out.user_tokens.clone());
+        let mut reply = message(1, Role::Assistant, &out.text);
+        reply.tokens = out.reply_tokens.clone();
+        history.extend([user, reply]);
+    }
 }

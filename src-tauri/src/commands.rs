@@ -149,6 +149,7 @@ async fn send(
         .append_message(conversation_id, Role::User, &content, None)
         .await
         .map_err(text)?;
+    let user_message_id = user_message.id;
 
     let cancel = Arc::new(AtomicBool::new(false));
     let engine = Arc::clone(&state.engine).lock_owned().await;
@@ -203,6 +204,15 @@ async fn send(
         )
         .await
         .map_err(text)?;
+    // The exact token ids of the turn, so the next one extends them (a failure here costs a
+    // re-render next turn, never the conversation).
+    let _ = state
+        .store
+        .set_message_tokens(user_message_id, &outcome.user_tokens)
+        .await;
+    if let Some(reply) = &outcome.reply_tokens {
+        let _ = state.store.set_message_tokens(message.id, reply).await;
+    }
     let _ = events.send(ChatEvent::Done { message });
     Ok(())
 }

@@ -7,19 +7,20 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::engine::gpu_forward::GpuForwardError;
+use crate::engine::gpu_forward::{GpuForwardError, GpuForwardOptions};
 use crate::engine::{GenerationStats, Generator, Sampler, SamplerConfig, StopReason};
 use crate::gpu::{GpuContext, GpuInfo};
 use crate::model::ModelConfig;
 use crate::quant::GgmlType;
-use crate::store::{self, Message, ReplyStats, Role, Settings};
+use crate::store::{self, Message, ReplyStats, Role, Settings, TokenSegment};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::error::ChatError;
+use super::history::{assemble, reply_segment};
 use super::model_file::{
-    effective_context, memory_plan, model_info, open_model_file, plan_file, planned_options,
+    effective_context, file_content_hash, memory_plan, model_info, open_model_file, plan_file,
+    planned_options,
 };
-use super::prompt::build_prompt;
 use super::residency::Residency;
 use super::reuse::recompute_reason;
 use super::sequence::{GpuSequence, SequenceModel};
@@ -31,12 +32,18 @@ use super::types::{AdapterInfo, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent,
 pub struct TurnOutcome {
     pub text: String,
     pub stats: ReplyStats,
+    /// The ids the user message put into the context (save with the user message).
+    pub user_tokens: TokenSegment,
+    /// The reply's ids with its end-of-turn token (None when cancelled before any).
+    pub reply_tokens: Option<TokenSegment>,
     /// The generated token ids (for tests and the CLI).
     pub tokens: Vec<u32>,
 }
 
 pub struct LoadedModel {
     pub info: ModelInfo,
+    /// Hex content hash of the model file: whose token ids a stored segment holds.
+    model_id: String,
     tokenizer: Tokenizer,
     template: ChatTemplate,
     sequence: Box<dyn SequenceModel>,
@@ -149,10 +156,16 @@ impl ChatEngine {
         progress(0.1, "Reading the tokenizer and chat template");
         let tokenizer = Tokenizer::from_gguf(&file)?;
         let template = ChatTemplate::from_gguf(&file)?;
+        progress(0.15, "Fingerprinting the model file");
+        let file_hash = file_content_hash(path)?;
         // Free the old model's GPU memory before uploading the new one.
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
         let (opts, _) = planned_options(gpu.info(), &file, context, self.kv_budget_bytes)?;
+        let opts = GpuForwardOptions {
+            model_hash: Some(file_hash),
+            ..opts
+        };
         let kv = if opts.kv_f16 {
             GgmlType::F16
         } else {
@@ -163,6 +176,7 @@ impl ChatEngine {
         let kv_bytes_per_token = config.kv_bytes_per_token(kv);
         self.model = Some(LoadedModel {
             info: info.clone(),
+            model_id: crate::kv::hash::hex(&file_hash),
             tokenizer,
             template,
             sequence: Box::new(sequence),
@@ -184,6 +198,7 @@ impl ChatEngine {
         kv_bytes_per_token: u64,
     ) {
         self.model = Some(LoadedModel {
+            model_id: format!("installed:{}", info.path),
             info,
             tokenizer,
             template,
@@ -251,14 +266,17 @@ impl ChatEngine {
         let model = self.model.as_mut().ok_or(ChatError::NoModel)?;
         let messages = conversation_messages(settings, history, user_content);
         let context = model.sequence.max_ctx();
-        let prompt = build_prompt(
+        let prompt = assemble(
             &model.template,
             &model.tokenizer,
             &messages,
+            history,
+            &model.model_id,
             context,
             settings.max_tokens as usize,
         )?;
         let tokens = prompt.tokens;
+        let user_tokens = prompt.user_segment;
 
         // The longest prefix available: this conversation's own sequence, or whatever the
         // prefix index holds (any conversation's blocks). At least the last prompt token is
@@ -319,6 +337,12 @@ impl ChatEngine {
                 Ok(TurnOutcome {
                     text: run.text,
                     stats,
+                    reply_tokens: Some(reply_segment(
+                        &model.model_id,
+                        &run.generated,
+                        run.stop_token,
+                    )),
+                    user_tokens,
                     tokens: run.generated,
                 })
             }
@@ -334,6 +358,8 @@ impl ChatEngine {
                     stop_reason: store::StopReason::Cancelled,
                     recompute_reason: reason,
                 },
+                user_tokens,
+                reply_tokens: None,
                 tokens: Vec::new(),
             }),
             Err(Interrupted::Failed(e)) => Err(e),
@@ -422,7 +448,23 @@ fn generate(
         }
     };
     match generator.run(tokens, reused, forward, on_text) {
-        Ok(stats) => Ok(stats),
+        Ok(stats) => {
+            // A reply cut by length or a stop string never fed its last token; feed it so
+            // the cache holds the whole reply for the next turn (its logits are not needed).
+            let last = stats.generated.last().copied();
+            if let Some(last) = last.filter(|_| {
+                matches!(
+                    stats.stop_reason,
+                    StopReason::MaxTokens | StopReason::StopString
+                ) && sequence.len() < sequence.max_ctx()
+            }) {
+                sequence
+                    .step_last(&[last])
+                    .map_err(|e| Interrupted::Failed(e.into()))?;
+                cached.push(last);
+            }
+            Ok(stats)
+        }
         Err(crate::engine::generate::GenerateError::Forward(StepError::Cancelled)) => {
             Err(Interrupted::Cancelled)
         }

@@ -9,6 +9,7 @@
 
 mod engine;
 mod error;
+mod history;
 mod model_file;
 mod prompt;
 mod residency;
@@ -19,9 +20,10 @@ mod types;
 
 pub use engine::{ChatEngine, TurnOutcome};
 pub use error::ChatError;
+pub use history::{TurnPrompt, assemble, extend_exact, history_tokens, reply_segment};
 pub use model_file::{
-    effective_context, memory_plan, model_info, open_model_file, parameter_label, plan_file,
-    planned_options,
+    effective_context, file_content_hash, memory_plan, model_info, open_model_file,
+    parameter_label, plan_file, planned_options,
 };
 pub use prompt::{Prompt, build_prompt, reply_reserve};
 pub use residency::{Arrival, Residency};

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::kv::SeqId;
+use crate::kv::{Owner, SeqId};
 
 use super::reuse::common_prefix;
 use super::sequence::SequenceModel;
@@ -122,6 +122,7 @@ impl Residency {
                 return Err(NoSlot);
             }
         };
+        model.set_owner(Owner::Conversation(conversation));
         self.by_conversation.insert(
             conversation,
             Resident {
@@ -138,12 +139,13 @@ impl Residency {
         while model.free_tokens() < needed && self.evict_oldest(keep, model) {}
     }
 
-    /// Frees `conversation`'s sequence (it was deleted).
+    /// Frees `conversation`'s sequence and the cached blocks only it used (it was deleted).
     pub fn forget(&mut self, conversation: i64, model: &mut dyn SequenceModel) {
         self.evicted.remove(&conversation);
         if let Some(r) = self.by_conversation.remove(&conversation) {
             model.free(r.seq);
         }
+        model.remove_owner(Owner::Conversation(conversation));
     }
 
     /// Frees every conversation's sequence and forgets every cached block (the next turns
@@ -262,6 +264,8 @@ mod tests {
         fn drop_cached(&mut self) {
             self.seen.clear();
         }
+        fn set_owner(&mut self, _: Owner) {}
+        fn remove_owner(&mut self, _: Owner) {}
         fn free_tokens(&self) -> usize {
             self.capacity - self.slots.iter().flatten().map(Vec::len).sum::<usize>()
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
 use crate::gguf::GgufFile;
 use crate::gpu::GpuContext;
-use crate::kv::SeqId;
+use crate::kv::{Owner, SeqId};
 
 pub trait SequenceModel: Send {
     /// The sequence the other calls act on.
@@ -30,6 +30,10 @@ pub trait SequenceModel: Send {
     fn tokens_held(&self) -> usize;
     /// Forgets every cached block no sequence uses (a cleared cache).
     fn drop_cached(&mut self);
+    /// Keeps the current sequence's blocks for `owner` (accounting, clean-up).
+    fn set_owner(&mut self, owner: Owner);
+    /// Drops `owner` from every block, freeing cached blocks nobody else used.
+    fn remove_owner(&mut self, owner: Owner);
     /// KV space a step can take (free and evictable cached blocks), in tokens.
     fn free_tokens(&self) -> usize;
     /// Tokens in the current sequence.
@@ -95,6 +99,15 @@ impl SequenceModel for GpuSequence {
 
     fn drop_cached(&mut self) {
         self.forward.kv_mut().drop_cached();
+    }
+
+    fn set_owner(&mut self, owner: Owner) {
+        let s = self.forward.sequence();
+        let _ = self.forward.kv_mut().set_owner(s, owner);
+    }
+
+    fn remove_owner(&mut self, owner: Owner) {
+        self.forward.kv_mut().remove_owner(owner);
     }
 
     fn tokens_held(&self) -> usize {

@@ -147,6 +147,7 @@ mod tests {
             content: "Hi".into(),
             created_at: "2025-01-01T00:00:00.000Z".into(),
             stats: None,
+            tokens: None,
         };
         let started = ChatEvent::Started {
             user_message: msg,

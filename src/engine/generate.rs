@@ -41,6 +41,8 @@ pub struct GenerationStats {
     /// Time spent in decode steps after the first token.
     pub decode_ms: f64,
     pub stop_reason: StopReason,
+    /// The end-of-generation token that ended the reply (never fed to the model).
+    pub stop_token: Option<u32>,
 }
 
 impl GenerationStats {
@@ -115,6 +117,7 @@ impl<'t> Generator<'t> {
             ttft_ms: 0.0,
             decode_ms: 0.0,
             stop_reason: StopReason::MaxTokens,
+            stop_token: None,
         };
         let mut decoder = self.tokenizer.stream_decoder();
         let mut stops = StopScanner::new(&self.stop_strings);
@@ -131,6 +134,7 @@ impl<'t> Generator<'t> {
             }
             if self.tokenizer.is_end_of_generation(token) {
                 stats.stop_reason = StopReason::EndOfGeneration;
+                stats.stop_token = Some(token);
                 break;
             }
             stats.generated.push(token);

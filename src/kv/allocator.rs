@@ -12,6 +12,16 @@ use std::collections::{BTreeMap, HashMap};
 use super::KvError;
 use super::hash::BlockHash;
 
+/// Who a block's content is kept for: accounting (bytes per owner) and clean-up (deleting a
+/// conversation frees the blocks nobody else used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Owner {
+    Conversation(i64),
+    Document(i64),
+    /// An anonymous request (the CLI, the server).
+    Request(u64),
+}
+
 /// A physical block index into a layer's pool.
 pub type BlockId = u32;
 
@@ -31,6 +41,8 @@ pub struct BlockAllocator {
     pins: Vec<u32>,
     /// Blocks evicted since the last [`BlockAllocator::take_evicted`], with the hash they had.
     evicted: Vec<(BlockId, BlockHash)>,
+    /// The owners each hashed block is kept for (few per block: a list).
+    owners: Vec<Vec<Owner>>,
 }
 
 impl BlockAllocator {
@@ -46,6 +58,7 @@ impl BlockAllocator {
             clock: 0,
             pins: vec![0; n_blocks],
             evicted: Vec::new(),
+            owners: vec![Vec::new(); n_blocks],
         }
     }
 
@@ -98,6 +111,7 @@ impl BlockAllocator {
                     block_size: self.block_size,
                 })?;
                 self.lru_tick[id as usize] = 0;
+                self.owners[id as usize].clear();
                 if let Some(h) = self.hashes[id as usize].take() {
                     self.by_hash.remove(&h);
                     self.evicted.push((id, h));
@@ -142,6 +156,7 @@ impl BlockAllocator {
                     }
                     Ok(false)
                 } else {
+                    self.owners[i].clear();
                     self.free.push(id);
                     Ok(true)
                 }
@@ -205,13 +220,66 @@ impl BlockAllocator {
     pub fn drop_cached(&mut self) -> usize {
         let ids: Vec<BlockId> = self.lru.values().copied().collect();
         for &id in &ids {
-            self.leave_lru(id);
-            if let Some(h) = self.hashes[id as usize].take() {
-                self.by_hash.remove(&h);
-            }
-            self.free.push(id);
+            self.forget(id);
         }
         ids.len()
+    }
+
+    /// Records that `owner` uses the hashed block `id` (no-op for anonymous blocks).
+    pub fn add_owner(&mut self, id: BlockId, owner: Owner) {
+        let i = id as usize;
+        if self.hash_of(id).is_some() && !self.owners[i].contains(&owner) {
+            self.owners[i].push(owner);
+        }
+    }
+
+    /// The owners block `id` is kept for.
+    pub fn owners(&self, id: BlockId) -> &[Owner] {
+        self.owners.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Drops `owner` from every block; cached blocks no owner is left for are freed (a
+    /// deleted conversation takes its own blocks along, not the ones others used). Returns
+    /// the blocks freed.
+    pub fn remove_owner(&mut self, owner: Owner) -> usize {
+        let mut freed = 0;
+        for i in 0..self.owners.len() {
+            let before = self.owners[i].len();
+            self.owners[i].retain(|o| *o != owner);
+            let id = i as BlockId;
+            if before != self.owners[i].len()
+                && self.owners[i].is_empty()
+                && self.refcounts[i] == 0
+                && self.pins[i] == 0
+                && self.hashes[i].is_some()
+            {
+                self.forget(id);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// Blocks holding content (in use, cached or parked) per owner; a block with several
+    /// owners counts for each.
+    pub fn blocks_by_owner(&self) -> std::collections::BTreeMap<Owner, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for owners in &self.owners {
+            for o in owners {
+                *out.entry(*o).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    /// A cached block back to the free list, hash and owners forgotten.
+    fn forget(&mut self, id: BlockId) {
+        self.leave_lru(id);
+        self.owners[id as usize].clear();
+        if let Some(h) = self.hashes[id as usize].take() {
+            self.by_hash.remove(&h);
+        }
+        self.free.push(id);
     }
 
     /// The blocks evicted since the last call, with the hashes they held.
@@ -327,6 +395,35 @@ mod tests {
             Err(KvError::NotHashed(1)),
             "only content can be pinned"
         );
+    }
+
+    #[test]
+    fn removing_an_owner_frees_only_the_blocks_nobody_else_used() {
+        let mut a = BlockAllocator::new(4, 4);
+        let (x, y, z) = (
+            a.allocate().unwrap(),
+            a.allocate().unwrap(),
+            a.allocate().unwrap(),
+        );
+        for (b, n) in [(x, 1), (y, 2), (z, 3)] {
+            a.register(b, h(n)).unwrap();
+        }
+        let (c1, c2) = (Owner::Conversation(1), Owner::Conversation(2));
+        a.add_owner(x, c1); // shared prefix: both conversations
+        a.add_owner(x, c2);
+        a.add_owner(y, c1);
+        a.add_owner(z, c1);
+        a.add_owner(z, c1);
+        assert_eq!(a.owners(z), [c1], "owners are a set");
+        a.release(x).unwrap();
+        a.release(y).unwrap(); // z stays in use
+        assert_eq!(a.blocks_by_owner()[&c1], 3);
+        assert_eq!(a.remove_owner(c1), 1, "only y: x is c2's too, z is in use");
+        assert_eq!(a.lookup(&h(2)), None);
+        assert_eq!(a.lookup(&h(1)), Some(x));
+        assert_eq!(a.owners(x), [c2]);
+        assert_eq!(a.n_free(), 3, "y free, x cached, one never used");
+        assert!(!a.blocks_by_owner().contains_key(&c1));
     }
 
     #[test]

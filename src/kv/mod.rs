@@ -19,7 +19,7 @@ pub mod hash;
 mod pool;
 mod table;
 
-pub use allocator::{BlockAllocator, BlockId};
+pub use allocator::{BlockAllocator, BlockId, Owner};
 pub use hash::{BlockHash, KV_LAYOUT_VERSION, ModelFingerprint, block_hashes, chain_hash};
 pub use pool::{KvPool, SeqId};
 pub use table::{BlockCopy, BlockTable};

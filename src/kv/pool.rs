@@ -15,7 +15,7 @@ use crate::gpu::ops::KvLayout;
 use crate::gpu::{GpuBuffer, GpuContext};
 
 use super::hash::{BlockHash, chain_hash};
-use super::{BlockAllocator, BlockCopy, BlockTable, KvError};
+use super::{BlockAllocator, BlockCopy, BlockTable, KvError, Owner};
 
 /// A sequence slot of a [`KvPool`].
 pub type SeqId = usize;
@@ -28,6 +28,8 @@ struct Sequence {
     hashes: Vec<BlockHash>,
     /// Full blocks registered in (or found in) the prefix index.
     sealed: usize,
+    /// Who the sequence's blocks are kept for.
+    owner: Option<Owner>,
     live: bool,
 }
 
@@ -234,6 +236,7 @@ impl KvPool {
             tokens: tokens[..len].to_vec(),
             hashes: found.iter().map(|&(_, h)| h).collect(),
             sealed: found.len(),
+            owner: None,
             live: true,
         };
         Ok((id, len))
@@ -256,6 +259,7 @@ impl KvPool {
                     tokens,
                     hashes,
                     sealed,
+                    owner: src.owner,
                     live: true,
                 };
                 Ok(id)
@@ -309,8 +313,12 @@ impl KvPool {
                 .push(chain_hash(&parent, &q.tokens[i * bs..(i + 1) * bs]));
         }
         for i in q.sealed..full {
-            if self.alloc.register(q.table.blocks()[i], q.hashes[i])? {
+            let b = q.table.blocks()[i];
+            if self.alloc.register(b, q.hashes[i])? {
                 registered += 1;
+            }
+            if let Some(o) = q.owner {
+                self.alloc.add_owner(b, o);
             }
         }
         q.sealed = full;
@@ -343,6 +351,29 @@ impl KvPool {
         let mut table = std::mem::take(&mut q.table);
         *q = Sequence::default();
         table.clear(&mut self.alloc)
+    }
+
+    /// Makes `owner` the owner of `s`'s blocks, those it holds and those it registers later.
+    pub fn set_owner(&mut self, s: SeqId, owner: Owner) -> Result<(), KvError> {
+        let q = self
+            .seqs
+            .get_mut(s)
+            .filter(|q| q.live)
+            .ok_or(KvError::UnknownSequence(s))?;
+        q.owner = Some(owner);
+        for &b in q.table.blocks() {
+            self.alloc.add_owner(b, owner);
+        }
+        Ok(())
+    }
+
+    /// Drops `owner` from every block; cached blocks kept for nobody else are freed. Returns
+    /// the blocks freed.
+    pub fn remove_owner(&mut self, owner: Owner) -> usize {
+        for q in self.seqs.iter_mut().filter(|q| q.owner == Some(owner)) {
+            q.owner = None;
+        }
+        self.alloc.remove_owner(owner)
     }
 
     /// Pins the cached blocks of the longest cached prefix of `tokens` (a document, a system

@@ -8,7 +8,9 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, SqliteConnection};
 
-use super::types::{LoadedMessages, Message, ReplyStats, Role, RowWarning};
+use super::types::{
+    LoadedMessages, MAX_SEGMENT_TOKENS, Message, ReplyStats, Role, RowWarning, TokenSegment,
+};
 use super::{Store, StoreError, clock};
 
 /// Largest message content accepted, in bytes (a long reply is a few tens of KiB).
@@ -16,7 +18,8 @@ pub const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
 
 macro_rules! select_message {
     () => {
-        "SELECT id, conversation_id, role, content, stats, created_at FROM messages"
+        "SELECT id, conversation_id, role, content, stats, created_at, tokens, tokens_model,
+                tokens_base FROM messages"
     };
 }
 
@@ -28,6 +31,9 @@ struct MessageRow {
     content: String,
     stats: Option<String>,
     created_at: i64,
+    tokens: Option<Vec<u8>>,
+    tokens_model: Option<String>,
+    tokens_base: i64,
 }
 
 impl MessageRow {
@@ -54,6 +60,20 @@ impl MessageRow {
                 None
             }
         };
+        let tokens = match (self.tokens, self.tokens_model) {
+            (Some(blob), Some(model)) => match TokenSegment::ids_from_blob(&blob) {
+                Ok(ids) => Some(TokenSegment {
+                    model,
+                    base: self.tokens_base != 0,
+                    ids,
+                }),
+                Err(problem) => {
+                    warnings.push(warn(format!("token ids ignored: {problem}")));
+                    None
+                }
+            },
+            _ => None,
+        };
         Some(Message {
             id: self.id,
             conversation_id: self.conversation_id,
@@ -61,6 +81,7 @@ impl MessageRow {
             content: self.content,
             created_at: clock::rfc3339(self.created_at),
             stats,
+            tokens,
         })
     }
 }
@@ -162,7 +183,40 @@ impl Store {
             content: content.to_string(),
             created_at: clock::rfc3339(created_at),
             stats: stats.cloned(),
+            tokens: None,
         })
+    }
+
+    /// Records the token ids `message_id` put into the model's context (see
+    /// [`TokenSegment`]). Too many ids or an empty model name is refused.
+    pub async fn set_message_tokens(
+        &self,
+        message_id: i64,
+        segment: &TokenSegment,
+    ) -> Result<(), StoreError> {
+        if segment.ids.len() > MAX_SEGMENT_TOKENS || segment.model.is_empty() {
+            return Err(StoreError::InvalidMessage {
+                reason: format!(
+                    "a token segment needs a model and at most {MAX_SEGMENT_TOKENS} ids ({} given)",
+                    segment.ids.len()
+                ),
+            });
+        }
+        let op = "saving a message's token ids";
+        let done = sqlx::query(
+            "UPDATE messages SET tokens = ?1, tokens_model = ?2, tokens_base = ?3 WHERE id = ?4",
+        )
+        .bind(segment.to_blob())
+        .bind(&segment.model)
+        .bind(i64::from(segment.base))
+        .bind(message_id)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err(op))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MessageNotFound { id: message_id });
+        }
+        Ok(())
     }
 
     /// The conversation's messages in order; rows that cannot be shown are in `warnings`.

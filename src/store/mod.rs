@@ -31,8 +31,8 @@ pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
 pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
-    Conversation, ConversationSummary, LoadedMessages, Message, ReplyStats, Role, RowWarning,
-    StopReason,
+    Conversation, ConversationSummary, LoadedMessages, MAX_SEGMENT_TOKENS, Message, ReplyStats,
+    Role, RowWarning, StopReason, TokenSegment,
 };
 
 /// The schema, embedded at compile time.

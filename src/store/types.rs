@@ -101,6 +101,48 @@ pub struct Message {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub stats: Option<ReplyStats>,
+    /// The token ids this message put into the model's context (not sent to the page).
+    #[serde(skip)]
+    pub tokens: Option<TokenSegment>,
+}
+
+/// The exact token ids a message contributed to a model's context: a user turn's rendered
+/// prompt suffix, or an assistant reply's generated ids (with its end-of-turn token).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenSegment {
+    /// The model whose tokenizer made the ids (hex content hash of its file).
+    pub model: String,
+    /// The segment starts the context afresh (else it extends the earlier messages').
+    pub base: bool,
+    pub ids: Vec<u32>,
+}
+
+/// Most ids one stored segment may hold (a whole 1M-token context).
+pub const MAX_SEGMENT_TOKENS: usize = 1 << 20;
+
+impl TokenSegment {
+    /// The ids as stored: u32 little-endian.
+    pub fn to_blob(&self) -> Vec<u8> {
+        self.ids.iter().flat_map(|t| t.to_le_bytes()).collect()
+    }
+
+    /// Parses a stored BLOB (untrusted: a length that is not a whole number of ids, or too
+    /// many of them, is an error naming it).
+    pub fn ids_from_blob(blob: &[u8]) -> Result<Vec<u32>, String> {
+        if !blob.len().is_multiple_of(4) {
+            return Err(format!(
+                "{} bytes is not a whole number of token ids",
+                blob.len()
+            ));
+        }
+        if blob.len() / 4 > MAX_SEGMENT_TOKENS {
+            return Err(format!("{} token ids is over the limit", blob.len() / 4));
+        }
+        Ok(blob
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
