@@ -14,6 +14,7 @@ started=$SECONDS
 step() { echo "== $1 (at $((SECONDS - started)) s)"; }
 source scripts/setup.sh
 ./scripts/fetch-llama-vendor.sh >/dev/null
+HEARTH_REAL_MODELS=$(./scripts/fetch-real-models.sh); export HEARTH_REAL_MODELS
 
 step "core: cargo test"
 cargo test --workspace --exclude hearth-desktop --all-targets --locked "$@"

@@ -62,3 +62,49 @@ pub fn llama_vendor_models() -> Option<PathBuf> {
         )
     }
 }
+
+/// Where `scripts/fetch-real-models.sh` caches the real trained models (outside the repo, so
+/// CI runs on one machine share it): `$HEARTH_REAL_MODELS`, else `$HEARTH_MODEL_CACHE`, else
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/hearth/models`.
+pub fn real_models_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("HEARTH_REAL_MODELS").or_else(|| var("HEARTH_MODEL_CACHE")) {
+        return PathBuf::from(dir);
+    }
+    var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("hearth/models")
+}
+
+/// A real trained model fetched from PyPI by `scripts/fetch-real-models.sh`, by file name,
+/// e.g. `SmolLM2-135M-Instruct.Q4_1.gguf`.
+pub fn real_model(file_name: &str) -> Option<PathBuf> {
+    let path = real_models_dir().join(file_name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        missing(
+            &format!("real model {}", path.display()),
+            "run scripts/fetch-real-models.sh, or set HEARTH_REAL_MODELS",
+        )
+    }
+}
+
+fn read_real_json(file_name: &str) -> Option<serde_json::Value> {
+    let path = fixtures_dir()?.join("refs/real").join(file_name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+/// llama.cpp's outputs for a real model (`refs/real/STEM.json`: sequences, top-20 logits,
+/// greedy steps, tokenizations), e.g. `smollm2-135m-instruct-q4_1`.
+pub fn real_refs(stem: &str) -> Option<serde_json::Value> {
+    read_real_json(&format!("{stem}.json"))
+}
+
+/// llama.cpp's greedy chat answers for a real model (`refs/real/STEM.chat.json`).
+pub fn real_chat_refs(stem: &str) -> Option<serde_json::Value> {
+    read_real_json(&format!("{stem}.chat.json"))
+}
