@@ -5,6 +5,7 @@
 //! `quant`'s type table), `tokenizer` (gguf), `model` (gguf, quant), `reference` (model, quant).
 
 pub mod chat;
+pub mod documents;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

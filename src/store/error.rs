@@ -68,6 +68,19 @@ pub enum StoreError {
     #[error("invalid reply stats: {field} {reason}")]
     InvalidStats { field: &'static str, reason: String },
 
+    #[error("document {id} does not exist")]
+    DocumentNotFound { id: i64 },
+
+    #[error("invalid document: {reason}")]
+    InvalidDocument { reason: String },
+
+    #[error("invalid chunk {ordinal} of document {document_id}: {reason}")]
+    InvalidChunk {
+        document_id: i64,
+        ordinal: usize,
+        reason: String,
+    },
+
     /// `field` is the camelCase name the app uses (`topP`, `contextLength`, ...).
     #[error("invalid setting {field}: {reason}")]
     InvalidSetting { field: &'static str, reason: String },

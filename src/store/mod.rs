@@ -1,4 +1,5 @@
-//! The core store: conversations, messages and settings in one SQLite database (sqlx).
+//! The core store: conversations, messages, settings and documents (with their chunks and a
+//! BM25 index over them) in one SQLite database (sqlx).
 //!
 //! [`Store::open`] creates the folder, opens the file in WAL mode with foreign keys on and a busy
 //! timeout, and runs the embedded migrations (`migrations/`). The store never deletes or rewrites
@@ -13,6 +14,9 @@
 
 mod clock;
 mod conversations;
+mod document_chunks;
+mod document_types;
+mod documents;
 mod error;
 mod messages;
 mod search;
@@ -27,6 +31,14 @@ use sqlx::sqlite::{
 };
 
 pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
+pub use document_chunks::{MAX_CHUNK_HITS, MAX_QUERY_WORDS};
+pub use document_types::{
+    ChunkHit, ChunkHits, ChunkSpec, Document, DocumentSummary, LoadedDocuments,
+};
+pub use documents::{
+    MAX_DOCUMENT_BYTES, MAX_DOCUMENT_NAME_CHARS, MAX_FINGERPRINT_BYTES, text_sha256,
+    validate_document_name,
+};
 pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
 pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
