@@ -28,7 +28,7 @@ pub(crate) fn encode_tokens(tokens: &[u32]) -> Vec<u8> {
 
 /// The `tokens` column back as token ids; `None` when its length is not a multiple of 4.
 pub(crate) fn decode_tokens(bytes: &[u8]) -> Option<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     Some(

@@ -58,6 +58,8 @@ static KV_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./kv_migrations");
 pub const PAGE_SIZE: u32 = 65536;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_POOL_SIZE: u32 = 4;
+/// Opening retries "database is locked" this many times (about 5 s in all, see `retry_busy`).
+const OPEN_BUSY_RETRIES: u32 = 30;
 /// Largest block `put` accepts.
 pub const MAX_BLOCK_BYTES: usize = 256 << 20;
 /// Longest owner name `put` and `add_owner` accept.
@@ -193,8 +195,8 @@ impl KvBlockStore {
                 vec!["?"; chunk.len()].join(", ")
             );
             // Only `?` placeholders are spliced in; every value is bound.
-            let mut query = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql))
-                .bind(&fingerprint[..]);
+            let mut query =
+                sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql)).bind(&fingerprint[..]);
             for hash in chunk {
                 query = query.bind(&hash[..]);
             }
@@ -231,7 +233,11 @@ impl KvBlockStore {
     ) -> Result<Fetched, KvStoreError> {
         let sql = select_block_rows!("WHERE hash = ?");
         let row = self
-            .block_on(sqlx::query(sql).bind(&hash[..]).fetch_optional(&self.inner.pool))
+            .block_on(
+                sqlx::query(sql)
+                    .bind(&hash[..])
+                    .fetch_optional(&self.inner.pool),
+            )
             .map_err(self.err("reading a KV block"))?;
         let Some(row) = row else {
             return Ok(Fetched::Miss);
@@ -293,10 +299,7 @@ impl KvBlockStore {
     }
 
     fn queue(&self) -> Result<&SyncSender<Command>, KvStoreError> {
-        self.inner
-            .queue
-            .as_ref()
-            .ok_or(KvStoreError::WriterStopped)
+        self.inner.queue.as_ref().ok_or(KvStoreError::WriterStopped)
     }
 
     /// Sends a control command through the queue (blocking while it is full) and waits for it.
@@ -360,22 +363,53 @@ async fn connect(
             source,
         },
     };
-    let pool = SqlitePoolOptions::new()
-        .max_connections(READ_POOL_SIZE)
-        .connect_with(options.clone())
-        .await
-        .map_err(open_err)?;
+    let pool = retry_busy(|| {
+        SqlitePoolOptions::new()
+            .max_connections(READ_POOL_SIZE)
+            .connect_with(options.clone())
+    })
+    .await
+    .map_err(open_err)?;
     if let Err(err) = migrate(&pool, path).await {
         pool.close().await;
         return Err(err);
     }
-    match SqliteConnection::connect_with(&options).await {
+    match retry_busy(|| SqliteConnection::connect_with(&options)).await {
         Ok(conn) => Ok((pool, conn)),
         Err(source) => {
             pool.close().await;
             Err(open_err(source))
         }
     }
+}
+
+/// Runs `attempt` again while SQLite answers "database is locked" without waiting on the busy
+/// timeout: switching a brand-new file to WAL needs a lock that the busy handler does not wait
+/// for, so stores opening a new file at the same moment (app and CLI) would otherwise fail.
+async fn retry_busy<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(err) if is_busy(&err) && retries < OPEN_BUSY_RETRIES => {
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(retries))).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `err` is SQLITE_BUSY (any extended code).
+fn is_busy(err: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 /// Runs the migrations; a second try covers another process creating the same new file at the
@@ -433,6 +467,12 @@ fn check_owner(owner: &str) -> Result<(), KvStoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<KvBlockStore>();
+    }
 
     #[test]
     fn put_refuses_inconsistent_blocks() {

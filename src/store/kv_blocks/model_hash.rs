@@ -55,7 +55,9 @@ impl KvBlockStore {
         Counters::add(&self.inner.shared.counters.model_files_hashed, 1);
         let after = file_version(&std::fs::metadata(&path).map_err(model_err(&path))?);
         if after != version {
-            return Err(KvStoreError::ModelFileChanged { path: PathBuf::from(key) });
+            return Err(KvStoreError::ModelFileChanged {
+                path: PathBuf::from(key),
+            });
         }
         let query = sqlx::query(
             "INSERT INTO model_fingerprints (path, size, mtime_ns, content_hash, computed) \

@@ -104,6 +104,9 @@ fn hash_column(row: &SqliteRow, name: &str) -> Result<[u8; HASH_LEN], InvalidBlo
     let bytes = column::<Option<Vec<u8>>>(row, name)?
         .ok_or_else(|| InvalidBlock::Decode(format!("{name} is NULL")))?;
     <[u8; HASH_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
-        InvalidBlock::Decode(format!("{name} is {} bytes, expected {HASH_LEN}", bytes.len()))
+        InvalidBlock::Decode(format!(
+            "{name} is {} bytes, expected {HASH_LEN}",
+            bytes.len()
+        ))
     })
 }

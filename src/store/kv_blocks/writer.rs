@@ -300,7 +300,10 @@ async fn touch(
 
 /// Deletes least recently used blocks without a `pin:` owner until the stored bytes fit the
 /// budget (or only pinned blocks are left). Returns how many it deleted.
-async fn enforce_budget(conn: &mut SqliteConnection, budget_bytes: u64) -> Result<u64, sqlx::Error> {
+async fn enforce_budget(
+    conn: &mut SqliteConnection,
+    budget_bytes: u64,
+) -> Result<u64, sqlx::Error> {
     let budget = i64::try_from(budget_bytes).unwrap_or(i64::MAX);
     let mut collected = 0;
     loop {
