@@ -11,10 +11,10 @@
 //! Writes that read before they write run in `BEGIN IMMEDIATE` transactions, so two writers
 //! queue on the busy timeout instead of failing with a lock upgrade conflict.
 
-pub mod kv_blocks;
 mod clock;
 mod conversations;
 mod error;
+pub mod kv_blocks;
 mod messages;
 mod search;
 mod settings;
