@@ -18,6 +18,7 @@ mod document_chunks;
 mod document_types;
 mod documents;
 mod error;
+pub mod kv_blocks;
 mod messages;
 mod search;
 mod settings;
