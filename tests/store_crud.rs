@@ -17,6 +17,7 @@ fn stats() -> ReplyStats {
         decode_tok_s: 31.25,
         stop_reason: StopReason::Eog,
         recompute_reason: None,
+        reused_by_tier: None,
     }
 }
 

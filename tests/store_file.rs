@@ -44,6 +44,7 @@ async fn everything_is_there_after_a_restart() {
         decode_tok_s: 40.5,
         stop_reason: StopReason::Cancelled,
         recompute_reason: Some("first turn".into()),
+        reused_by_tier: None,
     };
     let settings = Settings {
         context_length: 8192,

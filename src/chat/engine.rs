@@ -10,9 +10,13 @@ use std::sync::{Arc, Mutex};
 use crate::engine::gpu_forward::{GpuForwardError, GpuForwardOptions};
 use crate::engine::{GenerationStats, Generator, Sampler, SamplerConfig, StopReason};
 use crate::gpu::{GpuContext, GpuInfo};
+use crate::kv::Found;
+use crate::kv::{DEFAULT_RAM_BUDGET_BYTES, Tiers};
+use crate::metrics::{Metrics, RecomputeReason, RequestRecord, TierTokens};
 use crate::model::ModelConfig;
 use crate::quant::GgmlType;
-use crate::store::{self, Message, ReplyStats, Role, Settings, TokenSegment};
+use crate::store::kv_blocks::{KvBlockStore, KvStoreOptions};
+use crate::store::{self, Message, ReplyStats, ReusedByTier, Role, Settings, TokenSegment};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::error::ChatError;
@@ -22,7 +26,10 @@ use super::model_file::{
     planned_options,
 };
 use super::residency::Residency;
-use super::reuse::recompute_reason;
+use super::reuse::{
+    REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_TEMPLATE,
+    recompute_reason,
+};
 use super::sequence::{GpuSequence, SequenceModel};
 use super::stats::ChatStats;
 use super::types::{AdapterInfo, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, count_u32};
@@ -58,6 +65,11 @@ pub struct ChatEngine {
     /// The KV pool's GPU budget for the next load (None: the default, see
     /// [`planned_options`]).
     kv_budget_bytes: Option<u64>,
+    /// The RAM tier's budget for the next load.
+    ram_budget_bytes: u64,
+    /// The disk tier (`kv.sqlite` in the data dir), when one is open.
+    kv_disk: Option<KvBlockStore>,
+    metrics: Metrics,
     stats: Arc<Mutex<ChatStats>>,
 }
 
@@ -85,6 +97,9 @@ impl ChatEngine {
             gpu,
             model: None,
             kv_budget_bytes: None,
+            ram_budget_bytes: DEFAULT_RAM_BUDGET_BYTES,
+            kv_disk: None,
+            metrics: Metrics::new(),
             stats: Arc::default(),
         }
     }
@@ -93,6 +108,36 @@ impl ChatEngine {
     /// never less than one context).
     pub fn set_kv_budget(&mut self, bytes: Option<u64>) {
         self.kv_budget_bytes = bytes;
+    }
+
+    /// Sets the RAM tier's budget for the next load.
+    pub fn set_ram_budget(&mut self, bytes: u64) {
+        self.ram_budget_bytes = bytes;
+    }
+
+    /// Opens (creating if needed) the disk tier at `path` (`kv.sqlite` in the data dir):
+    /// blocks persist there and later processes restore them. Takes effect at the next load.
+    pub fn open_kv_disk(&mut self, path: &Path, opts: KvStoreOptions) -> Result<(), ChatError> {
+        self.kv_disk = Some(KvBlockStore::open(path, opts)?);
+        Ok(())
+    }
+
+    /// The disk tier, when open.
+    pub fn kv_disk(&self) -> Option<&KvBlockStore> {
+        self.kv_disk.as_ref()
+    }
+
+    /// The cache's and requests' metrics (shared handle: Prometheus text, the UI snapshot).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Waits until every block handed to the disk tier is committed (clean shutdown, tests).
+    pub fn flush_cache(&self) -> Result<(), ChatError> {
+        if let Some(d) = &self.kv_disk {
+            d.flush()?;
+        }
+        Ok(())
     }
 
     pub fn adapter(&self) -> Option<AdapterInfo> {
@@ -157,7 +202,11 @@ impl ChatEngine {
         let tokenizer = Tokenizer::from_gguf(&file)?;
         let template = ChatTemplate::from_gguf(&file)?;
         progress(0.15, "Fingerprinting the model file");
-        let file_hash = file_content_hash(path)?;
+        let file_hash = match &self.kv_disk {
+            // Remembered by path, size and modification time.
+            Some(d) => d.model_hash(path)?,
+            None => file_content_hash(path)?,
+        };
         // Free the old model's GPU memory before uploading the new one.
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
@@ -171,7 +220,12 @@ impl ChatEngine {
         } else {
             GgmlType::F32
         };
-        let sequence = GpuSequence::load(gpu, &file, opts)?;
+        let tiers = Tiers::new(
+            self.ram_budget_bytes,
+            self.kv_disk.clone(),
+            self.metrics.clone(),
+        );
+        let sequence = GpuSequence::load(gpu, &file, opts, tiers)?;
         let info = model_info(path, &file, &config, context);
         let kv_bytes_per_token = config.kv_bytes_per_token(kv);
         self.model = Some(LoadedModel {
@@ -300,7 +354,14 @@ impl ChatEngine {
             prompt.dropped_messages,
             checkout.held,
             reused,
+            prompt.extended.then(|| {
+                (
+                    tokens.len() - user_tokens.ids.len(),
+                    model.sequence.block_size(),
+                )
+            }),
         );
+        let by_tier = reused_by_tier(checkout.found, reused);
         on_event(TurnEvent::Started {
             prompt_tokens: tokens.len(),
             reused_tokens: reused,
@@ -333,7 +394,9 @@ impl ChatEngine {
                     decode_tok_s: finite(run.decode_tok_s()),
                     stop_reason: stop_reason(run.stop_reason),
                     recompute_reason: reason,
+                    reused_by_tier: Some(by_tier),
                 };
+                record_request(&self.metrics, &stats, finite(run.prefill_ms));
                 Ok(TurnOutcome {
                     text: run.text,
                     stats,
@@ -357,6 +420,7 @@ impl ChatEngine {
                     decode_tok_s: 0.0,
                     stop_reason: store::StopReason::Cancelled,
                     recompute_reason: reason,
+                    reused_by_tier: Some(by_tier),
                 },
                 user_tokens,
                 reply_tokens: None,
@@ -369,9 +433,65 @@ impl ChatEngine {
         {
             s.record(&o.stats);
         }
+        // Write the turn's new blocks behind to RAM and disk (after the reply, off its path).
+        model.sequence.persist();
         self.update_kv_held();
         outcome
     }
+}
+
+/// `found` (what the acquire brought, whole blocks, in chain order GPU → RAM → disk) cut to
+/// the `reused` tokens the turn kept: the cut falls on the last tier found.
+fn reused_by_tier(found: Found, reused: usize) -> ReusedByTier {
+    let mut excess = found.total().saturating_sub(reused);
+    let mut take = |n: usize| {
+        let cut = n.min(excess);
+        excess -= cut;
+        n - cut
+    };
+    let disk = take(found.disk);
+    let ram = take(found.ram);
+    let gpu = take(found.gpu);
+    ReusedByTier {
+        gpu: count_u32(gpu),
+        ram: count_u32(ram),
+        disk: count_u32(disk),
+    }
+}
+
+/// One request into the metrics (its reason, if any, by kind).
+fn record_request(metrics: &Metrics, stats: &ReplyStats, prefill_ms: f64) {
+    let by = stats.reused_by_tier.unwrap_or_default();
+    let recompute = stats.recompute_reason.as_deref().map(|r| {
+        if r.starts_with(REASON_FIRST_TURN) {
+            RecomputeReason::FirstTurn
+        } else if r.starts_with(REASON_TEMPLATE) {
+            RecomputeReason::Template
+        } else if r.starts_with(REASON_CONTEXT_FULL) {
+            RecomputeReason::ContextFull
+        } else if r.starts_with(REASON_EVICTED) {
+            RecomputeReason::Evicted
+        } else if r.starts_with(REASON_MODEL_RELOADED) {
+            RecomputeReason::ModelChanged
+        } else {
+            RecomputeReason::Other
+        }
+    });
+    let record = RequestRecord {
+        prompt_tokens: u64::from(stats.prompt_tokens),
+        cached: TierTokens {
+            gpu: u64::from(by.gpu),
+            ram: u64::from(by.ram),
+            disk: u64::from(by.disk),
+        },
+        prefill_ms,
+        ttft_ms: (stats.generated_tokens > 0).then_some(stats.ttft_ms),
+        generated_tokens: u64::from(stats.generated_tokens),
+        decode_tok_s: (stats.generated_tokens > 1).then_some(stats.decode_tok_s),
+        recompute,
+    };
+    // Only a record with more cached than prompt tokens is refused; ours never has.
+    let _ = metrics.record_request(&record);
 }
 
 impl Default for ChatEngine {

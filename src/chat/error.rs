@@ -6,6 +6,7 @@ use crate::engine::gpu_forward::GpuForwardError;
 use crate::gguf::GgufError;
 use crate::model::ModelError;
 use crate::store::StoreError;
+use crate::store::kv_blocks::KvStoreError;
 use crate::tokenizer::{ChatTemplateError, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,4 +53,6 @@ pub enum ChatError {
     NoSequenceSlot,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the KV cache's disk tier failed: {0}")]
+    KvDisk(#[from] KvStoreError),
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::kv::{Owner, SeqId};
+use crate::kv::{Found, Owner, SeqId};
 
 use super::reuse::common_prefix;
 use super::sequence::SequenceModel;
@@ -38,6 +38,8 @@ pub struct Checkout {
     pub held: usize,
     /// Tokens of the new prompt the current sequence now holds (own or from the index).
     pub reused: usize,
+    /// Where the acquired part came from (all GPU when the own sequence was kept).
+    pub found: Found,
 }
 
 /// Every slot is taken by the asking conversation itself (cannot happen with ≥ 1 slot).
@@ -74,6 +76,10 @@ impl Residency {
                         arrival: Arrival::Resident,
                         held: own.len(),
                         reused: keep,
+                        found: Found {
+                            gpu: keep,
+                            ..Found::default()
+                        },
                     });
                 }
                 // The index has more (the template re-rendered history, say): start over
@@ -81,11 +87,12 @@ impl Residency {
                 let seq = r.seq;
                 self.by_conversation.remove(&conversation);
                 model.free(seq);
-                let reused = self.acquire(conversation, tokens, model)?;
+                let found = self.acquire(conversation, tokens, model)?;
                 return Ok(Checkout {
                     arrival: Arrival::Resident,
                     held: own.len(),
-                    reused,
+                    reused: found.total(),
+                    found,
                 });
             }
             self.by_conversation.remove(&conversation);
@@ -100,11 +107,14 @@ impl Residency {
         if !self.owns(current) {
             model.free(current);
         }
-        let reused = self.acquire(conversation, tokens, model)?;
+        // Room for the prompt first, so blocks found in RAM or on disk can be uploaded.
+        self.make_room(conversation, tokens.len(), model);
+        let found = self.acquire(conversation, tokens, model)?;
         Ok(Checkout {
             arrival,
             held: 0,
-            reused,
+            reused: found.total(),
+            found,
         })
     }
 
@@ -113,8 +123,8 @@ impl Residency {
         conversation: i64,
         tokens: &[u32],
         model: &mut dyn SequenceModel,
-    ) -> Result<usize, NoSlot> {
-        let (seq, reused) = loop {
+    ) -> Result<Found, NoSlot> {
+        let (seq, found) = loop {
             if let Some(got) = model.acquire(tokens) {
                 break got;
             }
@@ -130,7 +140,7 @@ impl Residency {
                 last_used: self.clock,
             },
         );
-        Ok(reused)
+        Ok(found)
     }
 
     /// Lets other conversations' sequences go, least recently used first, until `needed`
@@ -237,13 +247,20 @@ mod tests {
                 self.seen.push(t);
             }
         }
-        fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, usize)> {
+        fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, Found)> {
             let n = self.cached_prefix(tokens);
             let s = self.new_sequence()?;
             self.slots[s] = Some(tokens[..n].to_vec());
             self.current = s;
-            Some((s, n))
+            Some((
+                s,
+                Found {
+                    gpu: n,
+                    ..Found::default()
+                },
+            ))
         }
+        fn persist(&mut self) {}
         fn cached_prefix(&self, tokens: &[u32]) -> usize {
             let live = self.slots.iter().flatten();
             let best = self
@@ -279,6 +296,9 @@ mod tests {
         }
         fn max_batch(&self) -> usize {
             64
+        }
+        fn block_size(&self) -> usize {
+            BS
         }
         fn max_ctx(&self) -> usize {
             self.capacity

@@ -15,13 +15,17 @@ pub fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 }
 
 /// Why a turn could not reuse everything the cache held for its conversation (None when it
-/// did). `has_history`: the conversation had messages before this turn.
+/// did). `has_history`: the conversation had messages before this turn; `history_len`: the
+/// exact ids of that history, when the prompt extends them, and the block size: reusing all
+/// its whole blocks — from any tier, after a restart too — needs no reason (only whole
+/// blocks are shared and persisted; the open last one is recomputed).
 pub fn recompute_reason(
     arrival: Arrival,
     has_history: bool,
     dropped_messages: usize,
     cached_len: usize,
     reused: usize,
+    history_len: Option<(usize, usize)>,
 ) -> Option<String> {
     if dropped_messages > 0 {
         let s = if dropped_messages == 1 { "" } else { "s" };
@@ -31,6 +35,9 @@ pub fn recompute_reason(
     }
     if !has_history {
         return Some(REASON_FIRST_TURN.into());
+    }
+    if history_len.is_some_and(|(n, block)| reused + 1 >= n / block.max(1) * block) {
+        return None;
     }
     match arrival {
         Arrival::New => Some(REASON_MODEL_RELOADED.into()),
@@ -55,26 +62,32 @@ mod tests {
     fn reasons_in_order_of_precedence() {
         let r = Arrival::Resident;
         assert!(
-            recompute_reason(r, true, 2, 10, 3)
+            recompute_reason(r, true, 2, 10, 3, None)
                 .unwrap()
                 .starts_with(REASON_CONTEXT_FULL)
         );
         assert_eq!(
-            recompute_reason(Arrival::New, false, 0, 0, 0).as_deref(),
+            recompute_reason(Arrival::New, false, 0, 0, 0, None).as_deref(),
             Some(REASON_FIRST_TURN)
         );
         assert_eq!(
-            recompute_reason(Arrival::New, true, 0, 0, 0).as_deref(),
+            recompute_reason(Arrival::New, true, 0, 0, 0, None).as_deref(),
             Some(REASON_MODEL_RELOADED)
         );
         assert_eq!(
-            recompute_reason(Arrival::Evicted, true, 0, 0, 2).as_deref(),
+            recompute_reason(Arrival::Evicted, true, 0, 0, 2, None).as_deref(),
             Some(REASON_EVICTED)
         );
         assert_eq!(
-            recompute_reason(r, true, 0, 10, 9).as_deref(),
+            recompute_reason(r, true, 0, 10, 9, None).as_deref(),
             Some(REASON_TEMPLATE)
         );
-        assert_eq!(recompute_reason(r, true, 0, 10, 10), None);
+        assert_eq!(recompute_reason(r, true, 0, 10, 10, None), None);
+        assert_eq!(
+            recompute_reason(Arrival::New, true, 0, 0, 48, Some((60, 16))),
+            None,
+            "a restored history needs no reason"
+        );
+        assert!(recompute_reason(Arrival::New, true, 0, 0, 32, Some((60, 16))).is_some());
     }
 }

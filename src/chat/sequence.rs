@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
 use crate::gguf::GgufFile;
 use crate::gpu::GpuContext;
-use crate::kv::{Owner, SeqId};
+use crate::kv::{Found, Owner, SeqId, Tiers};
 
 pub trait SequenceModel: Send {
     /// The sequence the other calls act on.
@@ -20,8 +20,12 @@ pub trait SequenceModel: Send {
     /// leaves none current until the next `select` or `acquire`.
     fn free(&mut self, s: SeqId);
     /// A new sequence holding the longest prefix of `tokens` the cache has (from any
-    /// conversation), made current; with the tokens it holds. None when every slot is taken.
-    fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, usize)>;
+    /// conversation, any tier), made current; with the tokens it holds by tier. None when
+    /// every slot is taken.
+    fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, Found)>;
+    /// After a turn: copies the blocks it computed to the lower tiers and publishes what each
+    /// tier holds.
+    fn persist(&mut self);
     /// Tokens of the longest prefix of `tokens` the cache holds.
     fn cached_prefix(&self, tokens: &[u32]) -> usize;
     /// The token ids the current sequence holds.
@@ -45,15 +49,18 @@ pub trait SequenceModel: Send {
     fn truncate(&mut self, len: usize);
     /// Most tokens one step takes.
     fn max_batch(&self) -> usize;
+    /// Tokens per KV block: only whole blocks are shared and persisted.
+    fn block_size(&self) -> usize;
     /// KV capacity in tokens.
     fn max_ctx(&self) -> usize;
     /// Runs `tokens` (at most `max_batch`) at positions `len()..`; the last token's logits.
     fn step_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuForwardError>;
 }
 
-/// The GPU engine's sequence.
+/// The GPU engine's sequences over the tiered KV cache.
 pub struct GpuSequence {
     forward: GpuForward,
+    tiers: Tiers,
 }
 
 impl GpuSequence {
@@ -61,10 +68,20 @@ impl GpuSequence {
         ctx: Arc<GpuContext>,
         file: &GgufFile,
         opts: GpuForwardOptions,
+        tiers: Tiers,
     ) -> Result<Self, GpuForwardError> {
         Ok(GpuSequence {
             forward: GpuForward::load(ctx, file, opts)?,
+            tiers,
         })
+    }
+
+    pub fn tiers(&self) -> &Tiers {
+        &self.tiers
+    }
+
+    pub fn forward(&self) -> &GpuForward {
+        &self.forward
     }
 }
 
@@ -85,8 +102,16 @@ impl SequenceModel for GpuSequence {
         let _ = self.forward.free_sequence(s);
     }
 
-    fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, usize)> {
-        self.forward.acquire(tokens).ok()
+    fn acquire(&mut self, tokens: &[u32]) -> Option<(SeqId, Found)> {
+        let (s, found) = self.tiers.acquire(self.forward.kv_mut(), tokens).ok()?;
+        self.forward.select_sequence(s).ok()?;
+        Some((s, found))
+    }
+
+    fn persist(&mut self) {
+        // A failed copy only costs a later recompute; the turn itself is done.
+        let _ = self.tiers.spill(self.forward.kv_mut());
+        self.tiers.publish(self.forward.kv());
     }
 
     fn cached_prefix(&self, tokens: &[u32]) -> usize {
@@ -99,6 +124,9 @@ impl SequenceModel for GpuSequence {
 
     fn drop_cached(&mut self) {
         self.forward.kv_mut().drop_cached();
+        let root = *self.forward.kv().root();
+        let _ = self.tiers.clear(&root, true);
+        self.tiers.publish(self.forward.kv());
     }
 
     fn set_owner(&mut self, owner: Owner) {
@@ -108,6 +136,8 @@ impl SequenceModel for GpuSequence {
 
     fn remove_owner(&mut self, owner: Owner) {
         self.forward.kv_mut().remove_owner(owner);
+        let _ = self.tiers.remove_owner(owner);
+        self.tiers.publish(self.forward.kv());
     }
 
     fn tokens_held(&self) -> usize {
@@ -129,6 +159,10 @@ impl SequenceModel for GpuSequence {
 
     fn max_batch(&self) -> usize {
         self.forward.max_batch()
+    }
+
+    fn block_size(&self) -> usize {
+        self.forward.options().block_size
     }
 
     fn max_ctx(&self) -> usize {

@@ -10,15 +10,9 @@ pub type BlockHash = [u8; 32];
 /// any tier) then stops matching, and old blocks are never read as new ones.
 pub const KV_LAYOUT_VERSION: u32 = 1;
 
-/// `blake3(parent || tokens as u32 LE)`.
-pub fn chain_hash(parent: &BlockHash, tokens: &[u32]) -> BlockHash {
-    let mut h = blake3::Hasher::new();
-    h.update(parent);
-    for t in tokens {
-        h.update(&t.to_le_bytes());
-    }
-    *h.finalize().as_bytes()
-}
+/// `blake3(parent || tokens as u32 LE)` (one function for every tier: the disk store checks
+/// rows with it).
+pub use crate::store::kv_blocks::chain_hash;
 
 /// The hashes of the full blocks of `tokens` (a trailing partial block has none), chained
 /// from `root`.

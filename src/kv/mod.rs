@@ -17,12 +17,18 @@
 mod allocator;
 pub mod hash;
 mod pool;
+mod ram;
 mod table;
+mod tiers;
+mod transfer;
 
 pub use allocator::{BlockAllocator, BlockId, Owner};
 pub use hash::{BlockHash, KV_LAYOUT_VERSION, ModelFingerprint, block_hashes, chain_hash};
 pub use pool::{KvPool, SeqId};
+pub use ram::RamTier;
 pub use table::{BlockCopy, BlockTable};
+pub use tiers::{DEFAULT_RAM_BUDGET_BYTES, Found, Tiers, owner_key};
+pub use transfer::FreshBlock;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KvError {
@@ -44,6 +50,9 @@ pub enum KvError {
     PoolTooLarge { bytes: u64, limit: u64 },
     #[error("KV layout: {0}")]
     Layout(String),
+    /// A lower tier (the disk store) failed; kept as text so that `KvError` stays comparable.
+    #[error("KV tier: {0}")]
+    Tier(String),
     /// A device error while creating the pool (kept as text so that `KvError` stays
     /// comparable in tests).
     #[error("GPU: {0}")]

@@ -15,6 +15,7 @@ use crate::gpu::ops::KvLayout;
 use crate::gpu::{GpuBuffer, GpuContext};
 
 use super::hash::{BlockHash, chain_hash};
+use super::transfer::FreshBlock;
 use super::{BlockAllocator, BlockCopy, BlockTable, KvError, Owner};
 
 /// A sequence slot of a [`KvPool`].
@@ -56,6 +57,8 @@ pub struct KvPool {
     step_table: GpuBuffer,
     /// The sequence whose current table `step_table` holds (None: stale).
     step_table_of: Option<SeqId>,
+    /// Blocks computed and registered here since the last `take_fresh` (for the lower tiers).
+    fresh: Vec<FreshBlock>,
 }
 
 impl KvPool {
@@ -104,6 +107,7 @@ impl KvPool {
             root: [0; 32],
             step_table,
             step_table_of: None,
+            fresh: Vec::new(),
         })
     }
 
@@ -113,6 +117,7 @@ impl KvPool {
         if root != self.root {
             self.root = root;
             self.alloc.drop_cached();
+            self.fresh.clear();
         }
     }
 
@@ -122,6 +127,10 @@ impl KvPool {
 
     pub fn layout(&self) -> &KvLayout {
         &self.layout
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
     }
 
     pub fn allocator(&self) -> &BlockAllocator {
@@ -316,6 +325,13 @@ impl KvPool {
             let b = q.table.blocks()[i];
             if self.alloc.register(b, q.hashes[i])? {
                 registered += 1;
+                self.fresh.push(FreshBlock {
+                    id: b,
+                    hash: q.hashes[i],
+                    parent: if i == 0 { root } else { q.hashes[i - 1] },
+                    tokens: q.tokens[i * bs..(i + 1) * bs].to_vec(),
+                    owner: q.owner,
+                });
             }
             if let Some(o) = q.owner {
                 self.alloc.add_owner(b, o);
@@ -323,6 +339,41 @@ impl KvPool {
         }
         q.sealed = full;
         Ok(registered)
+    }
+
+    /// Registers the last block of `s`, just restored from a lower tier, under `hash`.
+    pub(super) fn seal_restored(&mut self, s: SeqId, hash: BlockHash) -> Result<(), KvError> {
+        let q = self
+            .seqs
+            .get_mut(s)
+            .filter(|q| q.live)
+            .ok_or(KvError::UnknownSequence(s))?;
+        let i = q.hashes.len();
+        let b = *q.table.blocks().get(i).ok_or(KvError::Layout(
+            "no block to seal at the end of the sequence".into(),
+        ))?;
+        q.hashes.push(hash);
+        q.sealed = q.hashes.len();
+        self.alloc.register(b, hash)?;
+        if let Some(o) = q.owner {
+            self.alloc.add_owner(b, o);
+        }
+        Ok(())
+    }
+
+    /// The blocks computed and registered since the last call that still hold their content
+    /// (a block evicted meanwhile is gone from the GPU and is skipped).
+    pub fn take_fresh(&mut self) -> Vec<FreshBlock> {
+        let fresh = std::mem::take(&mut self.fresh);
+        fresh
+            .into_iter()
+            .filter(|f| self.alloc.hash_of(f.id) == Some(&f.hash))
+            .collect()
+    }
+
+    /// The hashes of the full blocks of `s` (a chain from the root).
+    pub fn hashes(&self, s: SeqId) -> Result<&[BlockHash], KvError> {
+        Ok(&self.seq(s)?.hashes)
     }
 
     /// Keeps the first `len` tokens of `s`, freeing the blocks past them.

@@ -45,7 +45,7 @@ pub use messages::MAX_CONTENT_BYTES;
 pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
     Conversation, ConversationSummary, LoadedMessages, MAX_SEGMENT_TOKENS, Message, ReplyStats,
-    Role, RowWarning, StopReason, TokenSegment,
+    ReusedByTier, Role, RowWarning, StopReason, TokenSegment,
 };
 
 /// The schema, embedded at compile time.

@@ -74,6 +74,18 @@ pub struct ReplyStats {
     /// Why this turn could not reuse the cache; `None` when it did.
     #[serde(default)]
     pub recompute_reason: Option<String>,
+    /// Where the reused tokens came from (older rows have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_by_tier: Option<ReusedByTier>,
+}
+
+/// Reused prompt tokens by the cache tier they were found in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReusedByTier {
+    pub gpu: u32,
+    pub ram: u32,
+    pub disk: u32,
 }
 
 impl ReplyStats {

@@ -1,0 +1,311 @@
+//! The tiers below the GPU pool: host RAM ([`RamTier`]) and SQLite on disk
+//! ([`KvBlockStore`], shared by processes on one data dir, surviving restarts).
+//!
+//! - Write-behind: after a turn, [`Tiers::spill`] reads back the blocks computed since the
+//!   last call (one submit, one map) and hands them to RAM and to the disk writer's queue, off
+//!   the step's critical path. A GPU eviction then loses nothing worth keeping.
+//! - Lookup: [`Tiers::acquire`] takes the longest prefix the GPU index holds, then continues
+//!   the hash chain in RAM and on disk, uploading each block found instead of computing it.
+//!   A block that fails verification (checksum, length, fingerprint, tokens) is a miss — the
+//!   caller computes it — and is counted; wrong bytes never reach the GPU.
+//! - The disk store's fingerprint of a block is `h_0`, the pool's root: the model file's
+//!   content and every setting that changes a block's bytes.
+
+use std::sync::Arc;
+
+use crate::metrics::{LowerTier, Metrics, OwnerKind, Tier, TierTokens, VerifyFailure};
+use crate::store::kv_blocks::{
+    BlockRecord, ClearFilter, Enqueued, Fetched, InvalidBlock, KvBlockStore, KvStoreError,
+};
+
+use super::hash::{BlockHash, chain_hash};
+use super::ram::RamTier;
+use super::{KvError, KvPool, Owner, SeqId};
+
+/// Default RAM tier budget.
+pub const DEFAULT_RAM_BUDGET_BYTES: u64 = 2 << 30;
+
+/// What one acquire found, by tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    pub gpu: usize,
+    pub ram: usize,
+    pub disk: usize,
+}
+
+impl Found {
+    pub fn total(&self) -> usize {
+        self.gpu + self.ram + self.disk
+    }
+
+    pub fn as_tier_tokens(&self) -> TierTokens {
+        TierTokens {
+            gpu: self.gpu as u64,
+            ram: self.ram as u64,
+            disk: self.disk as u64,
+        }
+    }
+}
+
+/// The owner's name in the disk store.
+pub fn owner_key(o: Owner) -> String {
+    match o {
+        Owner::Conversation(id) => format!("conversation:{id}"),
+        Owner::Document(id) => format!("document:{id}"),
+        Owner::Request(id) => format!("request:{id}"),
+    }
+}
+
+pub struct Tiers {
+    ram: RamTier,
+    disk: Option<KvBlockStore>,
+    metrics: Metrics,
+    /// Blocks the disk writer dropped because its queue was full.
+    dropped: u64,
+}
+
+fn verify_label(reason: &InvalidBlock) -> VerifyFailure {
+    match reason {
+        InvalidBlock::Checksum => VerifyFailure::Checksum,
+        InvalidBlock::Truncated { .. } => VerifyFailure::Truncated,
+        InvalidBlock::Fingerprint => VerifyFailure::Fingerprint,
+        InvalidBlock::Tokens | InvalidBlock::Decode(_) => VerifyFailure::Decode,
+    }
+}
+
+fn disk_err(e: KvStoreError) -> KvError {
+    KvError::Tier(e.to_string())
+}
+
+impl Tiers {
+    pub fn new(ram_budget_bytes: u64, disk: Option<KvBlockStore>, metrics: Metrics) -> Tiers {
+        Tiers {
+            ram: RamTier::new(ram_budget_bytes),
+            disk,
+            metrics,
+            dropped: 0,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn ram(&self) -> &RamTier {
+        &self.ram
+    }
+
+    pub fn disk(&self) -> Option<&KvBlockStore> {
+        self.disk.as_ref()
+    }
+
+    /// A new sequence in `pool` holding the longest prefix of `tokens` found in any tier
+    /// (whole blocks), and where it came from.
+    pub fn acquire(
+        &mut self,
+        pool: &mut KvPool,
+        tokens: &[u32],
+    ) -> Result<(SeqId, Found), KvError> {
+        let (s, gpu) = pool.acquire(tokens)?;
+        let mut found = Found {
+            gpu,
+            ..Found::default()
+        };
+        let bs = pool.layout().block_size;
+        let root = *pool.root();
+        let max = pool.max_tokens_per_seq().min(tokens.len());
+        let mut parent = pool.hashes(s)?.last().copied().unwrap_or(root);
+        let mut at = gpu;
+        // How far the disk's chain goes from the first block RAM lacks (one query).
+        let mut disk_reach: Option<(usize, usize)> = None;
+        while at + bs <= max {
+            let block = &tokens[at..at + bs];
+            let h = chain_hash(&parent, block);
+            let (bytes, tier) = if let Some(b) = self.ram.get(&h) {
+                (b, LowerTier::Ram)
+            } else {
+                match self.from_disk(&root, &parent, tokens, at, bs, &mut disk_reach)? {
+                    Some(b) => (b, LowerTier::Disk),
+                    None => break,
+                }
+            };
+            if pool.append_restored(s, block, h, &bytes).is_err() {
+                // No room on the GPU for more: compute the rest.
+                break;
+            }
+            self.metrics.restore(tier, 1, bytes.len() as u64);
+            match tier {
+                LowerTier::Ram => found.ram += bs,
+                LowerTier::Disk => {
+                    found.disk += bs;
+                    self.ram.insert(h, bytes);
+                }
+            }
+            parent = h;
+            at += bs;
+        }
+        Ok((s, found))
+    }
+
+    /// The verified bytes of the block at `at` from disk, when the disk's chain reaches it.
+    fn from_disk(
+        &mut self,
+        root: &BlockHash,
+        parent: &BlockHash,
+        tokens: &[u32],
+        at: usize,
+        bs: usize,
+        reach: &mut Option<(usize, usize)>,
+    ) -> Result<Option<Arc<[u8]>>, KvError> {
+        let Some(disk) = &self.disk else {
+            return Ok(None);
+        };
+        let (from, n) = match *reach {
+            Some(r) => r,
+            None => {
+                let mut p = *parent;
+                let hashes: Vec<BlockHash> = tokens[at..]
+                    .chunks_exact(bs)
+                    .map(|b| {
+                        p = chain_hash(&p, b);
+                        p
+                    })
+                    .collect();
+                let n = disk.contains_prefix(root, &hashes).map_err(disk_err)?;
+                *reach = Some((at, n));
+                (at, n)
+            }
+        };
+        if at >= from + n * bs {
+            return Ok(None);
+        }
+        let block = &tokens[at..at + bs];
+        let h = chain_hash(parent, block);
+        match disk.get(root, &h, block).map_err(disk_err)? {
+            Fetched::Hit(bytes) => Ok(Some(bytes.into())),
+            Fetched::Miss => Ok(None),
+            Fetched::Invalid(reason) => {
+                self.metrics.verification_failure(verify_label(&reason));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Copies the blocks computed since the last call to RAM and the disk queue (one readback
+    /// for all of them); counts GPU evictions. Returns the blocks copied.
+    pub fn spill(&mut self, pool: &mut KvPool) -> Result<usize, KvError> {
+        let evicted = pool.take_evicted().len() as u64;
+        if evicted > 0 {
+            self.metrics.eviction(Tier::Gpu, evicted);
+        }
+        let fresh = pool.take_fresh();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<u32> = fresh.iter().map(|f| f.id).collect();
+        let bytes = pool.read_blocks(&ids)?;
+        let root = *pool.root();
+        let before = self.ram.evicted();
+        for (f, data) in fresh.iter().zip(bytes) {
+            if let Some(disk) = &self.disk {
+                let record = BlockRecord {
+                    hash: f.hash,
+                    parent: f.parent,
+                    fingerprint: root,
+                    tokens: f.tokens.clone(),
+                    data: data.clone(),
+                    owners: f.owner.map(owner_key).into_iter().collect(),
+                };
+                match disk.put(record).map_err(disk_err)? {
+                    Enqueued::Queued => self.metrics.spill(LowerTier::Disk, 1),
+                    Enqueued::Dropped => self.dropped += 1,
+                }
+            }
+            self.ram.insert(f.hash, data.into());
+            self.metrics.spill(LowerTier::Ram, 1);
+        }
+        let dropped = self.ram.evicted() - before;
+        if dropped > 0 {
+            self.metrics.eviction(Tier::Ram, dropped);
+        }
+        Ok(fresh.len())
+    }
+
+    /// Waits until every block handed to the disk writer is committed.
+    pub fn flush(&self) -> Result<(), KvError> {
+        match &self.disk {
+            Some(d) => d.flush().map_err(disk_err),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets every block in RAM and, with `disk`, on disk for this fingerprint.
+    pub fn clear(&mut self, root: &BlockHash, disk: bool) -> Result<(), KvError> {
+        self.ram.clear();
+        if disk && let Some(d) = &self.disk {
+            d.clear(ClearFilter::Fingerprint(*root)).map_err(disk_err)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets an owner's blocks on disk (a deleted conversation); RAM copies age out.
+    pub fn remove_owner(&self, owner: Owner) -> Result<(), KvError> {
+        if let Some(d) = &self.disk {
+            d.remove_owner_everywhere(&owner_key(owner))
+                .map_err(disk_err)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes what each tier holds to the metrics.
+    pub fn publish(&self, pool: &KvPool) {
+        let a = pool.allocator();
+        let per_block = pool.block_bytes();
+        let held = (a.n_blocks() - (a.n_free() - a.n_cached())) as u64;
+        let gpu_budget = a.n_blocks() as u64 * per_block;
+        self.metrics
+            .set_tier(Tier::Gpu, held, held * per_block, gpu_budget);
+        self.metrics.set_tier(
+            Tier::Ram,
+            self.ram.len() as u64,
+            self.ram.bytes(),
+            self.ram.budget_bytes(),
+        );
+        if let Some(d) = &self.disk
+            && let Ok(s) = d.stats()
+        {
+            self.metrics
+                .set_tier(Tier::Disk, s.blocks, s.bytes, s.budget_bytes);
+        }
+        self.metrics.set_pinned_blocks(a.n_pinned() as u64);
+        let mut by_kind = [0u64; 4];
+        for (owner, blocks) in a.blocks_by_owner() {
+            let i = match owner {
+                Owner::Conversation(_) => 0,
+                Owner::Document(_) => 1,
+                Owner::Request(_) => 3,
+            };
+            by_kind[i] += blocks as u64 * per_block;
+        }
+        let shared = (0..a.n_blocks() as u32)
+            .filter(|&b| a.owners(b).len() > 1)
+            .count() as u64;
+        by_kind[2] = shared * per_block;
+        for (kind, bytes) in [
+            OwnerKind::Conversation,
+            OwnerKind::Document,
+            OwnerKind::Shared,
+            OwnerKind::Request,
+        ]
+        .into_iter()
+        .zip(by_kind)
+        {
+            self.metrics.set_owner_bytes(kind, bytes);
+        }
+    }
+
+    /// Blocks the disk writer dropped (its queue was full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}

@@ -1,0 +1,206 @@
+//! The KV cache's lower tiers through the chat engine (stories260K on lavapipe): blocks
+//! evicted from the GPU come back from RAM, a new engine on the same data dir restores a
+//! conversation from SQLite, damaged rows are recomputed — and every warm reply is
+//! token-identical to a cold one.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use hearth::chat::{ChatEngine, TurnOutcome};
+use hearth::store::kv_blocks::KvStoreOptions;
+use hearth::store::{Message, Role, Settings};
+
+const MODEL: &str = "stories260K-f32.gguf";
+
+fn settings() -> Settings {
+    Settings {
+        temperature: 0.0,
+        repeat_penalty: 1.0,
+        max_tokens: 10,
+        system_prompt: "You tell short stories for small children about a cat, a dog and a \
+                        big red ball in the park, and they always end happily."
+            .into(),
+        ..Settings::default()
+    }
+}
+
+/// An engine with stories260K loaded: `kv` opens the disk tier there; `budget` bytes of GPU
+/// KV (Some(1): one context).
+fn engine(kv: Option<&Path>, budget: Option<u64>, context: u32) -> Option<ChatEngine> {
+    let path = common::fixture_model(MODEL)?;
+    let mut e = ChatEngine::new();
+    if let Some(reason) = e.adapter_error() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no GPU adapter and CI is set: {reason}"
+        );
+        eprintln!("SKIP: {reason}");
+        return None;
+    }
+    if let Some(kv) = kv {
+        e.open_kv_disk(kv, KvStoreOptions::default()).unwrap();
+    }
+    e.set_kv_budget(budget);
+    e.load(&path, context, &mut |_, _| {}).unwrap();
+    Some(e)
+}
+
+fn turn(e: &mut ChatEngine, conv: i64, history: &[Message], text: &str) -> TurnOutcome {
+    e.send(
+        conv,
+        history,
+        text,
+        &settings(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
+/// The history after `out` answered `text`, with the exact token segments.
+fn push(history: &mut Vec<Message>, conv: i64, text: &str, out: &TurnOutcome) {
+    let msg = |role, content: &str| Message {
+        id: history.len() as i64 + 1,
+        conversation_id: conv,
+        role,
+        content: content.to_string(),
+        created_at: String::new(),
+        stats: None,
+        tokens: None,
+    };
+    let mut user = msg(Role::User, text);
+    user.tokens = Some(out.user_tokens.clone());
+    let mut reply = msg(Role::Assistant, &out.text);
+    reply.tokens = out.reply_tokens.clone();
+    history.extend([user, reply]);
+}
+
+#[test]
+fn a_new_engine_restores_a_conversation_from_disk_and_replies_as_a_cold_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.sqlite");
+    let Some(mut first) = engine(Some(&kv), None, 512) else {
+        return;
+    };
+    let mut history = Vec::new();
+    let a = turn(&mut first, 1, &history, "Once upon a time there was a cat.");
+    push(&mut history, 1, "Once upon a time there was a cat.", &a);
+    first.flush_cache().unwrap();
+    let stored = first.kv_disk().unwrap().stats().unwrap();
+    assert!(
+        stored.blocks >= 4,
+        "the turn's blocks are on disk: {stored:?}"
+    );
+    drop(first);
+
+    // "Restart": a new engine on the same data dir.
+    let mut second = engine(Some(&kv), None, 512).unwrap();
+    let warm = turn(&mut second, 1, &history, "What did the dog do?");
+    let by = warm.stats.reused_by_tier.unwrap();
+    let history_len = (a.stats.prompt_tokens as usize) + a.tokens.len();
+    assert!(
+        by.disk as usize >= history_len / 16 * 16 - 16 && by.disk > 0,
+        "restored from disk: {:?}",
+        warm.stats
+    );
+    assert_eq!(by.gpu + by.ram, 0, "nothing else held it: {:?}", warm.stats);
+    assert_eq!(warm.stats.recompute_reason, None, "{:?}", warm.stats);
+    let snap = second.metrics().snapshot();
+    assert!(snap.restores.disk > 0 && snap.prefix_cache_hits.disk > 0);
+
+    let mut cold = engine(None, None, 512).unwrap();
+    let reference = turn(&mut cold, 1, &history, "What did the dog do?");
+    assert_eq!(reference.stats.reused_tokens, 0);
+    assert_eq!(warm.stats.prompt_tokens, reference.stats.prompt_tokens);
+    assert_eq!(
+        warm.tokens, reference.tokens,
+        "warm {:?} vs cold {:?}",
+        warm.text, reference.text
+    );
+}
+
+#[test]
+fn blocks_evicted_from_the_gpu_come_back_from_ram() {
+    // One 256-token context of GPU KV: a second conversation's long turns evict the first's
+    // blocks; the first's next turn finds them in RAM.
+    let Some(mut e) = engine(None, Some(1), 256) else {
+        return;
+    };
+    let mut h1 = Vec::new();
+    let a = turn(&mut e, 1, &h1, "Once upon a time there was a cat.");
+    push(&mut h1, 1, "Once upon a time there was a cat.", &a);
+    let long = "Lily had a big red ball and a small blue ball. She played with them in the \
+                park every day after school, and her dog ran after the balls and brought \
+                them back to her. One day the red ball rolled into the pond.";
+    let mut h2 = Vec::new();
+    let b = turn(&mut e, 2, &h2, long);
+    push(&mut h2, 2, long, &b);
+    turn(
+        &mut e,
+        2,
+        &h2,
+        "What did Lily do then? Tell me about the pond and the dog.",
+    );
+    assert!(
+        e.metrics().snapshot().evictions.gpu > 0,
+        "the test needs conversation 2 to evict conversation 1's blocks"
+    );
+    let warm = turn(&mut e, 1, &h1, "What did the dog do?");
+    let by = warm.stats.reused_by_tier.unwrap();
+    assert!(by.ram > 0, "restored from RAM: {:?}", warm.stats);
+    assert_eq!(warm.stats.recompute_reason, None, "{:?}", warm.stats);
+
+    let mut cold = engine(None, None, 256).unwrap();
+    let reference = turn(&mut cold, 1, &h1, "What did the dog do?");
+    assert_eq!(reference.stats.reused_tokens, 0);
+    assert_eq!(warm.tokens, reference.tokens);
+}
+
+#[test]
+fn a_damaged_block_on_disk_is_recomputed_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.sqlite");
+    let Some(mut first) = engine(Some(&kv), None, 512) else {
+        return;
+    };
+    let mut history = Vec::new();
+    let a = turn(&mut first, 1, &history, "Once upon a time there was a cat.");
+    push(&mut history, 1, "Once upon a time there was a cat.", &a);
+    first.flush_cache().unwrap();
+    drop(first);
+    // Flip a byte in the middle of every stored block's data (as a damaged disk would).
+    let db = rusqlite_free_corrupt(&kv);
+    assert!(db > 0);
+
+    let mut second = engine(Some(&kv), None, 512).unwrap();
+    let warm = turn(&mut second, 1, &history, "What did the dog do?");
+    let by = warm.stats.reused_by_tier.unwrap();
+    assert_eq!(by.disk, 0, "no damaged block is used: {:?}", warm.stats);
+    let snap = second.metrics().snapshot();
+    assert!(snap.verification_failures.checksum > 0, "{snap:?}");
+
+    let mut cold = engine(None, None, 512).unwrap();
+    let reference = turn(&mut cold, 1, &history, "What did the dog do?");
+    assert_eq!(warm.tokens, reference.tokens);
+}
+
+/// Damages every block's data in `kv` with plain SQL; returns the rows changed.
+fn rusqlite_free_corrupt(kv: &Path) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", kv.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE blocks SET data = substr(data, 1, 100) || x'5A' || substr(data, 102)")
+            .execute(&mut c)
+            .await
+            .unwrap()
+            .rows_affected()
+    })
+}
