@@ -102,9 +102,10 @@ pub async fn rename_conversation(
 #[tauri::command]
 pub async fn delete_conversation(state: State<'_, AppData>, id: i64) -> CmdResult<()> {
     state.store.delete_conversation(id).await.map_err(text)?;
-    // Free its KV cache now, unless a reply holds the engine (then LRU eviction frees it).
-    if let Ok(mut engine) = state.engine.try_lock() {
-        engine.forget_conversation(id);
+    // Free its KV cache now (GPU, RAM and disk), unless a reply holds the engine (then LRU
+    // eviction frees it). Off the async runtime: the disk tier blocks.
+    if let Ok(mut engine) = Arc::clone(&state.engine).try_lock_owned() {
+        let _ = tauri::async_runtime::spawn_blocking(move || engine.forget_conversation(id)).await;
     }
     Ok(())
 }

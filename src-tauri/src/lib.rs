@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use hearth::chat::{ChatEngine, LoadEvent, ModelInfo};
 use hearth::store::Store;
+use hearth::store::kv_blocks::KvStoreOptions;
 use tauri::Manager;
 use tauri::ipc::Channel;
 
@@ -18,15 +19,25 @@ use crate::state::AppData;
 /// The database file inside the platform's app-data folder.
 pub const DATABASE_FILE: &str = "hearth.db";
 
+/// The KV cache's own database (blocks by content hash), next to the app's.
+pub const KV_DATABASE_FILE: &str = "kv.sqlite";
+
 pub fn run() {
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             let store = tauri::async_runtime::block_on(Store::open(data_dir.join(DATABASE_FILE)))?;
-            let engine = ChatEngine::new();
+            let mut engine = ChatEngine::new();
             if let Some(reason) = engine.adapter_error() {
                 eprintln!("hearth: {reason}");
+            }
+            // The KV cache's disk tier: conversations resume after a restart without
+            // recomputing. Without it the app still works (GPU and RAM tiers only).
+            if let Err(e) =
+                engine.open_kv_disk(&data_dir.join(KV_DATABASE_FILE), KvStoreOptions::default())
+            {
+                eprintln!("hearth: the KV cache's disk tier is off: {e}");
             }
             let last_model = tauri::async_runtime::block_on(store.load_settings())
                 .ok()

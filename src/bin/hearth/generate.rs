@@ -10,12 +10,13 @@ use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use serde_json::json;
 
 use super::backend::{Backend, BackendOptions, gpu_for};
+use super::cached_generate::CachedGenerate;
 use super::util::{Device, KvType, open_model, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long)]
-    model: PathBuf,
+    pub(super) model: PathBuf,
     #[arg(long)]
     prompt: String,
     /// Wrap the prompt as a user message in the model's chat template.
@@ -41,14 +42,21 @@ pub struct Args {
     seed: u64,
     /// Stop when this text appears (repeatable); it is not printed.
     #[arg(long)]
-    stop: Vec<String>,
+    pub(super) stop: Vec<String>,
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
     /// The GPU's KV cache type.
     #[arg(long, value_enum, default_value_t = KvType::F16)]
-    kv_type: KvType,
+    pub(super) kv_type: KvType,
+    /// Look up and fill the KV cache's disk tier here (`kv.sqlite`; shared with the app and
+    /// other processes), so later runs restore the prompt's cached prefix.
     #[arg(long)]
-    json: bool,
+    pub(super) data_dir: Option<PathBuf>,
+    /// Compute every prompt token and leave the cache as it was (the cold baseline).
+    #[arg(long)]
+    pub(super) no_cache: bool,
+    #[arg(long)]
+    pub(super) json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -85,14 +93,6 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let max_tokens = args.max_tokens.min(n_ctx - prompt.len());
-    let gpu = gpu_for(args.device)?;
-    let options = BackendOptions {
-        max_tokens: prompt.len() + max_tokens,
-        max_batch: 512,
-        kv: args.kv_type,
-        all_logits: false,
-    };
-    let mut backend = Backend::load(args.device, &file, gpu.as_ref(), options)?;
     let sampler = Sampler::new(SamplerConfig {
         temperature: args.temperature,
         top_k: args.top_k,
@@ -102,6 +102,26 @@ pub fn run(args: Args) -> Result<()> {
         repeat_last_n: 64,
         seed: args.seed,
     });
+    if args.device == Device::Gpu {
+        let run = CachedGenerate {
+            file: &file,
+            tokenizer: &tokenizer,
+            prompt: &prompt,
+            max_tokens,
+        };
+        return run.run(&args, sampler);
+    }
+    if args.data_dir.is_some() {
+        bail!("--data-dir needs the GPU engine (--device gpu): the KV cache tiers live there");
+    }
+    let gpu = gpu_for(args.device)?;
+    let options = BackendOptions {
+        max_tokens: prompt.len() + max_tokens,
+        max_batch: 512,
+        kv: args.kv_type,
+        all_logits: false,
+    };
+    let mut backend = Backend::load(args.device, &file, gpu.as_ref(), options)?;
     let mut generator = Generator {
         tokenizer: &tokenizer,
         sampler,

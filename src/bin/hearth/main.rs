@@ -3,6 +3,7 @@
 
 mod backend;
 mod bench;
+mod cached_generate;
 mod generate;
 mod inspect;
 mod make_test_model;
