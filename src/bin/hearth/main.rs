@@ -3,6 +3,7 @@
 
 mod backend;
 mod bench;
+mod cache;
 mod cached_generate;
 mod generate;
 mod inspect;
@@ -36,6 +37,8 @@ enum Command {
     Generate(generate::Args),
     /// Measure prompt processing and generation speed (in the spirit of llama-bench).
     Bench(bench::Args),
+    /// The KV cache's disk tier: stats, verify, clear.
+    Cache(cache::Args),
     /// Write a deterministic random-weight model (tests, benchmarks, 7B-shaped presets).
     MakeTestModel(make_test_model::Args),
 }
@@ -49,6 +52,7 @@ fn main() {
         Command::Generate(a) => generate::run(a),
         Command::MakeTestModel(a) => make_test_model::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Cache(a) => cache::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

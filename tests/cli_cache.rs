@@ -1,0 +1,128 @@
+//! The KV cache across processes through the CLI: a second `hearth generate --data-dir`
+//! restores the prompt's blocks from the disk tier (`cached_by_tier.disk`) and generates the
+//! same tokens as `--no-cache`; `hearth cache stats|verify|clear` read and clear that tier.
+
+mod common;
+
+use std::path::Path;
+
+use common::cli::{hearth_json, path_str};
+use serde_json::Value;
+
+fn gpu_available() -> bool {
+    let gpu = hearth_json(&["inspect", "--gpu", "--json"]);
+    if gpu.get("error").is_some() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no GPU adapter and CI is set: {gpu}"
+        );
+        eprintln!("SKIP: no GPU adapter here: {}", gpu["error"]);
+        return false;
+    }
+    true
+}
+
+fn generate(model: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "generate",
+        "--model",
+        path_str(model),
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    hearth_json(&args)
+}
+
+/// Cold (writes the disk tier), warm in a new process, and --no-cache: same tokens; the warm
+/// run's cached tokens came from disk.
+fn restores_across_processes(model: &Path, prompt_args: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = path_str(dir.path()).to_string();
+    let with_dir = |extra: &[&str]| {
+        let mut a = prompt_args.to_vec();
+        a.extend_from_slice(&["--data-dir", &d]);
+        a.extend_from_slice(extra);
+        generate(model, &a)
+    };
+    let first = with_dir(&[]);
+    assert_eq!(first["cached_tokens"], 0, "{first}");
+    let warm = with_dir(&[]);
+    let mut cold_args = prompt_args.to_vec();
+    cold_args.push("--no-cache");
+    let cold = generate(model, &cold_args);
+    let prompt = warm["prompt_tokens"].as_u64().unwrap();
+    let disk = warm["cached_by_tier"]["disk"].as_u64().unwrap();
+    assert!(
+        disk > 0 && disk == warm["cached_tokens"].as_u64().unwrap(),
+        "restored from disk: {warm}"
+    );
+    assert!(
+        disk + 16 >= prompt,
+        "every whole block of the prompt: {warm}"
+    );
+    assert_eq!(cold["cached_tokens"], 0);
+    assert_eq!(warm["tokens"], cold["tokens"], "warm {warm}\ncold {cold}");
+    assert_eq!(first["tokens"], cold["tokens"]);
+    dir
+}
+
+#[test]
+fn a_new_process_restores_the_prompt_from_disk_and_generates_the_same_tokens() {
+    let Some(model) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    if !gpu_available() {
+        return;
+    }
+    let prompt = [
+        "--prompt",
+        "Once upon a time there was a little cat who lived in a big house with a dog and a red ball",
+    ];
+    let dir = restores_across_processes(&model, &prompt);
+    let d = path_str(dir.path());
+
+    let stats = hearth_json(&["cache", "stats", "--data-dir", d, "--json"]);
+    assert!(stats["blocks"].as_u64().unwrap() >= 2, "{stats}");
+    assert_eq!(stats["models"].as_array().unwrap().len(), 1, "{stats}");
+    assert!(
+        stats["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["owner"].as_str().unwrap().starts_with("request:"))
+    );
+    let verify = hearth_json(&["cache", "verify", "--data-dir", d, "--json"]);
+    assert_eq!(verify["invalid"], 0, "{verify}");
+    assert_eq!(verify["checked"], stats["blocks"]);
+    let cleared = hearth_json(&["cache", "clear", "--data-dir", d, "--json"]);
+    assert_eq!(cleared["deleted"], stats["blocks"]);
+    let mut args = prompt.to_vec();
+    args.extend_from_slice(&["--data-dir", d]);
+    let after = generate(&model, &args);
+    assert_eq!(after["cached_tokens"], 0, "cleared: {after}");
+}
+
+#[test]
+fn smollm2_chat_prompt_is_restored_from_disk_in_a_new_process() {
+    let Some(model) = common::real_model("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    if !gpu_available() {
+        return;
+    }
+    restores_across_processes(
+        &model,
+        &[
+            "--chat",
+            "--system",
+            "You are a concise assistant. Answer in one short sentence, and always name the \
+             programming language you mean.",
+            "--prompt",
+            "Write a Rust function that adds two integers.",
+        ],
+    );
+}
