@@ -285,6 +285,12 @@ impl ChatEngine {
         self.update_kv_held();
     }
 
+    /// Blocks the GPU pool holds (in use or cached) and the bytes of one block, measured
+    /// from the pool.
+    pub fn kv_blocks_held(&self) -> Option<(u64, u64)> {
+        self.model.as_ref().map(|m| m.sequence.blocks_held())
+    }
+
     /// Conversations whose KV cache is held.
     pub fn resident_conversations(&self) -> usize {
         self.model.as_ref().map_or(0, |m| m.residency.resident())

@@ -281,6 +281,9 @@ mod tests {
         fn drop_cached(&mut self) {
             self.seen.clear();
         }
+        fn blocks_held(&self) -> (u64, u64) {
+            (self.tokens_held().div_ceil(BS) as u64, 1)
+        }
         fn set_owner(&mut self, _: Owner) {}
         fn remove_owner(&mut self, _: Owner) {}
         fn free_tokens(&self) -> usize {

@@ -32,6 +32,9 @@ pub trait SequenceModel: Send {
     fn tokens(&self) -> Vec<u32>;
     /// Tokens of K/V the pool holds: in use by a sequence or cached for reuse.
     fn tokens_held(&self) -> usize;
+    /// Blocks the pool holds (in use or cached) and the GPU bytes of one block (every
+    /// layer's K and V): measured from the pool, not estimated.
+    fn blocks_held(&self) -> (u64, u64);
     /// Forgets every cached block no sequence uses (a cleared cache).
     fn drop_cached(&mut self);
     /// Keeps the current sequence's blocks for `owner` (accounting, clean-up).
@@ -138,6 +141,15 @@ impl SequenceModel for GpuSequence {
         self.forward.kv_mut().remove_owner(owner);
         let _ = self.tiers.remove_owner(owner);
         self.tiers.publish(self.forward.kv());
+    }
+
+    fn blocks_held(&self) -> (u64, u64) {
+        let kv = self.forward.kv();
+        let a = kv.allocator();
+        (
+            (a.n_blocks() - (a.n_free() - a.n_cached())) as u64,
+            kv.block_bytes(),
+        )
     }
 
     fn tokens_held(&self) -> usize {

@@ -16,6 +16,16 @@ pub struct CachedRun {
     pub stats: GenerationStats,
     /// Prompt tokens reused, by the tier they came from (sums to `stats.cached_tokens`).
     pub reused: Found,
+    /// Time spent finding and restoring the cached prefix (uploads from RAM or disk
+    /// included), before the prefill.
+    pub lookup_ms: f64,
+}
+
+impl CachedRun {
+    /// Time to first token as a user sees it: lookup and restore, prefill, first sample.
+    pub fn ttft_ms(&self) -> f64 {
+        self.lookup_ms + self.stats.ttft_ms
+    }
 }
 
 /// How a [`generate_cached`] call uses the cache.
@@ -57,6 +67,7 @@ pub fn generate_cached(
     if prompt.is_empty() {
         return Err(GenerateError::EmptyPrompt);
     }
+    let start = std::time::Instant::now();
     let found = match cache {
         CacheUse::ReadWrite => {
             let (s, found) = tiers
@@ -77,6 +88,7 @@ pub fn generate_cached(
     let keep = found.total().min(prompt.len() - 1);
     forward.truncate(keep);
     let reused = cut(found, keep);
+    let lookup_ms = start.elapsed().as_secs_f64() * 1000.0;
     let max_batch = forward.max_batch();
     let mut generator = Generator {
         tokenizer,
@@ -105,7 +117,11 @@ pub fn generate_cached(
         forward.kv_mut().take_fresh();
         forward.kv_mut().remove_owner(owner);
     }
-    Ok(CachedRun { stats, reused })
+    Ok(CachedRun {
+        stats,
+        reused,
+        lookup_ms,
+    })
 }
 
 /// `found` (chain order GPU → RAM → disk) cut to the first `keep` tokens.

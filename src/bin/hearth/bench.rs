@@ -16,12 +16,17 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::backend::{Backend, BackendOptions, gpu_for};
+use super::scenario::Scenario;
 use super::util::{Device, KvType, open_model, print_json};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// A cache scenario instead of the speed measurement.
+    #[command(subcommand)]
+    scenario: Option<Scenario>,
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[arg(long, default_value_t = 512)]
     prompt_tokens: usize,
     #[arg(long, default_value_t = 128)]
@@ -60,10 +65,16 @@ fn stat(xs: &[f64]) -> Stat {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(scenario) = args.scenario {
+        return scenario.run();
+    }
+    let Some(model) = &args.model else {
+        bail!("--model is required (or name a scenario: conversation, shared-prefix)");
+    };
     if args.prompt_tokens == 0 || args.reps == 0 {
         bail!("--prompt-tokens and --reps must be at least 1");
     }
-    let file = open_model(&args.model)?;
+    let file = open_model(model)?;
     let config = ModelConfig::from_gguf(&file)?;
     let gpu = gpu_for(args.device)?;
     let mut report = measure(&args, &file, &config, args.device, gpu.as_ref())?;
@@ -139,7 +150,7 @@ fn measure(
         .map(|g| g.info().name.clone())
         .unwrap_or_else(|| "cpu reference".into());
     Ok(json!({
-        "model": args.model.display().to_string(),
+        "model": args.model.as_ref().map(|m| m.display().to_string()),
         "device": label,
         "adapter": adapter,
         "kv_type": args.kv_type.name(),

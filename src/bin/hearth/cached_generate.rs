@@ -88,7 +88,7 @@ impl CachedGenerate<'_> {
         drop(stdout);
         // Blocks written behind reach the disk before the process ends.
         tiers.flush()?;
-        let stats = run.stats;
+        let stats = &run.stats;
         if !args.json {
             println!();
             eprintln!(
@@ -99,7 +99,7 @@ impl CachedGenerate<'_> {
                 run.reused.ram,
                 run.reused.disk,
                 stats.generated.len(),
-                stats.ttft_ms,
+                run.ttft_ms(),
                 stats.decode_tok_s(),
                 stats.stop_reason.as_str()
             );
@@ -112,7 +112,7 @@ impl CachedGenerate<'_> {
             "prompt_tokens": stats.prompt_tokens,
             "cached_tokens": stats.cached_tokens,
             "cached_by_tier": {"gpu": run.reused.gpu, "ram": run.reused.ram, "disk": run.reused.disk},
-            "ttft_ms": stats.ttft_ms,
+            "ttft_ms": run.ttft_ms(),
             "prefill_tok_s": stats.prefill_tok_s(),
             "decode_tok_s": stats.decode_tok_s(),
             "stop_reason": stats.stop_reason.as_str(),

@@ -8,6 +8,7 @@ mod cached_generate;
 mod generate;
 mod inspect;
 mod make_test_model;
+mod scenario;
 mod score;
 mod tokenize;
 mod util;

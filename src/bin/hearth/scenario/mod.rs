@@ -1,0 +1,40 @@
+//! `hearth bench conversation|shared-prefix`: the cache scenarios of DESIGN.md, measured.
+//! Each prints a table, writes JSON with `--json`, and an SVG plot with `--plot FILE`. Without
+//! `--model` they run on a small generated model (so they run anywhere).
+
+mod conversation;
+mod model;
+mod plot;
+mod shared_prefix;
+
+use anyhow::Result;
+
+#[derive(clap::Subcommand)]
+pub enum Scenario {
+    /// Scenario 1: a long multi-turn chat; per turn, the KV memory held and the time to first
+    /// token with the cache versus recomputing the whole history.
+    Conversation(conversation::Args),
+    /// Scenario 2: many requests sharing one long prefix; hit rate and TTFT P50/P99, cold
+    /// versus warm.
+    SharedPrefix(shared_prefix::Args),
+}
+
+impl Scenario {
+    pub fn run(self) -> Result<()> {
+        match self {
+            Scenario::Conversation(a) => conversation::run(a),
+            Scenario::SharedPrefix(a) => shared_prefix::run(a),
+        }
+    }
+}
+
+/// The value at quantile `q` (nearest rank) of `xs`.
+fn percentile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
