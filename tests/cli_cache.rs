@@ -126,3 +126,83 @@ fn smollm2_chat_prompt_is_restored_from_disk_in_a_new_process() {
         ],
     );
 }
+
+/// Scenario 1's report: turn N reuses every token of turn N−1's prompt and reply, and the
+/// KV memory measured from the pool equals the formula.
+fn conversation_report(model: Option<&Path>) {
+    let mut args = vec![
+        "bench",
+        "conversation",
+        "--turns",
+        "3",
+        "--reply-tokens",
+        "8",
+        "--context",
+        "1024",
+        "--json",
+    ];
+    if let Some(m) = model {
+        args.extend_from_slice(&["--model", path_str(m)]);
+    }
+    let r = hearth_json(&args);
+    let turns = r["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{r}");
+    for pair in turns.windows(2) {
+        let (prev, next) = (&pair[0], &pair[1]);
+        let held = prev["prompt_tokens"].as_u64().unwrap() + prev["reply_tokens"].as_u64().unwrap();
+        assert!(
+            next["reused_tokens"].as_u64().unwrap() >= held,
+            "turn {} reuses all of turn {}: {r}",
+            next["turn"],
+            prev["turn"]
+        );
+    }
+    for t in turns {
+        assert_eq!(t["kv_bytes"], t["kv_bytes_formula"], "{t}");
+        assert!(t["kv_bytes"].as_u64().unwrap() > 0);
+        assert!(t["ttft_ms_cached"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bench_conversation_reuses_every_previous_token_without_and_with_a_template() {
+    if !gpu_available() {
+        return;
+    }
+    // The generated default model and stories260K have no chat template (Llama 2 fallback).
+    conversation_report(None);
+    if let Some(m) = common::fixture_model("stories260K-f32.gguf") {
+        conversation_report(Some(&m));
+    }
+    // SmolLM2: ChatML from its own template.
+    if let Some(m) = common::real_model("SmolLM2-135M-Instruct.Q4_1.gguf") {
+        conversation_report(Some(&m));
+    }
+}
+
+#[test]
+fn bench_shared_prefix_reports_hits_and_a_faster_warm_ttft() {
+    if !gpu_available() {
+        return;
+    }
+    let r = hearth_json(&[
+        "bench",
+        "shared-prefix",
+        "--prefix-tokens",
+        "256",
+        "--requests",
+        "3",
+        "--question-tokens",
+        "16",
+        "--gen-tokens",
+        "2",
+        "--json",
+    ]);
+    let hit = r["hit_rate"].as_f64().unwrap();
+    // Requests 2 and 3 reuse the 256-token prefix: (2 · 256) / (3 · 272) ≈ 0.63.
+    assert!(hit > 0.5, "{r}");
+    assert!(
+        r["warm_ttft_ms_p50"].as_f64().unwrap() < r["cold_ttft_ms_p50"].as_f64().unwrap(),
+        "{r}"
+    );
+}
