@@ -206,3 +206,68 @@ fn bench_shared_prefix_reports_hits_and_a_faster_warm_ttft() {
         "{r}"
     );
 }
+
+/// Runs `hearth chat ARGS` with `input` on stdin; returns stderr (the per-turn stats lines).
+fn chat(args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("chat")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "hearth chat failed: {err}");
+    err
+}
+
+#[test]
+fn terminal_chat_resumes_a_conversation_from_disk_in_a_new_process() {
+    let Some(model) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
+    if !gpu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = path_str(dir.path());
+    let base = [
+        "--model",
+        path_str(&model),
+        "--data-dir",
+        d,
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+    ];
+    let first = chat(
+        &base,
+        "Once upon a time there was a cat in a big house.\n/quit\n",
+    );
+    assert!(first.contains("recomputed: first turn"), "{first}");
+    let mut resume = base.to_vec();
+    resume.extend_from_slice(&["--conversation", "1"]);
+    let second = chat(&resume, "What did the cat do?\n/quit\n");
+    let line = second
+        .lines()
+        .find(|l| l.contains("prompt tokens"))
+        .unwrap_or_else(|| panic!("{second}"));
+    let disk: u64 = line
+        .split("disk ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(disk >= 16, "restored from disk in a new process: {line}");
+    assert!(!line.contains("recomputed"), "{line}");
+}

@@ -5,6 +5,7 @@ mod backend;
 mod bench;
 mod cache;
 mod cached_generate;
+mod chat;
 mod generate;
 mod inspect;
 mod make_test_model;
@@ -36,6 +37,8 @@ enum Command {
     Score(score::Args),
     /// Generate text from a prompt.
     Generate(generate::Args),
+    /// Chat in the terminal over the app's engine and cache (/stats, /new, /quit).
+    Chat(chat::Args),
     /// Measure prompt processing and generation speed (in the spirit of llama-bench).
     Bench(bench::Args),
     /// The KV cache's disk tier: stats, verify, clear.
@@ -51,6 +54,7 @@ fn main() {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Score(a) => score::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Chat(a) => chat::run(a),
         Command::MakeTestModel(a) => make_test_model::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Cache(a) => cache::run(a),

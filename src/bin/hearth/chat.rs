@@ -1,0 +1,144 @@
+//! `hearth chat --model M [--data-dir D] [--conversation ID]`: an interactive terminal chat over
+//! the same engine as the app (`hearth::chat`). With a data dir the conversation and its exact
+//! token history are saved in `hearth.db` and the KV cache's disk tier in `kv.sqlite` (the
+//! app's files), so a later `--conversation ID` resumes without recomputing. Commands: `/stats`
+//! (the cache's snapshot), `/new` (a new conversation), `/quit`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use hearth::chat::{ChatEngine, TurnEvent};
+use hearth::store::kv_blocks::KvStoreOptions;
+use hearth::store::{Role, Store};
+
+use super::cached_generate::KV_DATABASE_FILE;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    /// Keep conversations (hearth.db) and the KV cache's disk tier (kv.sqlite) here.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Continue this saved conversation (needs --data-dir).
+    #[arg(long, requires = "data_dir")]
+    conversation: Option<i64>,
+    #[arg(long, default_value_t = 4096)]
+    context: u32,
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long)]
+    system: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = match &args.data_dir {
+        Some(d) => rt.block_on(Store::open(d.join("hearth.db")))?,
+        None => rt.block_on(Store::open_in_memory())?,
+    };
+    let mut engine = ChatEngine::new();
+    if let Some(reason) = engine.adapter_error() {
+        bail!("{reason}");
+    }
+    if let Some(d) = &args.data_dir {
+        engine.open_kv_disk(&d.join(KV_DATABASE_FILE), KvStoreOptions::default())?;
+    }
+    eprintln!("loading {} …", args.model.display());
+    let info = engine
+        .load(&args.model, args.context, &mut |_, _| {})
+        .context("cannot load the model")?;
+    let mut settings = rt.block_on(store.load_settings())?.settings;
+    settings.max_tokens = args.max_tokens;
+    settings.temperature = args.temperature;
+    if let Some(s) = &args.system {
+        settings.system_prompt = s.clone();
+    }
+    let mut conversation = match args.conversation {
+        Some(id) => rt.block_on(store.get_conversation(id))?.summary.id,
+        None => rt.block_on(store.create_conversation(None))?.id,
+    };
+    eprintln!(
+        "{} ({}, {} tokens of context). Conversation {conversation}. /stats /new /quit",
+        info.name, info.quantization, info.context_length
+    );
+    let stdin = std::io::stdin();
+    loop {
+        eprint!("> ");
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/quit" | "/exit" => break,
+            "/stats" => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&engine.metrics().snapshot())?
+                );
+                continue;
+            }
+            "/new" => {
+                conversation = rt.block_on(store.create_conversation(None))?.id;
+                eprintln!("conversation {conversation}");
+                continue;
+            }
+            _ => {}
+        }
+        let history = rt.block_on(store.get_conversation(conversation))?.messages;
+        let user = rt.block_on(store.append_message(conversation, Role::User, line, None))?;
+        let mut out = std::io::stdout();
+        let outcome = engine.send(
+            conversation,
+            &history,
+            line,
+            &settings,
+            &mut |e| {
+                if let TurnEvent::Token { text } = e {
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                }
+            },
+            &AtomicBool::new(false),
+        )?;
+        println!();
+        let s = &outcome.stats;
+        let by = s.reused_by_tier.unwrap_or_default();
+        eprintln!(
+            "[{} prompt tokens: {} reused (gpu {}, ram {}, disk {}), {} computed; {} generated; ttft {:.0} ms{}]",
+            s.prompt_tokens,
+            s.reused_tokens,
+            by.gpu,
+            by.ram,
+            by.disk,
+            s.computed_tokens,
+            s.generated_tokens,
+            s.ttft_ms,
+            s.recompute_reason
+                .as_deref()
+                .map(|r| format!("; recomputed: {r}"))
+                .unwrap_or_default()
+        );
+        let reply = rt.block_on(store.append_message(
+            conversation,
+            Role::Assistant,
+            &outcome.text,
+            Some(&outcome.stats),
+        ))?;
+        rt.block_on(store.set_message_tokens(user.id, &outcome.user_tokens))?;
+        if let Some(t) = &outcome.reply_tokens {
+            rt.block_on(store.set_message_tokens(reply.id, t))?;
+        }
+    }
+    engine.flush_cache()?;
+    Ok(())
+}
