@@ -101,7 +101,10 @@ fn rope_matches_cpu_for_both_styles_partial_rotation_and_freq_factors() {
             freq_scale,
         };
         let x = random_f32(&mut r, n_tokens * n_heads * head_dim, 1.0);
-        let pos: Vec<u32> = (0..n_tokens).map(|_| r.random_range(0..512)).collect();
+        // Long-context positions too: the angle reaches tens of thousands of radians.
+        let pos: Vec<u32> = (0..n_tokens)
+            .map(|k| r.random_range(0..if k % 2 == 0 { 512 } else { 32768 }))
+            .collect();
         let ff: Vec<f32> = (0..n_rot / 2)
             .map(|_| {
                 if with_ff {
