@@ -222,6 +222,9 @@ fn options(max_ctx: usize, max_batch: usize) -> GpuForwardOptions {
         memory_limit_bytes: None,
         prefill: PrefillKernel::Auto,
         max_sequences: 1,
+        max_logit_rows: None,
+        kv_budget_bytes: None,
+        model_hash: None,
     }
 }
 
