@@ -101,6 +101,9 @@ pub fn history_tokens(history: &[Message], model: &str) -> Option<Vec<u32>> {
     Some(ids)
 }
 
+/// A prompt extending the history's ids, and the suffix ids appended to them.
+pub type Extended = (Vec<u32>, Vec<u32>);
+
 /// The new prompt as history ids + rendered suffix, or None when the template does not render
 /// append-only here (the caller renders everything). `messages` is the whole conversation with
 /// the new user message last and the previous reply just before it; `exact` the history's ids
@@ -112,7 +115,7 @@ pub fn extend_exact(
     messages: &[ChatMessage],
     exact: &[u32],
     reply_ids: &[u32],
-) -> Result<Option<(Vec<u32>, Vec<u32>)>, ChatError> {
+) -> Result<Option<Extended>, ChatError> {
     let n = messages.len();
     if n < 3 || messages[n - 2].role != Role::Assistant.as_str() {
         return Ok(None);

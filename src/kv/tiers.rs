@@ -124,7 +124,7 @@ impl Tiers {
             let (bytes, tier) = if let Some(b) = self.ram.get(&h) {
                 (b, LowerTier::Ram)
             } else {
-                match self.from_disk(&root, &parent, tokens, at, bs, &mut disk_reach)? {
+                match self.fetch_disk(&root, &parent, tokens, at, bs, &mut disk_reach)? {
                     Some(b) => (b, LowerTier::Disk),
                     None => break,
                 }
@@ -148,7 +148,7 @@ impl Tiers {
     }
 
     /// The verified bytes of the block at `at` from disk, when the disk's chain reaches it.
-    fn from_disk(
+    fn fetch_disk(
         &mut self,
         root: &BlockHash,
         parent: &BlockHash,
