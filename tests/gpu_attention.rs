@@ -325,3 +325,30 @@ fn tiled_prefill_attention_matches_cpu() {
         }
     }
 }
+
+/// KNOWN DEFECT (open): the tiled prefill kernel disagrees with the CPU once a query attends to
+/// more than ~1,600 keys at head_dim 64 (SmolLM2's shape; also 2 heads over 1 at head_dim 64,
+/// and head_dim 8 past ~3,000 keys), while head_dim 16/32 pass at 1,700–3,000 keys and the
+/// split-K decode kernel passes at 2,000. Found through a 2,000-token SmolLM2 prompt whose
+/// GPU logits diverge from the CPU reference from position 1,600 on. Run with `--ignored`.
+#[test]
+#[ignore = "known defect: attention_tiled past ~1,600 keys at head_dim 64 (see the test's doc)"]
+fn long_context_tiled_attention_with_smollm2_shapes_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    for (tiled, past, n_q) in [(true, 1536, 97), (true, 1700, 1), (false, 1999, 1)] {
+        run_case(
+            &ctx,
+            &Case {
+                n_head: 9,
+                n_kv_head: 3,
+                head_dim: 64,
+                block_size: 16,
+                past,
+                n_q,
+                f16: false,
+                tiled,
+            },
+            300 + past as u64,
+        );
+    }
+}
