@@ -77,27 +77,41 @@ fn push(history: &mut Vec<Message>, conv: i64, text: &str, out: &TurnOutcome) {
     history.extend([user, reply]);
 }
 
+const FIRST: &str = "Once upon a time there was a cat.";
+const NEXT: &str = "What did the dog do?";
+
+/// Conversation 1's first turn in an engine on the disk tier `kv`, flushed and the engine
+/// closed: the history, the turn, and the blocks the disk tier then holds.
+fn first_turn_on_disk(kv: &Path) -> Option<(Vec<Message>, TurnOutcome, u64)> {
+    let mut first = engine(Some(kv), None, 512)?;
+    let mut history = Vec::new();
+    let a = turn(&mut first, 1, &history, FIRST);
+    push(&mut history, 1, FIRST, &a);
+    first.flush_cache().unwrap();
+    let blocks = first.kv_disk().unwrap().stats().unwrap().blocks;
+    Some((history, a, blocks))
+}
+
+/// The next turn after `history` with nothing cached: the cold reference.
+fn cold_reply(history: &[Message], context: u32) -> TurnOutcome {
+    let mut cold = engine(None, None, context).unwrap();
+    let reference = turn(&mut cold, 1, history, NEXT);
+    assert_eq!(reference.stats.reused_tokens, 0);
+    reference
+}
+
 #[test]
 fn a_new_engine_restores_a_conversation_from_disk_and_replies_as_a_cold_run() {
     let dir = tempfile::tempdir().unwrap();
     let kv = dir.path().join("kv.sqlite");
-    let Some(mut first) = engine(Some(&kv), None, 512) else {
+    let Some((history, a, stored)) = first_turn_on_disk(&kv) else {
         return;
     };
-    let mut history = Vec::new();
-    let a = turn(&mut first, 1, &history, "Once upon a time there was a cat.");
-    push(&mut history, 1, "Once upon a time there was a cat.", &a);
-    first.flush_cache().unwrap();
-    let stored = first.kv_disk().unwrap().stats().unwrap();
-    assert!(
-        stored.blocks >= 4,
-        "the turn's blocks are on disk: {stored:?}"
-    );
-    drop(first);
+    assert!(stored >= 4, "the turn's blocks are on disk: {stored}");
 
     // "Restart": a new engine on the same data dir.
     let mut second = engine(Some(&kv), None, 512).unwrap();
-    let warm = turn(&mut second, 1, &history, "What did the dog do?");
+    let warm = turn(&mut second, 1, &history, NEXT);
     let by = warm.stats.reused_by_tier.unwrap();
     let history_len = (a.stats.prompt_tokens as usize) + a.tokens.len();
     assert!(
@@ -110,9 +124,7 @@ fn a_new_engine_restores_a_conversation_from_disk_and_replies_as_a_cold_run() {
     let snap = second.metrics().snapshot();
     assert!(snap.restores.disk > 0 && snap.prefix_cache_hits.disk > 0);
 
-    let mut cold = engine(None, None, 512).unwrap();
-    let reference = turn(&mut cold, 1, &history, "What did the dog do?");
-    assert_eq!(reference.stats.reused_tokens, 0);
+    let reference = cold_reply(&history, 512);
     assert_eq!(warm.stats.prompt_tokens, reference.stats.prompt_tokens);
     assert_eq!(
         warm.tokens, reference.tokens,
@@ -129,8 +141,8 @@ fn blocks_evicted_from_the_gpu_come_back_from_ram() {
         return;
     };
     let mut h1 = Vec::new();
-    let a = turn(&mut e, 1, &h1, "Once upon a time there was a cat.");
-    push(&mut h1, 1, "Once upon a time there was a cat.", &a);
+    let a = turn(&mut e, 1, &h1, FIRST);
+    push(&mut h1, 1, FIRST, &a);
     let long = "Lily had a big red ball and a small blue ball. She played with them in the \
                 park every day after school, and her dog ran after the balls and brought \
                 them back to her. One day the red ball rolled into the pond.";
@@ -147,47 +159,37 @@ fn blocks_evicted_from_the_gpu_come_back_from_ram() {
         e.metrics().snapshot().evictions.gpu > 0,
         "the test needs conversation 2 to evict conversation 1's blocks"
     );
-    let warm = turn(&mut e, 1, &h1, "What did the dog do?");
+    let warm = turn(&mut e, 1, &h1, NEXT);
     let by = warm.stats.reused_by_tier.unwrap();
     assert!(by.ram > 0, "restored from RAM: {:?}", warm.stats);
     assert_eq!(warm.stats.recompute_reason, None, "{:?}", warm.stats);
 
-    let mut cold = engine(None, None, 256).unwrap();
-    let reference = turn(&mut cold, 1, &h1, "What did the dog do?");
-    assert_eq!(reference.stats.reused_tokens, 0);
-    assert_eq!(warm.tokens, reference.tokens);
+    assert_eq!(warm.tokens, cold_reply(&h1, 256).tokens);
 }
 
 #[test]
 fn a_damaged_block_on_disk_is_recomputed_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let kv = dir.path().join("kv.sqlite");
-    let Some(mut first) = engine(Some(&kv), None, 512) else {
+    let Some((history, _, _)) = first_turn_on_disk(&kv) else {
         return;
     };
-    let mut history = Vec::new();
-    let a = turn(&mut first, 1, &history, "Once upon a time there was a cat.");
-    push(&mut history, 1, "Once upon a time there was a cat.", &a);
-    first.flush_cache().unwrap();
-    drop(first);
     // Flip a byte in the middle of every stored block's data (as a damaged disk would).
-    let db = rusqlite_free_corrupt(&kv);
+    let db = corrupt_every_block(&kv);
     assert!(db > 0);
 
     let mut second = engine(Some(&kv), None, 512).unwrap();
-    let warm = turn(&mut second, 1, &history, "What did the dog do?");
+    let warm = turn(&mut second, 1, &history, NEXT);
     let by = warm.stats.reused_by_tier.unwrap();
     assert_eq!(by.disk, 0, "no damaged block is used: {:?}", warm.stats);
     let snap = second.metrics().snapshot();
     assert!(snap.verification_failures.checksum > 0, "{snap:?}");
 
-    let mut cold = engine(None, None, 512).unwrap();
-    let reference = turn(&mut cold, 1, &history, "What did the dog do?");
-    assert_eq!(warm.tokens, reference.tokens);
+    assert_eq!(warm.tokens, cold_reply(&history, 512).tokens);
 }
 
 /// Damages every block's data in `kv` with plain SQL; returns the rows changed.
-fn rusqlite_free_corrupt(kv: &Path) -> u64 {
+fn corrupt_every_block(kv: &Path) -> u64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

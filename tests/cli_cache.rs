@@ -6,21 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{hearth_json, path_str};
+use common::cli::{gpu_available, hearth_json, path_str};
 use serde_json::Value;
-
-fn gpu_available() -> bool {
-    let gpu = hearth_json(&["inspect", "--gpu", "--json"]);
-    if gpu.get("error").is_some() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no GPU adapter and CI is set: {gpu}"
-        );
-        eprintln!("SKIP: no GPU adapter here: {}", gpu["error"]);
-        return false;
-    }
-    true
-}
 
 fn generate(model: &Path, extra: &[&str]) -> Value {
     let mut args = vec![

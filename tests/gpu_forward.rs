@@ -6,13 +6,10 @@ mod common;
 
 use hearth::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions, PrefillKernel};
 use hearth::gguf::GgufFile;
-use std::sync::Arc;
 
-use hearth::gpu::GpuContext;
 use hearth::kv::KvError;
 use hearth::quant::GgmlType;
 use hearth::reference::ReferenceModel;
-use serde_json::Value;
 
 /// GPU vs CPU reference, both f32 activations over the same weights: max |logit difference|
 /// ≤ GPU_VS_CPU_TOL × max(1, max |logit|) (summation order and exp/sin/cos precision only).
@@ -28,17 +25,6 @@ const MODELS: [&str; 7] = [
     "rand-qwen2-f16",
 ];
 
-fn ctx() -> Option<Arc<GpuContext>> {
-    match GpuContext::new() {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
-        Err(e) => {
-            eprintln!("SKIP: no GPU adapter ({e})");
-            None
-        }
-    }
-}
-
 /// The fixtures README's tolerance against llama.cpp for the model's weight types.
 fn llamacpp_tolerance(file: &GgufFile) -> f32 {
     let types: Vec<GgmlType> = file.tensors().iter().map(|t| t.ggml_type).collect();
@@ -52,14 +38,6 @@ fn llamacpp_tolerance(file: &GgufFile) -> f32 {
     } else {
         1e-3
     }
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|t| t.as_u64().expect("id") as u32)
-        .collect()
 }
 
 fn argmax(xs: &[f32]) -> u32 {
@@ -93,7 +71,7 @@ fn opts() -> GpuForwardOptions {
 /// against the CPU reference; and the recorded top-20 logits against llama.cpp.
 #[test]
 fn forward_matches_reference_and_llamacpp_on_fixture_models() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     for stem in MODELS {
         let (Some(path), Some(refs)) = (
             common::fixture_model(&format!("{stem}.gguf")),
@@ -105,7 +83,7 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
         let reference = ReferenceModel::load(&file).unwrap();
         let n_vocab = reference.config().n_vocab;
         let seq = &refs["sequences"][1];
-        let tokens = ids(&seq["tokens"]);
+        let tokens = common::ids(&seq["tokens"]);
         let n = tokens.len();
         let mut cache = reference.new_cache(n);
         let want = reference.forward(&mut cache, &tokens).unwrap();
@@ -187,7 +165,7 @@ fn forward_matches_reference_and_llamacpp_on_fixture_models() {
 /// reference reproduces llama.cpp exactly (f32: both sequences; q8_0: sequence 0).
 #[test]
 fn greedy_decode_matches_llamacpp_on_stories260k() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     for (stem, exact) in [
         ("stories260K-f32", &[0usize, 1][..]),
         ("stories260K-q8_0", &[0][..]),
@@ -208,8 +186,8 @@ fn greedy_decode_matches_llamacpp_on_stories260k() {
             .enumerate()
             .take(2)
         {
-            let tokens = ids(&seq["tokens"]);
-            let greedy = ids(&seq["greedy"]);
+            let tokens = common::ids(&seq["tokens"]);
+            let greedy = common::ids(&seq["greedy"]);
             let margins: Vec<f32> = seq["greedy_steps_tok_logit_margin"]
                 .as_array()
                 .unwrap()
@@ -260,7 +238,7 @@ const F16_KV_TOL: f32 = 4e-2;
 
 #[test]
 fn f16_kv_cache_stays_close_to_the_reference() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
         return;
     };
@@ -269,7 +247,7 @@ fn f16_kv_cache_stays_close_to_the_reference() {
     };
     let file = GgufFile::open(&path).unwrap();
     let reference = ReferenceModel::load(&file).unwrap();
-    let tokens = ids(&refs["sequences"][1]["tokens"]);
+    let tokens = common::ids(&refs["sequences"][1]["tokens"]);
     let mut cache = reference.new_cache(tokens.len());
     let want = reference.forward(&mut cache, &tokens).unwrap();
     let mut gpu = GpuForward::load(
@@ -295,7 +273,7 @@ fn f16_kv_cache_stays_close_to_the_reference() {
 /// matmul are exercised end to end. Also covers `prefill` in max_batch pieces.
 #[test]
 fn weights_split_into_chunks_give_the_same_logits() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     for (stem, chunk) in [("stories260K-q8_0", 1024u64), ("rand-qwen2-f16", 64 << 10)] {
         let (Some(path), Some(refs)) = (
             common::fixture_model(&format!("{stem}.gguf")),
@@ -304,7 +282,7 @@ fn weights_split_into_chunks_give_the_same_logits() {
             return;
         };
         let file = GgufFile::open(&path).unwrap();
-        let tokens = ids(&refs["sequences"][1]["tokens"]);
+        let tokens = common::ids(&refs["sequences"][1]["tokens"]);
         let mut whole = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
         let small = GpuForwardOptions {
             max_weight_chunk_bytes: Some(chunk),
@@ -329,7 +307,7 @@ fn weights_split_into_chunks_give_the_same_logits() {
 
 #[test]
 fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-q8_0.gguf") else {
         return;
     };
@@ -390,7 +368,7 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
 
 #[test]
 fn bad_steps_are_typed_errors() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
         return;
     };
@@ -419,7 +397,7 @@ fn bad_steps_are_typed_errors() {
 /// the rest gives the same logits as a fresh run (≤ GPU_VS_CPU_TOL: same kernels, same order).
 #[test]
 fn truncate_keeps_the_prefix_and_reruns_the_rest() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
         return;
     };
@@ -449,7 +427,7 @@ fn truncate_keeps_the_prefix_and_reruns_the_rest() {
 /// The memory plan refuses what cannot fit, with a suggestion, and `load` refuses with it.
 #[test]
 fn memory_plan_refuses_with_a_suggestion() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
         return;
     };
@@ -498,7 +476,7 @@ fn memory_plan_refuses_with_a_suggestion() {
 /// ≤ GPU_VS_CPU_TOL × max(1, max |logit|).
 #[test]
 fn seven_b_shaped_model_prefills_130_tokens_and_decodes() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let spec = hearth::model::TestModelSpec {
         n_embd: 256,
         n_layer: 2,
@@ -555,7 +533,7 @@ fn seven_b_shaped_model_prefills_130_tokens_and_decodes() {
 /// own tokens alone; freeing one returns its blocks.
 #[test]
 fn sequences_share_the_pool_without_mixing() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
         return;
     };
@@ -633,7 +611,7 @@ fn sequences_share_the_pool_without_mixing() {
 /// four contexts of blocks (and the plan counts them); no budget means one context.
 #[test]
 fn kv_pool_is_sized_by_its_budget() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let Some(path) = common::fixture_model("stories260K-f32.gguf") else {
         return;
     };

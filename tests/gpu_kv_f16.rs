@@ -19,14 +19,7 @@ const F16_KV_TOL: f32 = 4e-2;
 
 fn ctx_without_f16() -> Option<Arc<GpuContext>> {
     let allowed = WANTED_FEATURES.difference(wgpu::Features::SHADER_F16);
-    match GpuContext::with_features(&AdapterChoice::FromEnv, allowed) {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
-        Err(e) => {
-            eprintln!("SKIP: no GPU adapter ({e})");
-            None
-        }
-    }
+    common::gpu_result(GpuContext::with_features(&AdapterChoice::FromEnv, allowed))
 }
 
 #[test]
@@ -50,12 +43,7 @@ fn f16_kv_without_shader_f16_is_planned_and_matches_the_reference() {
     assert!(plan.kv_tokens >= 256, "{plan:?}");
     assert_eq!(plan.kv_bytes, plan.kv_tokens * per_token_f16, "{plan:?}");
 
-    let tokens: Vec<u32> = refs["sequences"][1]["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_u64().unwrap() as u32)
-        .collect();
+    let tokens = common::ids(&refs["sequences"][1]["tokens"]);
     let reference = ReferenceModel::load(&file).unwrap();
     let mut cache = reference.new_cache(tokens.len());
     let want = reference.forward(&mut cache, &tokens).unwrap();

@@ -32,29 +32,6 @@ const FIXTURES: [&str; 7] = [
 /// Generated tokens compared per run.
 const GEN: usize = 6;
 
-fn ctx() -> Option<Arc<GpuContext>> {
-    match GpuContext::new() {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
-        Err(e) => {
-            eprintln!("SKIP: no GPU adapter ({e})");
-            None
-        }
-    }
-}
-
-fn greedy() -> Sampler {
-    Sampler::new(SamplerConfig {
-        temperature: 0.0,
-        top_k: 0,
-        top_p: 1.0,
-        min_p: 0.0,
-        repeat_penalty: 1.0,
-        repeat_last_n: 64,
-        seed: 1,
-    })
-}
-
 struct Model {
     ctx: Arc<GpuContext>,
     file: GgufFile,
@@ -81,7 +58,15 @@ impl Model {
             owner: Owner::Request(1),
             stop_strings: &[],
         };
-        generate_cached(f, tiers, &self.tokenizer, greedy(), request, &mut |_| {}).unwrap()
+        generate_cached(
+            f,
+            tiers,
+            &self.tokenizer,
+            Sampler::new(SamplerConfig::greedy()),
+            request,
+            &mut |_| {},
+        )
+        .unwrap()
     }
 }
 
@@ -156,17 +141,9 @@ fn check(ctx: Arc<GpuContext>, path: &Path, prompt: &[u32]) {
     );
 }
 
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_u64().unwrap() as u32)
-        .collect()
-}
-
 #[test]
 fn warm_runs_from_every_tier_match_a_cold_run_on_every_fixture_model() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     for stem in FIXTURES {
         let (Some(path), Some(refs)) = (
             common::fixture_model(&format!("{stem}.gguf")),
@@ -178,14 +155,14 @@ fn warm_runs_from_every_tier_match_a_cold_run_on_every_fixture_model() {
         check(
             Arc::clone(&ctx),
             &path,
-            &ids(&refs["sequences"][1]["tokens"]),
+            &common::ids(&refs["sequences"][1]["tokens"]),
         );
     }
 }
 
 #[test]
 fn warm_runs_from_every_tier_match_a_cold_run_on_real_chat_models() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     for (file, stem) in [
         (
             "SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -205,7 +182,7 @@ fn warm_runs_from_every_tier_match_a_cold_run_on_real_chat_models() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|q| ids(&q["tokens"]))
+            .map(|q| common::ids(&q["tokens"]))
             .max_by_key(Vec::len)
             .unwrap();
         check(Arc::clone(&ctx), &path, &prompt);

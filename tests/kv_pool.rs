@@ -1,9 +1,8 @@
 //! The GPU side of the paged KV pool: block tables reach the GPU, and a copy-on-write block
 //! copy replays the shared block's K and V bytes exactly (every layer).
 
-use std::sync::Arc;
+mod common;
 
-use hearth::gpu::GpuContext;
 use hearth::gpu::ops::KvLayout;
 use hearth::kv::{KvError, KvPool};
 
@@ -11,20 +10,9 @@ fn toks(r: std::ops::Range<u32>) -> Vec<u32> {
     r.collect()
 }
 
-fn ctx() -> Option<Arc<GpuContext>> {
-    match GpuContext::new() {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
-        Err(e) => {
-            eprintln!("SKIP: no GPU adapter ({e})");
-            None
-        }
-    }
-}
-
 #[test]
 fn tables_sync_and_copy_on_write_copies_every_layer() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let layout = KvLayout {
         block_size: 4,
         n_kv_head: 2,
@@ -93,7 +81,7 @@ fn tables_sync_and_copy_on_write_copies_every_layer() {
 /// until an allocation needs them.
 #[test]
 fn full_blocks_are_found_by_content_and_shared() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let layout = KvLayout {
         block_size: 4,
         n_kv_head: 1,

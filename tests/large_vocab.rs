@@ -7,25 +7,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::cli::{hearth_json, path_str};
+use common::cli::{gpu_available, hearth_json, path_str};
 use hearth::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
 use hearth::gguf::GgufFile;
-use hearth::gpu::GpuContext;
 
 const MODEL: &str = "rand-qwen2-f16.gguf";
-
-fn gpu_available() -> bool {
-    let gpu = hearth_json(&["inspect", "--gpu", "--json"]);
-    if gpu.get("error").is_some() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no GPU adapter and CI is set: {gpu}"
-        );
-        eprintln!("SKIP: no GPU adapter here: {}", gpu["error"]);
-        return false;
-    }
-    true
-}
 
 #[test]
 fn bench_prefills_512_tokens_with_a_152k_vocabulary() {
@@ -112,11 +98,7 @@ fn logit_rows_are_capped_by_one_binding() {
     let Some(path) = common::fixture_model(MODEL) else {
         return;
     };
-    let ctx = match GpuContext::new() {
-        Ok(c) => Arc::new(c),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
-        Err(e) => return eprintln!("SKIP: no GPU adapter ({e})"),
-    };
+    let Some(ctx) = common::gpu() else { return };
     let file = GgufFile::open(&path).unwrap();
     let opts = GpuForwardOptions {
         max_ctx: 1024,

@@ -12,12 +12,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions, PrefillKernel};
 use hearth::gguf::GgufFile;
-use hearth::gpu::GpuContext;
 use hearth::reference::ReferenceModel;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use serde_json::Value;
@@ -72,25 +70,6 @@ fn open(model: &RealModel) -> Option<GgufFile> {
     Some(GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
-fn gpu() -> Option<Arc<GpuContext>> {
-    match GpuContext::new() {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
-        Err(e) => {
-            eprintln!("SKIP: no GPU adapter ({e})");
-            None
-        }
-    }
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .expect("array of ids")
-        .iter()
-        .map(|t| t.as_u64().expect("id") as u32)
-        .collect()
-}
-
 fn floats(v: &Value) -> Vec<f32> {
     v.as_array()
         .expect("array of numbers")
@@ -130,7 +109,7 @@ fn check_tokenizations(model: &RealModel) {
     for case in cases {
         let text = case["text"].as_str().unwrap();
         let got = tok.encode(text, true, false).unwrap();
-        assert_eq!(got, ids(&case["ids"]), "{}: {text:?}", model.stem);
+        assert_eq!(got, common::ids(&case["ids"]), "{}: {text:?}", model.stem);
     }
 }
 
@@ -142,7 +121,7 @@ fn check_chat_prompt_tokens(model: &RealModel) {
     for q in chat.as_array().expect("questions") {
         let prompt = q["prompt"].as_str().unwrap();
         let got = tok.encode(prompt, false, true).unwrap();
-        assert_eq!(got, ids(&q["tokens"]), "{}: {prompt:?}", model.stem);
+        assert_eq!(got, common::ids(&q["tokens"]), "{}: {prompt:?}", model.stem);
     }
 }
 
@@ -236,9 +215,9 @@ fn check_gpu_logits(model: &RealModel) {
     let (Some(file), Some(refs)) = (open(model), common::real_refs(model.stem)) else {
         return;
     };
-    let Some(ctx) = gpu() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let seq = &refs["sequences"][1];
-    let tokens = ids(&seq["tokens"]);
+    let tokens = common::ids(&seq["tokens"]);
     let n = tokens.len();
     assert_eq!(n, 40);
 
@@ -341,7 +320,7 @@ fn check_greedy_answers(model: &RealModel) {
     let (Some(file), Some(chat)) = (open(model), common::real_chat_refs(model.stem)) else {
         return;
     };
-    let Some(ctx) = gpu() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let questions = chat.as_array().unwrap();
     let longest = questions
         .iter()
@@ -354,8 +333,8 @@ fn check_greedy_answers(model: &RealModel) {
     let mut compared_total = 0;
     let mut report = Vec::new();
     for (qi, q) in questions.iter().enumerate() {
-        let prompt = ids(&q["tokens"]);
-        let want = ids(&q["greedy"]);
+        let prompt = common::ids(&q["tokens"]);
+        let want = common::ids(&q["greedy"]);
         let margins = floats(&q["margins"]);
         assert_eq!(want.len(), margins.len());
         let compare = comparable_steps(&margins);

@@ -156,24 +156,13 @@ pub fn plan_file(
     ))
 }
 
-/// blake3 of the file at `path`, read in 1 MiB pieces: what roots the model's KV block
-/// hashes and names whose token ids a stored message holds.
+/// blake3 of the file at `path` (streamed): what roots the model's KV block hashes and names
+/// whose token ids a stored message holds. Without a disk tier there is no memo.
 pub fn file_content_hash(path: &Path) -> Result<[u8; 32], ChatError> {
-    let read = |source| ChatError::Read {
+    crate::store::kv_blocks::hash_file(path).map_err(|source| ChatError::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = std::fs::File::open(path).map_err(read)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(read)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(*hasher.finalize().as_bytes())
+    })
 }
 
 /// Tokens per prefill step (and the prefill progress granularity).

@@ -64,13 +64,13 @@ impl Residency {
         model: &mut dyn SequenceModel,
     ) -> Result<Checkout, NoSlot> {
         self.clock += 1;
-        let hit = model.cached_prefix(tokens);
         if let Some(r) = self.by_conversation.get_mut(&conversation) {
             if model.select(r.seq) {
                 r.last_used = self.clock;
                 let own = model.tokens();
                 let keep = common_prefix(&own, tokens);
-                if keep >= hit {
+                // Whole blocks only: the index cannot beat a keep within the last block.
+                if keep + model.block_size() > tokens.len() || keep >= model.cached_prefix(tokens) {
                     model.truncate(keep);
                     return Ok(Checkout {
                         arrival: Arrival::Resident,

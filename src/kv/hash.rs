@@ -62,8 +62,8 @@ impl ModelFingerprint {
     }
 }
 
-/// Lowercase hex of a hash (logs, keys, the CLI).
-pub fn hex(h: &BlockHash) -> String {
+/// Lowercase hex of a hash, or of any bytes (logs, keys, the CLI).
+pub fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 

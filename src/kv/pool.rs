@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::gpu::ops::KvLayout;
 use crate::gpu::{GpuBuffer, GpuContext};
 
-use super::hash::{BlockHash, chain_hash};
+use super::hash::{BlockHash, block_hashes, chain_hash};
 use super::transfer::FreshBlock;
 use super::{BlockAllocator, BlockCopy, BlockTable, KvError, Owner};
 
@@ -210,31 +210,39 @@ impl KvPool {
 
     /// Tokens of the longest prefix of `tokens` whose full blocks the GPU tier holds.
     pub fn cached_prefix(&self, tokens: &[u32]) -> usize {
-        self.cached_blocks(tokens).len() * self.layout.block_size
+        self.cached_blocks(&self.hashes_of(tokens)).len() * self.layout.block_size
     }
 
-    /// The cached blocks (and their hashes) of the longest cached prefix of `tokens`.
-    fn cached_blocks(&self, tokens: &[u32]) -> Vec<(u32, BlockHash)> {
-        let mut parent = self.root;
-        let mut found = Vec::new();
-        for block in tokens.chunks_exact(self.layout.block_size) {
-            let h = chain_hash(&parent, block);
-            match self.alloc.lookup(&h) {
-                Some(b) => found.push((b, h)),
-                None => break,
-            }
-            parent = h;
-        }
-        found
+    /// The chain hashes of the whole blocks of `tokens` under this pool's root.
+    pub fn hashes_of(&self, tokens: &[u32]) -> Vec<BlockHash> {
+        block_hashes(&self.root, tokens, self.layout.block_size)
+    }
+
+    /// The GPU blocks (with their hashes) of the longest run of `hashes` the index holds.
+    fn cached_blocks(&self, hashes: &[BlockHash]) -> Vec<(u32, BlockHash)> {
+        hashes
+            .iter()
+            .map_while(|h| self.alloc.lookup(h).map(|b| (b, *h)))
+            .collect()
     }
 
     /// A new sequence holding the longest prefix of `tokens` that the cache has, sharing its
     /// blocks (whoever computed them). Returns the sequence and how many tokens it holds
     /// (whole blocks; the caller runs the rest).
     pub fn acquire(&mut self, tokens: &[u32]) -> Result<(SeqId, usize), KvError> {
-        let found = self.cached_blocks(tokens);
-        let max_blocks = self.max_blocks_per_seq;
-        let found = &found[..found.len().min(max_blocks)];
+        let hashes = self.hashes_of(tokens);
+        self.acquire_hashed(tokens, &hashes)
+    }
+
+    /// [`KvPool::acquire`] with the blocks' chain hashes already computed
+    /// ([`KvPool::hashes_of`]).
+    pub fn acquire_hashed(
+        &mut self,
+        tokens: &[u32],
+        hashes: &[BlockHash],
+    ) -> Result<(SeqId, usize), KvError> {
+        let found = self.cached_blocks(hashes);
+        let found = &found[..found.len().min(self.max_blocks_per_seq)];
         let id = self.new_sequence()?;
         for &(b, _) in found {
             self.alloc.retain(b)?;
@@ -430,7 +438,7 @@ impl KvPool {
     /// Pins the cached blocks of the longest cached prefix of `tokens` (a document, a system
     /// prompt): they are never evicted until unpinned. Returns the tokens pinned.
     pub fn pin_prefix(&mut self, tokens: &[u32]) -> Result<usize, KvError> {
-        let found = self.cached_blocks(tokens);
+        let found = self.cached_blocks(&self.hashes_of(tokens));
         for &(b, _) in &found {
             self.alloc.pin(b)?;
         }
@@ -439,7 +447,7 @@ impl KvPool {
 
     /// Undoes [`KvPool::pin_prefix`] for the blocks of `tokens` still cached and pinned.
     pub fn unpin_prefix(&mut self, tokens: &[u32]) -> Result<usize, KvError> {
-        let found = self.cached_blocks(tokens);
+        let found = self.cached_blocks(&self.hashes_of(tokens));
         let mut n = 0;
         for &(b, _) in &found {
             if self.alloc.is_pinned(b) {

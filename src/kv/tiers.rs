@@ -18,7 +18,7 @@ use crate::store::kv_blocks::{
     BlockRecord, ClearFilter, Enqueued, Fetched, InvalidBlock, KvBlockStore, KvStoreError,
 };
 
-use super::hash::{BlockHash, chain_hash};
+use super::hash::BlockHash;
 use super::ram::RamTier;
 use super::{KvError, KvPool, Owner, SeqId};
 
@@ -100,31 +100,29 @@ impl Tiers {
     }
 
     /// A new sequence in `pool` holding the longest prefix of `tokens` found in any tier
-    /// (whole blocks), and where it came from.
+    /// (whole blocks), and where it came from. The chain is hashed once for every tier.
     pub fn acquire(
         &mut self,
         pool: &mut KvPool,
         tokens: &[u32],
     ) -> Result<(SeqId, Found), KvError> {
-        let (s, gpu) = pool.acquire(tokens)?;
+        let bs = pool.layout().block_size;
+        let max = pool.max_tokens_per_seq().min(tokens.len());
+        let hashes = pool.hashes_of(&tokens[..max]);
+        let (s, gpu) = pool.acquire_hashed(tokens, &hashes)?;
         let mut found = Found {
             gpu,
             ..Found::default()
         };
-        let bs = pool.layout().block_size;
         let root = *pool.root();
-        let max = pool.max_tokens_per_seq().min(tokens.len());
-        let mut parent = pool.hashes(s)?.last().copied().unwrap_or(root);
-        let mut at = gpu;
-        // How far the disk's chain goes from the first block RAM lacks (one query).
+        // How many of the blocks RAM lacks the disk holds, asked once (one query).
         let mut disk_reach: Option<(usize, usize)> = None;
-        while at + bs <= max {
-            let block = &tokens[at..at + bs];
-            let h = chain_hash(&parent, block);
+        for i in gpu / bs..hashes.len() {
+            let (h, block) = (hashes[i], &tokens[i * bs..(i + 1) * bs]);
             let (bytes, tier) = if let Some(b) = self.ram.get(&h) {
                 (b, LowerTier::Ram)
             } else {
-                match self.fetch_disk(&root, &parent, tokens, at, bs, &mut disk_reach)? {
+                match self.fetch_disk(&root, &hashes, i, block, &mut disk_reach)? {
                     Some(b) => (b, LowerTier::Disk),
                     None => break,
                 }
@@ -141,20 +139,18 @@ impl Tiers {
                     self.ram.insert(h, bytes);
                 }
             }
-            parent = h;
-            at += bs;
         }
         Ok((s, found))
     }
 
-    /// The verified bytes of the block at `at` from disk, when the disk's chain reaches it.
+    /// The verified bytes of block `i` (tokens `block`, hash `hashes[i]`) from disk, when the
+    /// disk's chain reaches it; `reach` remembers (first block asked, blocks held from it).
     fn fetch_disk(
         &mut self,
         root: &BlockHash,
-        parent: &BlockHash,
-        tokens: &[u32],
-        at: usize,
-        bs: usize,
+        hashes: &[BlockHash],
+        i: usize,
+        block: &[u32],
         reach: &mut Option<(usize, usize)>,
     ) -> Result<Option<Arc<[u8]>>, KvError> {
         let Some(disk) = &self.disk else {
@@ -163,25 +159,15 @@ impl Tiers {
         let (from, n) = match *reach {
             Some(r) => r,
             None => {
-                let mut p = *parent;
-                let hashes: Vec<BlockHash> = tokens[at..]
-                    .chunks_exact(bs)
-                    .map(|b| {
-                        p = chain_hash(&p, b);
-                        p
-                    })
-                    .collect();
-                let n = disk.contains_prefix(root, &hashes).map_err(disk_err)?;
-                *reach = Some((at, n));
-                (at, n)
+                let n = disk.contains_prefix(root, &hashes[i..]).map_err(disk_err)?;
+                *reach = Some((i, n));
+                (i, n)
             }
         };
-        if at >= from + n * bs {
+        if i >= from + n {
             return Ok(None);
         }
-        let block = &tokens[at..at + bs];
-        let h = chain_hash(parent, block);
-        match disk.get(root, &h, block).map_err(disk_err)? {
+        match disk.get(root, &hashes[i], block).map_err(disk_err)? {
             Fetched::Hit(bytes) => Ok(Some(bytes.into())),
             Fetched::Miss => Ok(None),
             Fetched::Invalid(reason) => {

@@ -353,16 +353,8 @@ impl Store {
     ) -> Result<LoadedDocuments, StoreError> {
         let op = "listing a conversation's documents";
         let mut tx = self.pool.begin().await.map_err(self.err(op))?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?1")
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.err(op))?;
-        if exists.is_none() {
-            return Err(StoreError::ConversationNotFound {
-                id: conversation_id,
-            });
-        }
+        self.require_conversation(&mut tx, conversation_id, op)
+            .await?;
         let rows = sqlx::query(LIST_FOR_CONVERSATION)
             .bind(conversation_id)
             .fetch_all(&mut *tx)
@@ -473,16 +465,8 @@ impl Store {
     pub async fn detach(&self, conversation_id: i64, document_id: i64) -> Result<bool, StoreError> {
         let op = "detaching a document";
         let mut tx = self.begin_write(op).await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?1")
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.err(op))?;
-        if exists.is_none() {
-            return Err(StoreError::ConversationNotFound {
-                id: conversation_id,
-            });
-        }
+        self.require_conversation(&mut tx, conversation_id, op)
+            .await?;
         let done = sqlx::query(
             "DELETE FROM conversation_documents WHERE conversation_id = ?1 AND document_id = ?2",
         )

@@ -223,16 +223,8 @@ impl Store {
     pub async fn list_messages(&self, conversation_id: i64) -> Result<LoadedMessages, StoreError> {
         let op = "listing messages";
         let mut tx = self.pool.begin().await.map_err(self.err(op))?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?1")
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.err(op))?;
-        if exists.is_none() {
-            return Err(StoreError::ConversationNotFound {
-                id: conversation_id,
-            });
-        }
+        self.require_conversation(&mut tx, conversation_id, op)
+            .await?;
         let loaded = self.messages_in(&mut tx, conversation_id).await?;
         tx.commit().await.map_err(self.err(op))?;
         Ok(loaded)

@@ -156,6 +156,24 @@ impl Store {
         StoreError::db(op, &self.path)
     }
 
+    /// Fails with `ConversationNotFound` unless conversation `id` exists (read on `conn`, so
+    /// inside the caller's transaction).
+    async fn require_conversation(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        id: i64,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(self.err(op))?;
+        exists
+            .map(|_| ())
+            .ok_or(StoreError::ConversationNotFound { id })
+    }
+
     /// Starts a transaction that holds the write lock from its first statement.
     async fn begin_write(
         &self,

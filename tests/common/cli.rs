@@ -29,3 +29,18 @@ pub fn hearth_json(args: &[&str]) -> Value {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Whether `hearth inspect --gpu` finds an adapter (printing why not; a failure when `CI` is
+/// set).
+pub fn gpu_available() -> bool {
+    let gpu = hearth_json(&["inspect", "--gpu", "--json"]);
+    if gpu.get("error").is_some() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no GPU adapter and CI is set: {gpu}"
+        );
+        eprintln!("SKIP: no GPU adapter here: {}", gpu["error"]);
+        return false;
+    }
+    true
+}

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod kernels;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,4 +108,32 @@ pub fn real_refs(stem: &str) -> Option<serde_json::Value> {
 /// llama.cpp's greedy chat answers for a real model (`refs/real/STEM.chat.json`).
 pub fn real_chat_refs(stem: &str) -> Option<serde_json::Value> {
     read_real_json(&format!("{stem}.chat.json"))
+}
+
+/// The GPU context (lavapipe in CI), or `None` after printing why (a failure when `CI` is set).
+pub fn gpu() -> Option<Arc<hearth::gpu::GpuContext>> {
+    gpu_result(hearth::gpu::GpuContext::new())
+}
+
+/// Skip-or-fail on a context that could not be opened.
+pub fn gpu_result(
+    r: Result<hearth::gpu::GpuContext, hearth::gpu::GpuError>,
+) -> Option<Arc<hearth::gpu::GpuContext>> {
+    match r {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("no GPU adapter and CI is set: {e}"),
+        Err(e) => {
+            eprintln!("SKIP: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// Token ids from a JSON array (the fixtures' refs).
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .expect("array of token ids")
+        .iter()
+        .map(|t| t.as_u64().expect("token id") as u32)
+        .collect()
 }

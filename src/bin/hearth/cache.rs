@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
             let models: Vec<Value> = s
                 .per_fingerprint
                 .iter()
-                .map(|u| json!({"fingerprint": hex_any(&u.key), "blocks": u.blocks, "bytes": u.bytes}))
+                .map(|u| json!({"fingerprint": hex(&u.key), "blocks": u.blocks, "bytes": u.bytes}))
                 .collect();
             let owners: Vec<Value> = s
                 .per_owner
@@ -82,12 +82,9 @@ pub fn run(args: Args) -> Result<()> {
                 mib(s.file_bytes)
             );
             for u in &s.per_fingerprint {
-                text += &format!(
-                    "\n  model {}…: {} blocks, {}",
-                    &hex_any(&u.key)[..16.min(hex_any(&u.key).len())],
-                    u.blocks,
-                    mib(u.bytes)
-                );
+                let mut fp = hex(&u.key);
+                fp.truncate(16);
+                text += &format!("\n  model {fp}…: {} blocks, {}", u.blocks, mib(u.bytes));
             }
             for u in &s.per_owner {
                 text += &format!("\n  {}: {} blocks, {}", u.key, u.blocks, mib(u.bytes));
@@ -110,7 +107,7 @@ pub fn run(args: Args) -> Result<()> {
             let bad: Vec<Value> = r
                 .invalid
                 .iter()
-                .map(|i| json!({"hash": hex_any(&i.hash), "reason": i.reason.to_string()}))
+                .map(|i| json!({"hash": hex(&i.hash), "reason": i.reason.to_string()}))
                 .collect();
             emit(
                 c.json,
@@ -128,13 +125,5 @@ pub fn run(args: Args) -> Result<()> {
             let n = disk.clear(filter)?;
             emit(c.json, json!({"deleted": n}), format!("{n} blocks deleted"))
         }
-    }
-}
-
-/// Hex of a stored hash of any length (a damaged row's may not be 32 bytes).
-fn hex_any(bytes: &[u8]) -> String {
-    match <&[u8; 32]>::try_from(bytes) {
-        Ok(h) => hex(h),
-        Err(_) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
     }
 }

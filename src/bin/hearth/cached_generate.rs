@@ -12,11 +12,10 @@ use hearth::kv::{DEFAULT_RAM_BUDGET_BYTES, Owner, Tiers};
 use hearth::metrics::Metrics;
 use hearth::store::kv_blocks::{KvBlockStore, KvStoreOptions};
 use hearth::tokenizer::Tokenizer;
-use serde_json::json;
 
 use super::backend::gpu_for;
-use super::generate::Args;
-use super::util::{Device, KvType, print_json};
+use super::generate::{Args, report};
+use super::util::{Device, KvType};
 
 /// The KV cache's database file in a data dir (the app uses the same name).
 pub const KV_DATABASE_FILE: &str = "kv.sqlite";
@@ -88,35 +87,12 @@ impl CachedGenerate<'_> {
         drop(stdout);
         // Blocks written behind reach the disk before the process ends.
         tiers.flush()?;
-        let stats = &run.stats;
-        if !args.json {
-            println!();
-            eprintln!(
-                "[{} prompt tokens ({} cached: gpu {}, ram {}, disk {}), {} generated, ttft {:.1} ms, decode {:.1} tok/s, stop: {}]",
-                stats.prompt_tokens,
-                stats.cached_tokens,
-                run.reused.gpu,
-                run.reused.ram,
-                run.reused.disk,
-                stats.generated.len(),
-                run.ttft_ms(),
-                stats.decode_tok_s(),
-                stats.stop_reason.as_str()
-            );
-            return Ok(());
-        }
-        print_json(&json!({
-            "text": stats.text,
-            "tokens": stats.generated,
-            "completion_tokens": stats.generated.len(),
-            "prompt_tokens": stats.prompt_tokens,
-            "cached_tokens": stats.cached_tokens,
-            "cached_by_tier": {"gpu": run.reused.gpu, "ram": run.reused.ram, "disk": run.reused.disk},
-            "ttft_ms": run.ttft_ms(),
-            "prefill_tok_s": stats.prefill_tok_s(),
-            "decode_tok_s": stats.decode_tok_s(),
-            "stop_reason": stats.stop_reason.as_str(),
-            "device": "gpu",
-        }))
+        report(
+            args.json,
+            &run.stats,
+            run.ttft_ms(),
+            "gpu",
+            Some(run.reused),
+        )
     }
 }

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use hearth::engine::{Generator, Sampler, SamplerConfig};
+use hearth::engine::{GenerationStats, Generator, Sampler, SamplerConfig};
+use hearth::kv::Found;
 use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use serde_json::json;
@@ -139,31 +140,54 @@ pub fn run(args: Args) -> Result<()> {
         }
     })?;
     drop(stdout);
-    if !args.json {
+    let device = match args.device {
+        Device::Cpu => "cpu",
+        Device::Gpu => "gpu",
+    };
+    report(args.json, &stats, stats.ttft_ms, device, None)
+}
+
+/// Prints a generation's figures: a line on stderr after the streamed text, or one JSON
+/// object. `by_tier`: where the cached prompt tokens came from (the GPU engine's runs).
+pub(super) fn report(
+    json: bool,
+    stats: &GenerationStats,
+    ttft_ms: f64,
+    device: &str,
+    by_tier: Option<Found>,
+) -> Result<()> {
+    if !json {
         println!();
+        let tiers = by_tier
+            .map(|f| format!(" (cached: gpu {}, ram {}, disk {})", f.gpu, f.ram, f.disk))
+            .unwrap_or_default();
         eprintln!(
-            "[{} prompt tokens, {} generated, ttft {:.1} ms, prefill {:.1} tok/s, decode {:.1} tok/s, stop: {}]",
+            "[{} prompt tokens{tiers}, {} generated, ttft {:.1} ms, prefill {:.1} tok/s, decode {:.1} tok/s, stop: {}]",
             stats.prompt_tokens,
             stats.generated.len(),
-            stats.ttft_ms,
+            ttft_ms,
             stats.prefill_tok_s(),
             stats.decode_tok_s(),
             stats.stop_reason.as_str()
         );
         return Ok(());
     }
-    print_json(&json!({
+    let mut out = json!({
         "text": stats.text,
         "tokens": stats.generated,
         "completion_tokens": stats.generated.len(),
         "prompt_tokens": stats.prompt_tokens,
         "cached_tokens": stats.cached_tokens,
-        "ttft_ms": stats.ttft_ms,
+        "ttft_ms": ttft_ms,
         "prefill_tok_s": stats.prefill_tok_s(),
         "decode_tok_s": stats.decode_tok_s(),
         "stop_reason": stats.stop_reason.as_str(),
-        "device": match args.device { Device::Cpu => "cpu", Device::Gpu => "gpu" },
-    }))
+        "device": device,
+    });
+    if let Some(f) = by_tier {
+        out["cached_by_tier"] = json!({"gpu": f.gpu, "ram": f.ram, "disk": f.disk});
+    }
+    print_json(&out)
 }
 
 /// `Generator::run` wants a `std::error::Error`; the backend reports `anyhow` chains.

@@ -40,6 +40,7 @@ use sqlx::{Connection, SqliteConnection};
 
 pub use chain::{HASH_LEN, chain_hash};
 pub use error::KvStoreError;
+pub use model_hash::hash_file;
 pub use types::{
     BlockRecord, ClearFilter, DiskStats, Enqueued, Fetched, InvalidBlock, InvalidCounts,
     InvalidRow, KvCounters, KvStoreOptions, MAX_LISTED_INVALID, PIN_PREFIX, Usage, VerifyAction,

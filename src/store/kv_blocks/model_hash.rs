@@ -90,7 +90,9 @@ fn file_version(meta: &Metadata) -> FileVersion {
     }
 }
 
-fn hash_file(path: &Path) -> std::io::Result<[u8; HASH_LEN]> {
+/// blake3 of the file at `path`, streamed in bounded pieces (no memo: see
+/// [`KvBlockStore::model_hash`] for the remembered one).
+pub fn hash_file(path: &Path) -> std::io::Result<[u8; HASH_LEN]> {
     let mut file = File::open(path)?;
     let mut hasher = blake3::Hasher::new();
     let mut buffer = vec![0u8; READ_BUFFER_BYTES];

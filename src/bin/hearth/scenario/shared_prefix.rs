@@ -36,18 +36,6 @@ pub struct Args {
     json: bool,
 }
 
-fn greedy() -> Sampler {
-    Sampler::new(SamplerConfig {
-        temperature: 0.0,
-        top_k: 0,
-        top_p: 1.0,
-        min_p: 0.0,
-        repeat_penalty: 1.0,
-        repeat_last_n: 64,
-        seed: 1,
-    })
-}
-
 pub fn run(args: Args) -> Result<()> {
     if args.requests < 2 || args.prefix_tokens == 0 || args.question_tokens == 0 {
         bail!("need at least 2 requests and a non-empty prefix and question");
@@ -77,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
             &mut forward,
             &mut tiers,
             &tokenizer,
-            greedy(),
+            Sampler::new(SamplerConfig::greedy()),
             request,
             &mut |_| {},
         )
