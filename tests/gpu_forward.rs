@@ -529,6 +529,68 @@ fn seven_b_shaped_model_prefills_130_tokens_and_decodes() {
     assert_eq!(gpu.len(), 138);
 }
 
+/// A context longer than one split of the tiled prefill kernel on loop-limited adapters
+/// (lavapipe: ~2,100 keys at head_dim 128, ~2,800 where its loops would stop; before the kernel
+/// split its keys, every query past ~900 keys came out wrong there): 3,300 tokens prefilled in
+/// steps of 512, the last logits of each step against the CPU reference, then decode steps.
+#[test]
+fn long_context_prefill_matches_reference() {
+    let Some(ctx) = common::gpu() else { return };
+    let spec = hearth::model::TestModelSpec {
+        n_embd: 256,
+        n_layer: 2,
+        n_head: 2,
+        n_head_kv: 1,
+        n_ff: 512,
+        n_vocab: 1024,
+        n_ctx: 4096,
+        ..hearth::model::preset("llama2-7b").expect("preset")
+    };
+    let path = std::env::temp_dir().join(format!("hearth-long-ctx-{}.gguf", std::process::id()));
+    hearth::model::write_test_model(&spec, None, &path).unwrap();
+    let file = GgufFile::open(&path).unwrap();
+    let _ = std::fs::remove_file(&path); // the mapping stays valid
+    let o = GpuForwardOptions {
+        max_ctx: 3400,
+        max_batch: 512,
+        ..opts()
+    };
+    let mut gpu = GpuForward::load(ctx.clone(), &file, o).unwrap();
+    let reference = ReferenceModel::load(&file).unwrap();
+    let n_vocab = reference.config().n_vocab;
+    let mut cache = reference.new_cache(3400);
+    let prompt: Vec<u32> = (0..3300u32).map(|i| 1 + (i * 37) % 1000).collect();
+    let check = |got: &[f32], want: &[f32], what: &str| {
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= GPU_VS_CPU_TOL * scale,
+            "{what}: max diff {diff} (scale {scale})"
+        );
+    };
+    let mut want = Vec::new();
+    for (i, chunk) in prompt.chunks(512).enumerate() {
+        let got = gpu.step(chunk, false).unwrap();
+        let all = reference.forward(&mut cache, chunk).unwrap();
+        want = all[(chunk.len() - 1) * n_vocab..].to_vec();
+        check(
+            &got,
+            &want,
+            &format!("prefill step {i} (to {} tokens)", gpu.len()),
+        );
+    }
+    let mut tok = argmax(&want);
+    for i in 0..3 {
+        let got = gpu.step(&[tok], false).unwrap();
+        want = reference.forward(&mut cache, &[tok]).unwrap();
+        check(&got, &want, &format!("decode step {i}"));
+        tok = argmax(&want);
+    }
+}
+
 /// Two sequences in one KV pool, stepped in turn: each gives the reference's logits for its
 /// own tokens alone; freeing one returns its blocks.
 #[test]

@@ -261,15 +261,32 @@ fn upload_vector(
     Ok(ctx.upload_pod(name, &v)?)
 }
 
-/// Bytes of the split-K attention scratch for `opts`: one query (decode) when the tiled
-/// prefill kernel takes the steps of several tokens, else the whole batch.
-fn attention_scratch_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions) -> u64 {
-    let n_q = if ops::prefill_attention_supports(cfg.head_dim) {
-        1
-    } else {
-        opts.max_batch
-    };
-    ops::attention_scratch_bytes(n_q, cfg.n_head, cfg.head_dim, opts.max_ctx)
+/// Bytes of the attention scratch for `opts`: the split-K partials of one query (decode) when
+/// the tiled prefill kernel takes the steps of several tokens — or that kernel's own partials
+/// where loops are limited and a context takes several splits — else the whole batch.
+fn attention_scratch_bytes(
+    cfg: &ModelConfig,
+    opts: &GpuForwardOptions,
+    loops_limited: bool,
+) -> u64 {
+    if !ops::prefill_attention_supports(cfg.head_dim) {
+        return ops::attention_scratch_bytes(
+            opts.max_batch,
+            cfg.n_head,
+            cfg.head_dim,
+            opts.max_ctx,
+        );
+    }
+    let decode = ops::attention_scratch_bytes(1, cfg.n_head, cfg.head_dim, opts.max_ctx);
+    let split = ops::prefill_split_keys(cfg.head_dim, opts.max_ctx, loops_limited);
+    let prefill = ops::prefill_attention_scratch_bytes(
+        opts.max_batch,
+        cfg.n_head,
+        cfg.head_dim,
+        opts.max_ctx,
+        split,
+    );
+    decode.max(prefill)
 }
 
 impl GpuForward {
@@ -398,7 +415,7 @@ impl GpuForward {
             best: ctx.zeroed("argmax", 4)?,
             staging,
         };
-        let scratch_bytes = attention_scratch_bytes(&cfg, &opts);
+        let scratch_bytes = attention_scratch_bytes(&cfg, &opts, ctx.info().loops_limited());
         if scratch_bytes > limit {
             return Err(GpuForwardError::TooLarge {
                 what: "attention scratch",

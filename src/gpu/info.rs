@@ -47,6 +47,13 @@ impl GpuInfo {
     pub fn is_cpu(&self) -> bool {
         self.device_type == "Cpu"
     }
+
+    /// Whether shader loops may be cut short after a fixed iteration budget
+    /// (`ops::LLVMPIPE_LOOP_LIMIT`): llvmpipe does so; kernels with loops that grow with the
+    /// context split their work on such adapters. Assumed of every CPU adapter.
+    pub fn loops_limited(&self) -> bool {
+        self.is_cpu()
+    }
 }
 
 fn mib(b: u64) -> String {

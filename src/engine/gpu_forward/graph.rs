@@ -46,7 +46,7 @@ impl GpuForward {
     /// Whether a step of `n` > 1 tokens runs as matvec passes rather than tiled matmul.
     fn matvec_prefill(&self, n: usize) -> bool {
         match self.opts.prefill {
-            PrefillKernel::Auto => n <= ops::MATVEC_MAX_COLS || self.ctx.info().is_cpu(),
+            PrefillKernel::Auto => n <= ops::MATVEC_MAX_COLS || self.ctx.info().loops_limited(),
             PrefillKernel::Tiled => false,
             PrefillKernel::MatVec => true,
         }
@@ -149,7 +149,12 @@ impl GpuForward {
                 n,
             )?);
             if n > 1 && ops::prefill_attention_supports(cfg.head_dim) {
-                d.push(ops::prepare_prefill_attention(
+                let split_keys = ops::prefill_split_keys(
+                    cfg.head_dim,
+                    self.opts.max_ctx,
+                    ctx.info().loops_limited(),
+                );
+                d.extend(ops::prepare_prefill_attention(
                     ctx,
                     &layout,
                     cfg.n_head,
@@ -159,7 +164,10 @@ impl GpuForward {
                     bt,
                     &a.positions.buffer,
                     &a.attn.buffer,
+                    &self.attn_scratch.buffer,
                     n,
+                    self.opts.max_ctx,
+                    split_keys,
                     scale,
                 )?);
             } else {

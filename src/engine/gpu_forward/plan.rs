@@ -88,11 +88,16 @@ pub(super) fn logit_rows(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u
         .min(fit)
 }
 
-fn scratch_bytes(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u64) -> u64 {
+fn scratch_bytes(
+    cfg: &ModelConfig,
+    opts: &GpuForwardOptions,
+    binding: u64,
+    loops_limited: bool,
+) -> u64 {
     let b = opts.max_batch;
     let acts: usize = activation_sizes(cfg, b).iter().map(|(_, n)| n).sum();
     let logits = 2 * logit_rows(cfg, opts, binding) * cfg.n_vocab; // logits + staging
-    (acts + logits) as u64 * 4 + super::attention_scratch_bytes(cfg, opts)
+    (acts + logits) as u64 * 4 + super::attention_scratch_bytes(cfg, opts, loops_limited)
 }
 
 /// Bytes of host memory available (Linux), for adapters that allocate from it.
@@ -141,7 +146,7 @@ pub(super) fn plan_for(
         .max_storage_buffer_binding_size
         .min(info.max_buffer_size);
     let kv_bytes = layer_pool_bytes(cfg, opts, binding) * 2 * cfg.n_layer as u64;
-    let scratch = scratch_bytes(cfg, opts, binding);
+    let scratch = scratch_bytes(cfg, opts, binding, info.loops_limited());
     let total = est
         .weights_bytes
         .saturating_add(kv_bytes)
@@ -221,7 +226,7 @@ pub(super) fn plan_for(
         .to_vec();
     buffers.push((
         "attention scratch",
-        super::attention_scratch_bytes(cfg, opts),
+        super::attention_scratch_bytes(cfg, opts, info.loops_limited()),
     ));
     for (name, bytes) in buffers {
         if bytes > binding {

@@ -184,14 +184,83 @@ pub fn prepare_attention(
 /// Queries per workgroup of the tiled prefill kernel (BQ in attention_tiled.wgsl).
 pub const PREFILL_QUERY_TILE: usize = 16;
 
+/// llvmpipe (lavapipe) ends every loop of a shader invocation once all its loops together have
+/// run this many iterations (Mesa's `LP_MAX_TGSI_LOOP_ITERATIONS`), without an error.
+pub const LLVMPIPE_LOOP_LIMIT: usize = 65_535;
+
 /// Whether [`prepare_prefill_attention`] handles this head size (a multiple of 4, ≤ 256).
 pub fn prefill_attention_supports(head_dim: usize) -> bool {
     head_dim > 0 && head_dim.is_multiple_of(4) && head_dim <= 256
 }
 
+/// Keys per tile of the tiled kernel: TILE_VEC4 · 4 / head_dim, at most BK_MAX.
+fn prefill_key_tile(head_dim: usize) -> usize {
+    (2048 / head_dim).min(16)
+}
+
+/// Keys per split of the tiled prefill kernel (a multiple of its key tile). Unlimited adapters
+/// take the whole context in one split. Where loops are limited ([`LLVMPIPE_LOOP_LIMIT`]), the most whole
+/// key tiles whose loop iterations stay within 3/4 of the limit, counted as the kernel runs
+/// them (a WGSL `for` costs one iteration more than its trip count: the exit test).
+pub fn prefill_split_keys(head_dim: usize, max_len: usize, loops_limited: bool) -> usize {
+    if !prefill_attention_supports(head_dim) {
+        return max_len.max(1);
+    }
+    let bk = prefill_key_tile(head_dim);
+    let whole = max_len.max(1).next_multiple_of(bk);
+    if !loops_limited {
+        return whole;
+    }
+    let hd4 = head_dim / 4;
+    let per_lane = hd4.div_ceil(4);
+    let stage = (bk * hd4).div_ceil(64) + 1;
+    let per_key = per_lane + 1;
+    let per_tile = 2 * stage + 2 * ((bk + 1) + bk * per_key) + (bk + 1) + (per_lane + 1) + 1;
+    // Outside the key loop: lens max (17), q load and output (per_lane + 1 each).
+    let fixed = 17 + 2 * (per_lane + 1);
+    let tiles = (LLVMPIPE_LOOP_LIMIT * 3 / 4 - fixed) / per_tile;
+    (tiles * bk).min(whole)
+}
+
+/// Splits of the tiled prefill kernel for a context of `max_len` keys.
+pub fn prefill_splits(split_keys: usize, max_len: usize) -> usize {
+    max_len.max(1).div_ceil(split_keys.max(1))
+}
+
+/// Bytes of the partials the tiled prefill kernel writes when it needs several splits (0 when
+/// one split covers `max_len`).
+pub fn prefill_attention_scratch_bytes(
+    n_q: usize,
+    n_head: usize,
+    head_dim: usize,
+    max_len: usize,
+    split_keys: usize,
+) -> u64 {
+    let splits = prefill_splits(split_keys, max_len);
+    if splits <= 1 {
+        return 0;
+    }
+    (n_q * n_head * splits * (head_dim + 2) * 4) as u64
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TiledParams {
+    n_q: u32,
+    n_head: u32,
+    n_kv_head: u32,
+    head_dim: u32,
+    block_size: u32,
+    bk: u32,
+    scale: f32,
+    split_keys: u32,
+}
+
 /// Causal attention of `n_q` queries as [`prepare_attention`] computes it, with the tiled
-/// kernel (shaders/attention_tiled.wgsl): no scratch, so any batch × context size fits.
-/// One dispatch.
+/// kernel (shaders/attention_tiled.wgsl). `max_len` bounds every query's position + 1; the
+/// keys are cut in splits of `split_keys` ([`prefill_split_keys`], a multiple of the key
+/// tile). One split: one dispatch, no scratch. Several: the kernel writes partials to
+/// `scratch` ([`prefill_attention_scratch_bytes`]) and attention.wgsl's `combine` merges them.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_prefill_attention(
     ctx: &GpuContext,
@@ -203,37 +272,50 @@ pub fn prepare_prefill_attention(
     block_table: &wgpu::Buffer,
     q_positions: &wgpu::Buffer,
     out: &wgpu::Buffer,
+    scratch: &wgpu::Buffer,
     n_q: usize,
+    max_len: usize,
+    split_keys: usize,
     scale: f32,
-) -> Result<Dispatch, GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
     layout.check()?;
+    let bk = prefill_key_tile(layout.head_dim.max(1));
     if n_head == 0
         || !n_head.is_multiple_of(layout.n_kv_head)
         || !prefill_attention_supports(layout.head_dim)
+        || split_keys == 0
+        || !split_keys.is_multiple_of(bk)
     {
         return Err(shape_err(
             "prefill attention",
             format!(
-                "n_head {n_head} must be a multiple of n_kv_head {}; head_dim {} a multiple of 4, ≤ 256",
+                "n_head {n_head} must be a multiple of n_kv_head {}; head_dim {} a multiple of 4, ≤ 256; split_keys {split_keys} a multiple of {bk}",
                 layout.n_kv_head, layout.head_dim
             ),
         ));
     }
-    // Keys per tile: TILE_FLOATS / head_dim, at most BK_MAX (attention_tiled.wgsl).
-    let bk = (2048 / layout.head_dim).min(16);
-    let params = AttnParams {
+    let n_splits = prefill_splits(split_keys, max_len);
+    let need = prefill_attention_scratch_bytes(n_q, n_head, layout.head_dim, max_len, split_keys);
+    if scratch.size() < need {
+        return Err(shape_err(
+            "prefill attention",
+            format!("scratch of {} bytes, {need} needed", scratch.size()),
+        ));
+    }
+    let params = TiledParams {
         n_q: u32_of("attention n_q", n_q)?,
         n_head: u32_of("attention n_head", n_head)?,
         n_kv_head: u32_of("kv heads", layout.n_kv_head)?,
         head_dim: u32_of("head_dim", layout.head_dim)?,
         block_size: u32_of("block_size", layout.block_size)?,
-        n_splits: bk as u32,
+        bk: bk as u32,
         scale,
-        pad: 0,
+        split_keys: u32_of("attention split", split_keys)?,
     };
     let groups = u32_of("attention tiles", n_q.div_ceil(PREFILL_QUERY_TILE))?;
+    let splits = u32_of("attention splits", n_splits)?;
     let lim = ctx.grid_limit();
-    if groups > lim || params.n_head > lim {
+    if groups > lim || params.n_head > lim || splits > lim || params.n_q > lim {
         return Err(shape_err(
             "prefill attention",
             "dispatch grid too large".into(),
@@ -241,13 +323,36 @@ pub fn prepare_prefill_attention(
     }
     let p = ctx.uniform("prefill-attention-params", &params);
     let pipeline = ctx.pipeline(&layout.key(ShaderId::AttentionTiled, "main"))?;
+    let target = if n_splits > 1 { scratch } else { out };
     let bind_group = ctx.bind(
         &pipeline,
-        &[q, k_pool, v_pool, block_table, q_positions, out, &p],
+        &[q, k_pool, v_pool, block_table, q_positions, target, &p],
     );
-    Ok(Dispatch {
+    let mut dispatches = vec![Dispatch {
         pipeline,
         bind_group,
-        workgroups: [groups, params.n_head, 1],
-    })
+        workgroups: [groups, params.n_head, splits],
+    }];
+    if n_splits > 1 {
+        let combine = AttnParams {
+            n_q: params.n_q,
+            n_head: params.n_head,
+            n_kv_head: params.n_kv_head,
+            head_dim: params.head_dim,
+            block_size: params.block_size,
+            n_splits: splits,
+            scale,
+            pad: 0,
+        };
+        let p2 = ctx.uniform("prefill-combine-params", &combine);
+        let pipeline =
+            ctx.pipeline(&PipelineKey::new(ShaderId::Attention, "combine").define("COMBINE"))?;
+        let bind_group = ctx.bind(&pipeline, &[scratch, out, &p2]);
+        dispatches.push(Dispatch {
+            pipeline,
+            bind_group,
+            workgroups: [params.n_head, params.n_q, 1],
+        });
+    }
+    Ok(dispatches)
 }

@@ -10,8 +10,9 @@ mod simple;
 mod weighted;
 
 pub use attention::{
-    ATTENTION_SPLIT, KvLayout, PREFILL_QUERY_TILE, attention_scratch_bytes,
-    prefill_attention_supports, prepare_attention, prepare_kv_write, prepare_prefill_attention,
+    ATTENTION_SPLIT, KvLayout, LLVMPIPE_LOOP_LIMIT, PREFILL_QUERY_TILE, attention_scratch_bytes,
+    prefill_attention_scratch_bytes, prefill_attention_supports, prefill_split_keys,
+    prefill_splits, prepare_attention, prepare_kv_write, prepare_prefill_attention,
 };
 pub use simple::{
     RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
