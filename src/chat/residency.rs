@@ -263,14 +263,12 @@ mod tests {
         fn persist(&mut self) {}
         fn cached_prefix(&self, tokens: &[u32]) -> usize {
             let live = self.slots.iter().flatten();
-            let best = self
-                .seen
+            self.seen
                 .iter()
                 .chain(live)
                 .map(|t| common_prefix(t, tokens) / BS * BS)
                 .max()
-                .unwrap_or(0);
-            best
+                .unwrap_or(0)
         }
         fn tokens(&self) -> Vec<u32> {
             self.slots[self.current].clone().unwrap_or_default()
