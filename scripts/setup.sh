@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config python3 ca-certificates mesa-vulkan-drivers)
+# tests/server.rs runs the official openai client in a venv (scripts/openai-client-test.sh).
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || packages+=(python3-venv)
 # fetch-real-models.sh downloads wheels with `python3 -m pip` (Debian's python3 has no pip).
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 missing=()

@@ -18,6 +18,7 @@ fn stats() -> ReplyStats {
         stop_reason: StopReason::Eog,
         recompute_reason: None,
         reused_by_tier: None,
+        documents: Vec::new(),
     }
 }
 

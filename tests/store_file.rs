@@ -45,6 +45,7 @@ async fn everything_is_there_after_a_restart() {
         stop_reason: StopReason::Cancelled,
         recompute_reason: Some("first turn".into()),
         reused_by_tier: None,
+        documents: Vec::new(),
     };
     let settings = Settings {
         context_length: 8192,

@@ -19,6 +19,11 @@ use crate::store::kv_blocks::{KvBlockStore, KvStoreOptions};
 use crate::store::{self, Message, ReplyStats, ReusedByTier, Role, Settings, TokenSegment};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
+mod doc_turn;
+
+pub use doc_turn::{EncodeReport, EncodedWindow};
+
+use super::documents::TurnDocument;
 use super::error::ChatError;
 use super::history::{assemble, reply_segment};
 use super::model_file::{
@@ -57,6 +62,8 @@ pub struct LoadedModel {
     /// Each conversation's sequence and the tokens it holds.
     residency: Residency,
     kv_bytes_per_token: u64,
+    /// Window plans and pinned prefixes of attached documents.
+    documents: doc_turn::DocumentState,
 }
 
 pub struct ChatEngine {
@@ -236,6 +243,7 @@ impl ChatEngine {
             sequence: Box::new(sequence),
             residency: Residency::default(),
             kv_bytes_per_token,
+            documents: Default::default(),
         });
         self.update_kv_held();
         progress(1.0, "Ready");
@@ -259,6 +267,7 @@ impl ChatEngine {
             sequence,
             residency: Residency::default(),
             kv_bytes_per_token,
+            documents: Default::default(),
         });
         self.update_kv_held();
     }
@@ -272,7 +281,39 @@ impl ChatEngine {
     /// reloaded").
     pub fn clear_cache(&mut self) {
         if let Some(m) = self.model.as_mut() {
+            m.documents = Default::default();
             m.residency.clear(&mut *m.sequence);
+        }
+        self.update_kv_held();
+    }
+
+    /// Encodes every window of `document` now (the app does it when a document is attached),
+    /// so that questions about it prefill only their own tokens.
+    pub fn encode_document(
+        &mut self,
+        document: &TurnDocument,
+        settings: &Settings,
+    ) -> Result<EncodeReport, ChatError> {
+        let model = self.model.as_mut().ok_or(ChatError::NoModel)?;
+        let out = doc_turn::encode_windows(model, &settings.system_prompt, document);
+        self.update_kv_held();
+        out
+    }
+
+    /// Lets go of a document's pinned prefixes (it was detached from its last conversation);
+    /// its blocks stay cached until evicted.
+    pub fn unpin_document(&mut self, document_id: i64) {
+        if let Some(m) = self.model.as_mut() {
+            doc_turn::unpin_document(m, document_id);
+        }
+    }
+
+    /// Frees a deleted document's KV cache (GPU blocks only it used, and its disk rows).
+    pub fn forget_document(&mut self, document_id: i64) {
+        if let Some(m) = self.model.as_mut() {
+            doc_turn::unpin_document(m, document_id);
+            m.sequence
+                .remove_owner(crate::kv::Owner::Document(document_id));
         }
         self.update_kv_held();
     }
@@ -320,23 +361,75 @@ impl ChatEngine {
         on_event: &mut dyn FnMut(TurnEvent),
         cancel: &AtomicBool,
     ) -> Result<TurnOutcome, ChatError> {
+        self.send_with_documents(
+            conversation_id,
+            history,
+            user_content,
+            &[],
+            settings,
+            on_event,
+            cancel,
+        )
+    }
+
+    /// [`ChatEngine::send`] for a conversation with attached `documents` (see
+    /// `chat::documents`): the system message carries the document (or the window of it the
+    /// question points at), whose prefix is encoded once, owned by the document, pinned, and
+    /// shared by hash with every conversation about it. The reply's stats say what was read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_with_documents(
+        &mut self,
+        conversation_id: i64,
+        history: &[Message],
+        user_content: &str,
+        documents: &[TurnDocument],
+        settings: &Settings,
+        on_event: &mut dyn FnMut(TurnEvent),
+        cancel: &AtomicBool,
+    ) -> Result<TurnOutcome, ChatError> {
         if user_content.trim().is_empty() {
             return Err(ChatError::EmptyMessage);
         }
         let model = self.model.as_mut().ok_or(ChatError::NoModel)?;
-        let messages = conversation_messages(settings, history, user_content);
+        let selection = doc_turn::select(model, &settings.system_prompt, documents, history)?;
+        let system = selection
+            .as_ref()
+            .map_or(settings.system_prompt.as_str(), |s| s.system.as_str());
+        let messages = conversation_messages(system, history, user_content);
         let context = model.sequence.max_ctx();
+        // Other windows than the last reply read: the history's ids cannot be extended.
+        let exact_history = if selection.as_ref().is_some_and(|s| s.changed) {
+            &[][..]
+        } else {
+            history
+        };
         let prompt = assemble(
             &model.template,
             &model.tokenizer,
             &messages,
-            history,
+            exact_history,
             &model.model_id,
             context,
             settings.max_tokens as usize,
         )?;
         let tokens = prompt.tokens;
         let user_tokens = prompt.user_segment;
+        // The document prefix: computed once, in a sequence the document owns, and pinned.
+        let encode_started = std::time::Instant::now();
+        let mut reads = Vec::new();
+        let mut encoded = 0;
+        let mut restored = Found::default();
+        if let Some(sel) = selection {
+            let n = doc_turn::prefix_len(model, &sel.system, &tokens)?;
+            (encoded, restored) = doc_turn::encode_prefix(model, sel.owner, &tokens[..n])?;
+            doc_turn::pin(model, sel.owner, &tokens[..n]);
+            reads = sel.reads;
+            for r in &mut reads {
+                r.prefix_tokens = count_u32(n);
+                r.encoded_tokens = count_u32(encoded);
+            }
+        }
+        let encode_ms = encode_started.elapsed().as_secs_f64() * 1e3;
 
         // The longest prefix available: this conversation's own sequence, or whatever the
         // prefix index holds (any conversation's blocks). At least the last prompt token is
@@ -367,7 +460,16 @@ impl ChatEngine {
                 )
             }),
         );
-        let by_tier = reused_by_tier(checkout.found, reused);
+        // Tokens this turn encoded for the document count as computed, not reused.
+        let encoded_here = encoded.min(reused);
+        let mut by_tier = reused_by_tier(checkout.found, reused);
+        by_tier.gpu = by_tier.gpu.saturating_sub(count_u32(encoded_here));
+        // The document prefix came up from RAM or disk just before: count it there.
+        let (ram, disk) = (count_u32(restored.ram), count_u32(restored.disk));
+        let moved = (ram + disk).min(by_tier.gpu);
+        by_tier.gpu -= moved;
+        by_tier.disk += disk.min(moved);
+        by_tier.ram += moved - disk.min(moved);
         on_event(TurnEvent::Started {
             prompt_tokens: tokens.len(),
             reused_tokens: reused,
@@ -393,16 +495,17 @@ impl ChatEngine {
             Ok(run) => {
                 let stats = ReplyStats {
                     prompt_tokens: count_u32(tokens.len()),
-                    reused_tokens: count_u32(reused),
-                    computed_tokens: count_u32(tokens.len() - reused),
+                    reused_tokens: count_u32(reused - encoded_here),
+                    computed_tokens: count_u32(tokens.len() - reused + encoded_here),
                     generated_tokens: count_u32(run.generated.len()),
-                    ttft_ms: finite(run.ttft_ms),
+                    ttft_ms: finite(run.ttft_ms + encode_ms),
                     decode_tok_s: finite(run.decode_tok_s()),
                     stop_reason: stop_reason(run.stop_reason),
                     recompute_reason: reason,
                     reused_by_tier: Some(by_tier),
+                    documents: reads.clone(),
                 };
-                record_request(&self.metrics, &stats, finite(run.prefill_ms));
+                record_request(&self.metrics, &stats, finite(run.prefill_ms + encode_ms));
                 Ok(TurnOutcome {
                     text: run.text,
                     stats,
@@ -419,14 +522,15 @@ impl ChatEngine {
                 text: String::new(),
                 stats: ReplyStats {
                     prompt_tokens: count_u32(tokens.len()),
-                    reused_tokens: count_u32(reused),
-                    computed_tokens: count_u32(computed),
+                    reused_tokens: count_u32(reused - encoded_here),
+                    computed_tokens: count_u32(computed + encoded_here),
                     generated_tokens: 0,
                     ttft_ms: 0.0,
                     decode_tok_s: 0.0,
                     stop_reason: store::StopReason::Cancelled,
                     recompute_reason: reason,
                     reused_by_tier: Some(by_tier),
+                    documents: reads.clone(),
                 },
                 user_tokens,
                 reply_tokens: None,
@@ -606,15 +710,15 @@ fn generate(
     }
 }
 
-/// The template's messages: the system prompt (if set), the history, the new user message.
+/// The template's messages: the system message (if any), the history, the new user message.
 fn conversation_messages(
-    settings: &Settings,
+    system: &str,
     history: &[Message],
     user_content: &str,
 ) -> Vec<ChatMessage> {
     let mut messages = Vec::with_capacity(history.len() + 2);
-    if !settings.system_prompt.trim().is_empty() {
-        messages.push(ChatMessage::system(settings.system_prompt.clone()));
+    if !system.trim().is_empty() {
+        messages.push(ChatMessage::system(system));
     }
     for m in history {
         match m.role {

@@ -47,6 +47,14 @@ pub enum ChatError {
         prompt_tokens: usize,
         context: usize,
     },
+    #[error(
+        "the document cannot be split into windows that fit: it has {doc_tokens} tokens and \
+         the context leaves {budget} tokens per window next to the conversation (raise the \
+         context length in Settings, or shorten the system prompt)"
+    )]
+    DocumentTooLarge { budget: usize, doc_tokens: usize },
+    #[error("the document could not be read: {0}")]
+    Document(String),
     #[error("the message is empty")]
     EmptyMessage,
     #[error("the KV cache has no free sequence slot for this conversation")]

@@ -7,9 +7,11 @@
 //! conversation (append-only across turns), keeps the longest common prefix with what its
 //! sequence holds, prefills only the rest, and leaves its reply in the cache for the next turn.
 
+mod documents;
 mod engine;
 mod error;
 mod history;
+mod library;
 mod model_file;
 mod prompt;
 mod residency;
@@ -18,14 +20,19 @@ mod sequence;
 mod stats;
 mod types;
 
-pub use engine::{ChatEngine, TurnOutcome};
+pub use documents::{
+    DocWindow, TurnDocument, WINDOW_OVERLAP_TOKENS, WindowPlan, document_block, plan_windows,
+    route, system_with_documents, window_budget,
+};
+pub use engine::{ChatEngine, EncodeReport, EncodedWindow, TurnOutcome};
 pub use error::ChatError;
 pub use history::{TurnPrompt, assemble, extend_exact, history_tokens, reply_segment};
+pub use library::{TURN_HITS, import_document, turn_document, turn_documents};
 pub use model_file::{
     effective_context, file_content_hash, memory_plan, model_info, open_model_file,
     parameter_label, plan_file, planned_options,
 };
-pub use prompt::{Prompt, build_prompt, reply_reserve};
+pub use prompt::{Prompt, build_prompt, reply_reserve, tokenize_rendered};
 pub use residency::{Arrival, Residency};
 pub use reuse::{
     REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_TEMPLATE,

@@ -73,7 +73,13 @@ pub fn tokenize(
     messages: &[ChatMessage],
 ) -> Result<Vec<u32>, ChatError> {
     let text = template.render_with_system_fallback(messages, true)?;
-    let mut tokens = tokenizer.encode(&text, false, true)?;
+    tokenize_rendered(tokenizer, &text)
+}
+
+/// Rendered template text as token ids (special tokens parsed), with a BOS in front when the
+/// model asks for one and the text did not start with it.
+pub fn tokenize_rendered(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, ChatError> {
+    let mut tokens = tokenizer.encode(text, false, true)?;
     if let Some(bos) = tokenizer.bos_id().filter(|_| tokenizer.add_bos())
         && tokens.first() != Some(&bos)
     {

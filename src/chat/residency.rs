@@ -46,6 +46,9 @@ pub struct Checkout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoSlot;
 
+/// A conversation id no conversation has: `make_room` for work that belongs to none.
+pub const NO_CONVERSATION: i64 = i64::MIN;
+
 #[derive(Debug, Default)]
 pub struct Residency {
     by_conversation: HashMap<i64, Resident>,
@@ -141,6 +144,24 @@ impl Residency {
             },
         );
         Ok(found)
+    }
+
+    /// A new sequence holding the longest cached prefix of `tokens` that belongs to no
+    /// conversation (a document's prefix being encoded; the caller frees it), letting the
+    /// least recently used conversations' sequences go while no slot is free.
+    pub fn acquire_detached(
+        &mut self,
+        tokens: &[u32],
+        model: &mut dyn SequenceModel,
+    ) -> Result<(SeqId, Found), NoSlot> {
+        loop {
+            if let Some(got) = model.acquire(tokens) {
+                return Ok(got);
+            }
+            if !self.evict_oldest(NO_CONVERSATION, model) {
+                return Err(NoSlot);
+            }
+        }
     }
 
     /// Lets other conversations' sequences go, least recently used first, until `needed`

@@ -41,6 +41,15 @@ pub trait SequenceModel: Send {
     fn set_owner(&mut self, owner: Owner);
     /// Drops `owner` from every block, freeing cached blocks nobody else used.
     fn remove_owner(&mut self, owner: Owner);
+    /// Pins the cached whole blocks of `tokens`' longest cached prefix (never evicted until
+    /// unpinned); returns the tokens pinned.
+    fn pin_prefix(&mut self, _tokens: &[u32]) -> usize {
+        0
+    }
+    /// Undoes [`SequenceModel::pin_prefix`]; returns the tokens unpinned.
+    fn unpin_prefix(&mut self, _tokens: &[u32]) -> usize {
+        0
+    }
     /// KV space a step can take (free and evictable cached blocks), in tokens.
     fn free_tokens(&self) -> usize;
     /// Tokens in the current sequence.
@@ -141,6 +150,14 @@ impl SequenceModel for GpuSequence {
         self.forward.kv_mut().remove_owner(owner);
         let _ = self.tiers.remove_owner(owner);
         self.tiers.publish(self.forward.kv());
+    }
+
+    fn pin_prefix(&mut self, tokens: &[u32]) -> usize {
+        self.forward.kv_mut().pin_prefix(tokens).unwrap_or(0)
+    }
+
+    fn unpin_prefix(&mut self, tokens: &[u32]) -> usize {
+        self.forward.kv_mut().unpin_prefix(tokens).unwrap_or(0)
     }
 
     fn blocks_held(&self) -> (u64, u64) {

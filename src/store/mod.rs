@@ -44,8 +44,8 @@ pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
 pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
-    Conversation, ConversationSummary, LoadedMessages, MAX_SEGMENT_TOKENS, Message, ReplyStats,
-    ReusedByTier, Role, RowWarning, StopReason, TokenSegment,
+    Conversation, ConversationSummary, DocumentRead, LoadedMessages, MAX_SEGMENT_TOKENS, Message,
+    ReplyStats, ReusedByTier, Role, RowWarning, StopReason, TokenSegment,
 };
 
 /// The schema, embedded at compile time.

@@ -77,6 +77,28 @@ pub struct ReplyStats {
     /// Where the reused tokens came from (older rows have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_by_tier: Option<ReusedByTier>,
+    /// What the turn read of the conversation's documents (none attached: empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<DocumentRead>,
+}
+
+/// What a turn read of an attached document: which window of how many, and where it lies in
+/// the document's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRead {
+    pub document_id: i64,
+    pub name: String,
+    /// 1-based.
+    pub window: u32,
+    pub windows: u32,
+    /// Char range `[char_start, char_end)` of the document's text (Unicode scalar values).
+    pub char_start: u64,
+    pub char_end: u64,
+    /// Tokens of the prompt up to the end of the document block(s).
+    pub prefix_tokens: u32,
+    /// Of those, the tokens this turn computed (0 when the prefix was cached).
+    pub encoded_tokens: u32,
 }
 
 /// Reused prompt tokens by the cache tier they were found in.

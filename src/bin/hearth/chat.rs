@@ -2,14 +2,15 @@
 //! the same engine as the app (`hearth::chat`). With a data dir the conversation and its exact
 //! token history are saved in `hearth.db` and the KV cache's disk tier in `kv.sqlite` (the
 //! app's files), so a later `--conversation ID` resumes without recomputing. Commands: `/stats`
-//! (the cache's snapshot), `/new` (a new conversation), `/quit`.
+//! (the cache's snapshot), `/new` (a new conversation), `/quit`. `--doc ID` attaches a
+//! document (`hearth doc add`): each question reads the window its words point at.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use hearth::chat::{ChatEngine, TurnEvent};
+use hearth::chat::{ChatEngine, TurnEvent, turn_documents};
 use hearth::store::kv_blocks::KvStoreOptions;
 use hearth::store::{Role, Store};
 
@@ -34,6 +35,9 @@ pub struct Args {
     temperature: f64,
     #[arg(long)]
     system: Option<String>,
+    /// Attach this document (see `hearth doc add`; needs --data-dir) to the conversation.
+    #[arg(long, requires = "data_dir")]
+    doc: Vec<i64>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -65,6 +69,10 @@ pub fn run(args: Args) -> Result<()> {
         Some(id) => rt.block_on(store.get_conversation(id))?.summary.id,
         None => rt.block_on(store.create_conversation(None))?.id,
     };
+    for &d in &args.doc {
+        rt.block_on(store.attach(conversation, d))
+            .with_context(|| format!("cannot attach document {d}"))?;
+    }
     eprintln!(
         "{} ({}, {} tokens of context). Conversation {conversation}. /stats /new /quit",
         info.name, info.quantization, info.context_length
@@ -95,12 +103,14 @@ pub fn run(args: Args) -> Result<()> {
             _ => {}
         }
         let history = rt.block_on(store.get_conversation(conversation))?.messages;
+        let documents = rt.block_on(turn_documents(&store, conversation, line))?;
         let user = rt.block_on(store.append_message(conversation, Role::User, line, None))?;
         let mut out = std::io::stdout();
-        let outcome = engine.send(
+        let outcome = engine.send_with_documents(
             conversation,
             &history,
             line,
+            &documents,
             &settings,
             &mut |e| {
                 if let TurnEvent::Token { text } = e {
@@ -128,6 +138,18 @@ pub fn run(args: Args) -> Result<()> {
                 .map(|r| format!("; recomputed: {r}"))
                 .unwrap_or_default()
         );
+        for d in &s.documents {
+            eprintln!(
+                "[read {}: window {} of {}, chars {}..{}; prefix {} tokens, {} encoded now]",
+                d.name,
+                d.window,
+                d.windows,
+                d.char_start,
+                d.char_end,
+                d.prefix_tokens,
+                d.encoded_tokens
+            );
+        }
         let reply = rt.block_on(store.append_message(
             conversation,
             Role::Assistant,

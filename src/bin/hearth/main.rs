@@ -6,6 +6,7 @@ mod bench;
 mod cache;
 mod cached_generate;
 mod chat;
+mod doc;
 mod generate;
 mod inspect;
 mod make_test_model;
@@ -43,6 +44,8 @@ enum Command {
     Bench(bench::Args),
     /// The KV cache's disk tier: stats, verify, clear.
     Cache(cache::Args),
+    /// Documents: add (and encode), list, rm.
+    Doc(doc::Args),
     /// Write a deterministic random-weight model (tests, benchmarks, 7B-shaped presets).
     MakeTestModel(make_test_model::Args),
 }
@@ -58,6 +61,7 @@ fn main() {
         Command::MakeTestModel(a) => make_test_model::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Cache(a) => cache::run(a),
+        Command::Doc(a) => doc::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

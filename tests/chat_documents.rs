@@ -1,0 +1,335 @@
+//! Documents in the chat (the chat engine over the store, on lavapipe, with the Qwen2-vocabulary
+//! fixture and its ChatML template): a document's prefix is encoded once and shared by every
+//! conversation about it, restored from disk by a new engine, token-identical to a cold run;
+//! a document larger than the context is cut into windows and a question reads the window
+//! holding its answer; a document that cannot fit gets a clear error.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use hearth::chat::{
+    ChatEngine, ChatError, TurnDocument, TurnOutcome, import_document, turn_document,
+};
+use hearth::store::kv_blocks::KvStoreOptions;
+use hearth::store::{Message, Role, Settings, Store};
+
+const MODEL: &str = "rand-qwen2-f16.gguf";
+
+fn settings() -> Settings {
+    Settings {
+        temperature: 0.0,
+        repeat_penalty: 1.0,
+        max_tokens: 6,
+        system_prompt: "You answer questions about documents.".into(),
+        ..Settings::default()
+    }
+}
+
+fn engine(kv: Option<&Path>, context: u32) -> Option<ChatEngine> {
+    let path = common::fixture_model(MODEL)?;
+    let mut e = ChatEngine::new();
+    if let Some(reason) = e.adapter_error() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no GPU adapter and CI is set: {reason}"
+        );
+        eprintln!("SKIP: {reason}");
+        return None;
+    }
+    if let Some(kv) = kv {
+        e.open_kv_disk(kv, KvStoreOptions::default()).unwrap();
+    }
+    e.load(&path, context, &mut |_, _| {}).unwrap();
+    Some(e)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ask(
+    e: &mut ChatEngine,
+    conv: i64,
+    history: &[Message],
+    docs: &[TurnDocument],
+    q: &str,
+) -> TurnOutcome {
+    e.send_with_documents(
+        conv,
+        history,
+        q,
+        docs,
+        &settings(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
+/// Prose of about `sentences` sentences from a small vocabulary, with `facts` placed at the
+/// given sentence indices.
+fn prose(sentences: usize, facts: &[(usize, String)]) -> String {
+    let words = [
+        "the", "old", "harbour", "town", "kept", "its", "boats", "in", "a", "long", "row", "while",
+        "gulls", "circled", "over", "grey", "water", "and", "nets", "dried", "on", "stone",
+        "walls", "near", "market",
+    ];
+    let mut out = String::new();
+    for i in 0..sentences {
+        if let Some((_, f)) = facts.iter().find(|(at, _)| *at == i) {
+            out.push_str(f);
+        } else {
+            let n = 8 + i % 5;
+            let s: Vec<&str> = (0..n)
+                .map(|j| words[(i * 7 + j * 3) % words.len()])
+                .collect();
+            let mut s = s.join(" ");
+            s[..1].make_ascii_uppercase();
+            out.push_str(&s);
+            out.push('.');
+        }
+        out.push(if i % 6 == 5 { '\n' } else { ' ' });
+        if i % 6 == 5 {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn a_document_is_encoded_once_shared_and_restored_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.sqlite");
+    let Some(mut first) = engine(Some(&kv), 2048) else {
+        return;
+    };
+    let rt = rt();
+    let store = rt
+        .block_on(Store::open(dir.path().join("hearth.db")))
+        .unwrap();
+    let file = dir.path().join("harbour.txt");
+    std::fs::write(&file, prose(60, &[])).unwrap();
+    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let q = "What did the gulls circle over?";
+    let turn_doc = rt
+        .block_on(turn_document(&store, doc.summary.id, q))
+        .unwrap();
+
+    let a = ask(&mut first, 1, &[], std::slice::from_ref(&turn_doc), q);
+    let ra = &a.stats.documents[0];
+    assert_eq!((ra.window, ra.windows), (1, 1), "{ra:?}");
+    assert!(ra.prefix_tokens > 200, "{ra:?}");
+    let whole = ra.prefix_tokens / 16 * 16;
+    assert_eq!(ra.encoded_tokens as usize, whole as usize, "{ra:?}");
+    assert!(
+        a.stats.computed_tokens >= ra.encoded_tokens,
+        "the encode is counted as computed: {:?}",
+        a.stats
+    );
+
+    // A second conversation about it computes none of the document.
+    let b = ask(&mut first, 2, &[], std::slice::from_ref(&turn_doc), q);
+    let rb = &b.stats.documents[0];
+    assert_eq!(rb.encoded_tokens, 0, "{rb:?}");
+    assert!(b.stats.reused_tokens >= whole, "{:?}", b.stats);
+    assert_eq!(a.tokens, b.tokens);
+    first.flush_cache().unwrap();
+    drop(first);
+
+    // A new engine on the same data dir: a third conversation restores it from disk.
+    let mut second = engine(Some(&kv), 2048).unwrap();
+    let c = ask(&mut second, 3, &[], std::slice::from_ref(&turn_doc), q);
+    let rc = &c.stats.documents[0];
+    assert_eq!(rc.encoded_tokens, 0, "{rc:?}");
+    let by = c.stats.reused_by_tier.unwrap();
+    assert!(by.disk >= whole, "restored from disk: {:?}", c.stats);
+
+    // Cold: the same answer, ids and all.
+    let mut cold = engine(None, 2048).unwrap();
+    let d = ask(&mut cold, 1, &[], std::slice::from_ref(&turn_doc), q);
+    assert_eq!(c.tokens, d.tokens, "warm from disk == cold");
+    assert_eq!(a.tokens, d.tokens, "first == cold");
+}
+
+#[test]
+fn questions_read_the_window_that_holds_their_answer() {
+    let Some(mut e) = engine(None, 512) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let store = rt
+        .block_on(Store::open(dir.path().join("hearth.db")))
+        .unwrap();
+    // Seven facts spread through a document of ~8 windows.
+    let topics = [
+        ("heron", "quarry", "Ossian"),
+        ("badger", "orchard", "Pellam"),
+        ("otter", "chapel", "Quennel"),
+        ("falcon", "brewery", "Rodrick"),
+        ("weasel", "lighthouse", "Saffra"),
+        ("marten", "tannery", "Tobiah"),
+        ("curlew", "granary", "Ulmer"),
+    ];
+    let n = 420;
+    let facts: Vec<(usize, String)> = topics
+        .iter()
+        .enumerate()
+        .map(|(k, (animal, place, name))| {
+            (
+                30 + k * 55,
+                format!("The {animal} of the {place} was called {name}."),
+            )
+        })
+        .collect();
+    let text = prose(n, &facts);
+    let file = dir.path().join("facts.md");
+    std::fs::write(&file, &text).unwrap();
+    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let mut windows_seen = 0;
+    for (k, (animal, place, name)) in topics.iter().enumerate() {
+        let q = format!("What was the {animal} of the {place} called?");
+        let td = rt
+            .block_on(turn_document(&store, doc.summary.id, &q))
+            .unwrap();
+        let out = ask(&mut e, 100 + k as i64, &[], std::slice::from_ref(&td), &q);
+        let r = &out.stats.documents[0];
+        windows_seen = r.windows;
+        let fact = format!("The {animal} of the {place} was called {name}.");
+        let at = text.find(&fact).unwrap();
+        let start = text[..at].chars().count() as u64;
+        let end = start + fact.chars().count() as u64;
+        assert!(
+            r.char_start <= start && end <= r.char_end,
+            "fact {k} ({start}..{end}) not in the window read: {r:?}"
+        );
+        assert_eq!(r.document_id, doc.summary.id);
+    }
+    assert!(windows_seen >= 5, "{windows_seen} windows");
+}
+
+#[test]
+fn encoded_windows_leave_questions_only_their_own_tokens() {
+    let Some(mut e) = engine(None, 512) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let store = rt
+        .block_on(Store::open(dir.path().join("hearth.db")))
+        .unwrap();
+    let file = dir.path().join("long.txt");
+    std::fs::write(&file, prose(200, &[])).unwrap();
+    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let td = rt
+        .block_on(turn_document(&store, doc.summary.id, ""))
+        .unwrap();
+    let report = e.encode_document(&td, &settings()).unwrap();
+    assert!(report.windows.len() >= 2, "{report:?}");
+    assert!(report.windows.iter().all(|w| w.encoded_tokens > 0));
+    // Encoding again computes nothing.
+    let again = e.encode_document(&td, &settings()).unwrap();
+    assert!(
+        again.windows.iter().all(|w| w.encoded_tokens == 0),
+        "{again:?}"
+    );
+    for (i, q) in ["Where were the boats kept?", "What dried on the walls?"]
+        .iter()
+        .enumerate()
+    {
+        let td = rt
+            .block_on(turn_document(&store, doc.summary.id, q))
+            .unwrap();
+        let out = ask(&mut e, i as i64 + 1, &[], std::slice::from_ref(&td), q);
+        let r = &out.stats.documents[0];
+        assert_eq!(r.encoded_tokens, 0, "{r:?}");
+        let prefix_whole = r.prefix_tokens / 16 * 16;
+        assert_eq!(
+            out.stats.computed_tokens,
+            out.stats.prompt_tokens - prefix_whole,
+            "only the question's own tokens (and the open block) are prefilled: {:?}",
+            out.stats
+        );
+    }
+}
+
+#[test]
+fn a_follow_up_in_the_same_window_extends_the_history_exactly() {
+    let Some(mut e) = engine(None, 2048) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let store = rt
+        .block_on(Store::open(dir.path().join("hearth.db")))
+        .unwrap();
+    let file = dir.path().join("short.txt");
+    std::fs::write(&file, prose(30, &[])).unwrap();
+    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let q1 = "What did the town keep?";
+    let td = rt
+        .block_on(turn_document(&store, doc.summary.id, q1))
+        .unwrap();
+    let a = ask(&mut e, 1, &[], std::slice::from_ref(&td), q1);
+    let mut history = Vec::new();
+    for (role, content, tokens, stats) in [
+        (Role::User, q1, Some(a.user_tokens.clone()), None),
+        (
+            Role::Assistant,
+            a.text.as_str(),
+            a.reply_tokens.clone(),
+            Some(a.stats.clone()),
+        ),
+    ] {
+        history.push(Message {
+            id: history.len() as i64 + 1,
+            conversation_id: 1,
+            role,
+            content: content.to_string(),
+            created_at: String::new(),
+            stats,
+            tokens,
+        });
+    }
+    let q2 = "And the gulls?";
+    let b = ask(&mut e, 1, &history, std::slice::from_ref(&td), q2);
+    assert_eq!(b.stats.recompute_reason, None, "{:?}", b.stats);
+    assert!(
+        b.stats.reused_tokens + 16 > a.stats.prompt_tokens + a.tokens.len() as u32,
+        "turn 2 reuses turn 1's prompt and reply: {:?}",
+        b.stats
+    );
+}
+
+#[test]
+fn a_document_that_cannot_fit_any_window_is_a_clear_error() {
+    let Some(mut e) = engine(None, 64) else {
+        return;
+    };
+    let td = TurnDocument {
+        id: 1,
+        name: "big.txt".into(),
+        text: prose(100, &[]).into(),
+        sha256: "x".into(),
+        query: "Hi".into(),
+        hits: Vec::new(),
+    };
+    let err = e
+        .send_with_documents(
+            1,
+            &[],
+            "Hi",
+            std::slice::from_ref(&td),
+            &settings(),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+    assert!(matches!(err, ChatError::DocumentTooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("context"), "{err}");
+}
