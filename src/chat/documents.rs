@@ -257,7 +257,7 @@ mod tests {
     fn blocks_name_the_document_without_breaking_the_tag() {
         let b = document_block("a \"quoted\"\nname", "text");
         assert_eq!(b, "<document name=\"a 'quoted''name\">\ntext\n</document>");
-        let s = system_with_documents("Be brief.", &[b.clone()]);
+        let s = system_with_documents("Be brief.", std::slice::from_ref(&b));
         assert!(s.starts_with(
             "Be brief.\n\nAnswer the user's questions using the attached document.\n\n<document"
         ));

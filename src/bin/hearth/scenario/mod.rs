@@ -1,8 +1,9 @@
-//! `hearth bench conversation|shared-prefix`: the cache scenarios of DESIGN.md, measured.
+//! `hearth bench conversation|shared-prefix|document`: the cache scenarios of DESIGN.md, measured.
 //! Each prints a table, writes JSON with `--json`, and an SVG plot with `--plot FILE`. Without
 //! `--model` they run on a small generated model (so they run anywhere).
 
 mod conversation;
+mod document;
 mod model;
 mod plot;
 mod shared_prefix;
@@ -17,6 +18,10 @@ pub enum Scenario {
     /// Scenario 2: many requests sharing one long prefix; hit rate and TTFT P50/P99, cold
     /// versus warm.
     SharedPrefix(shared_prefix::Args),
+    /// Scenario 3: questions about one long document, encoded once (in windows when it is
+    /// larger than the context); each question's TTFT and prefilled tokens; with --restart,
+    /// restoring the document from disk versus recomputing it.
+    Document(document::Args),
 }
 
 impl Scenario {
@@ -24,6 +29,7 @@ impl Scenario {
         match self {
             Scenario::Conversation(a) => conversation::run(a),
             Scenario::SharedPrefix(a) => shared_prefix::run(a),
+            Scenario::Document(a) => document::run(a),
         }
     }
 }
