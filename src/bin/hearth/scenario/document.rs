@@ -51,8 +51,18 @@ const ANIMALS: [&str; 12] = [
     "kestrel", "lapwing", "dormouse",
 ];
 const PLACES: [&str; 12] = [
-    "quarry", "orchard", "chapel", "brewery", "lighthouse", "tannery", "granary", "forge",
-    "mill", "boathouse", "vicarage", "smithy",
+    "quarry",
+    "orchard",
+    "chapel",
+    "brewery",
+    "lighthouse",
+    "tannery",
+    "granary",
+    "forge",
+    "mill",
+    "boathouse",
+    "vicarage",
+    "smithy",
 ];
 const FILLER: [&str; 25] = [
     "the", "old", "harbour", "town", "kept", "its", "boats", "in", "a", "long", "row", "while",
@@ -150,7 +160,9 @@ pub fn run(args: Args) -> Result<()> {
             &AtomicBool::new(false),
         )?;
         let read = &out.stats.documents[0];
-        let at = text.find(&fact_text).map(|b| text[..b].chars().count() as u64);
+        let at = text
+            .find(&fact_text)
+            .map(|b| text[..b].chars().count() as u64);
         if at.is_some_and(|s| {
             read.char_start <= s && s + fact_text.chars().count() as u64 <= read.char_end
         }) {
