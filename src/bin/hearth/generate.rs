@@ -56,11 +56,43 @@ pub struct Args {
     /// Compute every prompt token and leave the cache as it was (the cold baseline).
     #[arg(long)]
     pub(super) no_cache: bool,
+    /// Ask about this document (`hearth doc add`; needs --data-dir): the question is a chat
+    /// turn whose system message holds the document's window.
+    #[arg(long, requires = "data_dir", conflicts_with = "no_cache")]
+    doc: Option<i64>,
+    /// Context length with --doc (windows take three quarters of it).
+    #[arg(long, default_value_t = 4096)]
+    context: u32,
     #[arg(long)]
     pub(super) json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let (Some(doc), Some(data_dir)) = (args.doc, &args.data_dir) {
+        if args.device != Device::Gpu {
+            bail!("--doc needs the GPU engine (--device gpu)");
+        }
+        let settings = hearth::store::Settings {
+            temperature: f64::from(args.temperature),
+            top_k: u32::try_from(args.top_k).unwrap_or(u32::MAX),
+            top_p: f64::from(args.top_p),
+            min_p: f64::from(args.min_p),
+            repeat_penalty: f64::from(args.repeat_penalty),
+            seed: args.seed,
+            max_tokens: u32::try_from(args.max_tokens).unwrap_or(u32::MAX),
+            ..hearth::store::Settings::default()
+        };
+        return super::doc_generate::run(super::doc_generate::DocQuestion {
+            model: &args.model,
+            data_dir,
+            doc,
+            question: &args.prompt,
+            system: args.system.as_deref(),
+            context: args.context,
+            settings,
+            json: args.json,
+        });
+    }
     let file = open_model(&args.model)?;
     let tokenizer = Tokenizer::from_gguf(&file).context("cannot build the tokenizer")?;
     let config = ModelConfig::from_gguf(&file).context("cannot load the model")?;

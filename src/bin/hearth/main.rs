@@ -7,6 +7,7 @@ mod cache;
 mod cached_generate;
 mod chat;
 mod doc;
+mod doc_generate;
 mod generate;
 mod inspect;
 mod make_test_model;
