@@ -333,3 +333,49 @@ fn a_document_that_cannot_fit_any_window_is_a_clear_error() {
     assert!(matches!(err, ChatError::DocumentTooLarge { .. }), "{err}");
     assert!(err.to_string().contains("context"), "{err}");
 }
+
+#[test]
+fn asking_every_window_reads_each_once_and_combines() {
+    let Some(mut e) = engine(None, 512) else {
+        return;
+    };
+    let td = TurnDocument {
+        id: 7,
+        name: "harbour.txt".into(),
+        text: prose(120, &[]).into(),
+        sha256: "every-window".into(),
+        query: String::new(),
+        hits: Vec::new(),
+    };
+    let mut streamed = String::new();
+    let every = e
+        .ask_every_window(
+            &td,
+            "What happens in the harbour?",
+            &settings(),
+            &mut |ev| {
+                if let hearth::chat::TurnEvent::Token { text } = ev {
+                    streamed.push_str(&text);
+                }
+            },
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+    let n = every.parts.len();
+    assert!(n >= 2, "{n} windows");
+    for (k, p) in every.parts.iter().enumerate() {
+        let r = &p.stats.documents[0];
+        assert_eq!((r.window as usize, r.windows as usize), (k + 1, n), "{r:?}");
+    }
+    assert!(every.combined.stats.documents.is_empty());
+    assert!(every.combined.stats.prompt_tokens > 0);
+    assert!(
+        streamed.contains(&format!("[window {n} of {n}]")),
+        "{streamed}"
+    );
+    assert_eq!(
+        e.resident_conversations(),
+        0,
+        "the one-off turns are forgotten"
+    );
+}

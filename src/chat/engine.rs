@@ -21,10 +21,12 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 mod accounting;
 mod doc_turn;
+mod every_window;
 
 use accounting::{record_request, reused_by_tier};
 
 pub use doc_turn::{EncodeReport, EncodedWindow};
+pub use every_window::EveryWindowOutcome;
 
 use super::documents::TurnDocument;
 use super::error::ChatError;

@@ -24,7 +24,7 @@ pub use documents::{
     DocWindow, TurnDocument, WINDOW_OVERLAP_TOKENS, WindowPlan, document_block, plan_windows,
     route, system_with_documents, window_budget,
 };
-pub use engine::{ChatEngine, EncodeReport, EncodedWindow, TurnOutcome};
+pub use engine::{ChatEngine, EncodeReport, EncodedWindow, EveryWindowOutcome, TurnOutcome};
 pub use error::ChatError;
 pub use history::{TurnPrompt, assemble, extend_exact, history_tokens, reply_segment};
 pub use library::{TURN_HITS, import_document, turn_document, turn_documents};

@@ -3,7 +3,8 @@
 //! token history are saved in `hearth.db` and the KV cache's disk tier in `kv.sqlite` (the
 //! app's files), so a later `--conversation ID` resumes without recomputing. Commands: `/stats`
 //! (the cache's snapshot), `/new` (a new conversation), `/quit`. `--doc ID` attaches a
-//! document (`hearth doc add`): each question reads the window its words point at.
+//! document (`hearth doc add`): each question reads the window its words point at; `/all
+//! QUESTION` asks every window and combines the answers.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -74,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("cannot attach document {d}"))?;
     }
     eprintln!(
-        "{} ({}, {} tokens of context). Conversation {conversation}. /stats /new /quit",
+        "{} ({}, {} tokens of context). Conversation {conversation}. /stats /new /all Q /quit",
         info.name, info.quantization, info.context_length
     );
     let stdin = std::io::stdin();
@@ -92,6 +93,36 @@ pub fn run(args: Args) -> Result<()> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&engine.metrics().snapshot())?
+                );
+                continue;
+            }
+            all if all.starts_with("/all ") => {
+                let question = all["/all ".len()..].trim();
+                let documents = rt.block_on(turn_documents(&store, conversation, question))?;
+                let Some(doc) = documents.first() else {
+                    eprintln!(
+                        "/all asks every window of the attached document: attach one with --doc"
+                    );
+                    continue;
+                };
+                let mut out = std::io::stdout();
+                let every = engine.ask_every_window(
+                    doc,
+                    question,
+                    &settings,
+                    &mut |e| {
+                        if let TurnEvent::Token { text } = e {
+                            let _ = out.write_all(text.as_bytes());
+                            let _ = out.flush();
+                        }
+                    },
+                    &AtomicBool::new(false),
+                )?;
+                println!();
+                eprintln!(
+                    "[asked {} windows, then combined ({} prompt tokens)]",
+                    every.parts.len(),
+                    every.combined.stats.prompt_tokens
                 );
                 continue;
             }

@@ -169,7 +169,7 @@ fn choose_window(
     (0, 0)
 }
 
-fn plan(
+pub(super) fn plan(
     model: &mut LoadedModel,
     doc: &TurnDocument,
     budget: usize,
@@ -243,7 +243,7 @@ pub(super) fn encode_windows(
 
 /// Tokens of document text one window can hold next to `system_prompt`, the template and the
 /// conversation (see `documents::window_budget`).
-fn text_budget(
+pub(super) fn text_budget(
     model: &LoadedModel,
     system_prompt: &str,
     documents: &[TurnDocument],
