@@ -379,3 +379,38 @@ fn asking_every_window_reads_each_once_and_combines() {
         "the one-off turns are forgotten"
     );
 }
+
+/// A document deleted between gathering it and the reply (as when it is deleted while a reply
+/// streams): the reply completes from the text the turn holds, and forgetting it afterwards
+/// leaves the engine answering other questions.
+#[test]
+fn a_document_deleted_during_a_turn_ends_cleanly() {
+    let Some(mut e) = engine(None, 2048) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let store = rt
+        .block_on(Store::open(dir.path().join("hearth.db")))
+        .unwrap();
+    let file = dir.path().join("gone.txt");
+    std::fs::write(&file, prose(20, &[])).unwrap();
+    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let conv = rt.block_on(store.create_conversation(None)).unwrap().id;
+    rt.block_on(store.attach(conv, doc.summary.id)).unwrap();
+    let q = "Where were the boats?";
+    let docs = rt
+        .block_on(hearth::chat::turn_documents(&store, conv, q))
+        .unwrap();
+    rt.block_on(store.delete_document(doc.summary.id)).unwrap();
+    let out = ask(&mut e, conv, &[], &docs, q);
+    assert_eq!(out.stats.documents[0].document_id, doc.summary.id);
+    e.forget_document(doc.summary.id);
+    let docs = rt
+        .block_on(hearth::chat::turn_documents(&store, conv, q))
+        .unwrap();
+    assert!(docs.is_empty(), "detached by the delete");
+    let again = ask(&mut e, conv, &[], &docs, q);
+    assert!(again.stats.documents.is_empty());
+    assert!(again.stats.generated_tokens > 0);
+}
