@@ -469,3 +469,45 @@ fn stores_opening_a_new_file_at_once_all_succeed() {
         }
     }
 }
+
+/// `ttl`: blocks not used within it are deleted by the writer (about once a second), counted;
+/// pinned blocks and blocks read meanwhile stay; a block that expired is a miss, not an error.
+#[test]
+fn ttl_expires_unused_unpinned_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = KvStoreOptions {
+        ttl: Some(std::time::Duration::from_millis(1200)),
+        ..kv_support::opts(u64::MAX, 1024)
+    };
+    let store = KvBlockStore::open(&dir.path().join("kv.sqlite"), opts).unwrap();
+    let fp = fingerprint(1);
+    let stale = chain(fp, 1, 4, 256, &["conversation:1"]);
+    let pinned = chain(fp, 2, 3, 256, &["pin:document:1"]);
+    let read = chain(fp, 3, 2, 256, &["conversation:2"]);
+    for c in [&stale, &pinned, &read] {
+        put_all(&store, c);
+    }
+    // Keep reading one chain while the others age past the TTL.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(3500);
+    while std::time::Instant::now() < deadline {
+        for b in &read {
+            assert_hit(&store, b);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    store.flush().unwrap();
+    for b in &stale {
+        assert_eq!(get(&store, b), Fetched::Miss, "expired: a miss");
+    }
+    for b in pinned.iter().chain(&read) {
+        assert_hit(&store, b);
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.counters.expired, 4, "{stats:?}");
+    assert_eq!(stats.blocks, 5);
+    assert_eq!(
+        store.contains_prefix(&fp, &hashes(&stale)).unwrap(),
+        0,
+        "a lookup after expiry finds nothing to restore"
+    );
+}

@@ -300,6 +300,7 @@ const METRIC_FAMILIES: &[&str] = &[
     "hearth_kv_bytes_by_owner",
     "hearth_kv_pinned_blocks",
     "hearth_kv_evictions_total",
+    "hearth_kv_expirations_total",
     "hearth_kv_spills_total",
     "hearth_kv_restores_total",
     "hearth_kv_restored_bytes_total",

@@ -62,6 +62,9 @@ pub struct Tiers {
     metrics: Metrics,
     /// Blocks the disk writer dropped because its queue was full.
     dropped: u64,
+    /// The disk tier's budget collections and TTL expirations already counted in the metrics.
+    disk_collected: std::cell::Cell<u64>,
+    disk_expired: std::cell::Cell<u64>,
 }
 
 fn verify_label(reason: &InvalidBlock) -> VerifyFailure {
@@ -84,6 +87,8 @@ impl Tiers {
             disk,
             metrics,
             dropped: 0,
+            disk_collected: Default::default(),
+            disk_expired: Default::default(),
         }
     }
 
@@ -262,6 +267,18 @@ impl Tiers {
         {
             self.metrics
                 .set_tier(Tier::Disk, s.blocks, s.bytes, s.budget_bytes);
+            let (collected, expired) = (s.counters.collected, s.counters.expired);
+            self.metrics.eviction(
+                Tier::Disk,
+                collected.saturating_sub(self.disk_collected.get()),
+            );
+            self.metrics.expiration(
+                LowerTier::Disk,
+                expired.saturating_sub(self.disk_expired.get()),
+            );
+            self.disk_collected
+                .set(collected.max(self.disk_collected.get()));
+            self.disk_expired.set(expired.max(self.disk_expired.get()));
         }
         self.metrics.set_pinned_blocks(a.n_pinned() as u64);
         let mut by_kind = [0u64; 4];

@@ -56,6 +56,7 @@ pub(super) struct Families {
     pub kv_bytes_by_owner: Family<OwnerLabel, Gauge>,
     pub kv_pinned_blocks: Gauge,
     pub kv_evictions: Family<TierLabel, Counter>,
+    pub kv_expirations: Family<FromLabel, Counter>,
     pub kv_spills: Family<ToLabel, Counter>,
     pub kv_restores: Family<FromLabel, Counter>,
     pub kv_restored_bytes: Family<FromLabel, Counter>,
@@ -85,6 +86,7 @@ impl Families {
             kv_bytes_by_owner: Family::default(),
             kv_pinned_blocks: Gauge::default(),
             kv_evictions: Family::default(),
+            kv_expirations: Family::default(),
             kv_spills: Family::default(),
             kv_restores: Family::default(),
             kv_restored_bytes: Family::default(),
@@ -115,6 +117,7 @@ impl Families {
             touch(&self.kv_spills, &ToLabel { to: tier });
             touch(&self.kv_restores, &FromLabel { from: tier });
             touch(&self.kv_restored_bytes, &FromLabel { from: tier });
+            touch(&self.kv_expirations, &FromLabel { from: tier });
         }
         for &owner_kind in OwnerKind::ALL {
             touch(&self.kv_bytes_by_owner, &OwnerLabel { owner_kind });
@@ -187,6 +190,11 @@ impl Families {
             "kv_evictions",
             "KV blocks dropped from a tier",
             self.kv_evictions.clone(),
+        );
+        r.register(
+            "kv_expirations",
+            "KV blocks deleted from a lower tier for not being used within the TTL",
+            self.kv_expirations.clone(),
         );
         r.register(
             "kv_spills",

@@ -241,6 +241,14 @@ impl Metrics {
             .inc_by(blocks);
     }
 
+    /// Counts `blocks` deleted from `from` by the TTL.
+    pub fn expiration(&self, from: LowerTier, blocks: u64) {
+        self.families()
+            .kv_expirations
+            .get_or_create(&FromLabel { from })
+            .inc_by(blocks);
+    }
+
     /// Counts `blocks` copied down to `to`.
     pub fn spill(&self, to: LowerTier, blocks: u64) {
         self.families()

@@ -41,6 +41,8 @@ pub struct MetricsSnapshot {
     pub pinned_blocks: u64,
     /// Blocks dropped, per tier.
     pub evictions: PerTier<u64>,
+    /// Blocks deleted by the TTL, per tier.
+    pub expirations: PerLowerTier<u64>,
     /// Blocks copied down, per destination.
     pub spills: PerLowerTier<u64>,
     /// Blocks brought back up, per source.
@@ -194,6 +196,9 @@ impl Metrics {
             pinned_blocks: gauge_u64(f.kv_pinned_blocks.get()),
             evictions: PerTier::from_fn(|tier| {
                 f.kv_evictions.get_or_create(&TierLabel { tier }).get()
+            }),
+            expirations: PerLowerTier::from_fn(|from: LowerTier| {
+                f.kv_expirations.get_or_create(&FromLabel { from }).get()
             }),
             spills: PerLowerTier::from_fn(|to| f.kv_spills.get_or_create(&ToLabel { to }).get()),
             restores: PerLowerTier::from_fn(|from: LowerTier| {

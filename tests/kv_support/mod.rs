@@ -56,6 +56,7 @@ pub fn opts(budget_bytes: u64, queue_capacity: usize) -> KvStoreOptions {
     KvStoreOptions {
         budget_bytes,
         queue_capacity,
+        ..KvStoreOptions::default()
     }
 }
 

@@ -62,7 +62,7 @@ fn emit(json: bool, value: Value, text: String) -> Result<()> {
 pub fn run(args: Args) -> Result<()> {
     match args.action {
         Action::Stats(c) => {
-            let disk = open_disk(&c.data_dir)?;
+            let disk = open_disk(&c.data_dir, None)?;
             let s = disk.stats()?;
             let models: Vec<Value> = s
                 .per_fingerprint
@@ -97,7 +97,7 @@ pub fn run(args: Args) -> Result<()> {
             )
         }
         Action::Verify { common: c, delete } => {
-            let disk = open_disk(&c.data_dir)?;
+            let disk = open_disk(&c.data_dir, None)?;
             let action = if delete {
                 VerifyAction::DeleteInvalid
             } else {
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> Result<()> {
             )
         }
         Action::Clear { common: c, owner } => {
-            let disk = open_disk(&c.data_dir)?;
+            let disk = open_disk(&c.data_dir, None)?;
             let filter = owner.map_or(ClearFilter::All, ClearFilter::Owner);
             let n = disk.clear(filter)?;
             emit(c.json, json!({"deleted": n}), format!("{n} blocks deleted"))

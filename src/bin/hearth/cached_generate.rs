@@ -20,11 +20,19 @@ use super::util::{Device, KvType};
 /// The KV cache's database file in a data dir (the app uses the same name).
 pub const KV_DATABASE_FILE: &str = "kv.sqlite";
 
+/// The disk tier's options: the defaults, and blocks unused for `ttl_secs` expire.
+pub fn disk_options(ttl_secs: Option<u64>) -> KvStoreOptions {
+    KvStoreOptions {
+        ttl: ttl_secs.map(std::time::Duration::from_secs),
+        ..KvStoreOptions::default()
+    }
+}
+
 /// Opens the disk tier in `dir` (creating it).
-pub fn open_disk(dir: &std::path::Path) -> Result<KvBlockStore> {
+pub fn open_disk(dir: &std::path::Path, ttl_secs: Option<u64>) -> Result<KvBlockStore> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(KV_DATABASE_FILE);
-    KvBlockStore::open(&path, KvStoreOptions::default())
+    KvBlockStore::open(&path, disk_options(ttl_secs))
         .with_context(|| format!("cannot open the KV cache at {}", path.display()))
 }
 
@@ -38,7 +46,11 @@ pub struct CachedGenerate<'a> {
 impl CachedGenerate<'_> {
     pub fn run(&self, args: &Args, sampler: Sampler) -> Result<()> {
         let gpu = gpu_for(Device::Gpu)?.context("the GPU context was not opened")?;
-        let disk = args.data_dir.as_deref().map(open_disk).transpose()?;
+        let disk = args
+            .data_dir
+            .as_deref()
+            .map(|d| open_disk(d, args.cache_ttl))
+            .transpose()?;
         let model_hash = match &disk {
             Some(d) => d.model_hash(&args.model)?,
             None => file_content_hash(&args.model)?,

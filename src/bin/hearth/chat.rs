@@ -12,10 +12,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use hearth::chat::{ChatEngine, TurnEvent, turn_documents};
-use hearth::store::kv_blocks::KvStoreOptions;
 use hearth::store::{Role, Store};
 
-use super::cached_generate::KV_DATABASE_FILE;
+use super::cached_generate::{KV_DATABASE_FILE, disk_options};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,6 +35,9 @@ pub struct Args {
     temperature: f64,
     #[arg(long)]
     system: Option<String>,
+    /// With --data-dir: KV blocks on disk not used for this many seconds expire.
+    #[arg(long, requires = "data_dir")]
+    cache_ttl: Option<u64>,
     /// Attach this document (see `hearth doc add`; needs --data-dir) to the conversation.
     #[arg(long, requires = "data_dir")]
     doc: Vec<i64>,
@@ -54,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("{reason}");
     }
     if let Some(d) = &args.data_dir {
-        engine.open_kv_disk(&d.join(KV_DATABASE_FILE), KvStoreOptions::default())?;
+        engine.open_kv_disk(&d.join(KV_DATABASE_FILE), disk_options(args.cache_ttl))?;
     }
     eprintln!("loading {} …", args.model.display());
     let info = engine

@@ -53,6 +53,9 @@ pub struct Args {
     /// other processes), so later runs restore the prompt's cached prefix.
     #[arg(long)]
     pub(super) data_dir: Option<PathBuf>,
+    /// With --data-dir: blocks on disk not used for this many seconds expire.
+    #[arg(long, requires = "data_dir")]
+    pub(super) cache_ttl: Option<u64>,
     /// Compute every prompt token and leave the cache as it was (the cold baseline).
     #[arg(long)]
     pub(super) no_cache: bool,

@@ -31,6 +31,7 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use std::time::Instant;
 
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -128,6 +129,9 @@ impl KvBlockStore {
         let shared = Arc::new(Shared {
             path: path.clone(),
             budget_bytes: opts.budget_bytes,
+            ttl_ms: opts
+                .ttl
+                .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX).max(1)),
             counters: Counters::default(),
             touched: Mutex::new(Vec::new()),
         });
@@ -138,6 +142,7 @@ impl KvBlockStore {
             rx,
             shared: shared.clone(),
             pending_error: None,
+            last_sweep: Instant::now(),
         };
         let writer = std::thread::Builder::new()
             .name("hearth-kv-writer".into())

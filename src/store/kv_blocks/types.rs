@@ -15,6 +15,9 @@ pub struct KvStoreOptions {
     pub budget_bytes: u64,
     /// Blocks waiting for the writer; a `put` beyond this is dropped, not blocked. At least 1.
     pub queue_capacity: usize,
+    /// Blocks not used for this long are deleted (unpinned ones; checked about once a
+    /// second by the writer). None: blocks stay until the budget needs their room.
+    pub ttl: Option<std::time::Duration>,
 }
 
 impl Default for KvStoreOptions {
@@ -22,6 +25,7 @@ impl Default for KvStoreOptions {
         KvStoreOptions {
             budget_bytes: 8 << 30,
             queue_capacity: 256,
+            ttl: None,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct KvCounters {
     pub dropped: u64,
     /// Blocks deleted by the disk budget.
     pub collected: u64,
+    /// Blocks deleted because they were not used within the TTL.
+    pub expired: u64,
     /// Blocks lost because their batch failed to commit.
     pub write_errors: u64,
     pub invalid: InvalidCounts,
@@ -173,6 +179,7 @@ pub(crate) struct Counters {
     pub writes: AtomicU64,
     pub dropped: AtomicU64,
     pub collected: AtomicU64,
+    pub expired: AtomicU64,
     pub write_errors: AtomicU64,
     pub checksum: AtomicU64,
     pub truncated: AtomicU64,
@@ -204,6 +211,7 @@ impl Counters {
             writes: get(&self.writes),
             dropped: get(&self.dropped),
             collected: get(&self.collected),
+            expired: get(&self.expired),
             write_errors: get(&self.write_errors),
             invalid: InvalidCounts {
                 checksum: get(&self.checksum),

@@ -24,6 +24,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(50);
 const TOUCH_INTERVAL: Duration = Duration::from_millis(500);
 /// Budget collection deletes candidates in rounds of this many.
 const COLLECT_ROUND: i64 = 64;
+/// How often the TTL is applied.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(crate) type Reply = SyncSender<Result<u64, KvStoreError>>;
 
@@ -47,6 +49,8 @@ pub(crate) enum Control {
 pub(crate) struct Shared {
     pub path: PathBuf,
     pub budget_bytes: u64,
+    /// Unused blocks older than this (ms) are deleted; None: no TTL.
+    pub ttl_ms: Option<i64>,
     pub counters: Counters,
     /// Blocks read since the last batch, with the time they were read (unix ms).
     pub touched: std::sync::Mutex<Vec<([u8; HASH_LEN], i64)>>,
@@ -70,6 +74,8 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     /// The first batch failure since the last flush, reported by the next flush.
     pub pending_error: Option<String>,
+    /// When the TTL was last applied.
+    pub last_sweep: Instant,
 }
 
 /// What one batch collected from the queue.
@@ -87,12 +93,14 @@ impl Writer {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
                     self.commit(Vec::new());
+                    self.expire();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let batch = self.collect(first);
             self.commit(batch.blocks);
+            self.expire();
             if let Some((control, reply)) = batch.control {
                 let result = self.control(control);
                 // The caller may have given up waiting; nothing to do then.
@@ -182,6 +190,28 @@ impl Writer {
                 Counters::add(&counters.write_errors, count);
                 self.pending_error
                     .get_or_insert_with(|| format!("{count} blocks lost: {err}"));
+            }
+        }
+    }
+
+    /// Deletes the unpinned blocks not used within the TTL, about once a second. A block
+    /// deleted while a reader walks its chain is a miss there (recomputed), never an error.
+    fn expire(&mut self) {
+        let Some(ttl) = self.shared.ttl_ms else {
+            return;
+        };
+        if self.last_sweep.elapsed() < SWEEP_INTERVAL {
+            return;
+        }
+        self.last_sweep = Instant::now();
+        // Pending touches first: a block read a moment ago is not stale.
+        self.commit(Vec::new());
+        let cutoff = now_ms().saturating_sub(ttl);
+        match self.rt.block_on(expire_before(&mut self.conn, cutoff)) {
+            Ok(n) => Counters::add(&self.shared.counters.expired, n),
+            Err(err) => {
+                self.pending_error
+                    .get_or_insert_with(|| format!("expiring KV blocks failed: {err}"));
             }
         }
     }
@@ -342,6 +372,36 @@ async fn enforce_budget(
         }
     }
     Ok(collected)
+}
+
+/// Deletes unpinned blocks last used before `cutoff_ms`, in rounds. Returns how many.
+async fn expire_before(conn: &mut SqliteConnection, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
+    let mut expired = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM blocks WHERE rowid IN ( \
+               SELECT rowid FROM blocks AS b WHERE b.last_use < ?1 AND NOT EXISTS ( \
+                 SELECT 1 FROM block_owners AS o \
+                 WHERE o.hash = b.hash AND substr(o.owner, 1, length(?2)) = ?2) \
+               LIMIT ?3)",
+        )
+        .bind(cutoff_ms)
+        .bind(PIN_PREFIX)
+        .bind(COLLECT_ROUND)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        expired += n;
+        if n < COLLECT_ROUND as u64 {
+            break;
+        }
+    }
+    if expired > 0 {
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(expired)
 }
 
 async fn clear(conn: &mut SqliteConnection, filter: ClearFilter) -> Result<u64, sqlx::Error> {
