@@ -9,7 +9,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::middleware::{self, Next};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
@@ -84,7 +85,22 @@ pub fn router(state: Shared) -> Router {
         .fallback(|uri: Uri| async move { ApiError::not_found(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_large_bodies))
         .with_state(state)
+}
+
+/// A body whose `Content-Length` is over the limit is refused before any of it is read (the
+/// body extractor still counts bodies sent without a length).
+async fn refuse_large_bodies(State(s): State<Shared>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.body_limit_bytes as u64) {
+        return ApiError::too_large(s.body_limit_bytes).into_response();
+    }
+    next.run(request).await
 }
 
 /// Constant-time comparison, so the key cannot be guessed byte by byte from timings.

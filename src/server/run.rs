@@ -134,14 +134,16 @@ impl Server {
             .map_err(|source| ServerError::Bind { addr, source })?;
         on_listening(listener.local_addr()?);
         let grace = self.config.shutdown_grace;
-        let engine = self.engine.clone();
+        let canceller = self.engine.canceller();
+        let (timer_tx, timer_rx) = tokio::sync::oneshot::channel();
         let signal = async move {
             shutdown.await;
             // In-flight requests get `grace` to finish; then they end at their next token.
-            tokio::spawn(async move {
+            let timer = tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
-                engine.cancel_all();
+                canceller.cancel_all();
             });
+            let _ = timer_tx.send(timer);
         };
         let app = router(self.state.clone());
         let served = axum::serve(listener, app)
@@ -149,6 +151,9 @@ impl Server {
             .await;
         // Every request is answered; cancel what might still be queued, let the engine drain
         // and flush the tiers to disk.
+        if let Ok(timer) = timer_rx.await {
+            timer.abort();
+        }
         self.engine.cancel_all();
         drop(self.state);
         drop(self.engine);

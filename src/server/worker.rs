@@ -124,8 +124,24 @@ impl EngineHandle {
         self.shared.cancel_all.store(true, Ordering::SeqCst);
     }
 
+    /// A handle that can only cancel: it does not keep the queue open, so the engine thread
+    /// still ends when every [`EngineHandle`] is gone.
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.shared.clone())
+    }
+
     fn publish_gauges(&self) {
         publish_gauges(&self.shared);
+    }
+}
+
+/// See [`EngineHandle::canceller`].
+#[derive(Clone)]
+pub struct Canceller(Arc<Shared>);
+
+impl Canceller {
+    pub fn cancel_all(&self) {
+        self.0.cancel_all.store(true, Ordering::SeqCst);
     }
 }
 
@@ -217,11 +233,14 @@ fn run_jobs(mut parts: EngineParts, rx: Receiver<Job>, shared: &Shared) -> Resul
         shared.running.store(1, Ordering::SeqCst);
         publish_gauges(shared);
         cancel.store(shared.cancel_all.load(Ordering::SeqCst), Ordering::SeqCst);
-        if !job.events.is_closed() {
-            run_job(&mut parts, job, owner, &cancel, shared);
-        }
+        let events = job.events.clone();
+        let last = (!events.is_closed()).then(|| run_job(&mut parts, job, owner, &cancel, shared));
+        // The gauges say idle before the client hears the end, so it never sees itself running.
         shared.running.store(0, Ordering::SeqCst);
         publish_gauges(shared);
+        if let Some(event) = last {
+            let _ = events.send(event);
+        }
     }
     parts
         .tiers
@@ -229,7 +248,14 @@ fn run_jobs(mut parts: EngineParts, rx: Receiver<Job>, shared: &Shared) -> Resul
         .map_err(|e| format!("cannot flush the KV cache to disk: {e}"))
 }
 
-fn run_job(parts: &mut EngineParts, job: Job, owner: Owner, cancel: &AtomicBool, shared: &Shared) {
+/// Runs one job, streaming its text; returns its last event (`Done` or `Failed`).
+fn run_job(
+    parts: &mut EngineParts,
+    job: Job,
+    owner: Owner,
+    cancel: &AtomicBool,
+    shared: &Shared,
+) -> Event {
     let queue_ms = job.queued_at.elapsed().as_secs_f64() * 1000.0;
     let events = job.events;
     let mut on_text = |text: &str| {
@@ -271,15 +297,13 @@ fn run_job(parts: &mut EngineParts, job: Job, owner: Owner, cancel: &AtomicBool,
                 decode_tok_s: s.decode_tok_s(),
                 stop_reason: s.stop_reason,
             };
-            let _ = events.send(Event::Done(Box::new(finished)));
+            Event::Done(Box::new(finished))
         }
         Err(e) => {
             // A failed step leaves its sequence behind: free it so the pool does not fill up.
             let seq = parts.forward.sequence();
             let _ = parts.forward.free_sequence(seq);
-            let _ = events.send(Event::Failed(ApiError::internal(format!(
-                "generation failed: {e}"
-            ))));
+            Event::Failed(ApiError::internal(format!("generation failed: {e}")))
         }
     }
 }

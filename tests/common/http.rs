@@ -43,7 +43,8 @@ impl Reply {
 
 pub fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(env_timeout()))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
     s
 }
 
@@ -84,10 +85,29 @@ pub fn post_json(addr: &str, path: &str, body: &Value) -> Reply {
     request(addr, "POST", path, &[], body.to_string().as_bytes())
 }
 
-/// Reads a reply to the end of the connection.
+/// Reads a reply: up to its `Content-Length` when it has one (the server may keep reading a
+/// refused upload), else to the end of the connection.
 pub fn read_reply(s: &mut TcpStream) -> Reply {
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read the reply");
+    let mut buf = [0u8; 16384];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|n| raw.len() >= end + 4 + n) {
+                break;
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
+            Err(e) => panic!("read the reply: {e} (so far: {:?})", String::from_utf8_lossy(&raw)),
+        }
+    }
     parse(&raw)
 }
 
@@ -138,4 +158,12 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(size + 2).min(b.len())..];
     }
     out
+}
+
+/// Seconds a read may wait (`HEARTH_HTTP_TIMEOUT`, default 300: a loaded CI machine is slow).
+fn env_timeout() -> u64 {
+    std::env::var("HEARTH_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
