@@ -65,11 +65,7 @@ impl ApiError {
 
     /// 400: the request is wrong.
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
     }
 
     /// 400 naming a parameter.
@@ -118,9 +114,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
-            format!(
-                "The server is busy: {capacity} requests are already waiting. Retry shortly."
-            ),
+            format!("The server is busy: {capacity} requests are already waiting. Retry shortly."),
         )
         .with_code("queue_full");
         e.retry_after = Some(1);
@@ -211,10 +205,9 @@ impl IntoResponse for ApiError {
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -154,7 +154,9 @@ pub fn sampling(p: &SamplingParams) -> Result<(SamplerConfig, Vec<String>), ApiE
     };
     let config = SamplerConfig {
         temperature,
-        top_k: p.top_k.map_or(0, |k| usize::try_from(k).unwrap_or(usize::MAX)),
+        top_k: p
+            .top_k
+            .map_or(0, |k| usize::try_from(k).unwrap_or(usize::MAX)),
         top_p,
         min_p,
         repeat_penalty,
@@ -178,7 +180,10 @@ fn budget(
         (None, None) => ("max_tokens", None),
     };
     if requested == Some(0) {
-        return Err(ApiError::invalid_param(name, format!("{name} must be at least 1")));
+        return Err(ApiError::invalid_param(
+            name,
+            format!("{name} must be at least 1"),
+        ));
     }
     let left = context.saturating_sub(prompt_tokens);
     let wanted = requested
@@ -216,7 +221,9 @@ fn message_text(i: usize, m: &Message) -> Result<String, ApiError> {
                     (other, _) => {
                         return Err(ApiError::unsupported(
                             &format!("{param}[{j}].type"),
-                            format!("content parts of type `{other}` are not supported (text only)"),
+                            format!(
+                                "content parts of type `{other}` are not supported (text only)"
+                            ),
                         ));
                     }
                 }
@@ -263,7 +270,10 @@ pub fn chat_messages(messages: &[Message]) -> Result<Vec<ChatMessage>, ApiError>
 
 /// A chat completion request → prompt tokens and settings. CPU work (template, tokenizer):
 /// call it off the async executor.
-pub fn prepare_chat(model: &ServedModel, req: &ChatCompletionRequest) -> Result<Prepared, ApiError> {
+pub fn prepare_chat(
+    model: &ServedModel,
+    req: &ChatCompletionRequest,
+) -> Result<Prepared, ApiError> {
     model.check_name(&req.model)?;
     let params = req.sampling();
     let (sampler, stop) = sampling(&params)?;
@@ -316,7 +326,10 @@ pub fn prepare_completion(
     let params = req.sampling();
     let (sampler, stop) = sampling(&params)?;
     if req.echo == Some(true) {
-        return Err(ApiError::unsupported("echo", "echo is not supported by this server"));
+        return Err(ApiError::unsupported(
+            "echo",
+            "echo is not supported by this server",
+        ));
     }
     if let Some(b) = req.best_of
         && b != 1
@@ -327,7 +340,10 @@ pub fn prepare_completion(
         ));
     }
     if req.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::unsupported("suffix", "suffix is not supported by this server"));
+        return Err(ApiError::unsupported(
+            "suffix",
+            "suffix is not supported by this server",
+        ));
     }
     let text = match &req.prompt {
         PromptInput::Text(t) => t.as_str(),
@@ -335,7 +351,10 @@ pub fn prepare_completion(
         PromptInput::Texts(v) => {
             return Err(ApiError::unsupported(
                 "prompt",
-                format!("a list of {} prompts is not supported: send one prompt", v.len()),
+                format!(
+                    "a list of {} prompts is not supported: send one prompt",
+                    v.len()
+                ),
             ));
         }
     };
@@ -375,19 +394,46 @@ mod tests {
     #[test]
     fn unsupported_and_out_of_range_parameters_are_named() {
         let bad = [
-            (SamplingParams { n: Some(2), ..Default::default() }, "n"),
             (
-                SamplingParams { frequency_penalty: Some(0.5), ..Default::default() },
+                SamplingParams {
+                    n: Some(2),
+                    ..Default::default()
+                },
+                "n",
+            ),
+            (
+                SamplingParams {
+                    frequency_penalty: Some(0.5),
+                    ..Default::default()
+                },
                 "frequency_penalty",
             ),
             (
-                SamplingParams { presence_penalty: Some(-1.0), ..Default::default() },
+                SamplingParams {
+                    presence_penalty: Some(-1.0),
+                    ..Default::default()
+                },
                 "presence_penalty",
             ),
-            (SamplingParams { temperature: Some(3.0), ..Default::default() }, "temperature"),
-            (SamplingParams { top_p: Some(0.0), ..Default::default() }, "top_p"),
             (
-                SamplingParams { logprobs: Some(serde_json::json!(true)), ..Default::default() },
+                SamplingParams {
+                    temperature: Some(3.0),
+                    ..Default::default()
+                },
+                "temperature",
+            ),
+            (
+                SamplingParams {
+                    top_p: Some(0.0),
+                    ..Default::default()
+                },
+                "top_p",
+            ),
+            (
+                SamplingParams {
+                    logprobs: Some(serde_json::json!(true)),
+                    ..Default::default()
+                },
                 "logprobs",
             ),
             (
@@ -425,7 +471,10 @@ mod tests {
 
     #[test]
     fn budget_is_capped_by_the_context_and_zero_is_refused() {
-        let p = SamplingParams { max_tokens: Some(1000), ..Default::default() };
+        let p = SamplingParams {
+            max_tokens: Some(1000),
+            ..Default::default()
+        };
         assert_eq!(budget(&p, None, 100, 512).unwrap(), 412);
         let p = SamplingParams {
             max_tokens: Some(1000),
@@ -433,10 +482,22 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(budget(&p, None, 100, 512).unwrap(), 5);
-        assert_eq!(budget(&SamplingParams::default(), Some(16), 10, 512).unwrap(), 16);
-        assert_eq!(budget(&SamplingParams::default(), None, 10, 512).unwrap(), 502);
-        let p = SamplingParams { max_tokens: Some(0), ..Default::default() };
-        assert_eq!(budget(&p, None, 1, 8).unwrap_err().param.as_deref(), Some("max_tokens"));
+        assert_eq!(
+            budget(&SamplingParams::default(), Some(16), 10, 512).unwrap(),
+            16
+        );
+        assert_eq!(
+            budget(&SamplingParams::default(), None, 10, 512).unwrap(),
+            502
+        );
+        let p = SamplingParams {
+            max_tokens: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            budget(&p, None, 1, 8).unwrap_err().param.as_deref(),
+            Some("max_tokens")
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::middleware::{self, Next};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -85,7 +85,10 @@ pub fn router(state: Shared) -> Router {
         .fallback(|uri: Uri| async move { ApiError::not_found(uri.path()) })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(state.clone(), refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_large_bodies,
+        ))
         .with_state(state)
 }
 
@@ -360,8 +363,8 @@ mod tests {
     fn json_errors_name_the_field_or_say_malformed() {
         let parse = |text: &str| -> ApiError {
             let mut de = serde_json::Deserializer::from_str(text);
-            let e = serde_path_to_error::deserialize::<_, ChatCompletionRequest>(&mut de)
-                .unwrap_err();
+            let e =
+                serde_path_to_error::deserialize::<_, ChatCompletionRequest>(&mut de).unwrap_err();
             let path = e.path().to_string();
             json_error(&path, &e.into_inner())
         };

@@ -57,7 +57,10 @@ impl Server {
             planned_options(gpu.info(), &file, context, None).map_err(|e| model_err(&e))?;
         if !plan.fits {
             let problem = plan.problem.unwrap_or_default();
-            let hint = plan.suggestion.map(|s| format!("; {s}")).unwrap_or_default();
+            let hint = plan
+                .suggestion
+                .map(|s| format!("; {s}"))
+                .unwrap_or_default();
             return Err(ServerError::Model(format!(
                 "it does not fit this GPU at a context of {context}: {problem}{hint} (try a smaller --ctx)"
             )));

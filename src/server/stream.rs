@@ -64,7 +64,9 @@ pub async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<(String, Finish
             Event::Failed(e) => return Err(e),
         }
     }
-    Err(ApiError::internal("the engine stopped before the reply was finished"))
+    Err(ApiError::internal(
+        "the engine stopped before the reply was finished",
+    ))
 }
 
 /// Which kind of chunks a stream sends.

@@ -4,9 +4,9 @@
 //! [`EngineHandle`] is all the HTTP side sees: `submit` a [`Job`], read [`Event`]s. A scheduler
 //! that decodes several sequences per step (issue 11, part 2) can stand behind the same handle.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 

@@ -43,7 +43,8 @@ impl Reply {
 
 pub fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(env_timeout()))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(env_timeout())))
+        .unwrap();
     s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
     s
 }
@@ -105,7 +106,10 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
-            Err(e) => panic!("read the reply: {e} (so far: {:?})", String::from_utf8_lossy(&raw)),
+            Err(e) => panic!(
+                "read the reply: {e} (so far: {:?})",
+                String::from_utf8_lossy(&raw)
+            ),
         }
     }
     parse(&raw)
@@ -132,7 +136,11 @@ pub fn parse(raw: &[u8]) -> Reply {
     let chunked = headers.iter().any(|(k, v)| {
         k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
     });
-    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
     Reply {
         status,
         headers,
@@ -142,10 +150,7 @@ pub fn parse(raw: &[u8]) -> Reply {
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&b[..nl]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
             .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));

@@ -47,11 +47,7 @@ impl ServeProc {
                 panic!("hearth serve did not start: {:?}", lines.lock().unwrap());
             }
         };
-        let model_id = model
-            .file_stem()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let model_id = model.file_stem().unwrap().to_string_lossy().into_owned();
         let p = ServeProc {
             child,
             addr,
@@ -83,7 +79,10 @@ impl ServeProc {
             }
             if start.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("hearth serve did not stop within {timeout:?}: {}", self.stderr());
+                panic!(
+                    "hearth serve did not stop within {timeout:?}: {}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -1,6 +1,6 @@
 //! `hearth serve`: the OpenAI-compatible local API server (see `hearth::server`).
 
-use std::net::{IpAddr, Ipv6Addr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
