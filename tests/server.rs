@@ -655,3 +655,43 @@ fn the_official_openai_python_client_works() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_real_chat_template_with_a_system_message_matches_hearth_generate() {
+    let Some(model) = common::fixture_model("rand-qwen2-f16.gguf") else {
+        return;
+    };
+    if !gpu_available() {
+        return;
+    }
+    let s = ServeProc::start(&model, &["--ctx", "1024"]);
+    let (system, user) = ("You are terse.", "Name three colours.");
+    let cli = generate_json(
+        &model,
+        &[
+            "--chat",
+            "--system",
+            system,
+            "--prompt",
+            user,
+            "--max-tokens",
+            "12",
+        ],
+    );
+    let body = json!({
+        "model": s.model_id,
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        "temperature": 0,
+        "max_tokens": 12,
+    });
+    let v = post_json(&s.addr, "/v1/chat/completions", &body).json();
+    assert_eq!(
+        v["usage"]["prompt_tokens"], cli["prompt_tokens"],
+        "{v}\n{cli}"
+    );
+    assert_eq!(
+        v["choices"][0]["message"]["content"], cli["text"],
+        "{v}\n{cli}"
+    );
+    assert_eq!(get(&s.addr, "/health").json()["context_length"], 1024);
+}

@@ -239,6 +239,13 @@ async fn prepare<R: Send + 'static>(
         .map_err(|_| ApiError::internal("preparing the prompt failed"))?
 }
 
+fn refuse_if_full(s: &AppState) -> Result<(), ApiError> {
+    if s.engine.is_full() {
+        return Err(ApiError::queue_full(s.engine.capacity()));
+    }
+    Ok(())
+}
+
 /// Queues the job; the receiver gets its events.
 fn submit(
     s: &AppState,
@@ -278,6 +285,7 @@ async fn chat_inner(
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
     let req: ChatCompletionRequest = parse_body(&s, body)?;
+    refuse_if_full(&s)?;
     let p = prepare(&s, req, prepare_chat).await?;
     let rx = submit(&s, &p)?;
     let meta = s.meta("chatcmpl");
@@ -323,6 +331,7 @@ async fn completion_inner(
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
     let req: CompletionRequest = parse_body(&s, body)?;
+    refuse_if_full(&s)?;
     let p = prepare(&s, req, prepare_completion).await?;
     let rx = submit(&s, &p)?;
     let meta = s.meta("cmpl");

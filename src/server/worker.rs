@@ -107,6 +107,12 @@ impl EngineHandle {
         }
     }
 
+    /// Whether a submit now would be refused for a full queue (checked before the prompt is
+    /// tokenized, so a flood of large requests costs no tokenizer time).
+    pub fn is_full(&self) -> bool {
+        self.waiting() >= self.shared.capacity
+    }
+
     pub fn capacity(&self) -> usize {
         self.shared.capacity
     }
