@@ -647,11 +647,13 @@ fn the_official_openai_python_client_works() {
         return;
     }
     let s = ServeProc::start(&model, &["--api-key", "test-key"]);
+    let greedy = generate_json(&model, &["--chat", "--prompt", STORY, "--max-tokens", "16"]);
     let out = std::process::Command::new("bash")
         .arg(root.join("scripts/openai-client-test.sh"))
         .arg(format!("http://{}/v1", s.addr))
         .arg(&s.model_id)
         .env("OPENAI_API_KEY", "test-key")
+        .env("HEARTH_EXPECTED_GREEDY", greedy["text"].as_str().unwrap())
         .output()
         .expect("run scripts/openai-client-test.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);

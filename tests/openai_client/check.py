@@ -4,6 +4,7 @@ Usage: check.py BASE_URL MODEL_ID   (OPENAI_API_KEY in the environment)
 Prints "openai client: all checks passed" when every check holds; raises otherwise.
 """
 
+import os
 import sys
 
 import openai
@@ -33,6 +34,15 @@ assert isinstance(chat.choices[0].message.content, str), chat
 assert chat.choices[0].finish_reason in ("stop", "length"), chat
 assert chat.usage.completion_tokens > 0, chat.usage
 assert chat.usage.total_tokens == chat.usage.prompt_tokens + chat.usage.completion_tokens
+
+# Greedy, one user message: the same text as `hearth generate --chat --temperature 0`
+# (HEARTH_EXPECTED_GREEDY, set by tests/server.rs).
+expected = os.environ.get("HEARTH_EXPECTED_GREEDY")
+if expected is not None:
+    greedy = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": story}], temperature=0, max_tokens=16
+    )
+    assert greedy.choices[0].message.content == expected, (greedy, expected)
 
 # The same prefix again: cached tokens are reported.
 again = client.chat.completions.create(
