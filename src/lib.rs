@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod model;
 pub mod quant;
 pub mod reference;
+pub mod server;
 pub mod store;
 pub mod tokenizer;

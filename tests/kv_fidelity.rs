@@ -57,6 +57,7 @@ impl Model {
             cache,
             owner: Owner::Request(1),
             stop_strings: &[],
+            cancel: None,
         };
         generate_cached(
             f,

@@ -3,6 +3,8 @@
 //! from any tier (GPU, RAM, disk), only the rest is prefilled, and the blocks it computes are
 //! written behind to the lower tiers afterwards.
 
+use std::sync::atomic::AtomicBool;
+
 use crate::kv::{Found, Owner, Tiers};
 use crate::tokenizer::Tokenizer;
 
@@ -46,6 +48,8 @@ pub struct CachedRequest<'p> {
     pub owner: Owner,
     /// Stop when one of these appears (not emitted).
     pub stop_strings: &'p [String],
+    /// Set to end the generation before its next token (a client that went away, shutdown).
+    pub cancel: Option<&'p AtomicBool>,
 }
 
 /// Generates after the request's prompt on a new sequence of `forward`'s pool.
@@ -63,6 +67,7 @@ pub fn generate_cached(
         cache,
         owner,
         stop_strings,
+        cancel,
     } = request;
     if prompt.is_empty() {
         return Err(GenerateError::EmptyPrompt);
@@ -95,7 +100,7 @@ pub fn generate_cached(
         sampler,
         max_tokens,
         stop_strings: stop_strings.to_vec(),
-        cancel: None,
+        cancel,
     };
     let step = |tokens: &[u32]| -> Result<Vec<f32>, GpuForwardError> {
         let mut last = Vec::new();

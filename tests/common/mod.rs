@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod http;
 pub mod kernels;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -87,6 +87,7 @@ impl CachedGenerate<'_> {
             cache,
             owner: Owner::Request(std::process::id() as u64),
             stop_strings: &args.stop,
+            cancel: None,
         };
         let run = generate_cached(
             &mut forward,

@@ -13,6 +13,7 @@ mod inspect;
 mod make_test_model;
 mod scenario;
 mod score;
+mod serve;
 mod tokenize;
 mod util;
 
@@ -41,6 +42,8 @@ enum Command {
     Generate(generate::Args),
     /// Chat in the terminal over the app's engine and cache (/stats, /new, /quit).
     Chat(chat::Args),
+    /// Serve the model over an OpenAI-compatible HTTP API (loopback by default).
+    Serve(serve::Args),
     /// Measure prompt processing and generation speed (in the spirit of llama-bench).
     Bench(bench::Args),
     /// The KV cache's disk tier: stats, verify, clear.
@@ -61,6 +64,7 @@ fn main() {
         Command::Chat(a) => chat::run(a),
         Command::MakeTestModel(a) => make_test_model::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Cache(a) => cache::run(a),
         Command::Doc(a) => doc::run(a),
     };

@@ -60,6 +60,7 @@ pub fn run(args: Args) -> Result<()> {
             cache,
             owner: Owner::Request(i as u64),
             stop_strings: &[],
+            cancel: None,
         };
         generate_cached(
             &mut forward,

@@ -1,0 +1,77 @@
+//! `hearth serve`: the OpenAI-compatible local API server (see `hearth::server`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use hearth::server::{DEFAULT_MAX_QUEUE, Server, ServerConfig, shutdown_signal};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The GGUF model to serve.
+    #[arg(long)]
+    model: PathBuf,
+    /// Address to listen on; anything but loopback needs --api-key.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Keep the KV cache's disk tier here (`kv.sqlite`, shared with `hearth generate
+    /// --data-dir` and the app), so cached prefixes survive restarts.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Require `Authorization: Bearer KEY` on every route but /health.
+    #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Sequences decoded together. Only 1 is supported for now (requests run one at a time).
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    /// Context length in tokens (default 4096, at most what the model was trained for).
+    #[arg(long)]
+    ctx: Option<u32>,
+    /// Requests that may wait for the engine; more get 429 with Retry-After.
+    #[arg(long, default_value_t = DEFAULT_MAX_QUEUE)]
+    max_queue: usize,
+}
+
+fn parse_host(host: &str) -> Result<IpAddr> {
+    match host {
+        "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "ip6-localhost" => Ok(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        _ => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .with_context(|| format!("--host {host} is not an IP address (or `localhost`)")),
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut config = ServerConfig::new(args.model);
+    config.host = parse_host(&args.host)?;
+    config.port = args.port;
+    config.data_dir = args.data_dir;
+    config.api_key = args.api_key;
+    config.parallel = args.parallel;
+    config.ctx = args.ctx;
+    config.max_queue = args.max_queue;
+    // Refuse bad settings before the (slow) load.
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    eprintln!("hearth serve: loading {}", config.model.display());
+    let server = Server::load(config).context("cannot start the server")?;
+    let (id, ctx) = (server.model_id().to_string(), server.context());
+    let served = runtime.block_on(server.serve(shutdown_signal(), |addr| {
+        eprintln!("hearth serve: model `{id}` (context {ctx}) listening on http://{addr}");
+    }));
+    if let Err(e) = served {
+        bail!("{e}");
+    }
+    eprintln!("hearth serve: stopped cleanly");
+    Ok(())
+}

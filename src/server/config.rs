@@ -1,0 +1,116 @@
+//! What `hearth serve` is started with, and the checks made before anything is loaded.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::ServerError;
+
+/// Request bodies larger than this are refused with 413.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 4 << 20;
+/// Requests waiting for the engine before new ones get 429.
+pub const DEFAULT_MAX_QUEUE: usize = 16;
+/// The context a model is served with unless `--ctx` says otherwise (clamped to what the
+/// model was trained for).
+pub const DEFAULT_CONTEXT: u32 = 4096;
+/// How long in-flight requests may run on after a shutdown signal before they are ended.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub model: PathBuf,
+    pub host: IpAddr,
+    pub port: u16,
+    /// The KV cache's disk tier (`kv.sqlite`) lives here; none: GPU and RAM tiers only.
+    pub data_dir: Option<PathBuf>,
+    /// Required as `Authorization: Bearer KEY` on every route but `/health`.
+    pub api_key: Option<String>,
+    /// Sequences decoded together. Only 1 is built (one request at a time on the engine).
+    pub parallel: usize,
+    /// Context length in tokens; None: [`DEFAULT_CONTEXT`]. Clamped to the model's.
+    pub ctx: Option<u32>,
+    pub max_queue: usize,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(model: PathBuf) -> ServerConfig {
+        ServerConfig {
+            model,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            data_dir: None,
+            api_key: None,
+            parallel: 1,
+            ctx: None,
+            max_queue: DEFAULT_MAX_QUEUE,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Refuses settings the server cannot honour, before the model is loaded.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(ServerError::Config("--api-key must not be empty".into()));
+        }
+        if !self.host.is_loopback() && self.api_key.is_none() {
+            return Err(ServerError::Config(format!(
+                "refusing to listen on {} without --api-key: anyone who can reach that address \
+                 could use the model. Pass --api-key KEY, or bind a loopback address \
+                 (127.0.0.1, the default)",
+                self.host
+            )));
+        }
+        if self.parallel != 1 {
+            return Err(ServerError::Config(format!(
+                "--parallel {} is not supported yet: requests run one at a time on the engine \
+                 (batched decode of several sequences is not built); use --parallel 1",
+                self.parallel
+            )));
+        }
+        if self.max_queue == 0 {
+            return Err(ServerError::Config("--max-queue must be at least 1".into()));
+        }
+        if self.ctx == Some(0) {
+            return Err(ServerError::Config("--ctx must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_loopback_needs_a_key_and_loopback_does_not() {
+        let mut c = ServerConfig::new("m.gguf".into());
+        assert!(c.validate().is_ok());
+        c.host = "0.0.0.0".parse().unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("--api-key"), "{err}");
+        c.api_key = Some("k".into());
+        assert!(c.validate().is_ok());
+        c.api_key = Some(" ".into());
+        assert!(c.validate().is_err());
+        c.host = "::1".parse().unwrap();
+        c.api_key = None;
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn parallel_other_than_one_and_empty_queue_are_refused() {
+        let mut c = ServerConfig::new("m.gguf".into());
+        c.parallel = 4;
+        assert!(c.validate().unwrap_err().to_string().contains("--parallel"));
+        c.parallel = 1;
+        c.max_queue = 0;
+        assert!(c.validate().is_err());
+    }
+}
