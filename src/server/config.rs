@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// The KV cache's disk tier (`kv.sqlite`) lives here; none: GPU and RAM tiers only.
     pub data_dir: Option<PathBuf>,
+    /// Blocks on disk not used for this long expire (None: only the disk budget removes them).
+    pub cache_ttl: Option<Duration>,
     /// Required as `Authorization: Bearer KEY` on every route but `/health`.
     pub api_key: Option<String>,
     /// Sequences decoded together. Only 1 is built (one request at a time on the engine).
@@ -41,6 +43,7 @@ impl ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8080,
             data_dir: None,
+            cache_ttl: None,
             api_key: None,
             parallel: 1,
             ctx: None,

@@ -46,7 +46,7 @@ impl Server {
         let template = ChatTemplate::from_gguf(&file).map_err(|e| model_err(&e))?;
         let gpu = Arc::new(GpuContext::new().map_err(|e| ServerError::NoGpu(e.to_string()))?);
         let disk = match &config.data_dir {
-            Some(dir) => Some(open_disk(dir)?),
+            Some(dir) => Some(open_disk(dir, config.cache_ttl)?),
             None => None,
         };
         let model_hash = match &disk {
@@ -169,14 +169,20 @@ impl Server {
     }
 }
 
-fn open_disk(dir: &std::path::Path) -> Result<KvBlockStore, ServerError> {
+fn open_disk(
+    dir: &std::path::Path,
+    ttl: Option<std::time::Duration>,
+) -> Result<KvBlockStore, ServerError> {
     let err = |detail: String| ServerError::Disk {
         path: dir.display().to_string(),
         detail,
     };
     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    KvBlockStore::open(&dir.join(KV_DATABASE_FILE), KvStoreOptions::default())
-        .map_err(|e| err(e.to_string()))
+    let opts = KvStoreOptions {
+        ttl,
+        ..KvStoreOptions::default()
+    };
+    KvBlockStore::open(&dir.join(KV_DATABASE_FILE), opts).map_err(|e| err(e.to_string()))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -21,6 +21,9 @@ pub struct Args {
     /// --data-dir` and the app), so cached prefixes survive restarts.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// With --data-dir: KV blocks on disk not used for this many seconds expire.
+    #[arg(long, requires = "data_dir")]
+    cache_ttl: Option<u64>,
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -52,6 +55,7 @@ pub fn run(args: Args) -> Result<()> {
     config.host = parse_host(&args.host)?;
     config.port = args.port;
     config.data_dir = args.data_dir;
+    config.cache_ttl = args.cache_ttl.map(std::time::Duration::from_secs);
     config.api_key = args.api_key;
     config.parallel = args.parallel;
     config.ctx = args.ctx;
