@@ -14,6 +14,7 @@
 // NCOLS > 1 tokens (the vec4 path, each weight vec4 dequantized once); else DOT32 for the
 // block formats with a `dot32` (dot32.wgsl): each invocation then takes 32-element groups
 // g = lane, lane+TPR, ... instead of vec4s (k is then a multiple of 32).
+// ADD: accumulate, Y[..] += the product (a residual add folded into the projection).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
 // power of 2, ≤ WG; default WG).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)); the
@@ -47,24 +48,10 @@ struct Params {
 //#include bytes
 //#include dequant
 //#include reduce
+//#include row_sum
 //#if DOT32
 //#include dot32
 //#endif
-
-// Sum of v over the TPR invocations of this row (TPR < WG), returned to all of them.
-fn row_sum(v: f32, lid: u32, lane: u32) -> f32 {
-    red_sum[lid] = v;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            red_sum[lid] += red_sum[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let t = red_sum[lid - lane];
-    workgroupBarrier();
-    return t;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
@@ -95,7 +82,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             total = row_sum(accs[t], ids.lid, lane);
         }
         if (lane == 0u && row < P.rows) {
-            Y[t * P.y_stride + P.out_offset + row] = total;
+            let yi = t * P.y_stride + P.out_offset + row;
+//#if ADD
+            Y[yi] += total;
+//#else
+            Y[yi] = total;
+//#endif
         }
     }
 //#else
@@ -121,7 +113,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         total = row_sum(acc, ids.lid, lane);
     }
     if (lane == 0u && row < P.rows) {
+//#if ADD
+        Y[P.out_offset + row] += total;
+//#else
         Y[P.out_offset + row] = total;
+//#endif
     }
 //#endif
 }

@@ -6,6 +6,7 @@
 //! in f32 units unless a parameter says vec4.
 
 mod attention;
+mod fused;
 mod simple;
 mod weighted;
 
@@ -14,12 +15,17 @@ pub use attention::{
     prefill_attention_scratch_bytes, prefill_attention_supports, prefill_split_keys,
     prefill_splits, prepare_attention, prepare_kv_write, prepare_prefill_attention,
 };
+pub use fused::{
+    FUSED_NORM_MAX_K, FoldedNorm, RopeKvBuffers, fused_matvec_supported, prepare_matvec_glu,
+    prepare_matvec_qkv, prepare_rope_kv,
+};
 pub use simple::{
     RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
     prepare_rope, prepare_swiglu,
 };
 pub use weighted::{
-    Columns, MATVEC_MAX_COLS, prepare_embed, prepare_matmul, prepare_matvec, prepare_matvec_cols,
+    Columns, MATVEC_MAX_COLS, prepare_embed, prepare_matmul, prepare_matvec, prepare_matvec_add,
+    prepare_matvec_cols, prepare_matvec_cols_add,
 };
 
 use crate::quant::GgmlType;
