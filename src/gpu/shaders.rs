@@ -155,7 +155,9 @@ fn expand_slot(args: &str, defines: &[&str], out: &mut String) -> Result<(), Gpu
         return Err(GpuError::Preprocess(format!("bad #slot {args:?}")));
     };
     if slot.len() != 1 || !slot.chars().all(|c| c.is_ascii_digit()) {
-        return Err(GpuError::Preprocess(format!("bad slot number in #slot {args:?}")));
+        return Err(GpuError::Preprocess(format!(
+            "bad slot number in #slot {args:?}"
+        )));
     }
     let prefix = format!("S{slot}_");
     let slot_defines: Vec<&str> = defines

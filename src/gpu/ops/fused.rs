@@ -155,10 +155,7 @@ pub fn prepare_matvec_qkv(
         row_bytes2: w[2].row_bytes,
         eps: norm.map_or(0.0, |n| n.eps),
     };
-    let rows = u32_of(
-        "qkv rows",
-        w.iter().map(|w| w.rows as usize).sum::<usize>(),
-    )?;
+    let rows = u32_of("qkv rows", w.iter().map(|w| w.rows as usize).sum::<usize>())?;
     let pipeline = ctx.pipeline(&key)?;
     let p = ctx.uniform("qkv-params", &params);
     let mut entries = vec![
@@ -309,7 +306,11 @@ pub fn prepare_rope_kv(
         .ok_or_else(|| shape_err("rope_kv", "size overflows".into()))?;
     let groups = u32_of("rope_kv items", items.div_ceil(64))?;
     let key = PipelineKey::new(ShaderId::RopeKv, "main");
-    let key = if layout.f16 { key.define("KV_F16") } else { key };
+    let key = if layout.f16 {
+        key.define("KV_F16")
+    } else {
+        key
+    };
     let pipeline = ctx.pipeline(&key)?;
     let p = ctx.uniform("rope-kv-params", &params);
     let bind_group = ctx.bind(
