@@ -10,7 +10,8 @@
 //   1  X  storage read   array<vec4<f32>>  input activations
 //   2  Y  storage rw     array<f32>        output
 //   3  P  uniform        Params
-// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions; MULTI for
+// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions (SUBGROUP_ROWS:
+// a row's lanes within one subgroup, summed by shuffles — row_sum.wgsl); MULTI for
 // NCOLS > 1 tokens (the vec4 path, each weight vec4 dequantized once); else DOT32 for the
 // block formats with a `dot32` (dot32.wgsl): each invocation then takes 32-element groups
 // g = lane, lane+TPR, ... instead of vec4s (k is then a multiple of 32).
@@ -60,8 +61,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (first >= P.rows) {
         return;
     }
-    let lane = ids.lid % TPR;
-    let row = first + ids.lid / TPR;
+    let slot = row_slot(ids);
+    let lane = slot % TPR;
+    let row = first + slot / TPR;
 //#if MULTI
     var accs: array<f32, 8>;
     if (row < P.rows) {

@@ -24,7 +24,8 @@
 //   7  Y2   storage rw     array<f32>        output 2 (v)                         QKV only
 //   8  B    storage read   array<f32>        the three biases, concatenated       BIAS
 //   9  P    uniform        Params
-// Defines: QKV or GLU; NORM; BIAS (QKV only); SUBGROUP (whole-workgroup reductions).
+// Defines: QKV or GLU; NORM; BIAS (QKV only); SUBGROUP (whole-workgroup reductions) and
+// SUBGROUP_ROWS (row sums by subgroup shuffles, see row_sum.wgsl).
 // Overrides: WG (power of 2, ≤ 256), TPR (power of 2, ≤ WG).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)).
 // Loops per invocation: NORM 2·k/(4·WG) + the row dots (row_dot.wgsl) — a few hundred at 7B.
@@ -109,8 +110,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     workgroupBarrier();
 //#endif
-    let lane = ids.lid % TPR;
-    let row = first + ids.lid / TPR;
+    let slot = row_slot(ids);
+    let lane = slot % TPR;
+    let row = first + slot / TPR;
 //#if QKV
     var acc = 0.0;
     if (row < P.rows0) {

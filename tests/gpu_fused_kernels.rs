@@ -10,7 +10,7 @@ mod common;
 
 use common::kernels::*;
 use hearth::gpu::ops::{self, FoldedNorm, KvLayout, RopeKvBuffers, RopeParams, RopeStyle};
-use hearth::gpu::{GpuContext, GpuWeight};
+use hearth::gpu::{AdapterChoice, GpuContext, GpuWeight, WANTED_FEATURES};
 use hearth::quant::GgmlType;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -485,5 +485,35 @@ fn rope_kv_matches_rope_and_kv_write() {
             });
             assert!(want.iter().any(|&x| x != 0.0), "{what}: {name} written");
         }
+    }
+}
+
+/// Adapters without SUBGROUP: the fused kernels' shared-memory reductions (a context with the
+/// feature masked off), every type, the norm folded in, biases.
+#[test]
+fn fused_kernels_without_subgroups_match_cpu() {
+    let Some(_) = ctx() else { return };
+    let Some(plain) = common::gpu_result(GpuContext::with_features(
+        &AdapterChoice::FromEnv,
+        WANTED_FEATURES.difference(wgpu::Features::SUBGROUP),
+    )) else {
+        return;
+    };
+    assert!(!plain.has_subgroup());
+    let mut r = rng(26);
+    for (i, &ty) in TYPES.iter().enumerate() {
+        let other = TYPES[(i + 1) % TYPES.len()];
+        check_qkv(
+            &plain,
+            &mut r,
+            [ty, ty, other],
+            512,
+            [21, 7, 7],
+            true,
+            true,
+            &format!("qkv (no subgroups) {}", ty.name()),
+        );
+        check_glu(&plain, &mut r, [ty, other], 512, 19, true);
+        check_glu(&plain, &mut r, [ty, ty], 1024, 5, false);
     }
 }

@@ -14,7 +14,7 @@ use super::super::{
 use super::attention::KvLayout;
 use super::simple::{RopeParams, RopeStyle};
 use super::weighted::{has_dot32, row_width, threads_per_row, threads_per_row_dot32};
-use super::{reducing_key, shape_err, type_define, u32_of};
+use super::{reducing_key, shape_err, subgroup_rows, type_define, u32_of};
 
 /// Most input elements a fused matvec with the norm folded in takes (its workgroup holds the
 /// normed input: XCAP vec4s in matvec_fused.wgsl).
@@ -103,6 +103,9 @@ fn fused_key(
     }
     if bias {
         key = key.define("BIAS");
+    }
+    if subgroup_rows(ctx, FUSED_WG, tpr, true) {
+        key = key.define("SUBGROUP_ROWS");
     }
     Ok((key.constant("TPR", tpr as f64), tpr))
 }

@@ -64,6 +64,23 @@ pub(crate) fn reducing_key(
     }
 }
 
+/// Whether a matvec with `tpr` lanes per row in workgroups of `wg` sums its rows by subgroup
+/// shuffles (row_sum.wgsl's SUBGROUP_ROWS): subgroups available and allowed, every subgroup
+/// size ≥ tpr and dividing wg. Otherwise the shared-memory tree. Measured on lavapipe
+/// (subgroup 8, TPR 8, k = 576 × 1,536 rows): 15–25% less CPU time per matvec for Q4_0, Q4_1,
+/// Q5_0, Q8_0 and F16 than the tree's barriers.
+pub(crate) fn subgroup_rows(ctx: &GpuContext, wg: u32, tpr: u32, allow_subgroup: bool) -> bool {
+    let info = ctx.info();
+    let (min, max) = (info.subgroup_min_size, info.subgroup_max_size);
+    allow_subgroup
+        && ctx.has_subgroup()
+        && tpr < wg
+        && min >= tpr
+        && max >= min
+        && max.is_power_of_two()
+        && wg.is_multiple_of(max)
+}
+
 pub(crate) fn shape_err(what: &'static str, detail: String) -> GpuError {
     GpuError::Shape { what, detail }
 }

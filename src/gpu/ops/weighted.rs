@@ -8,7 +8,7 @@ use crate::quant::GgmlType;
 use super::super::{
     Dispatch, GpuContext, GpuError, GpuWeight, PipelineKey, ShaderId, max_workgroups_grid,
 };
-use super::{reducing_key, shape_err, type_define, u32_of};
+use super::{reducing_key, shape_err, subgroup_rows, type_define, u32_of};
 
 /// Invocations per row in matvec: enough that each handles about four vec4s, a power of two
 /// ≤ `wg` (long rows get the whole workgroup; a 16-wide row gets one invocation).
@@ -194,6 +194,9 @@ fn matvec_dispatches(
     }
     if accumulate {
         key = key.define("ADD");
+    }
+    if subgroup_rows(ctx, wg, tpr, allow_subgroup) {
+        key = key.define("SUBGROUP_ROWS");
     }
     let pipeline = ctx.pipeline(&key)?;
     let rows_per_wg = wg / tpr;
