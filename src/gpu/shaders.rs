@@ -2,8 +2,8 @@
 //! preprocessor that makes their variants.
 //!
 //! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
-//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv), once per
-//!   shader; includes may use `#if` too.
+//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv,
+//!   row_sum, row_dot), once per shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
 //! - `//#slot NAME N` inserts include NAME again for weight slot N (0–2) of a fused kernel:
