@@ -7,8 +7,8 @@
 // (two, one per 16), so reading them once per group cuts the loads per weight byte severalfold
 // and lets the integer part of the dot product be summed before the scale is applied.
 //
-// Layouts are those listed in dequant.wgsl. Defined for TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K,
-// TYPE_Q5_K and TYPE_Q6_K (the host defines DOT32 only for these). Requires bytes.wgsl and
+// Layouts are those listed in dequant.wgsl. Defined for TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_1,
+// TYPE_Q5_0, TYPE_Q4_K, TYPE_Q5_K and TYPE_Q6_K (the host defines DOT32 only for these). Requires bytes.wgsl and
 // dequant.wgsl (scale_min_k4), and the including shader's `X: array<vec4<f32>>`.
 
 // Sum of q[i] * X[xo + i] over four vec4 groups of nibbles taken from four words (byte b of
@@ -48,6 +48,44 @@ fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
     // Elements 0..15 are the low nibbles, 16..31 the high ones; x = d * (q - 8).
     let s = nib_dot16(w0, w1, w2, w3, 0u, xo) + nib_dot16(w0, w1, w2, w3, 4u, xo + 4u);
     return f16_at(base) * (s - 8.0 * (xsum4(xo) + xsum4(xo + 4u)));
+}
+//#endif
+
+//#if TYPE_Q4_1
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    // Word aligned: blocks are 20 B and every row (and chunk) starts at a block.
+    let base = rb + g * 20u;
+    let q = (base + 4u) >> 2u;
+    let w0 = W[q];
+    let w1 = W[q + 1u];
+    let w2 = W[q + 2u];
+    let w3 = W[q + 3u];
+    // Nibbles as Q4_0; x = d * q + m.
+    let s = nib_dot16(w0, w1, w2, w3, 0u, xo) + nib_dot16(w0, w1, w2, w3, 4u, xo + 4u);
+    return f16_at(base) * s + f16_at(base + 2u) * (xsum4(xo) + xsum4(xo + 4u));
+}
+//#endif
+
+//#if TYPE_Q5_0
+// Four elements of a Q5_0 block: low bits from the bytes of w (shifted right by `shift`), the
+// fifth bits from hbits (bit i for element i), against x.
+fn q5_dot4(w: u32, shift: u32, hbits: u32, x: vec4<f32>) -> f32 {
+    let lo = (bytes4(w) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let hb = (vec4<u32>(hbits) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
+    return dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), x);
+}
+
+fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+    let base = rb + g * 22u;
+    let qh = ld32(base + 2u);
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let w = ld32(base + 6u + 4u * i);
+        s += q5_dot4(w, 0u, qh >> (4u * i), X[xo + i])
+           + q5_dot4(w, 4u, qh >> (16u + 4u * i), X[xo + 4u + i]);
+    }
+    // x = d * (q - 16).
+    return f16_at(base) * (s - 16.0 * (xsum4(xo) + xsum4(xo + 4u)));
 }
 //#endif
 

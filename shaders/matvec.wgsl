@@ -10,10 +10,12 @@
 //   1  X  storage read   array<vec4<f32>>  input activations
 //   2  Y  storage rw     array<f32>        output
 //   3  P  uniform        Params
-// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions; MULTI for
+// Defines: one TYPE_* (see dequant.wgsl); SUBGROUP for subgroup reductions (SUBGROUP_ROWS:
+// a row's lanes within one subgroup, summed by shuffles — row_sum.wgsl); MULTI for
 // NCOLS > 1 tokens (the vec4 path, each weight vec4 dequantized once); else DOT32 for the
 // block formats with a `dot32` (dot32.wgsl): each invocation then takes 32-element groups
 // g = lane, lane+TPR, ... instead of vec4s (k is then a multiple of 32).
+// ADD: accumulate, Y[..] += the product (a residual add folded into the projection).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
 // power of 2, ≤ WG; default WG).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)); the
@@ -47,24 +49,10 @@ struct Params {
 //#include bytes
 //#include dequant
 //#include reduce
+//#include row_sum
 //#if DOT32
 //#include dot32
 //#endif
-
-// Sum of v over the TPR invocations of this row (TPR < WG), returned to all of them.
-fn row_sum(v: f32, lid: u32, lane: u32) -> f32 {
-    red_sum[lid] = v;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            red_sum[lid] += red_sum[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let t = red_sum[lid - lane];
-    workgroupBarrier();
-    return t;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
@@ -73,8 +61,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (first >= P.rows) {
         return;
     }
-    let lane = ids.lid % TPR;
-    let row = first + ids.lid / TPR;
+    let slot = row_slot(ids);
+    let lane = slot % TPR;
+    let row = first + slot / TPR;
 //#if MULTI
     var accs: array<f32, 8>;
     if (row < P.rows) {
@@ -95,7 +84,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             total = row_sum(accs[t], ids.lid, lane);
         }
         if (lane == 0u && row < P.rows) {
-            Y[t * P.y_stride + P.out_offset + row] = total;
+            let yi = t * P.y_stride + P.out_offset + row;
+//#if ADD
+            Y[yi] += total;
+//#else
+            Y[yi] = total;
+//#endif
         }
     }
 //#else
@@ -121,7 +115,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         total = row_sum(acc, ids.lid, lane);
     }
     if (lane == 0u && row < P.rows) {
+//#if ADD
+        Y[P.out_offset + row] += total;
+//#else
         Y[P.out_offset + row] = total;
+//#endif
     }
 //#endif
 }

@@ -13,6 +13,7 @@ struct RedIds {
     @builtin(subgroup_id) sgid: u32,
     @builtin(num_subgroups) nsg: u32,
     @builtin(subgroup_invocation_id) sg_lane: u32,
+    @builtin(subgroup_size) sg_size: u32,
 }
 
 fn wg_sum(v: f32, ids: RedIds) -> f32 {

@@ -366,6 +366,45 @@ fn decode_step_is_one_submit_and_creates_no_buffers_after_warm_up() {
     );
 }
 
+/// Issue 13's budget: a decode step costs at most 8 dispatches per layer (fused q/k/v with the
+/// norm folded in, rope + KV append, attention partial + combine, o with the residual add,
+/// gate/up/SwiGLU with the norm folded in, down with the residual add = 7), counted by
+/// `GpuContext`'s dispatch counter; the rest of the step is the embedding gather, the final
+/// norm, the output head and the argmax (one dispatch each: these weights are one chunk).
+/// Llama (GQA), qwen2 (q/k/v biases, NeoX RoPE) and K-quant fixtures.
+#[test]
+fn decode_step_costs_at_most_eight_dispatches_per_layer() {
+    let Some(ctx) = common::gpu() else { return };
+    for name in [
+        "stories260K-f32.gguf",
+        "rand-qwen2-f16.gguf",
+        "rand-llama-spm-q4_k.gguf",
+    ] {
+        let Some(path) = common::fixture_model(name) else {
+            return;
+        };
+        let file = GgufFile::open(&path).unwrap();
+        let mut gpu = GpuForward::load(ctx.clone(), &file, opts()).unwrap();
+        let n_layer = gpu.config().n_layer as u64;
+        let mut tok = gpu.step_greedy(&[1, 2, 3]).unwrap();
+        tok = gpu.step_greedy(&[tok]).unwrap(); // warm-up: builds the decode plan
+        let before = ctx.counters().snapshot();
+        gpu.step_greedy(&[tok]).unwrap();
+        let delta = ctx.counters().snapshot() - before;
+        let head = 4; // embed, output norm, output matvec, argmax
+        let per_layer = (delta.dispatches - head) as f64 / n_layer as f64;
+        eprintln!(
+            "{name}: {} dispatches per decode step, {per_layer} per layer",
+            delta.dispatches
+        );
+        assert!(
+            delta.dispatches <= 8 * n_layer + head,
+            "{name}: {} dispatches for {n_layer} layers ({per_layer} per layer, budget 8)",
+            delta.dispatches
+        );
+    }
+}
+
 #[test]
 fn bad_steps_are_typed_errors() {
     let Some(ctx) = common::gpu() else { return };

@@ -164,6 +164,8 @@ struct LayerWeights {
     wk: GpuWeight,
     wv: GpuWeight,
     qkv_bias: Option<[GpuBuffer; 3]>,
+    /// The three biases concatenated (q | k | v), as the fused decode matvec reads them.
+    qkv_bias_cat: Option<GpuBuffer>,
     wo: GpuWeight,
     ffn_norm: GpuBuffer,
     gate: GpuWeight,
@@ -251,14 +253,21 @@ fn upload_matrix(
     )?)
 }
 
+fn read_vector(file: &GgufFile, name: &str) -> Result<Vec<f32>, GpuForwardError> {
+    let t = tensor(file, name)?;
+    Ok(quant::dequantize_to_vec(
+        t.ggml_type,
+        file.tensor_data(t),
+        t.n_elements as usize,
+    )?)
+}
+
 fn upload_vector(
     ctx: &GpuContext,
     file: &GgufFile,
     name: &str,
 ) -> Result<GpuBuffer, GpuForwardError> {
-    let t = tensor(file, name)?;
-    let v = quant::dequantize_to_vec(t.ggml_type, file.tensor_data(t), t.n_elements as usize)?;
-    Ok(ctx.upload_pod(name, &v)?)
+    Ok(ctx.upload_pod(name, &read_vector(file, name)?)?)
 }
 
 /// Bytes of the attention scratch for `opts`: the split-K partials of one query (decode) when
@@ -330,14 +339,22 @@ impl GpuForward {
         }
         let layers = (0..cfg.n_layer)
             .map(|l| {
-                let qkv_bias = if cfg.qkv_bias {
-                    Some([
-                        upload_vector(ctx, file, &blk(l, ATTN_Q_BIAS))?,
-                        upload_vector(ctx, file, &blk(l, ATTN_K_BIAS))?,
-                        upload_vector(ctx, file, &blk(l, ATTN_V_BIAS))?,
-                    ])
+                let (qkv_bias, qkv_bias_cat) = if cfg.qkv_bias {
+                    let names = [ATTN_Q_BIAS, ATTN_K_BIAS, ATTN_V_BIAS].map(|b| blk(l, b));
+                    let mut cat = Vec::new();
+                    for name in &names {
+                        cat.extend(read_vector(file, name)?);
+                    }
+                    (
+                        Some([
+                            upload_vector(ctx, file, &names[0])?,
+                            upload_vector(ctx, file, &names[1])?,
+                            upload_vector(ctx, file, &names[2])?,
+                        ]),
+                        Some(ctx.upload_pod("qkv-bias", &cat)?),
+                    )
                 } else {
-                    None
+                    (None, None)
                 };
                 let layer = LayerWeights {
                     attn_norm: upload_vector(ctx, file, &blk(l, ATTN_NORM))?,
@@ -345,6 +362,7 @@ impl GpuForward {
                     wk: upload_matrix(ctx, file, &blk(l, ATTN_K), max_chunk)?,
                     wv: upload_matrix(ctx, file, &blk(l, ATTN_V), max_chunk)?,
                     qkv_bias,
+                    qkv_bias_cat,
                     wo: upload_matrix(ctx, file, &blk(l, ATTN_OUTPUT), max_chunk)?,
                     ffn_norm: upload_vector(ctx, file, &blk(l, FFN_NORM))?,
                     gate: upload_matrix(ctx, file, &blk(l, FFN_GATE), max_chunk)?,
@@ -660,6 +678,9 @@ impl GpuForward {
                 d.record(&mut pass);
             }
         }
+        self.ctx
+            .counters()
+            .count_dispatches(plan.iter().filter(|d| d.is_live()).count() as u64);
         enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
         self.ctx.submit([enc.finish()]);
         match self.ctx.map_and_copy_range(&self.act.staging, bytes) {

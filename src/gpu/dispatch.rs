@@ -12,6 +12,11 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// Whether recording it dispatches anything (an empty grid records nothing).
+    pub fn is_live(&self) -> bool {
+        self.workgroups.iter().all(|&n| n > 0)
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         let [x, y, z] = self.workgroups;
         if x == 0 || y == 0 || z == 0 {
@@ -58,6 +63,28 @@ impl GpuContext {
         })
     }
 
+    /// A bind group over whole buffers at the given binding numbers of `pipeline`'s group 0
+    /// (kernels whose optional bindings keep fixed numbers).
+    pub fn bind_numbered(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .map(|&(binding, b)| wgpu::BindGroupEntry {
+                binding,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        })
+    }
+
     /// Records `dispatches` into one compute pass, submits once and waits (tests, one-offs).
     pub fn run(&self, dispatches: &[&Dispatch]) -> Result<(), GpuError> {
         let mut enc = self.encoder("hearth-run");
@@ -67,6 +94,8 @@ impl GpuContext {
                 d.record(&mut pass);
             }
         }
+        self.counters()
+            .count_dispatches(dispatches.iter().filter(|d| d.is_live()).count() as u64);
         self.submit([enc.finish()]);
         self.wait_idle()
     }

@@ -2,15 +2,22 @@
 //! preprocessor that makes their variants.
 //!
 //! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
-//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv), once per
-//!   shader; includes may use `#if` too.
+//! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv,
+//!   row_sum, row_dot), once per shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
+//! - `//#slot NAME N` inserts include NAME again for weight slot N (0–2) of a fused kernel:
+//!   expanded afresh (its own includes too) with the defines `SN_X` seen as `X` (e.g.
+//!   `S1_TYPE_Q8_0` makes slot 1 a Q8_0 weight), then every function it declares gets the
+//!   suffix `_N` and the identifier `W` becomes `WN`, so slots of different block types live
+//!   in one shader (`matvec_fused.wgsl`).
 //!
 //! Defines in use: `TYPE_F32`, `TYPE_F16`, `TYPE_Q8_0`, `TYPE_Q4_0`, `TYPE_Q4_1`, `TYPE_Q5_0`, `TYPE_Q4_K`,
 //! `TYPE_Q5_K`, `TYPE_Q6_K`
 //! (dequant.wgsl), `SUBGROUP` (reduce.wgsl), `KV_F16` (kv_write, attention, attention_tiled), `PARTIAL` /
-//! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ). Numeric knobs are WGSL `override` constants.
+//! `COMBINE` (the two entry points of attention.wgsl, whose bindings differ), `ADD` (matvec:
+//! accumulate into Y), `QKV` / `GLU` / `NORM` / `BIAS` (matvec_fused.wgsl). Numeric knobs are
+//! WGSL `override` constants.
 
 use super::GpuError;
 
@@ -27,6 +34,8 @@ pub enum ShaderId {
     KvWrite,
     Attention,
     AttentionTiled,
+    MatVecFused,
+    RopeKv,
 }
 
 impl ShaderId {
@@ -42,6 +51,8 @@ impl ShaderId {
             ShaderId::KvWrite => "kv_write",
             ShaderId::Attention => "attention",
             ShaderId::AttentionTiled => "attention_tiled",
+            ShaderId::MatVecFused => "matvec_fused",
+            ShaderId::RopeKv => "rope_kv",
         }
     }
 
@@ -57,6 +68,8 @@ impl ShaderId {
             ShaderId::KvWrite => include_str!("../../shaders/kv_write.wgsl"),
             ShaderId::Attention => include_str!("../../shaders/attention.wgsl"),
             ShaderId::AttentionTiled => include_str!("../../shaders/attention_tiled.wgsl"),
+            ShaderId::MatVecFused => include_str!("../../shaders/matvec_fused.wgsl"),
+            ShaderId::RopeKv => include_str!("../../shaders/rope_kv.wgsl"),
         }
     }
 }
@@ -68,6 +81,8 @@ fn include_source(name: &str) -> Option<&'static str> {
         "reduce" => Some(include_str!("../../shaders/reduce.wgsl")),
         "dot32" => Some(include_str!("../../shaders/dot32.wgsl")),
         "paged_kv" => Some(include_str!("../../shaders/paged_kv.wgsl")),
+        "row_sum" => Some(include_str!("../../shaders/row_sum.wgsl")),
+        "row_dot" => Some(include_str!("../../shaders/row_dot.wgsl")),
         _ => None,
     }
 }
@@ -107,6 +122,10 @@ fn expand<'a>(
             stack.pop().ok_or_else(|| {
                 GpuError::Preprocess(format!("line {}: #endif without #if", n + 1))
             })?;
+        } else if let Some(rest) = t.strip_prefix("//#slot ") {
+            if active(&stack) {
+                expand_slot(rest, defines, out)?;
+            }
         } else if let Some(name) = t.strip_prefix("//#include ") {
             if active(&stack) {
                 let name = name.trim();
@@ -129,6 +148,71 @@ fn expand<'a>(
     }
 }
 
+/// `//#slot NAME N` (see the module docs).
+fn expand_slot(args: &str, defines: &[&str], out: &mut String) -> Result<(), GpuError> {
+    let mut it = args.split_whitespace();
+    let (Some(name), Some(slot), None) = (it.next(), it.next(), it.next()) else {
+        return Err(GpuError::Preprocess(format!("bad #slot {args:?}")));
+    };
+    if slot.len() != 1 || !slot.chars().all(|c| c.is_ascii_digit()) {
+        return Err(GpuError::Preprocess(format!(
+            "bad slot number in #slot {args:?}"
+        )));
+    }
+    let prefix = format!("S{slot}_");
+    let slot_defines: Vec<&str> = defines
+        .iter()
+        .map(|d| d.strip_prefix(prefix.as_str()).unwrap_or(d))
+        .collect();
+    let src = include_source(name)
+        .ok_or_else(|| GpuError::Preprocess(format!("unknown include {name:?}")))?;
+    let mut body = String::new();
+    expand(src, &slot_defines, &mut Vec::new(), &mut body)?;
+    // The functions this expansion declares.
+    let fns: Vec<String> = body
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("fn "))
+        .filter_map(|l| l.split('(').next())
+        .map(|n| n.trim().to_string())
+        .collect();
+    out.push_str(&rename_identifiers(&body, |id| {
+        if id == "W" {
+            Some(format!("W{slot}"))
+        } else if fns.iter().any(|f| f == id) {
+            Some(format!("{id}_{slot}"))
+        } else {
+            None
+        }
+    }));
+    Ok(())
+}
+
+/// `src` with every identifier that `map` renames replaced (numbers and other tokens kept).
+fn rename_identifiers(src: &str, map: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(src.len() + src.len() / 8);
+    let b = src.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphabetic() || c == b'_' || c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let tok = &src[start..i];
+            match (c.is_ascii_digit(), map(tok)) {
+                (false, Some(new)) => out.push_str(&new),
+                _ => out.push_str(tok),
+            }
+        } else {
+            let ch = src[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +225,21 @@ mod tests {
         assert_eq!(preprocess(src, &["Y"]).unwrap(), "a\ne\nf\n");
         let inc = preprocess("//#include bytes\n//#include bytes\n", &[]).unwrap();
         assert_eq!(inc.matches("fn ld32").count(), 1);
+    }
+
+    #[test]
+    fn slots_rename_functions_and_the_weight_binding() {
+        let src = "//#slot row_dot 0\n//#slot row_dot 1\n";
+        let out = preprocess(src, &["S0_TYPE_Q8_0", "S0_DOT32", "S1_TYPE_F16"]).unwrap();
+        assert!(out.contains("fn row_dot_0(") && out.contains("fn row_dot_1("));
+        assert!(out.contains("fn dot32_0(") && !out.contains("fn dot32_1("));
+        assert!(out.contains("W0[") && out.contains("W1[") && !out.contains(" W["));
+        assert_eq!(out.matches("fn ld32_0(").count(), 1);
+        assert_eq!(
+            rename_identifiers("a1 0xffu W[x] Wx", |s| (s == "W").then(|| "W2".into())),
+            "a1 0xffu W2[x] Wx"
+        );
+        assert!(preprocess("//#slot row_dot\n", &[]).is_err());
     }
 
     #[test]

@@ -128,12 +128,15 @@ fn measure(
     );
     bar.set_prefix(format!("bench {label}"));
     let (mut pp, mut tg) = (Vec::new(), Vec::new());
+    // Compute dispatches per decoded token (GPU only), from the GpuContext counters.
+    let mut dispatches_per_token = None;
     for _ in 0..args.reps {
         backend.reset();
         let start = Instant::now();
         let mut next = backend.greedy_next(&prompt)?;
         pp.push(args.prompt_tokens as f64 / start.elapsed().as_secs_f64());
         bar.inc(args.prompt_tokens as u64);
+        let counted = gpu.map(|g| g.counters().snapshot());
         let start = Instant::now();
         for _ in 0..args.gen_tokens {
             next = backend.greedy_next(&[next])?;
@@ -141,6 +144,10 @@ fn measure(
         }
         if args.gen_tokens > 0 {
             tg.push(args.gen_tokens as f64 / start.elapsed().as_secs_f64());
+            if let (Some(g), Some(before)) = (gpu, counted) {
+                let d = g.counters().snapshot() - before;
+                dispatches_per_token = Some(d.dispatches as f64 / args.gen_tokens as f64);
+            }
         }
     }
     bar.finish_and_clear();
@@ -163,6 +170,7 @@ fn measure(
         "pp_tok_s_std": pp.std,
         "tg_tok_s": tg.mean,
         "tg_tok_s_std": tg.std,
+        "dispatches_per_token": dispatches_per_token,
         "tg_ms_per_token": if tg.mean > 0.0 { 1000.0 / tg.mean } else { 0.0 },
         // Every decode step reads all weights once: the bandwidth decode achieves.
         "tg_weight_read_gb_s": weights_bytes as f64 * tg.mean / 1e9,

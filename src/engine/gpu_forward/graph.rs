@@ -16,10 +16,52 @@ impl GpuForward {
         y: &GpuBuffer,
         n: usize,
     ) -> Result<(), GpuError> {
-        if n == 1 {
-            d.extend(ops::prepare_matvec(
-                &self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true,
+        self.project_into(d, w, x, y, n, false)
+    }
+
+    /// As [`GpuForward::project`], with `accumulate`: y += the product (the residual add folded
+    /// into the matvec; the tiled matmul path adds in a dispatch of its own, into `scratch`
+    /// first).
+    fn project_add(
+        &self,
+        d: &mut Vec<Dispatch>,
+        w: &GpuWeight,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        scratch: &GpuBuffer,
+        n: usize,
+    ) -> Result<(), GpuError> {
+        if n == 1 || self.matvec_prefill(n) {
+            self.project_into(d, w, x, y, n, true)
+        } else {
+            self.project_into(d, w, x, scratch, n, false)?;
+            d.push(ops::prepare_add(
+                &self.ctx,
+                &y.buffer,
+                0,
+                &scratch.buffer,
+                0,
+                n * w.rows as usize,
             )?);
+            Ok(())
+        }
+    }
+
+    fn project_into(
+        &self,
+        d: &mut Vec<Dispatch>,
+        w: &GpuWeight,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        n: usize,
+        accumulate: bool,
+    ) -> Result<(), GpuError> {
+        if n == 1 {
+            d.extend(if accumulate {
+                ops::prepare_matvec_add(&self.ctx, w, &x.buffer, 0, &y.buffer, 0)?
+            } else {
+                ops::prepare_matvec(&self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true)?
+            });
         } else if self.matvec_prefill(n) {
             // Short prefills: one pass over the weights for up to 8 tokens at a time beats
             // 16×16 tiles that are mostly empty. On a CPU adapter it beats the tiles at any
@@ -33,9 +75,11 @@ impl GpuForward {
                     y_offset: t0 * w.rows as usize,
                     y_stride: w.rows as usize,
                 };
-                d.extend(ops::prepare_matvec_cols(
-                    &self.ctx, w, &x.buffer, &y.buffer, &cols, 64,
-                )?);
+                d.extend(if accumulate {
+                    ops::prepare_matvec_cols_add(&self.ctx, w, &x.buffer, &y.buffer, &cols)?
+                } else {
+                    ops::prepare_matvec_cols(&self.ctx, w, &x.buffer, &y.buffer, &cols, 64)?
+                });
             }
         } else {
             d.extend(ops::prepare_matmul(&self.ctx, w, &x.buffer, &y.buffer, n)?);
@@ -77,76 +121,78 @@ impl GpuForward {
                 what: "kv",
                 detail: format!("no pool for layer {l}"),
             })?;
-            d.push(ops::prepare_rmsnorm(
-                ctx,
-                &a.x.buffer,
-                &layer.attn_norm.buffer,
-                &a.normed.buffer,
-                n,
-                e,
-                cfg.rms_eps,
-                true,
-            )?);
-            self.project(&mut d, &layer.wq, &a.normed, &a.q, n)?;
-            self.project(&mut d, &layer.wk, &a.normed, &a.k, n)?;
-            self.project(&mut d, &layer.wv, &a.normed, &a.v, n)?;
-            if let Some([bq, bk, bv]) = &layer.qkv_bias {
-                d.push(ops::prepare_add_bias(
+            let attn_norm = ops::FoldedNorm {
+                weight: &layer.attn_norm.buffer,
+                eps: cfg.rms_eps,
+            };
+            let rmsnorm = |g: &GpuBuffer| {
+                ops::prepare_rmsnorm(
                     ctx,
-                    &a.q.buffer,
-                    0,
-                    &bq.buffer,
-                    qd,
-                    n * qd,
-                )?);
-                d.push(ops::prepare_add_bias(
+                    &a.x.buffer,
+                    &g.buffer,
+                    &a.normed.buffer,
+                    n,
+                    e,
+                    cfg.rms_eps,
+                    true,
+                )
+            };
+            // q, k, v (and biases): one dispatch in decode, with the norm folded in where the
+            // fused kernel takes it; else the norm and three projections.
+            let qkv_w = [&layer.wq, &layer.wk, &layer.wv];
+            let qkv_out = [&a.q.buffer, &a.k.buffer, &a.v.buffer];
+            let bias = layer.qkv_bias_cat.as_ref().map(|b| &b.buffer);
+            if n == 1 && ops::fused_matvec_supported(ctx, &qkv_w, true) {
+                d.push(ops::prepare_matvec_qkv(
                     ctx,
-                    &a.k.buffer,
-                    0,
-                    &bk.buffer,
-                    kvd,
-                    n * kvd,
+                    qkv_w,
+                    &a.x.buffer,
+                    Some(attn_norm),
+                    bias,
+                    qkv_out,
                 )?);
-                d.push(ops::prepare_add_bias(
+            } else if n == 1 && ops::fused_matvec_supported(ctx, &qkv_w, false) {
+                d.push(rmsnorm(&layer.attn_norm)?);
+                d.push(ops::prepare_matvec_qkv(
                     ctx,
-                    &a.v.buffer,
-                    0,
-                    &bv.buffer,
-                    kvd,
-                    n * kvd,
+                    qkv_w,
+                    &a.normed.buffer,
+                    None,
+                    bias,
+                    qkv_out,
                 )?);
+            } else {
+                d.push(rmsnorm(&layer.attn_norm)?);
+                self.project(&mut d, &layer.wq, &a.normed, &a.q, n)?;
+                self.project(&mut d, &layer.wk, &a.normed, &a.k, n)?;
+                self.project(&mut d, &layer.wv, &a.normed, &a.v, n)?;
+                if let Some([bq, bk, bv]) = &layer.qkv_bias {
+                    for (y, b, period) in [(&a.q, bq, qd), (&a.k, bk, kvd), (&a.v, bv, kvd)] {
+                        d.push(ops::prepare_add_bias(
+                            ctx,
+                            &y.buffer,
+                            0,
+                            &b.buffer,
+                            period,
+                            n * period,
+                        )?);
+                    }
+                }
             }
-            d.push(ops::prepare_rope(
+            d.push(ops::prepare_rope_kv(
                 ctx,
-                &a.q.buffer,
-                &a.positions.buffer,
-                &self.freq_factors.buffer,
+                &layout,
                 &rope(cfg.n_head),
-            )?);
-            d.push(ops::prepare_rope(
-                ctx,
-                &a.k.buffer,
-                &a.positions.buffer,
-                &self.freq_factors.buffer,
-                &rope(cfg.n_head_kv),
-            )?);
-            d.push(ops::prepare_kv_write(
-                ctx,
-                &layout,
-                &a.k.buffer,
-                kp,
-                &a.positions.buffer,
-                bt,
-                n,
-            )?);
-            d.push(ops::prepare_kv_write(
-                ctx,
-                &layout,
-                &a.v.buffer,
-                vp,
-                &a.positions.buffer,
-                bt,
-                n,
+                &ops::RopeKvBuffers {
+                    q: &a.q.buffer,
+                    k: &a.k.buffer,
+                    v: &a.v.buffer,
+                    k_pool: kp,
+                    v_pool: vp,
+                    positions: &a.positions.buffer,
+                    block_table: bt,
+                    freq_factors: &self.freq_factors.buffer,
+                },
             )?);
             if n > 1 && ops::prefill_attention_supports(cfg.head_dim) {
                 let split_keys = ops::prefill_split_keys(
@@ -187,44 +233,48 @@ impl GpuForward {
                     scale,
                 )?);
             }
-            self.project(&mut d, &layer.wo, &a.attn, &a.normed, n)?;
-            d.push(ops::prepare_add(
-                ctx,
-                &a.x.buffer,
-                0,
-                &a.normed.buffer,
-                0,
-                n * e,
-            )?);
-            d.push(ops::prepare_rmsnorm(
-                ctx,
-                &a.x.buffer,
-                &layer.ffn_norm.buffer,
-                &a.normed.buffer,
-                n,
-                e,
-                cfg.rms_eps,
-                true,
-            )?);
-            self.project(&mut d, &layer.gate, &a.normed, &a.gate, n)?;
-            self.project(&mut d, &layer.up, &a.normed, &a.up, n)?;
-            d.push(ops::prepare_swiglu(
-                ctx,
-                &a.gate.buffer,
-                0,
-                &a.up.buffer,
-                0,
-                n * cfg.n_ff,
-            )?);
-            self.project(&mut d, &layer.down, &a.gate, &a.normed, n)?;
-            d.push(ops::prepare_add(
-                ctx,
-                &a.x.buffer,
-                0,
-                &a.normed.buffer,
-                0,
-                n * e,
-            )?);
+            // x += o · attn (the residual add folded into the matvec).
+            self.project_add(&mut d, &layer.wo, &a.attn, &a.x, &a.normed, n)?;
+            // gate, up and SwiGLU: one dispatch in decode (norm folded in where it fits).
+            let glu_w = [&layer.gate, &layer.up];
+            let ffn_norm = ops::FoldedNorm {
+                weight: &layer.ffn_norm.buffer,
+                eps: cfg.rms_eps,
+            };
+            if n == 1 && ops::fused_matvec_supported(ctx, &glu_w, true) {
+                d.push(ops::prepare_matvec_glu(
+                    ctx,
+                    &layer.gate,
+                    &layer.up,
+                    &a.x.buffer,
+                    Some(ffn_norm),
+                    &a.gate.buffer,
+                )?);
+            } else if n == 1 && ops::fused_matvec_supported(ctx, &glu_w, false) {
+                d.push(rmsnorm(&layer.ffn_norm)?);
+                d.push(ops::prepare_matvec_glu(
+                    ctx,
+                    &layer.gate,
+                    &layer.up,
+                    &a.normed.buffer,
+                    None,
+                    &a.gate.buffer,
+                )?);
+            } else {
+                d.push(rmsnorm(&layer.ffn_norm)?);
+                self.project(&mut d, &layer.gate, &a.normed, &a.gate, n)?;
+                self.project(&mut d, &layer.up, &a.normed, &a.up, n)?;
+                d.push(ops::prepare_swiglu(
+                    ctx,
+                    &a.gate.buffer,
+                    0,
+                    &a.up.buffer,
+                    0,
+                    n * cfg.n_ff,
+                )?);
+            }
+            // x += down · swiglu.
+            self.project_add(&mut d, &layer.down, &a.gate, &a.x, &a.normed, n)?;
         }
         d.push(ops::prepare_rmsnorm(
             ctx,

@@ -6,6 +6,7 @@
 //! in f32 units unless a parameter says vec4.
 
 mod attention;
+mod fused;
 mod simple;
 mod weighted;
 
@@ -14,12 +15,17 @@ pub use attention::{
     prefill_attention_scratch_bytes, prefill_attention_supports, prefill_split_keys,
     prefill_splits, prepare_attention, prepare_kv_write, prepare_prefill_attention,
 };
+pub use fused::{
+    FUSED_NORM_MAX_K, FoldedNorm, RopeKvBuffers, fused_matvec_supported, prepare_matvec_glu,
+    prepare_matvec_qkv, prepare_rope_kv,
+};
 pub use simple::{
     RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,
     prepare_rope, prepare_swiglu,
 };
 pub use weighted::{
-    Columns, MATVEC_MAX_COLS, prepare_embed, prepare_matmul, prepare_matvec, prepare_matvec_cols,
+    Columns, MATVEC_MAX_COLS, prepare_embed, prepare_matmul, prepare_matvec, prepare_matvec_add,
+    prepare_matvec_cols, prepare_matvec_cols_add,
 };
 
 use crate::quant::GgmlType;
@@ -56,6 +62,23 @@ pub(crate) fn reducing_key(
     } else {
         key
     }
+}
+
+/// Whether a matvec with `tpr` lanes per row in workgroups of `wg` sums its rows by subgroup
+/// shuffles (row_sum.wgsl's SUBGROUP_ROWS): subgroups available and allowed, every subgroup
+/// size ≥ tpr and dividing wg. Otherwise the shared-memory tree. Measured on lavapipe
+/// (subgroup 8, TPR 8, k = 576 × 1,536 rows): 15–25% less CPU time per matvec for Q4_0, Q4_1,
+/// Q5_0, Q8_0 and F16 than the tree's barriers.
+pub(crate) fn subgroup_rows(ctx: &GpuContext, wg: u32, tpr: u32, allow_subgroup: bool) -> bool {
+    let info = ctx.info();
+    let (min, max) = (info.subgroup_min_size, info.subgroup_max_size);
+    allow_subgroup
+        && ctx.has_subgroup()
+        && tpr < wg
+        && min >= tpr
+        && max >= min
+        && max.is_power_of_two()
+        && wg.is_multiple_of(max)
 }
 
 pub(crate) fn shape_err(what: &'static str, detail: String) -> GpuError {

@@ -8,7 +8,7 @@ use crate::quant::GgmlType;
 use super::super::{
     Dispatch, GpuContext, GpuError, GpuWeight, PipelineKey, ShaderId, max_workgroups_grid,
 };
-use super::{reducing_key, shape_err, type_define, u32_of};
+use super::{reducing_key, shape_err, subgroup_rows, type_define, u32_of};
 
 /// Invocations per row in matvec: enough that each handles about four vec4s, a power of two
 /// ≤ `wg` (long rows get the whole workgroup; a 16-wide row gets one invocation).
@@ -21,7 +21,13 @@ pub fn threads_per_row(k4: u32, wg: u32) -> u32 {
 pub fn has_dot32(ty: GgmlType) -> bool {
     matches!(
         ty,
-        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
+        GgmlType::Q8_0
+            | GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q4_K
+            | GgmlType::Q5_K
+            | GgmlType::Q6_K
     )
 }
 
@@ -77,7 +83,27 @@ pub fn prepare_matvec(
         y_offset,
         y_stride: 0,
     };
-    matvec_dispatches(ctx, w, x, y, &cols, wg, allow_subgroup)
+    matvec_dispatches(ctx, w, x, y, &cols, wg, allow_subgroup, false)
+}
+
+/// As [`prepare_matvec`], accumulating: y[y_offset + r] += W[r, :] · x[..] (the residual add
+/// folded into the projection; y must not alias x).
+pub fn prepare_matvec_add(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    x_offset: usize,
+    y: &wgpu::Buffer,
+    y_offset: usize,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let cols = Columns {
+        m: 1,
+        x_offset,
+        x_stride: 0,
+        y_offset,
+        y_stride: 0,
+    };
+    matvec_dispatches(ctx, w, x, y, &cols, 64, true, true)
 }
 
 /// Most tokens one [`prepare_matvec_cols`] dispatch takes.
@@ -105,6 +131,23 @@ pub fn prepare_matvec_cols(
     cols: &Columns,
     wg: u32,
 ) -> Result<Vec<Dispatch>, GpuError> {
+    check_cols(cols)?;
+    matvec_dispatches(ctx, w, x, y, cols, wg, true, false)
+}
+
+/// As [`prepare_matvec_cols`], accumulating: Y[t, r] += X[t, :] · W[r, :].
+pub fn prepare_matvec_cols_add(
+    ctx: &GpuContext,
+    w: &GpuWeight,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    cols: &Columns,
+) -> Result<Vec<Dispatch>, GpuError> {
+    check_cols(cols)?;
+    matvec_dispatches(ctx, w, x, y, cols, 64, true, true)
+}
+
+fn check_cols(cols: &Columns) -> Result<(), GpuError> {
     if cols.m == 0 || cols.m > MATVEC_MAX_COLS || !cols.x_stride.is_multiple_of(4) {
         return Err(shape_err(
             "matvec",
@@ -114,9 +157,10 @@ pub fn prepare_matvec_cols(
             ),
         ));
     }
-    matvec_dispatches(ctx, w, x, y, cols, wg, true)
+    Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn matvec_dispatches(
     ctx: &GpuContext,
     w: &GpuWeight,
@@ -125,6 +169,7 @@ fn matvec_dispatches(
     cols: &Columns,
     wg: u32,
     allow_subgroup: bool,
+    accumulate: bool,
 ) -> Result<Vec<Dispatch>, GpuError> {
     if !cols.x_offset.is_multiple_of(4) || !wg.is_power_of_two() || wg > 256 {
         return Err(shape_err(
@@ -152,6 +197,12 @@ fn matvec_dispatches(
     }
     if multi {
         key = key.define("MULTI").constant("NCOLS", cols.m as f64);
+    }
+    if accumulate {
+        key = key.define("ADD");
+    }
+    if subgroup_rows(ctx, wg, tpr, allow_subgroup) {
+        key = key.define("SUBGROUP_ROWS");
     }
     let pipeline = ctx.pipeline(&key)?;
     let rows_per_wg = wg / tpr;
