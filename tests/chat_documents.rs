@@ -28,8 +28,19 @@ fn settings() -> Settings {
 }
 
 fn engine(kv: Option<&Path>, context: u32) -> Option<ChatEngine> {
-    let path = common::fixture_model(MODEL)?;
+    engine_on(&common::fixture_model(MODEL)?, kv, None, context)
+}
+
+/// An engine on `model`; `budget`: GPU KV bytes (Some(1): one context).
+fn engine_on(
+    model: &Path,
+    kv: Option<&Path>,
+    budget: Option<u64>,
+    context: u32,
+) -> Option<ChatEngine> {
+    let path = model;
     let mut e = ChatEngine::new();
+    e.set_kv_budget(budget);
     if let Some(reason) = e.adapter_error() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -41,7 +52,7 @@ fn engine(kv: Option<&Path>, context: u32) -> Option<ChatEngine> {
     if let Some(kv) = kv {
         e.open_kv_disk(kv, KvStoreOptions::default()).unwrap();
     }
-    e.load(&path, context, &mut |_, _| {}).unwrap();
+    e.load(path, context, &mut |_, _| {}).unwrap();
     Some(e)
 }
 
@@ -413,4 +424,89 @@ fn a_document_deleted_during_a_turn_ends_cleanly() {
     let again = ask(&mut e, conv, &[], &docs, q);
     assert!(again.stats.documents.is_empty());
     assert!(again.stats.generated_tokens > 0);
+}
+
+/// A detached document's prefix, pushed off the GPU (a one-context pool) by another document,
+/// comes back from the RAM tier — and the answer is the cold one.
+#[test]
+fn a_detached_document_comes_back_from_ram_as_cold() {
+    let Some(model) = common::fixture_model(MODEL) else {
+        return;
+    };
+    let Some(mut e) = engine_on(&model, None, Some(1), 1024) else {
+        return;
+    };
+    let doc = |id: i64, n: usize| TurnDocument {
+        id,
+        name: format!("doc{id}.txt"),
+        text: prose(n, &[(3, format!("Document {id} is about harbours."))]).into(),
+        sha256: format!("ram-{id}"),
+        query: String::new(),
+        hits: Vec::new(),
+    };
+    let (a, b) = (doc(1, 25), doc(2, 25));
+    let q = "What is the document about?";
+    let first = ask(&mut e, 1, &[], std::slice::from_ref(&a), q);
+    assert!(first.stats.documents[0].encoded_tokens > 0);
+    e.unpin_document(1);
+    e.forget_conversation(1);
+    // Another document's conversations fill the one-context pool.
+    for c in 2..5 {
+        ask(&mut e, c, &[], std::slice::from_ref(&b), q);
+    }
+    let again = ask(&mut e, 9, &[], std::slice::from_ref(&a), q);
+    let by = again.stats.reused_by_tier.unwrap();
+    assert_eq!(
+        again.stats.documents[0].encoded_tokens, 0,
+        "{:?}",
+        again.stats
+    );
+    assert!(by.ram > 0, "restored from RAM: {:?}", again.stats);
+    let mut cold = engine(None, 1024).unwrap();
+    let want = ask(&mut cold, 1, &[], std::slice::from_ref(&a), q);
+    assert_eq!(again.tokens, want.tokens, "warm from RAM == cold");
+    assert_eq!(first.tokens, want.tokens);
+}
+
+/// SmolLM2-135M-Instruct (a real model, its real ChatML template): a document's answer is the
+/// same cold, shared on the GPU, and restored from disk by a new engine.
+#[test]
+fn smollm2_answers_about_a_document_the_same_cold_shared_and_from_disk() {
+    let Some(model) = common::real_model("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.sqlite");
+    let Some(mut first) = engine_on(&model, Some(&kv), None, 1024) else {
+        return;
+    };
+    let td = TurnDocument {
+        id: 1,
+        name: "lighthouse.txt".into(),
+        text: "The lighthouse on Gull Rock was kept by Mara Quill for forty years. \
+               Every evening she climbed the 112 steps to light the lamp, and her daughter \
+               carried a pot of tea up to her. In 1931 a storm broke the great lens, and the \
+               village fishermen rowed out with lanterns until it was mended."
+            .into(),
+        sha256: "smollm2-doc".into(),
+        query: String::new(),
+        hits: Vec::new(),
+    };
+    let q = "Who kept the lighthouse?";
+    let a = ask(&mut first, 1, &[], std::slice::from_ref(&td), q);
+    let b = ask(&mut first, 2, &[], std::slice::from_ref(&td), q);
+    assert_eq!(b.stats.documents[0].encoded_tokens, 0, "{:?}", b.stats);
+    first.flush_cache().unwrap();
+    drop(first);
+    let mut second = engine_on(&model, Some(&kv), None, 1024).unwrap();
+    let c = ask(&mut second, 3, &[], std::slice::from_ref(&td), q);
+    let by = c.stats.reused_by_tier.unwrap();
+    assert!(by.disk >= 64, "restored from disk: {:?}", c.stats);
+    drop(second);
+    let mut cold = engine_on(&model, None, None, 1024).unwrap();
+    let d = ask(&mut cold, 1, &[], std::slice::from_ref(&td), q);
+    eprintln!("SmolLM2 on the document: {:?}", d.text);
+    assert_eq!(a.tokens, d.tokens, "first == cold");
+    assert_eq!(b.tokens, d.tokens, "shared on the GPU == cold");
+    assert_eq!(c.tokens, d.tokens, "restored from disk == cold");
 }
