@@ -12,7 +12,6 @@ use std::sync::atomic::AtomicBool;
 use hearth::chat::{
     ChatEngine, ChatError, TurnDocument, TurnOutcome, import_document, turn_document,
 };
-use hearth::store::kv_blocks::KvStoreOptions;
 use hearth::store::{Message, Role, Settings, Store};
 
 const MODEL: &str = "rand-qwen2-f16.gguf";
@@ -31,29 +30,51 @@ fn engine(kv: Option<&Path>, context: u32) -> Option<ChatEngine> {
     engine_on(&common::fixture_model(MODEL)?, kv, None, context)
 }
 
-/// An engine on `model`; `budget`: GPU KV bytes (Some(1): one context).
 fn engine_on(
     model: &Path,
     kv: Option<&Path>,
     budget: Option<u64>,
     context: u32,
 ) -> Option<ChatEngine> {
-    let path = model;
-    let mut e = ChatEngine::new();
-    e.set_kv_budget(budget);
-    if let Some(reason) = e.adapter_error() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no GPU adapter and CI is set: {reason}"
-        );
-        eprintln!("SKIP: {reason}");
-        return None;
+    common::chat::engine(model, kv, budget, context)
+}
+
+/// A temporary data dir with a store holding `text` imported from `name`.
+struct Library {
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    store: Store,
+    doc: hearth::store::Document,
+}
+
+impl Library {
+    fn new(name: &str, text: &str) -> Library {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let store = rt
+            .block_on(Store::open(dir.path().join("hearth.db")))
+            .unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let doc = rt.block_on(import_document(&store, &file)).unwrap();
+        Library {
+            dir,
+            rt,
+            store,
+            doc,
+        }
     }
-    if let Some(kv) = kv {
-        e.open_kv_disk(kv, KvStoreOptions::default()).unwrap();
+
+    fn id(&self) -> i64 {
+        self.doc.summary.id
     }
-    e.load(path, context, &mut |_, _| {}).unwrap();
-    Some(e)
+
+    /// The document as a turn asking `q` sees it.
+    fn turn(&self, q: &str) -> TurnDocument {
+        self.rt
+            .block_on(turn_document(&self.store, self.id(), q))
+            .unwrap()
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -114,22 +135,13 @@ fn prose(sentences: usize, facts: &[(usize, String)]) -> String {
 
 #[test]
 fn a_document_is_encoded_once_shared_and_restored_from_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let kv = dir.path().join("kv.sqlite");
+    let lib = Library::new("harbour.txt", &prose(60, &[]));
+    let kv = lib.dir.path().join("kv.sqlite");
     let Some(mut first) = engine(Some(&kv), 2048) else {
         return;
     };
-    let rt = rt();
-    let store = rt
-        .block_on(Store::open(dir.path().join("hearth.db")))
-        .unwrap();
-    let file = dir.path().join("harbour.txt");
-    std::fs::write(&file, prose(60, &[])).unwrap();
-    let doc = rt.block_on(import_document(&store, &file)).unwrap();
     let q = "What did the gulls circle over?";
-    let turn_doc = rt
-        .block_on(turn_document(&store, doc.summary.id, q))
-        .unwrap();
+    let turn_doc = lib.turn(q);
 
     let a = ask(&mut first, 1, &[], std::slice::from_ref(&turn_doc), q);
     let ra = &a.stats.documents[0];
@@ -172,11 +184,6 @@ fn questions_read_the_window_that_holds_their_answer() {
     let Some(mut e) = engine(None, 512) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let store = rt
-        .block_on(Store::open(dir.path().join("hearth.db")))
-        .unwrap();
     // Seven facts spread through a document of ~8 windows.
     let topics = [
         ("heron", "quarry", "Ossian"),
@@ -199,15 +206,11 @@ fn questions_read_the_window_that_holds_their_answer() {
         })
         .collect();
     let text = prose(n, &facts);
-    let file = dir.path().join("facts.md");
-    std::fs::write(&file, &text).unwrap();
-    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let lib = Library::new("facts.md", &text);
     let mut windows_seen = 0;
     for (k, (animal, place, name)) in topics.iter().enumerate() {
         let q = format!("What was the {animal} of the {place} called?");
-        let td = rt
-            .block_on(turn_document(&store, doc.summary.id, &q))
-            .unwrap();
+        let td = lib.turn(&q);
         let out = ask(&mut e, 100 + k as i64, &[], std::slice::from_ref(&td), &q);
         let r = &out.stats.documents[0];
         windows_seen = r.windows;
@@ -219,7 +222,7 @@ fn questions_read_the_window_that_holds_their_answer() {
             r.char_start <= start && end <= r.char_end,
             "fact {k} ({start}..{end}) not in the window read: {r:?}"
         );
-        assert_eq!(r.document_id, doc.summary.id);
+        assert_eq!(r.document_id, lib.id());
     }
     assert!(windows_seen >= 5, "{windows_seen} windows");
 }
@@ -229,17 +232,8 @@ fn encoded_windows_leave_questions_only_their_own_tokens() {
     let Some(mut e) = engine(None, 512) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let store = rt
-        .block_on(Store::open(dir.path().join("hearth.db")))
-        .unwrap();
-    let file = dir.path().join("long.txt");
-    std::fs::write(&file, prose(200, &[])).unwrap();
-    let doc = rt.block_on(import_document(&store, &file)).unwrap();
-    let td = rt
-        .block_on(turn_document(&store, doc.summary.id, ""))
-        .unwrap();
+    let lib = Library::new("long.txt", &prose(200, &[]));
+    let td = lib.turn("");
     let report = e.encode_document(&td, &settings()).unwrap();
     assert!(report.windows.len() >= 2, "{report:?}");
     assert!(report.windows.iter().all(|w| w.encoded_tokens > 0));
@@ -253,9 +247,7 @@ fn encoded_windows_leave_questions_only_their_own_tokens() {
         .iter()
         .enumerate()
     {
-        let td = rt
-            .block_on(turn_document(&store, doc.summary.id, q))
-            .unwrap();
+        let td = lib.turn(q);
         let out = ask(&mut e, i as i64 + 1, &[], std::slice::from_ref(&td), q);
         let r = &out.stats.documents[0];
         assert_eq!(r.encoded_tokens, 0, "{r:?}");
@@ -274,18 +266,9 @@ fn a_follow_up_in_the_same_window_extends_the_history_exactly() {
     let Some(mut e) = engine(None, 2048) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let store = rt
-        .block_on(Store::open(dir.path().join("hearth.db")))
-        .unwrap();
-    let file = dir.path().join("short.txt");
-    std::fs::write(&file, prose(30, &[])).unwrap();
-    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let lib = Library::new("short.txt", &prose(30, &[]));
     let q1 = "What did the town keep?";
-    let td = rt
-        .block_on(turn_document(&store, doc.summary.id, q1))
-        .unwrap();
+    let td = lib.turn(q1);
     let a = ask(&mut e, 1, &[], std::slice::from_ref(&td), q1);
     let mut history = Vec::new();
     for (role, content, tokens, stats) in [
@@ -399,26 +382,20 @@ fn a_document_deleted_during_a_turn_ends_cleanly() {
     let Some(mut e) = engine(None, 2048) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let store = rt
-        .block_on(Store::open(dir.path().join("hearth.db")))
-        .unwrap();
-    let file = dir.path().join("gone.txt");
-    std::fs::write(&file, prose(20, &[])).unwrap();
-    let doc = rt.block_on(import_document(&store, &file)).unwrap();
+    let lib = Library::new("gone.txt", &prose(20, &[]));
+    let (rt, store, doc) = (&lib.rt, &lib.store, &lib.doc);
     let conv = rt.block_on(store.create_conversation(None)).unwrap().id;
     rt.block_on(store.attach(conv, doc.summary.id)).unwrap();
     let q = "Where were the boats?";
     let docs = rt
-        .block_on(hearth::chat::turn_documents(&store, conv, q))
+        .block_on(hearth::chat::turn_documents(store, conv, q))
         .unwrap();
     rt.block_on(store.delete_document(doc.summary.id)).unwrap();
     let out = ask(&mut e, conv, &[], &docs, q);
     assert_eq!(out.stats.documents[0].document_id, doc.summary.id);
     e.forget_document(doc.summary.id);
     let docs = rt
-        .block_on(hearth::chat::turn_documents(&store, conv, q))
+        .block_on(hearth::chat::turn_documents(store, conv, q))
         .unwrap();
     assert!(docs.is_empty(), "detached by the delete");
     let again = ask(&mut e, conv, &[], &docs, q);

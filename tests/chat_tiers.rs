@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use hearth::chat::{ChatEngine, TurnOutcome};
-use hearth::store::kv_blocks::KvStoreOptions;
 use hearth::store::{Message, Role, Settings};
 
 const MODEL: &str = "stories260K-f32.gguf";
@@ -29,22 +28,7 @@ fn settings() -> Settings {
 /// An engine with stories260K loaded: `kv` opens the disk tier there; `budget` bytes of GPU
 /// KV (Some(1): one context).
 fn engine(kv: Option<&Path>, budget: Option<u64>, context: u32) -> Option<ChatEngine> {
-    let path = common::fixture_model(MODEL)?;
-    let mut e = ChatEngine::new();
-    if let Some(reason) = e.adapter_error() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no GPU adapter and CI is set: {reason}"
-        );
-        eprintln!("SKIP: {reason}");
-        return None;
-    }
-    if let Some(kv) = kv {
-        e.open_kv_disk(kv, KvStoreOptions::default()).unwrap();
-    }
-    e.set_kv_budget(budget);
-    e.load(&path, context, &mut |_, _| {}).unwrap();
-    Some(e)
+    common::chat::engine(&common::fixture_model(MODEL)?, kv, budget, context)
 }
 
 fn turn(e: &mut ChatEngine, conv: i64, history: &[Message], text: &str) -> TurnOutcome {

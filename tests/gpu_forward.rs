@@ -40,6 +40,20 @@ fn llamacpp_tolerance(file: &GgufFile) -> f32 {
     }
 }
 
+/// GPU logits within GPU_VS_CPU_TOL of the reference's, relative to its largest magnitude.
+fn assert_close_to_reference(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = got
+        .iter()
+        .zip(want)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        diff <= GPU_VS_CPU_TOL * scale,
+        "{what}: max diff {diff} (scale {scale})"
+    );
+}
+
 fn argmax(xs: &[f32]) -> u32 {
     let mut best = 0;
     for (i, x) in xs.iter().enumerate() {
@@ -543,18 +557,7 @@ fn seven_b_shaped_model_prefills_130_tokens_and_decodes() {
     let n_vocab = reference.config().n_vocab;
     let mut cache = reference.new_cache(200);
     let prompt: Vec<u32> = (0..130u32).map(|i| 1 + (i * 37) % 2000).collect();
-    let check = |got: &[f32], want: &[f32], what: &str| {
-        assert_eq!(got.len(), want.len(), "{what}");
-        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let diff = got
-            .iter()
-            .zip(want)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            diff <= GPU_VS_CPU_TOL * scale,
-            "{what}: max diff {diff} (scale {scale})"
-        );
-    };
+    let check = assert_close_to_reference;
     let got = gpu.step(&prompt, true).unwrap();
     let want = reference.forward(&mut cache, &prompt).unwrap();
     check(&got, &want, "prefill of 130 tokens");
@@ -599,17 +602,7 @@ fn long_context_prefill_matches_reference() {
     let n_vocab = reference.config().n_vocab;
     let mut cache = reference.new_cache(3400);
     let prompt: Vec<u32> = (0..3300u32).map(|i| 1 + (i * 37) % 1000).collect();
-    let check = |got: &[f32], want: &[f32], what: &str| {
-        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let diff = got
-            .iter()
-            .zip(want)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            diff <= GPU_VS_CPU_TOL * scale,
-            "{what}: max diff {diff} (scale {scale})"
-        );
-    };
+    let check = assert_close_to_reference;
     let mut want = Vec::new();
     for (i, chunk) in prompt.chunks(512).enumerate() {
         let got = gpu.step(chunk, false).unwrap();

@@ -2,6 +2,7 @@
 //! and the skip-or-fail rule (skip with a printed reason locally, fail when `CI` is set).
 #![allow(dead_code)]
 
+pub mod chat;
 pub mod cli;
 pub mod http;
 pub mod kernels;

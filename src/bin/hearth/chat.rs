@@ -112,12 +112,7 @@ pub fn run(args: Args) -> Result<()> {
                     doc,
                     question,
                     &settings,
-                    &mut |e| {
-                        if let TurnEvent::Token { text } = e {
-                            let _ = out.write_all(text.as_bytes());
-                            let _ = out.flush();
-                        }
-                    },
+                    &mut |e| print_tokens(&mut out, e),
                     &AtomicBool::new(false),
                 )?;
                 println!();
@@ -145,12 +140,7 @@ pub fn run(args: Args) -> Result<()> {
             line,
             &documents,
             &settings,
-            &mut |e| {
-                if let TurnEvent::Token { text } = e {
-                    let _ = out.write_all(text.as_bytes());
-                    let _ = out.flush();
-                }
-            },
+            &mut |e| print_tokens(&mut out, e),
             &AtomicBool::new(false),
         )?;
         println!();
@@ -196,4 +186,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     engine.flush_cache()?;
     Ok(())
+}
+
+/// Streams a turn's text to `out` as it comes.
+fn print_tokens(out: &mut std::io::Stdout, event: TurnEvent) {
+    if let TurnEvent::Token { text } = event {
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
 }
