@@ -1,8 +1,5 @@
 // rope.wgsl — rotary position embedding, in place, on X = n_tokens × n_heads × head_dim.
-// For pair i < n_rot/2 of a head at position p:
-//   theta = freq_scale * p * freq_base^(-2i/n_rot) / FF[i]
-// NORMAL style (llama): the pair is (x[2i], x[2i+1]); NEOX style (qwen2): (x[i], x[i+n_rot/2]).
-// (x0, x1) -> (x0 cos - x1 sin, x0 sin + x1 cos). Dims ≥ n_rot are left as they are.
+// The rotation (angle and pairs) is rope_math.wgsl's. (x0, x1) -> (x0 cos - x1 sin, x0 sin + x1 cos). Dims ≥ n_rot are left as they are.
 // FF holds per-pair frequency factors (llama3 scaling's rope_freqs); bind ones when absent.
 //
 // Bindings (group 0):
@@ -28,6 +25,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> FF: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
 
+//#include rope_math
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let half = P.n_rot / 2u;
@@ -38,22 +37,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = idx % half;
     let head = (idx / half) % P.n_heads;
     let t = idx / (half * P.n_heads);
-    let inv_freq = exp2(-f32(2u * i) / f32(P.n_rot) * log2(P.freq_base));
-    let theta = P.freq_scale * f32(POS[t]) * inv_freq / FF[i];
-    let c = cos(theta);
-    let s = sin(theta);
+    let cs = rope_cos_sin(i, POS[t]);
     let base = (t * P.n_heads + head) * P.head_dim;
-    var a: u32;
-    var b: u32;
-    if (P.neox != 0u) {
-        a = base + i;
-        b = base + i + half;
-    } else {
-        a = base + 2u * i;
-        b = a + 1u;
-    }
+    let a = base + rope_pair(i).x;
+    let b = base + rope_pair(i).y;
     let x0 = X[a];
     let x1 = X[b];
-    X[a] = x0 * c - x1 * s;
-    X[b] = x0 * s + x1 * c;
+    X[a] = x0 * cs.x - x1 * cs.y;
+    X[b] = x0 * cs.y + x1 * cs.x;
 }

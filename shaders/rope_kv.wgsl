@@ -50,36 +50,19 @@ struct Params {
 @group(0) @binding(8) var<uniform> P: Params;
 
 //#include paged_kv
-
-// (cos, sin) of rotation pair i at position pos.
-fn rot(i: u32, pos: u32) -> vec2<f32> {
-    let inv_freq = exp2(-f32(2u * i) / f32(P.n_rot) * log2(P.freq_base));
-    let theta = P.freq_scale * f32(pos) * inv_freq / FF[i];
-    return vec2<f32>(cos(theta), sin(theta));
-}
+//#include rope_math
 
 // Element e of the K row starting at `base`, after RoPE at `pos`.
 fn k_roped(base: u32, e: u32, pos: u32) -> f32 {
     if (e >= P.n_rot) {
         return K[base + e];
     }
-    let half = P.n_rot / 2u;
-    var i: u32;
-    var a: u32; // first element of the pair
-    var b: u32; // second
-    if (P.neox != 0u) {
-        i = e % half;
-        a = i;
-        b = i + half;
-    } else {
-        i = e / 2u;
-        a = 2u * i;
-        b = a + 1u;
-    }
-    let cs = rot(i, pos);
-    let x0 = K[base + a];
-    let x1 = K[base + b];
-    if (e == a) {
+    let i = rope_pair_of(e);
+    let ab = rope_pair(i);
+    let cs = rope_cos_sin(i, pos);
+    let x0 = K[base + ab.x];
+    let x1 = K[base + ab.y];
+    if (e == ab.x) {
         return x0 * cs.x - x1 * cs.y;
     }
     return x0 * cs.y + x1 * cs.x;
@@ -115,17 +98,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let i = idx % half;
         let head = (idx / half) % P.n_head;
         let t = idx / (half * P.n_head);
-        let cs = rot(i, POS[t]);
+        let cs = rope_cos_sin(i, POS[t]);
         let base = (t * P.n_head + head) * P.head_dim;
-        var a: u32;
-        var b: u32;
-        if (P.neox != 0u) {
-            a = base + i;
-            b = base + i + half;
-        } else {
-            a = base + 2u * i;
-            b = a + 1u;
-        }
+        let a = base + rope_pair(i).x;
+        let b = base + rope_pair(i).y;
         let x0 = Q[a];
         let x1 = Q[b];
         Q[a] = x0 * cs.x - x1 * cs.y;
