@@ -169,6 +169,12 @@ impl ChatEngine {
         self.gpu.as_ref().ok().map(|c| c.info())
     }
 
+    /// The loaded model's id (hex content hash of its file): whose token counts and token
+    /// segments are stored under it.
+    pub fn model_id(&self) -> Option<&str> {
+        self.model.as_ref().map(|m| m.model_id.as_str())
+    }
+
     pub fn model(&self) -> Option<&ModelInfo> {
         self.model.as_ref().map(|m| &m.info)
     }

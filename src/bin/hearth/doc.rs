@@ -88,6 +88,9 @@ pub fn run(args: Args) -> Result<()> {
                 let report = engine.encode_document(&turn_doc, &settings)?;
                 let encode_ms = started.elapsed().as_secs_f64() * 1e3;
                 engine.flush_cache()?;
+                if let Some(model_id) = engine.model_id() {
+                    rt.block_on(store.set_token_count(id, model_id, report.doc_tokens as u64))?;
+                }
                 out["tokens"] = json!(report.doc_tokens);
                 out["windows"] = json!(report.windows.len());
                 out["encoded_tokens"] = json!(
