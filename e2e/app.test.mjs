@@ -174,5 +174,5 @@ test('the page cannot make the core open a file it was not given', async () => {
       return String(err);
     }
   }, other);
-  assert.match(outcome, /unpicked\.gguf: Hearth opens model files only when you choose them/);
+  assert.match(outcome, /unpicked\.gguf: Hearth opens files only when you choose them/);
 });

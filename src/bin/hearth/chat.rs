@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use hearth::chat::{ChatEngine, TurnEvent, turn_documents};
+use hearth::chat::{ChatEngine, TurnEvent, run_turn};
 use hearth::store::kv_blocks::KvStoreOptions;
-use hearth::store::{Role, Store};
+use hearth::store::Store;
 
 use super::cached_generate::KV_DATABASE_FILE;
 
@@ -102,24 +102,27 @@ pub fn run(args: Args) -> Result<()> {
             }
             _ => {}
         }
-        let history = rt.block_on(store.get_conversation(conversation))?.messages;
-        let documents = rt.block_on(turn_documents(&store, conversation, line))?;
-        let user = rt.block_on(store.append_message(conversation, Role::User, line, None))?;
         let mut out = std::io::stdout();
-        let outcome = engine.send_with_documents(
+        let turn = rt.block_on(run_turn(
+            &store,
             conversation,
-            &history,
             line,
-            &documents,
             &settings,
-            &mut |e| {
-                if let TurnEvent::Token { text } = e {
-                    let _ = out.write_all(text.as_bytes());
-                    let _ = out.flush();
-                }
+            |request| {
+                let outcome = request.run(
+                    &mut engine,
+                    &mut |e| {
+                        if let TurnEvent::Token { text } = e {
+                            let _ = out.write_all(text.as_bytes());
+                            let _ = out.flush();
+                        }
+                    },
+                    &AtomicBool::new(false),
+                );
+                std::future::ready(outcome)
             },
-            &AtomicBool::new(false),
-        )?;
+        ))?;
+        let outcome = turn.outcome;
         println!();
         let s = &outcome.stats;
         let by = s.reused_by_tier.unwrap_or_default();
@@ -149,16 +152,6 @@ pub fn run(args: Args) -> Result<()> {
                 d.prefix_tokens,
                 d.encoded_tokens
             );
-        }
-        let reply = rt.block_on(store.append_message(
-            conversation,
-            Role::Assistant,
-            &outcome.text,
-            Some(&outcome.stats),
-        ))?;
-        rt.block_on(store.set_message_tokens(user.id, &outcome.user_tokens))?;
-        if let Some(t) = &outcome.reply_tokens {
-            rt.block_on(store.set_message_tokens(reply.id, t))?;
         }
     }
     engine.flush_cache()?;
