@@ -170,6 +170,14 @@ pub async fn load_model(
                 stage: stage.to_string(),
             });
         };
+        // The cache budgets the person set (Settings → KV cache); None: the defaults.
+        const MIB: u64 = 1 << 20;
+        engine.set_kv_budget(settings.kv_gpu_budget_mib.map(|m| u64::from(m) * MIB));
+        engine.set_ram_budget(
+            settings
+                .kv_ram_budget_mib
+                .map_or(hearth::kv::DEFAULT_RAM_BUDGET_BYTES, |m| u64::from(m) * MIB),
+        );
         let result = engine.load(&load_path, settings.context_length, &mut progress);
         (result, engine.model().cloned())
     })

@@ -199,6 +199,24 @@ describe('cache panel', () => {
     expect(screen.getByTestId('cache-chart').textContent).toMatch(/No messages yet/);
   });
 
+  it('saves the RAM and GPU budgets into the settings, keeping the rest', async () => {
+    handlers.set('cache_snapshot', () => snapshot());
+    handlers.set('cache_owners', () => owners);
+    handlers.set('save_settings', (a) => a?.settings);
+    const store = new AppStore();
+    await store.init();
+    render(CachePanel, { store });
+    await fireEvent.input(await screen.findByTestId('cache-budget-ram'), { target: { value: '4096' } });
+    await fireEvent.input(screen.getByTestId('cache-budget-gpu'), { target: { value: '8' } });
+    await fireEvent.click(screen.getByTestId('cache-budget-save'));
+    expect((await screen.findByTestId('cache-budget-status')).textContent).toMatch(/between 16 and/);
+    await fireEvent.input(screen.getByTestId('cache-budget-gpu'), { target: { value: '' } });
+    await fireEvent.click(screen.getByTestId('cache-budget-save'));
+    await vi.waitFor(() => expect(screen.getByTestId('cache-budget-status').textContent).toMatch(/next loaded/));
+    const saved = calls.find((c) => c.cmd === 'save_settings')?.args?.settings as Record<string, unknown>;
+    expect(saved).toMatchObject({ ...settings, kvGpuBudgetMib: null, kvRamBudgetMib: 4096 });
+  });
+
   it('clears the cache only after confirming', async () => {
     handlers.set('cache_snapshot', () => snapshot());
     handlers.set('cache_owners', () => owners);

@@ -123,3 +123,13 @@ describe('hit rate chart', () => {
     expect(c.caption).toMatch(/No messages yet/);
   });
 });
+
+describe('budgets', () => {
+  it('takes blank as the default and whole MiB within range', async () => {
+    const { parseBudget } = await import('./cache');
+    expect(parseBudget('The RAM budget', '')).toEqual({ value: null });
+    expect(parseBudget('The RAM budget', ' 2048 ')).toEqual({ value: 2048 });
+    expect(parseBudget('The RAM budget', '1.5')).toEqual({ error: 'The RAM budget must be a whole number of MiB, or blank for the default.' });
+    expect(parseBudget('The GPU budget', '8')).toEqual({ error: 'The GPU budget must be between 16 and 1,048,576 MiB.' });
+  });
+});

@@ -231,3 +231,20 @@ export function hitRateChart(history: readonly HitRatePoint[], width: number, he
 function round(v: number): number {
   return Math.round(v * 10) / 10;
 }
+
+/** KV budgets the person may set, in MiB (src/store/settings.rs: KV_BUDGET_MIB_RANGE). */
+export const BUDGET_MIB_RANGE = [16, 1 << 20] as const;
+
+/**
+ * A budget entry: blank means "the default" (null); otherwise whole MiB within the range.
+ * Returns the value or an error a person can act on.
+ */
+export function parseBudget(label: string, raw: string | number | null | undefined): { value: number | null } | { error: string } {
+  const text = raw == null ? '' : String(raw).trim();
+  if (text === '') return { value: null };
+  const n = Number(text);
+  const [min, max] = BUDGET_MIB_RANGE;
+  if (!Number.isInteger(n)) return { error: `${label} must be a whole number of MiB, or blank for the default.` };
+  if (n < min || n > max) return { error: `${label} must be between ${formatCount(min)} and ${formatCount(max)} MiB.` };
+  return { value: n };
+}

@@ -81,6 +81,10 @@ export interface Settings {
   theme: Theme;
   maxTokens: number;
   lastModelPath?: string | null;
+  /** The KV cache's GPU budget in MiB (null: sized by the memory plan); applies at the next load. */
+  kvGpuBudgetMib?: number | null;
+  /** The KV cache's RAM tier budget in MiB (null: the default, 2 GiB); applies at the next load. */
+  kvRamBudgetMib?: number | null;
 }
 
 export interface AdapterInfo {
