@@ -10,7 +10,7 @@ use hearth::chat::{
     ChatError, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, plan_file,
     run_turn,
 };
-use hearth::store::{Conversation, ConversationSummary, Message, Role, Settings};
+use hearth::store::{Conversation, ConversationSummary, Message, Settings};
 use serde::Serialize;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -206,12 +206,11 @@ fn chat_event(e: TurnEvent, user_message: &Message) -> ChatEvent {
 
 #[tauri::command]
 pub fn stop_generation(state: State<'_, AppData>, conversation_id: i64) -> CmdResult<()> {
-    if let Ok(g) = state.generation.lock() {
-        if let Some((id, flag)) = g.as_ref() {
-            if *id == conversation_id {
-                flag.store(true, Ordering::Relaxed);
-            }
-        }
+    if let Ok(g) = state.generation.lock()
+        && let Some((id, flag)) = g.as_ref()
+        && *id == conversation_id
+    {
+        flag.store(true, Ordering::Relaxed);
     }
     Ok(())
 }
@@ -361,10 +360,10 @@ pub async fn download_model(
 
 #[tauri::command]
 pub fn cancel_download(state: State<'_, AppData>) -> CmdResult<()> {
-    if let Ok(c) = state.download_cancel.lock() {
-        if let Some(flag) = c.as_ref() {
-            flag.store(true, Ordering::Relaxed);
-        }
+    if let Ok(c) = state.download_cancel.lock()
+        && let Some(flag) = c.as_ref()
+    {
+        flag.store(true, Ordering::Relaxed);
     }
     Ok(())
 }

@@ -69,11 +69,17 @@ pub struct DocumentInfo {
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum DocumentEvent {
     /// Read, saved and attached; encoding follows when a model is loaded.
-    Imported { document: DocumentInfo },
+    Imported {
+        document: DocumentInfo,
+    },
     /// The model is reading the document (this can take a while for a long one).
     Encoding,
-    Done { document: DocumentInfo },
-    Error { message: String },
+    Done {
+        document: DocumentInfo,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// Document ids with blocks in the disk tier (empty when the tier is off or unreadable).
@@ -209,16 +215,9 @@ async fn attach(
 
 /// Encodes every window of document `id` on the engine's thread and remembers its size.
 async fn encode(state: &AppData, id: i64) -> CmdResult<()> {
-    let settings = state
-        .store
-        .load_settings()
-        .await
-        .map_err(text)?
-        .settings;
+    let settings = state.store.load_settings().await.map_err(text)?.settings;
     // No question yet: the windows are all encoded, none is routed.
-    let document = turn_document(&state.store, id, "")
-        .await
-        .map_err(text)?;
+    let document = turn_document(&state.store, id, "").await.map_err(text)?;
     let engine = Arc::clone(&state.engine).lock_owned().await;
     let report = tauri::async_runtime::spawn_blocking(move || {
         let mut engine = engine;
@@ -314,11 +313,7 @@ pub async fn rename_document(
     id: i64,
     name: String,
 ) -> CmdResult<DocumentInfo> {
-    let summary = state
-        .store
-        .rename_document(id, &name)
-        .await
-        .map_err(text)?;
+    let summary = state.store.rename_document(id, &name).await.map_err(text)?;
     Ok(info(&state, summary, &on_disk(&state).await))
 }
 

@@ -131,16 +131,18 @@ where
 mod tests {
     use super::*;
 
+    async fn never(_: TurnRequest) -> Result<TurnOutcome, ChatError> {
+        panic!("the engine must not run")
+    }
+
     #[tokio::test]
     async fn an_empty_message_saves_nothing_and_never_runs_the_engine() {
         let store = Store::open_in_memory().await.unwrap();
         let conv = store.create_conversation(None).await.unwrap();
         let settings = Settings::default();
-        let err = run_turn(&store, conv.id, "   ", &settings, |_| async {
-            unreachable!("the engine must not run") as Result<TurnOutcome, ChatError>
-        })
-        .await
-        .unwrap_err();
+        let err = run_turn(&store, conv.id, "   ", &settings, never)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ChatError::EmptyMessage));
         let after = store.get_conversation(conv.id).await.unwrap();
         assert!(after.messages.is_empty());
@@ -170,10 +172,7 @@ mod tests {
     async fn an_unknown_conversation_fails_before_anything_is_saved() {
         let store = Store::open_in_memory().await.unwrap();
         let settings = Settings::default();
-        let err = run_turn(&store, 4242, "hello", &settings, |_| async {
-            unreachable!("the engine must not run") as Result<TurnOutcome, ChatError>
-        })
-        .await;
+        let err = run_turn(&store, 4242, "hello", &settings, never).await;
         assert!(err.is_err());
     }
 }

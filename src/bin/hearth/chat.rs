@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use hearth::chat::{ChatEngine, TurnEvent, run_turn};
-use hearth::store::kv_blocks::KvStoreOptions;
 use hearth::store::Store;
+use hearth::store::kv_blocks::KvStoreOptions;
 
 use super::cached_generate::KV_DATABASE_FILE;
 
@@ -103,25 +103,19 @@ pub fn run(args: Args) -> Result<()> {
             _ => {}
         }
         let mut out = std::io::stdout();
-        let turn = rt.block_on(run_turn(
-            &store,
-            conversation,
-            line,
-            &settings,
-            |request| {
-                let outcome = request.run(
-                    &mut engine,
-                    &mut |e| {
-                        if let TurnEvent::Token { text } = e {
-                            let _ = out.write_all(text.as_bytes());
-                            let _ = out.flush();
-                        }
-                    },
-                    &AtomicBool::new(false),
-                );
-                std::future::ready(outcome)
-            },
-        ))?;
+        let turn = rt.block_on(run_turn(&store, conversation, line, &settings, |request| {
+            let outcome = request.run(
+                &mut engine,
+                &mut |e| {
+                    if let TurnEvent::Token { text } = e {
+                        let _ = out.write_all(text.as_bytes());
+                        let _ = out.flush();
+                    }
+                },
+                &AtomicBool::new(false),
+            );
+            std::future::ready(outcome)
+        }))?;
         let outcome = turn.outcome;
         println!();
         let s = &outcome.stats;
