@@ -54,6 +54,14 @@ describe('reply lines', () => {
     expect(documentReadLine(read({ encodedTokens: 12 }))).toBe("Read facts.txt · 400 tokens from the document's cache, 12 computed now");
   });
 
+  it('never claims more from the document cache than the turn reused', () => {
+    expect(documentReadLine(read(), 400)).toBe("Read facts.txt · 400 tokens from the document's cache");
+    expect(documentReadLine(read({ prefixTokens: 12 }), 0)).toBe('Read facts.txt · 12 tokens read, none of them from its cache');
+    expect(documentReadLines(stats({ reusedTokens: 405, documents: [read()] }))).toEqual([
+      "Read facts.txt · 405 tokens from the document's cache",
+    ]);
+  });
+
   it('has one line per document read, none without documents', () => {
     expect(documentReadLines(stats({ documents: [read(), read({ name: 'b.md' })] }))).toHaveLength(2);
     expect(documentReadLines(stats())).toEqual([]);

@@ -37,21 +37,23 @@ export function usedInText(doc: DocumentInfo, titles: ReadonlyMap<number, string
  * "Read notes.txt, window 2 of 3 · 412 tokens from the document's cache" (or "… · 412 tokens
  * read and cached now" when the turn computed them).
  */
-export function documentReadLine(read: DocumentRead): string {
+export function documentReadLine(read: DocumentRead, reusedTokens?: number): string {
   const where = read.windows > 1 ? `, window ${formatCount(read.window)} of ${formatCount(read.windows)}` : '';
-  const cached = Math.max(0, read.prefixTokens - read.encodedTokens);
-  const tokens =
-    read.encodedTokens === 0
-      ? `${plural(read.prefixTokens, 'token', 'tokens')} from the document's cache`
-      : cached > 0
-        ? `${plural(cached, 'token', 'tokens')} from the document's cache, ${formatCount(read.encodedTokens)} computed now`
-        : `${plural(read.encodedTokens, 'token', 'tokens')} read and cached now`;
+  // The prefix's tokens this turn did not compute, and never more than the turn reused at all
+  // (the cache holds whole blocks: a prefix's last partial block is computed with the question).
+  const notEncoded = Math.max(0, read.prefixTokens - read.encodedTokens);
+  const cached = reusedTokens == null ? notEncoded : Math.min(notEncoded, reusedTokens);
+  let tokens: string;
+  if (cached > 0 && read.encodedTokens === 0) tokens = `${plural(cached, 'token', 'tokens')} from the document's cache`;
+  else if (cached > 0) tokens = `${plural(cached, 'token', 'tokens')} from the document's cache, ${formatCount(read.encodedTokens)} computed now`;
+  else if (read.encodedTokens > 0) tokens = `${plural(read.encodedTokens, 'token', 'tokens')} read and cached now`;
+  else tokens = `${plural(read.prefixTokens, 'token', 'tokens')} read, none of them from its cache`;
   return `Read ${read.name}${where} · ${tokens}`;
 }
 
 /** One line per document the reply read. */
 export function documentReadLines(stats: ReplyStats | null | undefined): string[] {
-  return (stats?.documents ?? []).map(documentReadLine);
+  return (stats?.documents ?? []).map((r) => documentReadLine(r, stats?.reusedTokens));
 }
 
 /** "1,024 tokens restored from disk" when some reused tokens came from the disk tier, else null. */
