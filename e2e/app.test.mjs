@@ -187,6 +187,12 @@ test('attach a document, ask about it; a second conversation reads it from the c
   console.log(`documents list: ${used}`);
 });
 
+/** Scrolls the settings page so the cache panel is at the top of the window. */
+async function showCachePanel() {
+  await browser.execute(() => document.querySelector('[data-testid="cache-panel"]')?.scrollIntoView({ block: 'start' }));
+  await new Promise((r) => setTimeout(r, 300));
+}
+
 test('Settings: the cache panel shows memory, a hit rate and named owners, live', async () => {
   await (await visible(browser, 'nav-settings')).click();
   await visible(browser, 'cache-panel');
@@ -211,14 +217,14 @@ test('Settings: the cache panel shows memory, a hit rate and named owners, live'
   );
   console.log(`cache owners on disk: ${owners.join('; ')}`);
   assert.ok(owners.some((r) => r === 'lighthouse.txt / Document'), owners.join('; '));
-  await (await visible(browser, 'cache-panel')).scrollIntoView();
+  await showCachePanel();
   await shot(browser, '09-cache-panel');
   await chooseTheme('dark');
   await (await visible(browser, 'settings-save')).click();
   await until(async () => (await browser.execute(() => document.documentElement.dataset.theme)) === 'dark', {
     what: 'the dark theme applied',
   });
-  await (await visible(browser, 'cache-panel')).scrollIntoView();
+  await showCachePanel();
   await shot(browser, '09-cache-panel-dark');
   await chooseTheme('system');
   await (await visible(browser, 'settings-save')).click();
