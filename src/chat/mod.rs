@@ -41,7 +41,7 @@ pub use reuse::{
 };
 pub use sequence::{GpuSequence, SequenceModel};
 pub use stats::ChatStats;
-pub use turn::{TurnRequest, TurnResult, run_turn};
+pub use turn::{TurnRequest, TurnResult, finish_turn, prepare_turn, run_turn};
 pub use types::{
     AdapterInfo, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent,
 };

@@ -3,10 +3,12 @@
 //! message, run the engine, append the reply with its stats and save the exact token segments
 //! so the next turn extends them.
 //!
-//! The engine itself runs wherever the caller wants it: the app holds `ChatEngine` behind a lock
-//! and generates on a blocking thread, the CLI on its own thread. [`run_turn`] therefore takes
-//! the engine step as a closure that receives a [`TurnRequest`] (owned, `Send`) and returns its
-//! [`TurnOutcome`]; [`TurnRequest::run`] is what that closure calls on the engine.
+//! The engine itself runs wherever the caller wants it, never inside the async runtime that
+//! drives the store (the disk tier blocks on a runtime of its own): the app holds `ChatEngine`
+//! behind a lock and generates on a blocking thread through [`run_turn`], whose engine step is a
+//! closure that receives a [`TurnRequest`] (owned, `Send`) and returns its [`TurnOutcome`]; the
+//! CLI, single-threaded, calls the same halves in order: [`prepare_turn`], [`TurnRequest::run`],
+//! [`finish_turn`].
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -71,6 +73,10 @@ pub struct TurnResult {
 ///
 /// The error type is the engine step's (`ChatError` or anything a `ChatError` converts into,
 /// such as the app's readable strings), so a caller can add its own failures (a lost thread).
+///
+/// The engine step must not block inside the runtime that polls this future (the disk tier
+/// runs its own): hand it to a blocking thread, or call [`prepare_turn`], [`TurnRequest::run`]
+/// and [`finish_turn`] one after the other as the CLI does.
 pub async fn run_turn<F, Fut, E>(
     store: &Store,
     conversation_id: i64,
@@ -83,37 +89,55 @@ where
     Fut: Future<Output = Result<TurnOutcome, E>>,
     E: From<ChatError>,
 {
-    if text.trim().is_empty() {
-        return Err(ChatError::EmptyMessage.into());
-    }
-    let history = store
-        .get_conversation(conversation_id)
+    let request = prepare_turn(store, conversation_id, text, settings).await?;
+    let user_message = request.user_message.clone();
+    let outcome = engine_step(request).await?;
+    finish_turn(store, user_message, outcome)
         .await
-        .map_err(ChatError::from)?
-        .messages;
+        .map_err(E::from)
+}
+
+/// The first half of a turn: loads the history and the attached documents (with the question's
+/// hits) and saves the user's message.
+pub async fn prepare_turn(
+    store: &Store,
+    conversation_id: i64,
+    text: &str,
+    settings: &Settings,
+) -> Result<TurnRequest, ChatError> {
+    if text.trim().is_empty() {
+        return Err(ChatError::EmptyMessage);
+    }
+    let history = store.get_conversation(conversation_id).await?.messages;
     let documents = turn_documents(store, conversation_id, text).await?;
     let user_message = store
         .append_message(conversation_id, Role::User, text, None)
-        .await
-        .map_err(ChatError::from)?;
-    let request = TurnRequest {
+        .await?;
+    Ok(TurnRequest {
         conversation_id,
         history,
         text: text.to_string(),
         documents,
         settings: settings.clone(),
-        user_message: user_message.clone(),
-    };
-    let outcome = engine_step(request).await?;
+        user_message,
+    })
+}
+
+/// The second half: saves the reply with its stats, then (best effort) the exact token
+/// segments of both messages.
+pub async fn finish_turn(
+    store: &Store,
+    user_message: Message,
+    outcome: TurnOutcome,
+) -> Result<TurnResult, ChatError> {
     let reply = store
         .append_message(
-            conversation_id,
+            user_message.conversation_id,
             Role::Assistant,
             &outcome.text,
             Some(&outcome.stats),
         )
-        .await
-        .map_err(ChatError::from)?;
+        .await?;
     let _ = store
         .set_message_tokens(user_message.id, &outcome.user_tokens)
         .await;

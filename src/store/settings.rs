@@ -285,8 +285,39 @@ mod tests {
             json,
             serde_json::json!({"contextLength": 4096, "temperature": 0.7, "topP": 0.95, "topK": 40,
                 "minP": 0.05, "repeatPenalty": 1.1, "seed": 0, "systemPrompt": "", "theme": "system",
-                "maxTokens": 1024, "lastModelPath": null})
+                "maxTokens": 1024, "lastModelPath": null, "kvGpuBudgetMib": null,
+                "kvRamBudgetMib": null})
         );
+    }
+
+    #[test]
+    fn cache_budgets_are_optional_and_bounded() {
+        let mut s = Settings {
+            kv_gpu_budget_mib: Some(KV_BUDGET_MIB_RANGE.0),
+            kv_ram_budget_mib: Some(KV_BUDGET_MIB_RANGE.1),
+            ..Settings::default()
+        };
+        s.validate().unwrap();
+        s.kv_gpu_budget_mib = Some(KV_BUDGET_MIB_RANGE.0 - 1);
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kvGpuBudgetMib")
+        );
+        s.kv_gpu_budget_mib = None;
+        s.kv_ram_budget_mib = Some(KV_BUDGET_MIB_RANGE.1 + 1);
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kvRamBudgetMib")
+        );
+        let loaded =
+            settings_from_rows(&rows(&[("kvRamBudgetMib", "4"), ("kvGpuBudgetMib", "512")]));
+        assert_eq!(loaded.settings.kv_gpu_budget_mib, Some(512));
+        assert_eq!(loaded.settings.kv_ram_budget_mib, None);
+        assert_eq!(loaded.warnings.len(), 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use hearth::chat::{ChatEngine, TurnEvent, run_turn};
+use hearth::chat::{ChatEngine, TurnEvent, finish_turn, prepare_turn};
 use hearth::store::Store;
 use hearth::store::kv_blocks::KvStoreOptions;
 
@@ -102,20 +102,21 @@ pub fn run(args: Args) -> Result<()> {
             }
             _ => {}
         }
+        // The core's turn (hearth::chat::run_turn's halves): the engine runs outside the
+        // runtime, since the disk tier blocks on its own.
+        let request = rt.block_on(prepare_turn(&store, conversation, line, &settings))?;
         let mut out = std::io::stdout();
-        let turn = rt.block_on(run_turn(&store, conversation, line, &settings, |request| {
-            let outcome = request.run(
-                &mut engine,
-                &mut |e| {
-                    if let TurnEvent::Token { text } = e {
-                        let _ = out.write_all(text.as_bytes());
-                        let _ = out.flush();
-                    }
-                },
-                &AtomicBool::new(false),
-            );
-            std::future::ready(outcome)
-        }))?;
+        let outcome = request.run(
+            &mut engine,
+            &mut |e| {
+                if let TurnEvent::Token { text } = e {
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                }
+            },
+            &AtomicBool::new(false),
+        )?;
+        let turn = rt.block_on(finish_turn(&store, request.user_message, outcome))?;
         let outcome = turn.outcome;
         println!();
         let s = &outcome.stats;
