@@ -1,5 +1,7 @@
 // Hearth as a user meets it: first run with no model, loading the stories260K fixture,
-// streaming replies, KV reuse on the second turn, a restart, and a broken GGUF file.
+// streaming replies, KV reuse on the second turn, a document attached and asked about (and read
+// from its cache in a second conversation), the cache panel, a restart whose next reply restores
+// its prefix from disk, and a broken GGUF file.
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,6 +129,110 @@ test('load stories260K, stream a reply, reuse the cache on the second turn', asy
   });
 });
 
+/** A small document with a planted fact, short enough for stories260K's 512-token context. */
+function writeDocument() {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-e2e-doc-'));
+  const path = join(dir, 'lighthouse.txt');
+  writeFileSync(path, 'The lighthouse on the hill is painted blue. Its keeper is called Mira.\n');
+  return path;
+}
+
+/** Attaches `path` to the open conversation through the app's own dialog (queued, see helpers). */
+async function attach(path) {
+  const chipsBefore = (await browser.$$('[data-testid="document-chip"]')).length;
+  await pickFile(browser, path, 'attach-document');
+  await until(
+    async () =>
+      (await browser.$$('[data-testid="document-chip"]')).length > chipsBefore &&
+      !(await (await byId(browser, 'document-attaching')).isExisting()),
+    { timeout: 120_000, what: 'the document attached and encoded' },
+  ).catch(async (err) => {
+    await shot(browser, '08-attach-stuck');
+    const error = await textOf(browser, 'document-error');
+    throw new Error(`${err.message}; document error: ${error || 'none'}`);
+  });
+  return textOf(browser, 'document-chip-detail');
+}
+
+test('attach a document, ask about it; a second conversation reads it from the cache', async () => {
+  const path = writeDocument();
+  await (await visible(browser, 'new-conversation')).click();
+  const detail = await attach(path);
+  console.log(`document chip: ${detail}`);
+  assert.match(detail, /[\d,]+ tokens? · fits whole · cached on the GPU/);
+
+  const first = await send('What colour is the lighthouse?');
+  const reads = await browser.$$('[data-testid="reply-document"]');
+  assert.ok(reads.length >= 1, `the reply says what it read of the document: ${first.line}`);
+  const read = await reads[reads.length - 1].getText();
+  console.log(`reply: ${JSON.stringify(first.reply)}; ${first.line}; ${read}`);
+  // Encoded when attached: the question's turn takes the whole document prefix from the cache.
+  assert.match(read, /^Read lighthouse\.txt · [\d,]+ tokens from the document's cache$/);
+  await shot(browser, '08-chat-with-document');
+
+  // Another conversation with the same file: the same document, its prefix found by hash.
+  await (await visible(browser, 'new-conversation')).click();
+  await attach(path);
+  await send('Who keeps the lighthouse?');
+  const again = await browser.$$('[data-testid="reply-document"]');
+  const read2 = await again[again.length - 1].getText();
+  console.log(`second conversation: ${read2}`);
+  assert.match(read2, /^Read lighthouse\.txt · [\d,]+ tokens from the document's cache$/);
+
+  await (await visible(browser, 'nav-documents')).click();
+  const used = await until(async () => {
+    const t = await textOf(browser, 'document-used-in');
+    return /Used in .+, .+/.test(t) ? t : null;
+  }, { what: 'the Documents list naming both conversations' });
+  console.log(`documents list: ${used}`);
+});
+
+/** Scrolls the settings page so the cache panel is at the top of the window. */
+async function showCachePanel() {
+  await browser.execute(() => document.querySelector('[data-testid="cache-panel"]')?.scrollIntoView({ block: 'start' }));
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+test('Settings: the cache panel shows memory, a hit rate and named owners, live', async () => {
+  await (await visible(browser, 'nav-settings')).click();
+  await visible(browser, 'cache-panel');
+  const rate = await until(async () => {
+    const t = await textOf(browser, 'cache-hit-rate');
+    return /^[\d.]+%$/.test(t) && Number.parseFloat(t) > 0 ? t : null;
+  }, { what: 'a hit rate above 0' });
+  const gpu = await textOf(browser, 'cache-tier-gpu-usage');
+  console.log(`cache panel: hit rate ${rate}; GPU ${gpu}; RAM ${await textOf(browser, 'cache-tier-ram-usage')}; disk ${await textOf(browser, 'cache-tier-disk-usage')}`);
+  assert.doesNotMatch(gpu, /^0 B/, `GPU memory is in use: ${gpu}`);
+  const kinds = await textOf(browser, 'cache-owner-kinds');
+  assert.match(kinds, /(Conversations|Documents|Shared prefixes) [1-9]/, `memory by kind of owner: ${kinds}`);
+  // The disk tier's owners, by the names the person knows (refreshed every 10 s).
+  const owners = await until(
+    () =>
+      browser.execute(() =>
+        [...document.querySelectorAll('[data-testid="cache-owner"]')].map((tr) =>
+          [...tr.querySelectorAll('td')].slice(0, 2).map((td) => td.textContent.trim()).join(' / '),
+        ),
+      ).then((rows) => (rows.some((r) => r.endsWith('/ Document')) && rows.some((r) => r.endsWith('/ Conversation')) ? rows : null)),
+    { timeout: 30_000, what: 'a document and a conversation among the cache owners on disk' },
+  );
+  console.log(`cache owners on disk: ${owners.join('; ')}`);
+  assert.ok(owners.some((r) => r === 'lighthouse.txt / Document'), owners.join('; '));
+  await showCachePanel();
+  await shot(browser, '09-cache-panel');
+  await chooseTheme('dark');
+  await (await visible(browser, 'settings-save')).click();
+  await until(async () => (await browser.execute(() => document.documentElement.dataset.theme)) === 'dark', {
+    what: 'the dark theme applied',
+  });
+  await showCachePanel();
+  await shot(browser, '09-cache-panel-dark');
+  await chooseTheme('system');
+  await (await visible(browser, 'settings-save')).click();
+  await until(async () => (await browser.execute(() => document.documentElement.dataset.theme)) === 'light', {
+    what: 'the system (light) theme applied again',
+  });
+});
+
 test('after a restart the conversation is still there', async () => {
   await browser.deleteSession();
   browser = await startApp();
@@ -143,6 +249,18 @@ test('after a restart the conversation is still there', async () => {
   const users = await browser.$$('[data-testid="message"][data-role="user"]');
   assert.equal(users.length, 2);
   await shot(browser, '05-restarted');
+
+  // The model loads again at start; the conversation's prefix comes back from the disk tier.
+  await until(async () => /stories|260K/i.test(await textOf(browser, 'model-status')), {
+    timeout: 120_000,
+    what: 'the last model loaded again',
+  });
+  const next = await send('And then?');
+  const restoredLines = await browser.$$('[data-testid="reply-restored"]');
+  const restored = restoredLines.length ? await restoredLines[restoredLines.length - 1].getText() : '';
+  console.log(`after restart: ${next.line}; ${restored || '(no restore line)'}`);
+  assert.match(restored, /^[\d,]+ tokens? restored from disk/, `the reply says its prefix came from disk: ${next.line}`);
+  await shot(browser, '05-restored-reply');
 });
 
 test('a broken GGUF gives a clear error and the app stays up', async () => {
@@ -174,5 +292,5 @@ test('the page cannot make the core open a file it was not given', async () => {
       return String(err);
     }
   }, other);
-  assert.match(outcome, /unpicked\.gguf: Hearth opens model files only when you choose them/);
+  assert.match(outcome, /unpicked\.gguf: Hearth opens files only when you choose them/);
 });

@@ -36,7 +36,9 @@ else
 fi
 (cd src-tauri && npx tauri build "${bundle_args[@]}" -- --locked)
 
-echo "build-app: binary  $root/target/release/hearth-desktop"
-for f in "$root"/target/release/bundle/deb/*.deb "$root"/target/release/bundle/rpm/*.rpm; do
-  [ -e "$f" ] && echo "build-app: package $f"
+# cargo (and so tauri) builds under CARGO_TARGET_DIR when it is set.
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+echo "build-app: binary  $target_dir/release/hearth-desktop"
+for f in "$target_dir"/release/bundle/deb/*.deb "$target_dir"/release/bundle/rpm/*.rpm; do
+  if [ -e "$f" ]; then echo "build-app: package $f"; fi
 done

@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# Where cargo (and so `tauri build`) puts the app and its bundles: CARGO_TARGET_DIR when set.
+target_dir=${CARGO_TARGET_DIR:-$root/target}
 shots=$root/target/e2e-shots
 export HEARTH_SHOTS=$shots
 export HEARTH_FIXTURES=${HEARTH_FIXTURES:-$root/../shared/fixtures}
@@ -35,7 +37,7 @@ fi
 
 # Always (re)build: cargo makes it a no-op when nothing changed, and a stale app or .deb would
 # test old code. HEARTH_E2E_NO_BUILD=1 tests what target/release holds.
-app=$root/target/release/hearth-desktop
+app=$target_dir/release/hearth-desktop
 [ -n "${HEARTH_E2E_NO_BUILD:-}" ] || ./scripts/build-app.sh deb rpm
 (cd e2e && npm ci --ignore-scripts --no-audit --no-fund)
 
@@ -62,9 +64,9 @@ xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
 ' || status=$?
 
 if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
-  deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
+  deb=$(ls -t "$target_dir"/release/bundle/deb/*.deb | head -1)
   echo "e2e: installing $deb with apt"
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --reinstall "$root/$deb"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --reinstall "$deb"
   installed=$(dpkg -L hearth | grep -E '^/usr/bin/' | head -1)
   echo "e2e: installed binary $installed; desktop entry $(dpkg -L hearth | grep '\.desktop$' | head -1)"
   rm -rf "$XDG_DATA_HOME"/*

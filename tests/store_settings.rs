@@ -54,6 +54,8 @@ async fn save_and_load_round_trip_including_clearing_the_model_path() {
         theme: Theme::Light,
         max_tokens: 1,
         last_model_path: Some("/home/me/models/qwen2.5-7b-q4_k_m.gguf".into()),
+        kv_gpu_budget_mib: Some(512),
+        kv_ram_budget_mib: Some(4096),
     };
     assert_eq!(s.save_settings(&settings).await.unwrap(), settings);
     assert_eq!(s.load_settings().await.unwrap().settings, settings);

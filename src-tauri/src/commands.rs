@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hearth::chat::{
-    ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, plan_file,
+    ChatError, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent, plan_file,
+    run_turn,
 };
-use hearth::store::{Conversation, ConversationSummary, Message, Role, Settings};
+use hearth::store::{Conversation, ConversationSummary, Message, Settings};
 use serde::Serialize;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -139,93 +140,77 @@ async fn send(
         return Err("No model is loaded. Open a GGUF model first.".into());
     }
     let settings = load_settings(state).await?;
-    let history = state
-        .store
-        .get_conversation(conversation_id)
-        .await
-        .map_err(text)?
-        .messages;
-    let user_message = state
-        .store
-        .append_message(conversation_id, Role::User, &content, None)
-        .await
-        .map_err(text)?;
-    let user_message_id = user_message.id;
-
     let cancel = Arc::new(AtomicBool::new(false));
     let engine = Arc::clone(&state.engine).lock_owned().await;
     if let Ok(mut g) = state.generation.lock() {
         *g = Some((conversation_id, Arc::clone(&cancel)));
     }
     let channel = events.clone();
-    let flag = Arc::clone(&cancel);
-    let outcome = tauri::async_runtime::spawn_blocking(move || {
-        let mut engine = engine;
-        let mut on_event = |e: TurnEvent| {
-            let event = match e {
-                TurnEvent::Started {
-                    prompt_tokens,
-                    reused_tokens,
-                } => ChatEvent::Started {
-                    user_message: user_message.clone(),
-                    prompt_tokens: prompt_tokens as u32,
-                    reused_tokens: reused_tokens as u32,
-                },
-                TurnEvent::Prefill { done, total } => ChatEvent::Prefill {
-                    done: done as u32,
-                    total: total as u32,
-                },
-                TurnEvent::Token { text } => ChatEvent::Token { text },
-            };
-            let _ = channel.send(event);
-        };
-        engine.send(
-            conversation_id,
-            &history,
-            &content,
-            &settings,
-            &mut on_event,
-            &flag,
-        )
-    })
+    // The turn (history, documents, saving both messages and their tokens) is the core's
+    // `run_turn`; the shell only runs the engine step on a blocking thread and streams events.
+    let turn = run_turn(
+        &state.store,
+        conversation_id,
+        &content,
+        &settings,
+        move |request| async move {
+            tauri::async_runtime::spawn_blocking(move || {
+                let mut engine = engine;
+                let user_message = request.user_message.clone();
+                let mut on_event = |e: TurnEvent| {
+                    let _ = channel.send(chat_event(e, &user_message));
+                };
+                request.run(&mut engine, &mut on_event, &cancel)
+            })
+            .await
+            .map_err(|e| Failure(format!("the reply stopped unexpectedly: {e}")))?
+            .map_err(Failure::from)
+        },
+    )
     .await;
     if let Ok(mut g) = state.generation.lock() {
         *g = None;
     }
-    let outcome = outcome
-        .map_err(|e| format!("the reply stopped unexpectedly: {e}"))?
-        .map_err(text)?;
-    let message: Message = state
-        .store
-        .append_message(
-            conversation_id,
-            Role::Assistant,
-            &outcome.text,
-            Some(&outcome.stats),
-        )
-        .await
-        .map_err(text)?;
-    // The exact token ids of the turn, so the next one extends them (a failure here costs a
-    // re-render next turn, never the conversation).
-    let _ = state
-        .store
-        .set_message_tokens(user_message_id, &outcome.user_tokens)
-        .await;
-    if let Some(reply) = &outcome.reply_tokens {
-        let _ = state.store.set_message_tokens(message.id, reply).await;
-    }
+    let message = turn.map_err(|Failure(m)| m)?.reply;
     let _ = events.send(ChatEvent::Done { message });
     Ok(())
 }
 
+/// A turn's failure as the page reads it: the core's error or the shell's own (a lost thread).
+struct Failure(String);
+
+impl From<ChatError> for Failure {
+    fn from(e: ChatError) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+/// A turn event as the page's channel carries it.
+fn chat_event(e: TurnEvent, user_message: &Message) -> ChatEvent {
+    match e {
+        TurnEvent::Started {
+            prompt_tokens,
+            reused_tokens,
+        } => ChatEvent::Started {
+            user_message: user_message.clone(),
+            prompt_tokens: prompt_tokens as u32,
+            reused_tokens: reused_tokens as u32,
+        },
+        TurnEvent::Prefill { done, total } => ChatEvent::Prefill {
+            done: done as u32,
+            total: total as u32,
+        },
+        TurnEvent::Token { text } => ChatEvent::Token { text },
+    }
+}
+
 #[tauri::command]
 pub fn stop_generation(state: State<'_, AppData>, conversation_id: i64) -> CmdResult<()> {
-    if let Ok(g) = state.generation.lock() {
-        if let Some((id, flag)) = g.as_ref() {
-            if *id == conversation_id {
-                flag.store(true, Ordering::Relaxed);
-            }
-        }
+    if let Ok(g) = state.generation.lock()
+        && let Some((id, flag)) = g.as_ref()
+        && *id == conversation_id
+    {
+        flag.store(true, Ordering::Relaxed);
     }
     Ok(())
 }
@@ -375,10 +360,10 @@ pub async fn download_model(
 
 #[tauri::command]
 pub fn cancel_download(state: State<'_, AppData>) -> CmdResult<()> {
-    if let Ok(c) = state.download_cancel.lock() {
-        if let Some(flag) = c.as_ref() {
-            flag.store(true, Ordering::Relaxed);
-        }
+    if let Ok(c) = state.download_cancel.lock()
+        && let Some(flag) = c.as_ref()
+    {
+        flag.store(true, Ordering::Relaxed);
     }
     Ok(())
 }

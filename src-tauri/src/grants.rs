@@ -10,7 +10,7 @@ use std::sync::Mutex;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GrantError {
     #[error(
-        "{path}: Hearth opens model files only when you choose them (Open a GGUF model…, or drag the file onto the window)"
+        "{path}: Hearth opens files only when you choose them (Open a GGUF model…, Attach a document…, or drag the file onto the window)"
     )]
     NotGranted { path: String },
     #[error("{path}: the file cannot be found ({reason})")]

@@ -1,7 +1,9 @@
 //! Hearth's desktop shell (Tauri v2): a thin layer of commands and channels over the core
 //! (`hearth::chat`, `hearth::store`). No engine logic lives here.
 
+pub mod cache;
 pub mod commands;
+pub mod documents;
 pub mod download;
 pub mod grants;
 pub mod state;
@@ -84,6 +86,16 @@ pub fn run() {
             commands::get_settings,
             commands::save_settings,
             commands::get_stats,
+            documents::pick_document_file,
+            documents::attach_document,
+            documents::conversation_documents,
+            documents::list_documents,
+            documents::detach_document,
+            documents::rename_document,
+            documents::delete_document,
+            cache::cache_snapshot,
+            cache::cache_owners,
+            cache::clear_cache,
         ])
         .run(tauri::generate_context!())
         .expect("error while running Hearth");
@@ -92,19 +104,32 @@ pub fn run() {
 /// The event that tells the page a GGUF file was dropped on the window (payload: its path).
 pub const MODEL_DROPPED_EVENT: &str = "model-dropped";
 
+/// The event that tells the page a document (text, Markdown, PDF) was dropped on the window
+/// (payload: its path); the page attaches it to the open conversation.
+pub const DOCUMENT_DROPPED_EVENT: &str = "document-dropped";
+
 /// Files dropped on the window: the first GGUF among them is granted to the core and announced
-/// to the page, which plans it like a file chosen in the dialog. Other files are ignored.
+/// to the page, which plans it like a file chosen in the dialog; documents are granted and
+/// announced for the page to attach. Other files are ignored.
 fn on_files_dropped(webview: &tauri::Webview, paths: &[PathBuf]) {
     use tauri::Emitter;
-    let Some(path) = paths.iter().find(|p| {
+    let model = paths.iter().find(|p| {
         p.extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-    }) else {
+    });
+    let state = webview.state::<AppData>();
+    if let Some(path) = model {
+        state.granted.grant(path);
+        if let Err(e) = webview.emit(MODEL_DROPPED_EVENT, path.to_string_lossy()) {
+            eprintln!("hearth: could not tell the page about the dropped file: {e}");
+        }
         return;
-    };
-    webview.state::<AppData>().granted.grant(path);
-    if let Err(e) = webview.emit(MODEL_DROPPED_EVENT, path.to_string_lossy()) {
-        eprintln!("hearth: could not tell the page about the dropped file: {e}");
+    }
+    for path in paths.iter().filter(|p| documents::is_document(p)) {
+        state.granted.grant(path);
+        if let Err(e) = webview.emit(DOCUMENT_DROPPED_EVENT, path.to_string_lossy()) {
+            eprintln!("hearth: could not tell the page about the dropped file: {e}");
+        }
     }
 }
 
@@ -145,6 +170,14 @@ pub async fn load_model(
                 stage: stage.to_string(),
             });
         };
+        // The cache budgets the person set (Settings → KV cache); None: the defaults.
+        const MIB: u64 = 1 << 20;
+        engine.set_kv_budget(settings.kv_gpu_budget_mib.map(|m| u64::from(m) * MIB));
+        engine.set_ram_budget(
+            settings
+                .kv_ram_budget_mib
+                .map_or(hearth::kv::DEFAULT_RAM_BUDGET_BYTES, |m| u64::from(m) * MIB),
+        );
         let result = engine.load(&load_path, settings.context_length, &mut progress);
         (result, engine.model().cloned())
     })
@@ -154,6 +187,8 @@ pub async fn load_model(
     }
     let (result, model) = result.map_err(|e| format!("loading stopped unexpectedly: {e}"))?;
     state.set_model(model);
+    // A new model has a new pool: nothing is encoded for it yet.
+    state.forget_encoded();
     let info = result.map_err(|e| e.to_string())?;
     let mut settings = state
         .store

@@ -2,13 +2,16 @@
 //! it on a blocking thread), and what must stay readable while a reply runs (model, adapter,
 //! counters, the cancel flags).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use hearth::chat::{AdapterInfo, ChatEngine, ChatStats, ModelInfo};
 use hearth::gpu::GpuInfo;
+use hearth::metrics::Metrics;
 use hearth::store::Store;
+use hearth::store::kv_blocks::KvBlockStore;
 
 use crate::grants::GrantedPaths;
 
@@ -24,6 +27,19 @@ pub struct AppData {
     pub models_dir: PathBuf,
     /// Files the person handed over (dialog, drag-and-drop, downloads, the last model).
     pub granted: GrantedPaths,
+    /// The engine's metrics (a shared handle): the cache panel reads them while a reply runs.
+    pub metrics: Metrics,
+    /// The KV cache's disk tier (a shared handle), for its per-owner usage; None when off.
+    pub kv_disk: Option<KvBlockStore>,
+    /// Documents encoded (and pinned) since the model was loaded: their token count and windows.
+    pub encoded: Mutex<HashMap<i64, Encoded>>,
+}
+
+/// What encoding a document measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoded {
+    pub tokens: u64,
+    pub windows: u32,
 }
 
 /// A copy of the engine's state that never waits on a running reply.
@@ -49,6 +65,9 @@ impl AppData {
         AppData {
             store,
             stats: engine.stats_handle(),
+            metrics: engine.metrics().clone(),
+            kv_disk: engine.kv_disk().cloned(),
+            encoded: Mutex::new(HashMap::new()),
             engine: Arc::new(tokio::sync::Mutex::new(engine)),
             status: Mutex::new(status),
             generation: Mutex::new(None),
@@ -65,6 +84,15 @@ impl AppData {
     pub fn set_model(&self, model: Option<ModelInfo>) {
         if let Ok(mut s) = self.status.lock() {
             s.model = model;
+        }
+    }
+}
+
+impl AppData {
+    /// Forgets what was encoded (a new model, a cleared cache).
+    pub fn forget_encoded(&self) {
+        if let Ok(mut e) = self.encoded.lock() {
+            e.clear();
         }
     }
 }

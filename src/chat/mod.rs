@@ -18,6 +18,7 @@ mod residency;
 mod reuse;
 mod sequence;
 mod stats;
+mod turn;
 mod types;
 
 pub use documents::{
@@ -40,6 +41,7 @@ pub use reuse::{
 };
 pub use sequence::{GpuSequence, SequenceModel};
 pub use stats::ChatStats;
+pub use turn::{TurnRequest, TurnResult, finish_turn, prepare_turn, run_turn};
 pub use types::{
     AdapterInfo, ChatEvent, LoadEvent, MemoryPlan, ModelInfo, StatsSnapshot, TurnEvent,
 };

@@ -44,6 +44,11 @@ pub struct Settings {
     pub max_tokens: u32,
     /// The model to load at start, if any.
     pub last_model_path: Option<String>,
+    /// The KV cache's GPU budget in MiB (None: what the memory plan sizes). Takes effect at the
+    /// next model load.
+    pub kv_gpu_budget_mib: Option<u32>,
+    /// The KV cache's RAM tier budget in MiB (None: the default). Takes effect at the next load.
+    pub kv_ram_budget_mib: Option<u32>,
 }
 
 impl Default for Settings {
@@ -60,6 +65,8 @@ impl Default for Settings {
             theme: Theme::System,
             max_tokens: 1024,
             last_model_path: None,
+            kv_gpu_budget_mib: None,
+            kv_ram_budget_mib: None,
         }
     }
 }
@@ -73,6 +80,8 @@ pub const MAX_TOKENS_RANGE: (u32, u32) = (1, 262_144);
 pub const SEED_MAX: u64 = (1 << 53) - 1;
 pub const SYSTEM_PROMPT_MAX_BYTES: usize = 256 * 1024;
 pub const MODEL_PATH_MAX_BYTES: usize = 4096;
+/// KV cache budgets in MiB (GPU and RAM tiers): 16 MiB to 1 TiB.
+pub const KV_BUDGET_MIB_RANGE: (u32, u32) = (16, 1 << 20);
 
 fn in_range<T: PartialOrd + std::fmt::Display>(
     field: &'static str,
@@ -101,6 +110,12 @@ impl Settings {
         in_range("repeatPenalty", self.repeat_penalty, REPEAT_PENALTY_RANGE)?;
         in_range("seed", self.seed, (0, SEED_MAX))?;
         in_range("maxTokens", self.max_tokens, MAX_TOKENS_RANGE)?;
+        if let Some(mib) = self.kv_gpu_budget_mib {
+            in_range("kvGpuBudgetMib", mib, KV_BUDGET_MIB_RANGE)?;
+        }
+        if let Some(mib) = self.kv_ram_budget_mib {
+            in_range("kvRamBudgetMib", mib, KV_BUDGET_MIB_RANGE)?;
+        }
         if self.system_prompt.len() > SYSTEM_PROMPT_MAX_BYTES {
             return Err(StoreError::InvalidSetting {
                 field: "systemPrompt",
@@ -270,8 +285,39 @@ mod tests {
             json,
             serde_json::json!({"contextLength": 4096, "temperature": 0.7, "topP": 0.95, "topK": 40,
                 "minP": 0.05, "repeatPenalty": 1.1, "seed": 0, "systemPrompt": "", "theme": "system",
-                "maxTokens": 1024, "lastModelPath": null})
+                "maxTokens": 1024, "lastModelPath": null, "kvGpuBudgetMib": null,
+                "kvRamBudgetMib": null})
         );
+    }
+
+    #[test]
+    fn cache_budgets_are_optional_and_bounded() {
+        let mut s = Settings {
+            kv_gpu_budget_mib: Some(KV_BUDGET_MIB_RANGE.0),
+            kv_ram_budget_mib: Some(KV_BUDGET_MIB_RANGE.1),
+            ..Settings::default()
+        };
+        s.validate().unwrap();
+        s.kv_gpu_budget_mib = Some(KV_BUDGET_MIB_RANGE.0 - 1);
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kvGpuBudgetMib")
+        );
+        s.kv_gpu_budget_mib = None;
+        s.kv_ram_budget_mib = Some(KV_BUDGET_MIB_RANGE.1 + 1);
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kvRamBudgetMib")
+        );
+        let loaded =
+            settings_from_rows(&rows(&[("kvRamBudgetMib", "4"), ("kvGpuBudgetMib", "512")]));
+        assert_eq!(loaded.settings.kv_gpu_budget_mib, Some(512));
+        assert_eq!(loaded.settings.kv_ram_budget_mib, None);
+        assert_eq!(loaded.warnings.len(), 1);
     }
 
     #[test]

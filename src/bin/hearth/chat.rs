@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use hearth::chat::{ChatEngine, TurnEvent, turn_documents};
-use hearth::store::{Role, Store};
+use hearth::chat::{ChatEngine, TurnEvent, finish_turn, prepare_turn, turn_documents};
+use hearth::store::Store;
 
 use super::cached_generate::{KV_DATABASE_FILE, disk_options};
 
@@ -130,19 +130,17 @@ pub fn run(args: Args) -> Result<()> {
             }
             _ => {}
         }
-        let history = rt.block_on(store.get_conversation(conversation))?.messages;
-        let documents = rt.block_on(turn_documents(&store, conversation, line))?;
-        let user = rt.block_on(store.append_message(conversation, Role::User, line, None))?;
+        // The core's turn (hearth::chat::run_turn's halves): the engine runs outside the
+        // runtime, since the disk tier blocks on its own.
+        let request = rt.block_on(prepare_turn(&store, conversation, line, &settings))?;
         let mut out = std::io::stdout();
-        let outcome = engine.send_with_documents(
-            conversation,
-            &history,
-            line,
-            &documents,
-            &settings,
+        let outcome = request.run(
+            &mut engine,
             &mut |e| print_tokens(&mut out, e),
             &AtomicBool::new(false),
         )?;
+        let turn = rt.block_on(finish_turn(&store, request.user_message, outcome))?;
+        let outcome = turn.outcome;
         println!();
         let s = &outcome.stats;
         let by = s.reused_by_tier.unwrap_or_default();
@@ -172,16 +170,6 @@ pub fn run(args: Args) -> Result<()> {
                 d.prefix_tokens,
                 d.encoded_tokens
             );
-        }
-        let reply = rt.block_on(store.append_message(
-            conversation,
-            Role::Assistant,
-            &outcome.text,
-            Some(&outcome.stats),
-        ))?;
-        rt.block_on(store.set_message_tokens(user.id, &outcome.user_tokens))?;
-        if let Some(t) = &outcome.reply_tokens {
-            rt.block_on(store.set_message_tokens(reply.id, t))?;
         }
     }
     engine.flush_cache()?;

@@ -5,7 +5,11 @@ import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { listen } from '@tauri-apps/api/event';
 import type {
   AppState,
+  CacheOwners,
+  CacheSnapshot,
   ChatEvent,
+  DocumentEvent,
+  DocumentInfo,
   Conversation,
   ConversationSummary,
   DownloadEvent,
@@ -106,14 +110,50 @@ export const api = {
    * kind of path (with dropped files) that plan/load accept. Null when the user cancels.
    */
   pickModelFile: () => call<string | null>('pick_model_file'),
+
+  /** The system file dialog for a document (text, Markdown, PDF); the chosen file is granted. */
+  pickDocumentFile: () => call<string | null>('pick_document_file'),
+  /** Imports a granted file, attaches it to the conversation and encodes it (events stream). */
+  attachDocument: async (conversationId: number, path: string, onEvent: (e: DocumentEvent) => void) => {
+    const onEventChannel = channel(onEvent);
+    return call<DocumentInfo>('attach_document', { conversationId, path, onEvent: onEventChannel });
+  },
+  conversationDocuments: (conversationId: number) =>
+    call<DocumentInfo[]>('conversation_documents', { conversationId }),
+  listDocuments: () => call<DocumentInfo[]>('list_documents'),
+  detachDocument: (conversationId: number, documentId: number) =>
+    call<null>('detach_document', { conversationId, documentId }),
+  renameDocument: (id: number, name: string) => call<DocumentInfo>('rename_document', { id, name }),
+  deleteDocument: (id: number) => call<null>('delete_document', { id }),
+
+  /** The cache's in-memory metrics (cheap: poll it while the cache panel is open). */
+  cacheSnapshot: () => call<CacheSnapshot>('cache_snapshot'),
+  /** The disk tier's usage per conversation and document, named. */
+  cacheOwners: () => call<CacheOwners>('cache_owners'),
+  clearCache: () => call<null>('clear_cache'),
 };
 
 export type Api = typeof api;
 
-export type FileDrag = { type: 'enter'; paths: string[] } | { type: 'drop'; paths: string[] } | { type: 'leave' };
+export type FileDrag =
+  | { type: 'enter'; paths: string[] }
+  | { type: 'drop'; paths: string[] }
+  | { type: 'document'; path: string }
+  | { type: 'leave' };
 
 /** The shell's event for a GGUF file dropped on the window (it grants the file first). */
 export const MODEL_DROPPED_EVENT = 'model-dropped';
+
+/** The shell's event for a document dropped on the window (granted first). */
+export const DOCUMENT_DROPPED_EVENT = 'document-dropped';
+
+/** Extensions Hearth reads as documents (src-tauri/src/documents.rs). */
+export const DOCUMENT_EXTENSIONS = ['txt', 'md', 'markdown', 'text', 'pdf'];
+
+/** The dragged paths Hearth can attach as documents. */
+export function documentPaths(paths: readonly string[]): string[] {
+  return paths.filter((p) => DOCUMENT_EXTENSIONS.some((e) => p.toLowerCase().endsWith(`.${e}`)));
+}
 
 /**
  * Files dragged onto the window (the other way, besides the dialog, that a file reaches the
@@ -131,9 +171,13 @@ export async function onFileDrag(handler: (e: FileDrag) => void): Promise<() => 
     const stopDropped = await listen<string>(MODEL_DROPPED_EVENT, ({ payload }) => {
       if (typeof payload === 'string' && payload) handler({ type: 'drop', paths: [payload] });
     });
+    const stopDocument = await listen<string>(DOCUMENT_DROPPED_EVENT, ({ payload }) => {
+      if (typeof payload === 'string' && payload) handler({ type: 'document', path: payload });
+    });
     return () => {
       stopOverlay();
       stopDropped();
+      stopDocument();
     };
   } catch {
     return () => {};

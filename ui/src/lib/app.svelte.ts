@@ -1,11 +1,15 @@
 // The app's state and actions. Components read this and call its methods; it talks to the
 // backend only through api.ts.
 import { api, backendAvailable, BackendUnavailableError, BACKEND_UNAVAILABLE, errorMessage } from './api';
+import { fileName } from './format';
 import { cleanTitle, removeConversation, sortNewestFirst, titleFromMessage, upsertConversation } from './conversations';
 import { initialStream, StreamBatcher, type StreamState } from './stream';
 import type {
   AppState,
+  CacheOwners,
+  CacheSnapshot,
   ConversationSummary,
+  DocumentInfo,
   MemoryPlan,
   Message,
   ModelInfo,
@@ -13,7 +17,7 @@ import type {
   StatsSnapshot,
 } from './types';
 
-export type View = 'chat' | 'model' | 'settings';
+export type View = 'chat' | 'model' | 'settings' | 'documents';
 export type BackendStatus = 'connecting' | 'ready' | 'unavailable' | 'failed';
 
 export interface PendingReply {
@@ -54,6 +58,18 @@ export class AppStore {
 
   stats = $state<StatsSnapshot | null>(null);
   statsError = $state<string | null>(null);
+
+  // Documents: those attached to the open conversation, the one being attached, the library.
+  documents = $state<DocumentInfo[]>([]);
+  attaching = $state<{ name: string; stage: 'reading' | 'encoding' } | null>(null);
+  documentError = $state<string | null>(null);
+  library = $state<DocumentInfo[]>([]);
+  libraryError = $state<string | null>(null);
+
+  // The cache panel.
+  cache = $state<CacheSnapshot | null>(null);
+  cacheOwners = $state<CacheOwners | null>(null);
+  cacheError = $state<string | null>(null);
 
   private searchSeq = 0;
   private planSeq = 0;
@@ -127,6 +143,9 @@ export class AppStore {
     if (this.activeId === id && this.messages.length) return;
     this.activeId = id;
     this.chatError = null;
+    this.documentError = null;
+    this.documents = [];
+    void this.refreshDocuments();
     this.loadingConversation = true;
     try {
       const conv = await api.getConversation(id);
@@ -149,6 +168,8 @@ export class AppStore {
     this.activeId = null;
     this.messages = [];
     this.chatError = null;
+    this.documents = [];
+    this.documentError = null;
   }
 
   async renameConversation(id: number, input: string): Promise<boolean> {
@@ -225,6 +246,8 @@ export class AppStore {
     void this.refreshConversations();
     if (this.activeId === id && error) void this.reloadMessages(id);
     if (this.view === 'settings') void this.refreshStats();
+    // What the reply read changes where the documents' caches are.
+    if (this.activeId === id && this.documents.length) void this.refreshDocuments();
   }
 
   /** After an error the backend's copy is the truth (it may have saved the user's message). */
@@ -243,6 +266,151 @@ export class AppStore {
       await api.stopGeneration(this.pending.conversationId);
     } catch (err) {
       this.fail(err, 'Could not stop the reply');
+    }
+  }
+
+  // ---- Documents ----
+
+  async refreshDocuments(): Promise<void> {
+    const id = this.activeId;
+    if (id === null) return;
+    try {
+      const docs = await api.conversationDocuments(id);
+      if (this.activeId === id) this.documents = docs;
+    } catch (err) {
+      if (this.activeId === id) this.documentError = `Could not list the attached documents: ${errorMessage(err)}`;
+    }
+  }
+
+  /** The open-file dialog, then attach what was chosen. */
+  async pickDocument(): Promise<void> {
+    this.documentError = null;
+    try {
+      const path = await api.pickDocumentFile();
+      if (path) await this.attachDocument(path);
+    } catch (err) {
+      this.fail(err, 'Could not open the file dialog');
+    }
+  }
+
+  /** Attaches a granted file to the open conversation (a new one when none is open). */
+  async attachDocument(path: string): Promise<boolean> {
+    if (this.attaching) return false;
+    this.view = 'chat';
+    this.documentError = null;
+    const name = fileName(path);
+    this.attaching = { name, stage: 'reading' };
+    try {
+      let id = this.activeId;
+      if (id === null) {
+        const created = await api.createConversation(cleanTitle(name) || undefined);
+        id = created.id;
+        this.activeId = id;
+        this.messages = [];
+        this.documents = [];
+        this.conversations = upsertConversation(this.conversations, created);
+      }
+      const conversationId = id;
+      let failed: string | null = null;
+      const doc = await api.attachDocument(conversationId, path, (e) => {
+        if (e.type === 'encoding') this.attaching = { name, stage: 'encoding' };
+        else if (e.type === 'imported' && this.activeId === conversationId) {
+          this.documents = [...this.documents.filter((d) => d.id !== e.document.id), e.document];
+        } else if (e.type === 'error') failed = e.message;
+      });
+      if (failed) throw new Error(failed);
+      if (this.activeId === conversationId) {
+        this.documents = [...this.documents.filter((d) => d.id !== doc.id), doc];
+      }
+      return true;
+    } catch (err) {
+      this.documentError = `Could not attach ${name}: ${errorMessage(err)}`;
+      void this.refreshDocuments();
+      return false;
+    } finally {
+      this.attaching = null;
+    }
+  }
+
+  async detachDocument(documentId: number): Promise<void> {
+    const id = this.activeId;
+    if (id === null) return;
+    try {
+      await api.detachDocument(id, documentId);
+      if (this.activeId === id) this.documents = this.documents.filter((d) => d.id !== documentId);
+    } catch (err) {
+      this.documentError = `Could not detach the document: ${errorMessage(err)}`;
+    }
+  }
+
+  openDocuments(): void {
+    this.view = 'documents';
+    void this.refreshLibrary();
+  }
+
+  async refreshLibrary(): Promise<void> {
+    try {
+      this.library = await api.listDocuments();
+      this.libraryError = null;
+    } catch (err) {
+      this.libraryError = `Could not list documents: ${errorMessage(err)}`;
+    }
+  }
+
+  async renameDocument(id: number, input: string): Promise<boolean> {
+    const name = input.trim();
+    if (!name) return false;
+    try {
+      const updated = await api.renameDocument(id, name);
+      this.library = this.library.map((d) => (d.id === id ? updated : d));
+      this.documents = this.documents.map((d) => (d.id === id ? updated : d));
+      return true;
+    } catch (err) {
+      this.libraryError = `Could not rename the document: ${errorMessage(err)}`;
+      return false;
+    }
+  }
+
+  async deleteDocument(id: number): Promise<void> {
+    try {
+      await api.deleteDocument(id);
+      this.library = this.library.filter((d) => d.id !== id);
+      this.documents = this.documents.filter((d) => d.id !== id);
+    } catch (err) {
+      this.libraryError = `Could not delete the document: ${errorMessage(err)}`;
+    }
+  }
+
+  // ---- The cache panel ----
+
+  /** The in-memory metrics (polled while the panel is open). */
+  async refreshCache(): Promise<void> {
+    try {
+      this.cache = await api.cacheSnapshot();
+      this.cacheError = null;
+    } catch (err) {
+      this.cacheError = errorMessage(err);
+    }
+  }
+
+  /** The disk tier's owners, named (read less often: it asks the disk tier and the store). */
+  async refreshCacheOwners(): Promise<void> {
+    try {
+      this.cacheOwners = await api.cacheOwners();
+    } catch (err) {
+      this.cacheError = errorMessage(err);
+    }
+  }
+
+  async clearCache(): Promise<boolean> {
+    try {
+      await api.clearCache();
+      await Promise.all([this.refreshCache(), this.refreshCacheOwners()]);
+      this.documents = this.documents.map((d) => ({ ...d, cache: 'none' }));
+      return true;
+    } catch (err) {
+      this.cacheError = `Could not clear the cache: ${errorMessage(err)}`;
+      return false;
     }
   }
 

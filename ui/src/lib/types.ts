@@ -15,6 +15,33 @@ export interface ReplyStats {
   stopReason: StopReason;
   /** Why a turn could not reuse the cache; null when it did. */
   recomputeReason?: string | null;
+  /** Where the reused tokens came from (older replies have none). */
+  reusedByTier?: ReusedByTier | null;
+  /** What the turn read of the conversation's documents (absent when none is attached). */
+  documents?: DocumentRead[];
+}
+
+/** Reused prompt tokens by the cache tier they were found in. */
+export interface ReusedByTier {
+  gpu: number;
+  ram: number;
+  disk: number;
+}
+
+/** What a reply read of an attached document. */
+export interface DocumentRead {
+  documentId: number;
+  name: string;
+  /** 1-based. */
+  window: number;
+  windows: number;
+  /** Character range [charStart, charEnd) of the document's text. */
+  charStart: number;
+  charEnd: number;
+  /** Prompt tokens up to the end of the document block(s). */
+  prefixTokens: number;
+  /** Of those, the tokens this turn computed (0 when the document's prefix was cached). */
+  encodedTokens: number;
 }
 
 export interface Message {
@@ -54,6 +81,10 @@ export interface Settings {
   theme: Theme;
   maxTokens: number;
   lastModelPath?: string | null;
+  /** The KV cache's GPU budget in MiB (null: sized by the memory plan); applies at the next load. */
+  kvGpuBudgetMib?: number | null;
+  /** The KV cache's RAM tier budget in MiB (null: the default, 2 GiB); applies at the next load. */
+  kvRamBudgetMib?: number | null;
 }
 
 export interface AdapterInfo {
@@ -129,3 +160,113 @@ export type DownloadEvent =
   | { type: 'progress'; receivedBytes: number; totalBytes: number | null }
   | { type: 'done'; path: string }
   | { type: 'error'; message: string };
+
+// ---- Documents in the chat (src-tauri/src/documents.rs) ----
+
+/** Where a document's KV cache is: pinned on the GPU, in the disk tier, or not cached. */
+export type DocumentCacheState = 'gpu' | 'disk' | 'none';
+
+export interface DocumentInfo {
+  id: number;
+  name: string;
+  sourcePath: string | null;
+  byteCount: number;
+  charCount: number;
+  /** RFC 3339 */
+  createdAt: string;
+  /** The conversations it is attached to, oldest attachment first. */
+  conversationIds: number[];
+  /** Tokens of its text for the loaded model; null until encoded. */
+  tokens: number | null;
+  /** Windows it is cut into (1 when it fits the context whole); null until encoded. */
+  windows: number | null;
+  cache: DocumentCacheState;
+}
+
+export type DocumentEvent =
+  | { type: 'imported'; document: DocumentInfo }
+  | { type: 'encoding' }
+  | { type: 'done'; document: DocumentInfo }
+  | { type: 'error'; message: string };
+
+// ---- The cache panel (hearth::metrics::MetricsSnapshot, src-tauri/src/cache.rs) ----
+
+export interface PerTier<T> {
+  gpu: T;
+  ram: T;
+  disk: T;
+}
+
+export interface PerLowerTier<T> {
+  ram: T;
+  disk: T;
+}
+
+export interface TierUsage {
+  blocks: number;
+  bytes: number;
+  budgetBytes: number;
+}
+
+export interface Percentiles {
+  p50: number | null;
+  p99: number | null;
+  samples: number;
+}
+
+export interface HitRatePoint {
+  unixMs: number;
+  /** Cumulative hit rate (0–1) right after a request. */
+  hitRate: number;
+}
+
+/** `cache_snapshot`: the engine's in-memory metrics, cheap to poll. Counters are since start. */
+export interface CacheSnapshot {
+  prefixCacheQueries: number;
+  prefixCacheHits: PerTier<number>;
+  hitRate: number | null;
+  requests: number;
+  promptTokens: number;
+  generationTokens: number;
+  prefillTokens: number;
+  prefillMsPerToken: number | null;
+  timeSavedMs: number | null;
+  tiers: PerTier<TierUsage>;
+  ownerBytes: { conversation: number; document: number; shared: number; request: number };
+  pinnedBlocks: number;
+  evictions: PerTier<number>;
+  spills: PerLowerTier<number>;
+  restores: PerLowerTier<number>;
+  restoredBytes: PerLowerTier<number>;
+  verificationFailures: { checksum: number; truncated: number; fingerprint: number; decode: number };
+  recomputes: {
+    firstTurn: number;
+    template: number;
+    contextFull: number;
+    evicted: number;
+    modelChanged: number;
+    noCache: number;
+    other: number;
+  };
+  ttftMs: Percentiles;
+  decodeTokS: Percentiles;
+  requestsRunning: number;
+  requestsWaiting: number;
+  hitRateHistory: HitRatePoint[];
+}
+
+export interface OwnerUsage {
+  kind: 'conversation' | 'document' | 'other';
+  id: number | null;
+  /** The conversation's title or the document's name. */
+  name: string;
+  blocks: number;
+  bytes: number;
+}
+
+/** `cache_owners`: the disk tier's usage per owner, named. */
+export interface CacheOwners {
+  /** Whether the disk tier is on. */
+  disk: boolean;
+  owners: OwnerUsage[];
+}
