@@ -23,7 +23,7 @@ mod accounting;
 mod doc_turn;
 mod every_window;
 
-use accounting::{record_request, reused_by_tier};
+use accounting::{finite, record_request, reused_by_tier, stop_reason};
 
 pub use doc_turn::{EncodeReport, EncodedWindow};
 pub use every_window::EveryWindowOutcome;
@@ -696,17 +696,4 @@ fn sampler_config(s: &Settings) -> SamplerConfig {
         repeat_last_n: 64,
         seed: if s.seed == 0 { rand::random() } else { s.seed },
     }
-}
-
-fn stop_reason(r: StopReason) -> store::StopReason {
-    match r {
-        StopReason::EndOfGeneration => store::StopReason::Eog,
-        StopReason::MaxTokens => store::StopReason::Length,
-        StopReason::StopString => store::StopReason::Stop,
-        StopReason::Cancelled => store::StopReason::Cancelled,
-    }
-}
-
-fn finite(x: f64) -> f64 {
-    if x.is_finite() && x >= 0.0 { x } else { 0.0 }
 }

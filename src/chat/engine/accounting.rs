@@ -1,9 +1,10 @@
 //! What a turn cost, for its stats and the metrics: reused tokens by tier, and the request
 //! record (with its recompute reason by kind).
 
+use crate::engine::StopReason;
 use crate::kv::Found;
 use crate::metrics::{Metrics, RecomputeReason, RequestRecord, TierTokens};
-use crate::store::{ReplyStats, ReusedByTier};
+use crate::store::{self, ReplyStats, ReusedByTier};
 
 use super::super::reuse::{
     REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_TEMPLATE,
@@ -62,4 +63,19 @@ pub(super) fn record_request(metrics: &Metrics, stats: &ReplyStats, prefill_ms: 
     };
     // Only a record with more cached than prompt tokens is refused; ours never has.
     let _ = metrics.record_request(&record);
+}
+
+/// The store's name for why generation stopped.
+pub(super) fn stop_reason(r: StopReason) -> store::StopReason {
+    match r {
+        StopReason::EndOfGeneration => store::StopReason::Eog,
+        StopReason::MaxTokens => store::StopReason::Length,
+        StopReason::StopString => store::StopReason::Stop,
+        StopReason::Cancelled => store::StopReason::Cancelled,
+    }
+}
+
+/// `x`, or 0 when it is not a finite non-negative number (stats must serialise).
+pub(super) fn finite(x: f64) -> f64 {
+    if x.is_finite() && x >= 0.0 { x } else { 0.0 }
 }
