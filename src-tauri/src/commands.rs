@@ -227,6 +227,18 @@ pub async fn pick_model_file(
     app: tauri::AppHandle,
     state: State<'_, AppData>,
 ) -> CmdResult<Option<String>> {
+    pick_and_grant(&app, &state, "Open a GGUF model", "GGUF model", &["gguf"]).await
+}
+
+/// The system's open-file dialog (or the answer a test queued, see [`TEST_PICK_FILE_ENV`]);
+/// the chosen file is granted to the core. None when the person cancels.
+pub async fn pick_and_grant(
+    app: &tauri::AppHandle,
+    state: &AppData,
+    title: &str,
+    filter_name: &str,
+    extensions: &[&str],
+) -> CmdResult<Option<String>> {
     let picked = match std::env::var_os(TEST_PICK_FILE_ENV) {
         Some(script) => scripted_pick(Path::new(&script)),
         None => {
@@ -234,8 +246,8 @@ pub async fn pick_model_file(
             let (tx, rx) = tokio::sync::oneshot::channel();
             app.dialog()
                 .file()
-                .set_title("Open a GGUF model")
-                .add_filter("GGUF model", &["gguf"])
+                .set_title(title)
+                .add_filter(filter_name, extensions)
                 .pick_file(move |file| {
                     let _ = tx.send(file);
                 });

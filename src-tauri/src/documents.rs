@@ -14,7 +14,7 @@ use serde::Serialize;
 use tauri::State;
 use tauri::ipc::Channel;
 
-use crate::commands::{TEST_PICK_FILE_ENV, scripted_pick};
+use crate::commands::pick_and_grant;
 use crate::state::{AppData, Encoded};
 
 type CmdResult<T> = Result<T, String>;
@@ -133,28 +133,14 @@ pub async fn pick_document_file(
     app: tauri::AppHandle,
     state: State<'_, AppData>,
 ) -> CmdResult<Option<String>> {
-    let picked = match std::env::var_os(TEST_PICK_FILE_ENV) {
-        Some(script) => scripted_pick(Path::new(&script)),
-        None => {
-            use tauri_plugin_dialog::DialogExt;
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            app.dialog()
-                .file()
-                .set_title("Attach a document")
-                .add_filter("Text, Markdown or PDF", DOCUMENT_EXTENSIONS)
-                .pick_file(move |file| {
-                    let _ = tx.send(file);
-                });
-            let file = rx
-                .await
-                .map_err(|_| "the file dialog closed unexpectedly".to_string())?;
-            file.map(|f| f.into_path().map_err(text)).transpose()?
-        }
-    };
-    Ok(picked.map(|path| {
-        state.granted.grant(&path);
-        path.to_string_lossy().into_owned()
-    }))
+    pick_and_grant(
+        &app,
+        &state,
+        "Attach a document",
+        "Text, Markdown or PDF",
+        DOCUMENT_EXTENSIONS,
+    )
+    .await
 }
 
 /// Reads a granted file into a document, attaches it to `conversation_id` and, when a model is
