@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::gguf::GgufFile;
-use crate::gpu::ops::{self, KvLayout};
+use crate::gpu::ops::KvLayout;
 use crate::gpu::{Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight};
 use crate::kv::{KV_LAYOUT_VERSION, KvError, KvPool, ModelFingerprint, SeqId};
 use crate::model::tensor_names::*;
@@ -270,34 +270,6 @@ fn upload_vector(
     Ok(ctx.upload_pod(name, &read_vector(file, name)?)?)
 }
 
-/// Bytes of the attention scratch for `opts`: the split-K partials of one query (decode) when
-/// the tiled prefill kernel takes the steps of several tokens — or that kernel's own partials
-/// where loops are limited and a context takes several splits — else the whole batch.
-fn attention_scratch_bytes(
-    cfg: &ModelConfig,
-    opts: &GpuForwardOptions,
-    loops_limited: bool,
-) -> u64 {
-    if !ops::prefill_attention_supports(cfg.head_dim) {
-        return ops::attention_scratch_bytes(
-            opts.max_batch,
-            cfg.n_head,
-            cfg.head_dim,
-            opts.max_ctx,
-        );
-    }
-    let decode = ops::attention_scratch_bytes(1, cfg.n_head, cfg.head_dim, opts.max_ctx);
-    let split = ops::prefill_split_keys(cfg.head_dim, opts.max_ctx, loops_limited);
-    let prefill = ops::prefill_attention_scratch_bytes(
-        opts.max_batch,
-        cfg.n_head,
-        cfg.head_dim,
-        opts.max_ctx,
-        split,
-    );
-    decode.max(prefill)
-}
-
 impl GpuForward {
     /// The memory plan of `file` with `opts` on `ctx`'s adapter (what [`GpuForward::load`]
     /// checks first).
@@ -433,7 +405,7 @@ impl GpuForward {
             best: ctx.zeroed("argmax", 4)?,
             staging,
         };
-        let scratch_bytes = attention_scratch_bytes(&cfg, &opts, ctx.info().loops_limited());
+        let scratch_bytes = plan::attention_scratch_bytes(&cfg, &opts, ctx.info().loops_limited());
         if scratch_bytes > limit {
             return Err(GpuForwardError::TooLarge {
                 what: "attention scratch",

@@ -11,6 +11,7 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use super::error::ApiError;
 use super::types::{
     ChatCompletionRequest, CompletionRequest, Content, Message, PromptInput, SamplingParams,
+    StreamOptions,
 };
 
 /// At most this many stop strings, each at most [`MAX_STOP_BYTES`] (the stop scanner's cost per
@@ -300,20 +301,16 @@ pub fn prepare_chat(
         .tokenizer
         .encode(&text, false, true)
         .map_err(|e| ApiError::invalid_param("messages", format!("cannot tokenize: {e}")))?;
-    check_context(&prompt, model.context, "messages")?;
-    let max_tokens = budget(&params, None, prompt.len(), model.context)?;
-    Ok(Prepared {
+    let streaming = (req.stream, req.stream_options.as_ref());
+    prepared(
+        model,
         prompt,
-        max_tokens,
-        sampler,
-        stop,
-        stream: req.stream.unwrap_or(false),
-        include_usage: req
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false),
-    })
+        "messages",
+        None,
+        &params,
+        (sampler, stop),
+        streaming,
+    )
 }
 
 /// A text completion request → prompt tokens and settings (BOS as the model's metadata says,
@@ -365,24 +362,39 @@ pub fn prepare_completion(
         .tokenizer
         .encode(text, true, true)
         .map_err(|e| ApiError::invalid_param("prompt", format!("cannot tokenize: {e}")))?;
-    check_context(&prompt, model.context, "prompt")?;
-    let max_tokens = budget(
+    let streaming = (req.stream, req.stream_options.as_ref());
+    let default = Some(DEFAULT_COMPLETION_TOKENS);
+    prepared(
+        model,
+        prompt,
+        "prompt",
+        default,
         &params,
-        Some(DEFAULT_COMPLETION_TOKENS),
-        prompt.len(),
-        model.context,
-    )?;
+        (sampler, stop),
+        streaming,
+    )
+}
+
+/// The prompt checked against the context (`param` names it in the error), the reply's token
+/// budget, and the sampling and streaming settings, as the engine takes them.
+fn prepared(
+    model: &ServedModel,
+    prompt: Vec<u32>,
+    param: &str,
+    default_tokens: Option<usize>,
+    params: &SamplingParams,
+    (sampler, stop): (SamplerConfig, Vec<String>),
+    (stream, options): (Option<bool>, Option<&StreamOptions>),
+) -> Result<Prepared, ApiError> {
+    check_context(&prompt, model.context, param)?;
+    let max_tokens = budget(params, default_tokens, prompt.len(), model.context)?;
     Ok(Prepared {
         prompt,
         max_tokens,
         sampler,
         stop,
-        stream: req.stream.unwrap_or(false),
-        include_usage: req
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false),
+        stream: stream.unwrap_or(false),
+        include_usage: options.and_then(|o| o.include_usage).unwrap_or(false),
     })
 }
 

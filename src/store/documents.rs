@@ -541,14 +541,11 @@ impl Store {
         id: i64,
         op: &'static str,
     ) -> Result<(), StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(self.err(op))?;
-        exists
-            .map(|_| ())
-            .ok_or(StoreError::DocumentNotFound { id })
+        let sql = "SELECT id FROM documents WHERE id = ?1";
+        match self.row_exists(conn, sql, id, op).await? {
+            true => Ok(()),
+            false => Err(StoreError::DocumentNotFound { id }),
+        }
     }
 }
 

@@ -164,14 +164,27 @@ impl Store {
         id: i64,
         op: &'static str,
     ) -> Result<(), StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?1")
+        let sql = "SELECT id FROM conversations WHERE id = ?1";
+        match self.row_exists(conn, sql, id, op).await? {
+            true => Ok(()),
+            false => Err(StoreError::ConversationNotFound { id }),
+        }
+    }
+
+    /// Whether `sql` (a `SELECT` by `?1`) finds a row for `id` on `conn`.
+    async fn row_exists(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        sql: &'static str,
+        id: i64,
+        op: &'static str,
+    ) -> Result<bool, StoreError> {
+        let row: Option<i64> = sqlx::query_scalar(sql)
             .bind(id)
             .fetch_optional(conn)
             .await
             .map_err(self.err(op))?;
-        exists
-            .map(|_| ())
-            .ok_or(StoreError::ConversationNotFound { id })
+        Ok(row.is_some())
     }
 
     /// Starts a transaction that holds the write lock from its first statement.

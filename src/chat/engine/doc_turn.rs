@@ -20,7 +20,8 @@ use super::super::residency::NO_CONVERSATION;
 use super::super::reuse::common_prefix;
 use super::LoadedModel;
 
-/// Window plans kept per model load (each costs a pass of the tokenizer over the text).
+/// Window plans (and system prefixes) kept per model load: each costs a pass of the tokenizer
+/// over the text.
 const MAX_PLANS: usize = 32;
 
 /// Per loaded model: window plans by (text hash, budget), and the pinned document prefixes.
@@ -29,6 +30,9 @@ pub(super) struct DocumentState {
     plans: HashMap<(String, usize), Arc<WindowPlan>>,
     /// (document, prefix tokens), oldest first.
     pinned: Vec<(i64, Vec<u32>)>,
+    /// [`system_prefix`] by the blake3 of the system message: a turn about a document would
+    /// otherwise render and tokenize the whole window twice per question.
+    prefixes: HashMap<[u8; 32], Arc<[u32]>>,
 }
 
 /// A document's windows after [`encode_windows`].
@@ -189,7 +193,14 @@ pub(super) fn plan(
 /// The ids every prompt with system message `system` starts with, whatever the question:
 /// the common prefix of two renderings with different one-letter user messages (so it holds
 /// for any template, wherever it puts the system text).
-pub(super) fn system_prefix(model: &LoadedModel, system: &str) -> Result<Vec<u32>, ChatError> {
+pub(super) fn system_prefix(
+    model: &mut LoadedModel,
+    system: &str,
+) -> Result<Arc<[u32]>, ChatError> {
+    let key = *blake3::hash(system.as_bytes()).as_bytes();
+    if let Some(p) = model.documents.prefixes.get(&key) {
+        return Ok(Arc::clone(p));
+    }
     let ids = |q: &str| -> Result<Vec<u32>, ChatError> {
         let text = model.template.render_with_system_fallback(
             &[ChatMessage::system(system), ChatMessage::user(q)],
@@ -199,12 +210,17 @@ pub(super) fn system_prefix(model: &LoadedModel, system: &str) -> Result<Vec<u32
     };
     let (a, b) = (ids("A")?, ids("Z")?);
     let n = common_prefix(&a, &b);
-    Ok(a[..n].to_vec())
+    let prefix: Arc<[u32]> = Arc::from(&a[..n]);
+    if model.documents.prefixes.len() >= MAX_PLANS {
+        model.documents.prefixes.clear();
+    }
+    model.documents.prefixes.insert(key, Arc::clone(&prefix));
+    Ok(prefix)
 }
 
 /// Tokens of `prompt` that are the document prefix of system message `system`.
 pub(super) fn prefix_len(
-    model: &LoadedModel,
+    model: &mut LoadedModel,
     system: &str,
     prompt: &[u32],
 ) -> Result<usize, ChatError> {
@@ -244,7 +260,7 @@ pub(super) fn encode_windows(
 /// Tokens of document text one window can hold next to `system_prompt`, the template and the
 /// conversation (see `documents::window_budget`).
 pub(super) fn text_budget(
-    model: &LoadedModel,
+    model: &mut LoadedModel,
     system_prompt: &str,
     documents: &[TurnDocument],
 ) -> Result<usize, ChatError> {

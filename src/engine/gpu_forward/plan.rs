@@ -16,6 +16,7 @@ use crate::model::{ModelConfig, estimate_memory};
 use crate::quant::GgmlType;
 
 use super::{GpuForwardError, GpuForwardOptions};
+use crate::gpu::ops;
 
 /// What a model needs on the GPU with given options, and whether that fits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +98,7 @@ fn scratch_bytes(
     let b = opts.max_batch;
     let acts: usize = activation_sizes(cfg, b).iter().map(|(_, n)| n).sum();
     let logits = 2 * logit_rows(cfg, opts, binding) * cfg.n_vocab; // logits + staging
-    (acts + logits) as u64 * 4 + super::attention_scratch_bytes(cfg, opts, loops_limited)
+    (acts + logits) as u64 * 4 + attention_scratch_bytes(cfg, opts, loops_limited)
 }
 
 /// Bytes of host memory available (Linux), for adapters that allocate from it.
@@ -226,7 +227,7 @@ pub(super) fn plan_for(
         .to_vec();
     buffers.push((
         "attention scratch",
-        super::attention_scratch_bytes(cfg, opts, info.loops_limited()),
+        attention_scratch_bytes(cfg, opts, info.loops_limited()),
     ));
     for (name, bytes) in buffers {
         if bytes > binding {
@@ -276,4 +277,32 @@ pub(super) fn plan_for(
         );
     }
     plan
+}
+
+/// Bytes of the attention scratch for `opts`: the split-K partials of one query (decode) when
+/// the tiled prefill kernel takes the steps of several tokens — or that kernel's own partials
+/// where loops are limited and a context takes several splits — else the whole batch.
+pub(super) fn attention_scratch_bytes(
+    cfg: &ModelConfig,
+    opts: &GpuForwardOptions,
+    loops_limited: bool,
+) -> u64 {
+    if !ops::prefill_attention_supports(cfg.head_dim) {
+        return ops::attention_scratch_bytes(
+            opts.max_batch,
+            cfg.n_head,
+            cfg.head_dim,
+            opts.max_ctx,
+        );
+    }
+    let decode = ops::attention_scratch_bytes(1, cfg.n_head, cfg.head_dim, opts.max_ctx);
+    let split = ops::prefill_split_keys(cfg.head_dim, opts.max_ctx, loops_limited);
+    let prefill = ops::prefill_attention_scratch_bytes(
+        opts.max_batch,
+        cfg.n_head,
+        cfg.head_dim,
+        opts.max_ctx,
+        split,
+    );
+    decode.max(prefill)
 }
