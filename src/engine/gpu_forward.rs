@@ -20,13 +20,16 @@
 
 mod graph;
 mod plan;
+mod profiling;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::gguf::GgufFile;
 use crate::gpu::ops::KvLayout;
-use crate::gpu::{Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight};
+use crate::gpu::{
+    Dispatch, GpuBuffer, GpuContext, GpuError, GpuWeight, KernelProfiler, StepProfile,
+};
 use crate::kv::{KV_LAYOUT_VERSION, KvError, KvPool, ModelFingerprint, SeqId};
 use crate::model::tensor_names::*;
 use crate::model::{ModelConfig, ModelError};
@@ -212,6 +215,9 @@ pub struct GpuForward {
     /// Step plans by (tokens, output); every plan binds the pool's one block-table buffer,
     /// so a plan serves any sequence.
     plans: HashMap<(usize, StepOutput), Vec<Dispatch>>,
+    /// Set while profiling: every step times its kernels ([`GpuForward::set_profiling`]).
+    profiler: Option<KernelProfiler>,
+    last_profile: Option<StepProfile>,
 }
 
 fn tensor<'f>(
@@ -429,6 +435,8 @@ impl GpuForward {
             logit_rows,
             attn_scratch,
             plans: HashMap::new(),
+            profiler: None,
+            last_profile: None,
         })
     }
 
@@ -641,7 +649,9 @@ impl GpuForward {
         self.kv.append(self.seq, tokens)?;
         let mut enc = self.ctx.encoder("forward-step");
         self.kv.sync(&mut enc, self.seq)?;
-        {
+        if let Some(profiler) = &mut self.profiler {
+            profiler.record(&self.ctx, &mut enc, plan);
+        } else {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("forward"),
                 ..Default::default()
@@ -658,6 +668,9 @@ impl GpuForward {
         match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
             Ok(out) => {
                 self.kv.commit(self.seq)?;
+                if let Some(profiler) = &mut self.profiler {
+                    self.last_profile = Some(profiler.read(&self.ctx)?);
+                }
                 Ok(out)
             }
             Err(e) => {

@@ -13,6 +13,7 @@ mod dispatch;
 mod info;
 pub mod ops;
 mod pipelines;
+pub mod profile;
 mod shaders;
 mod weights;
 
@@ -21,7 +22,8 @@ pub use context::{AdapterChoice, GpuContext, WANTED_FEATURES};
 pub use counters::{CounterSnapshot, GpuCounters};
 pub use dispatch::{Dispatch, max_workgroups_grid};
 pub use info::GpuInfo;
-pub use pipelines::{PipelineCache, PipelineKey};
+pub use pipelines::{PipelineCache, PipelineKey, kernel_family};
+pub use profile::{KernelProfiler, KernelTime, StepProfile};
 pub use shaders::{ShaderId, preprocess};
 pub use weights::{GPU_TYPES, GpuWeight, WeightChunk};
 
@@ -58,6 +60,8 @@ pub enum GpuError {
     RowTooLarge { row_bytes: u64, limit: u64 },
     #[error("buffer of {bytes} bytes exceeds the adapter's max_buffer_size ({limit})")]
     BufferTooLarge { bytes: u64, limit: u64 },
+    #[error("adapter {adapter} cannot write timestamp queries, so kernels cannot be timed on it")]
+    NoTimestamps { adapter: String },
     #[error(transparent)]
     Readback(#[from] ReadbackError),
 }

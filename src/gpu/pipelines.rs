@@ -47,6 +47,50 @@ impl PipelineKey {
 #[derive(Default)]
 pub struct PipelineCache {
     map: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    /// Each pipeline's kernel family (by the pipeline's address; cached pipelines are never
+    /// dropped, so an address names one pipeline for the cache's life): for profiles.
+    families: Mutex<HashMap<usize, String>>,
+}
+
+/// Preprocessor defines that change how a kernel computes, not what: left out of its family.
+const MECHANICS: &[&str] = &[
+    "SUBGROUP",
+    "SUBGROUP_ROWS",
+    "DOT32",
+    "KV_F16",
+    "PARTIAL",
+    "COMBINE",
+];
+
+/// The name a profile groups a kernel under: shader, entry point when not `main`, then what it
+/// computes — weight types (`q4_k`, a fused kernel's slots in order) and variants (`add`,
+/// `norm`, `qkv`, `multi`...).
+pub fn kernel_family(key: &PipelineKey) -> String {
+    let mut name = key.shader.name().to_string();
+    if key.entry != "main" {
+        name = format!("{name}:{}", key.entry);
+    }
+    let mut types = Vec::new();
+    let mut variants = Vec::new();
+    for d in &key.defines {
+        // Fused kernels name a slot's type `S<slot>_TYPE_<T>`; sorted defines keep slot order.
+        let bare = match d.split_once('_') {
+            Some((slot, rest)) if slot.starts_with('S') && slot[1..].parse::<u8>().is_ok() => rest,
+            _ => d,
+        };
+        if let Some(ty) = bare.strip_prefix("TYPE_") {
+            types.push(ty.to_lowercase());
+        } else if !MECHANICS.contains(&bare) {
+            variants.push(bare.to_lowercase());
+        }
+    }
+    if !variants.is_empty() {
+        name = format!("{name}+{}", variants.join("+"));
+    }
+    if !types.is_empty() {
+        name = format!("{name} {}", types.join(","));
+    }
+    name
 }
 
 impl PipelineCache {
@@ -56,6 +100,12 @@ impl PipelineCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The kernel family of a pipeline this cache compiled ([`kernel_family`]).
+    pub fn family_of(&self, pipeline: &Arc<wgpu::ComputePipeline>) -> Option<String> {
+        let families = self.families.lock().ok()?;
+        families.get(&(Arc::as_ptr(pipeline) as usize)).cloned()
     }
 }
 
@@ -105,8 +155,41 @@ impl GpuContext {
         }
         let pipeline = Arc::new(pipeline);
         if let Ok(mut m) = cache.lock() {
-            m.insert(key.clone(), pipeline.clone());
+            // A racing compile of the same key keeps the first pipeline; name that one.
+            let kept = m.entry(key.clone()).or_insert(pipeline).clone();
+            if let Ok(mut f) = self.pipelines().families.lock() {
+                f.insert(Arc::as_ptr(&kept) as usize, kernel_family(key));
+            }
+            return Ok(kept);
         }
         Ok(pipeline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_name_what_a_kernel_computes_not_how() {
+        let fused = PipelineKey::new(ShaderId::MatVecFused, "main")
+            .define("QKV")
+            .define("S0_TYPE_Q4_K")
+            .define("S1_TYPE_Q4_K")
+            .define("S2_TYPE_Q6_K")
+            .define("S2_DOT32")
+            .define("SUBGROUP")
+            .define("NORM");
+        assert_eq!(
+            kernel_family(&fused),
+            "matvec_fused+norm+qkv q4_k,q4_k,q6_k"
+        );
+        let add = PipelineKey::new(ShaderId::MatVec, "main")
+            .define("TYPE_Q8_0")
+            .define("ADD")
+            .constant("TPR", 8.0);
+        assert_eq!(kernel_family(&add), "matvec+add q8_0");
+        let combine = PipelineKey::new(ShaderId::Attention, "combine").define("COMBINE");
+        assert_eq!(kernel_family(&combine), "attention:combine");
     }
 }

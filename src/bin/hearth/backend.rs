@@ -89,6 +89,14 @@ impl<'a> Backend<'a> {
         }
     }
 
+    /// The GPU engine, when this backend is one.
+    pub fn gpu_mut(&mut self) -> Option<&mut GpuForward> {
+        match self {
+            Backend::Gpu { forward, .. } => Some(forward),
+            Backend::Cpu { .. } => None,
+        }
+    }
+
     pub fn n_vocab(&self) -> usize {
         match self {
             Backend::Cpu { model, .. } => model.config().n_vocab,

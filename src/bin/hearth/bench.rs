@@ -46,6 +46,10 @@ pub struct Args {
     batch: usize,
     #[arg(long)]
     json: bool,
+    /// Also time every kernel with timestamp queries (GPU only) and report the time per
+    /// kernel family per token, for the prefill and for decode steps (JSON: "profile").
+    #[arg(long)]
+    profile: bool,
 }
 
 /// Mean and standard deviation of one measure over the repetitions.
@@ -91,6 +95,12 @@ pub fn run(args: Args) -> Result<()> {
         return print_json(&report);
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(profile) = report.get("profile").filter(|p| p.is_object()) {
+        match profile.get("unavailable") {
+            Some(why) => println!("\nno kernel profile: {}", why.as_str().unwrap_or("?")),
+            None => super::bench_profile::print(profile),
+        }
+    }
     Ok(())
 }
 
@@ -152,6 +162,20 @@ fn measure(
     }
     bar.finish_and_clear();
     let (pp, tg) = (stat(&pp), stat(&tg));
+    let ms = |tok_s: f64| if tok_s > 0.0 { 1000.0 / tok_s } else { 0.0 };
+    let profile = match backend.gpu_mut() {
+        Some(forward) if args.profile => Some(
+            super::bench_profile::profile(
+                forward,
+                &prompt,
+                args.batch,
+                args.gen_tokens,
+                (ms(pp.mean), ms(tg.mean)),
+            )
+            .unwrap_or_else(|e| json!({ "unavailable": format!("{e:#}") })),
+        ),
+        _ => None,
+    };
     let weights_bytes: u64 = file.tensors().iter().map(|t| t.n_bytes).sum();
     let adapter = gpu
         .map(|g| g.info().name.clone())
@@ -174,6 +198,7 @@ fn measure(
         "tg_ms_per_token": if tg.mean > 0.0 { 1000.0 / tg.mean } else { 0.0 },
         // Every decode step reads all weights once: the bandwidth decode achieves.
         "tg_weight_read_gb_s": weights_bytes as f64 * tg.mean / 1e9,
+        "profile": profile,
     }))
 }
 

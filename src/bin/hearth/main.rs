@@ -3,6 +3,7 @@
 
 mod backend;
 mod bench;
+mod bench_profile;
 mod cache;
 mod cached_generate;
 mod chat;

@@ -1,0 +1,107 @@
+//! `hearth bench --profile`: GPU time per kernel family per token from timestamp queries
+//! (`hearth::gpu::profile`), for a prompt's prefill and for decode steps after it, with each
+//! family's share of the step. The unprofiled step time of the same run is the reference the
+//! kernel times are checked against (`coverage`: kernels' sum / unprofiled step time).
+
+use anyhow::{Context, Result};
+use hearth::engine::gpu_forward::GpuForward;
+use hearth::gpu::StepProfile;
+use hearth::gpu::profile::totals_by_family;
+use serde_json::{Value, json};
+
+/// Decode steps profiled (after the prompt): enough to average the noise of a busy machine.
+const PROFILED_DECODE_STEPS: usize = 16;
+
+/// Profiles the prefill of `prompt` (steps of `batch` tokens) and up to
+/// [`PROFILED_DECODE_STEPS`] greedy decode steps after it. `step_ms` are the unprofiled
+/// figures of the same run: ms per prompt token and per decoded token.
+pub fn profile(
+    forward: &mut GpuForward,
+    prompt: &[u32],
+    batch: usize,
+    decode_steps: usize,
+    step_ms: (f64, f64),
+) -> Result<Value> {
+    forward
+        .set_profiling(true)
+        .context("--profile needs timestamp queries")?;
+    forward.reset();
+    let mut prefill = Vec::new();
+    let mut next = 0;
+    for chunk in prompt.chunks(batch.max(1)) {
+        next = forward.step_greedy(chunk)?;
+        prefill.extend(forward.take_profile());
+    }
+    let mut decode = Vec::new();
+    for _ in 0..decode_steps.min(PROFILED_DECODE_STEPS) {
+        next = forward.step_greedy(&[next])?;
+        decode.extend(forward.take_profile());
+    }
+    forward.set_profiling(false)?;
+    Ok(json!({
+        "prefill": phase(&prefill, prompt.len(), step_ms.0),
+        "decode": phase(&decode, decode.len(), step_ms.1),
+    }))
+}
+
+/// One phase's table: per family, ms per token and share of the kernels' sum; the profiled
+/// span per token; the unprofiled step time per token; and their coverage.
+fn phase(steps: &[StepProfile], tokens: usize, unprofiled_ms_per_token: f64) -> Value {
+    let per_token = |ns: f64| ns / 1e6 / tokens.max(1) as f64;
+    let totals = totals_by_family(steps);
+    let kernels_ns: f64 = totals.iter().map(|t| t.1).sum();
+    let span_ns: f64 = steps.iter().map(|s| s.span_ns).sum();
+    let families: Vec<Value> = totals
+        .iter()
+        .map(|(family, ns, n)| {
+            json!({
+                "family": family,
+                "ms_per_token": per_token(*ns),
+                "dispatches_per_token": *n as f64 / tokens.max(1) as f64,
+                "share": if kernels_ns > 0.0 { ns / kernels_ns } else { 0.0 },
+            })
+        })
+        .collect();
+    let kernels_ms = per_token(kernels_ns);
+    json!({
+        "tokens": tokens,
+        "steps": steps.len(),
+        "kernels_ms_per_token": kernels_ms,
+        "span_ms_per_token": per_token(span_ns),
+        "unprofiled_ms_per_token": unprofiled_ms_per_token,
+        // How much of the unprofiled step the kernels explain (1.0 = all of it).
+        "coverage": if unprofiled_ms_per_token > 0.0 { kernels_ms / unprofiled_ms_per_token } else { 0.0 },
+        "families": families,
+    })
+}
+
+/// The profile as a table per phase.
+pub fn print(profile: &Value) {
+    for name in ["prefill", "decode"] {
+        let p = &profile[name];
+        let f = |k: &str| p[k].as_f64().unwrap_or(0.0);
+        println!(
+            "\n{name}: {} tokens in {} steps; kernels {:.3} ms/token, GPU span {:.3} ms/token, \
+             unprofiled step {:.3} ms/token (kernels cover {:.0}% of it)",
+            p["tokens"],
+            p["steps"],
+            f("kernels_ms_per_token"),
+            f("span_ms_per_token"),
+            f("unprofiled_ms_per_token"),
+            100.0 * f("coverage"),
+        );
+        println!(
+            "  {:<44} {:>10} {:>8} {:>7}",
+            "kernel family", "ms/token", "calls/t", "share"
+        );
+        for fam in p["families"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<44} {:>10.4} {:>8.2} {:>6.1}%",
+                fam["family"].as_str().unwrap_or("?"),
+                fam["ms_per_token"].as_f64().unwrap_or(0.0),
+                fam["dispatches_per_token"].as_f64().unwrap_or(0.0),
+                100.0 * fam["share"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+}
