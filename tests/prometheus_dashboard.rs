@@ -1,0 +1,234 @@
+//! The Grafana dashboard tested without Grafana: a real Prometheus, run on the shipped scrape
+//! config (`deploy/prometheus/prometheus.yml`, target and interval rewritten to this test's
+//! server and 1 s), scrapes a `hearth serve` that answers a bounded burst of requests sharing a
+//! prefix (streamed and not); then every PromQL expression of `deploy/grafana/dashboards/
+//! hearth.json` (panels, nested rows) runs through Prometheus's `/api/v1/query`. Grafana's
+//! variables are replaced first: `$__rate_interval` and `$__range` by `1m` (the whole test fits
+//! in it), `$__interval` by `15s`, `$instance` by the value its own `label_values` query finds,
+//! `$DS_PROMETHEUS` needs no value. The test fails, listing them, on expressions that error,
+//! return no series, or return only NaN.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::cli::gpu_available;
+use common::http::post_json;
+use common::prometheus::{self, Prometheus, sample_value};
+use common::serve::ServeProc;
+use serde_json::{Value, json};
+
+const MODEL: &str = "stories260K-q8_0.gguf";
+/// Requests in the burst: each of `CLIENTS` threads sends one plain and one streamed request.
+const CLIENTS: usize = 3;
+const REQUESTS: usize = 2 * CLIENTS;
+
+fn repo_file(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The shipped scrape config, pointed at `target` and scraping every second.
+fn scrape_config(target: &str) -> String {
+    let shipped = repo_file("deploy/prometheus/prometheus.yml");
+    assert!(shipped.contains("\"127.0.0.1:8080\""), "{shipped}");
+    assert!(shipped.contains("scrape_interval: 15s"), "{shipped}");
+    shipped
+        .replace("\"127.0.0.1:8080\"", &format!("\"{target}\""))
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+}
+
+/// Every `targets[].expr` of the dashboard's panels, rows' nested panels included:
+/// (panel title, expression).
+fn dashboard_exprs(panels: &Value, out: &mut Vec<(String, String)>) {
+    for p in panels.as_array().into_iter().flatten() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if let Some(e) = t["expr"].as_str() {
+                out.push((p["title"].as_str().unwrap_or("?").to_string(), e.into()));
+            }
+        }
+        dashboard_exprs(&p["panels"], out);
+    }
+}
+
+/// `label_values(SELECTOR, LABEL)` of a query variable: (selector, label).
+fn label_values_query(var: &Value) -> (String, String) {
+    let q = var["query"]["query"]
+        .as_str()
+        .or(var["query"].as_str())
+        .unwrap_or_else(|| panic!("variable without a query: {var}"));
+    let args = q
+        .strip_prefix("label_values(")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("only label_values(…) variables are tested: {q}"));
+    let (selector, label) = args.rsplit_once(',').expect("label_values(selector, label)");
+    (selector.trim().to_string(), label.trim().to_string())
+}
+
+/// Replaces `$name` and `${name}` by each value.
+fn substitute(expr: &str, vars: &[(String, String)]) -> String {
+    let mut e = expr.to_string();
+    for (name, value) in vars {
+        e = e.replace(&format!("${{{name}}}"), value);
+        e = e.replace(&format!("${name}"), value);
+    }
+    e
+}
+
+/// One request of the burst; all share a long system prompt, so all but the first reuse it.
+fn ask(addr: &str, model: &str, question: &str, stream: bool) -> u64 {
+    let body = json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You are a storyteller. ".repeat(6)},
+            {"role": "user", "content": question},
+        ],
+        "temperature": 0,
+        "max_tokens": 8,
+        "stream": stream,
+        "stream_options": if stream { json!({"include_usage": true}) } else { Value::Null },
+    });
+    let r = post_json(addr, "/v1/chat/completions", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let usage = if stream {
+        let data = r.sse_data();
+        assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
+        let last: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+        last["usage"].clone()
+    } else {
+        r.json()["usage"].clone()
+    };
+    usage["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no cached_tokens in {usage}"))
+}
+
+#[test]
+fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
+    let started = Instant::now();
+    let Some(bin) = prometheus::binary() else {
+        return;
+    };
+    let Some(model) = common::fixture_model(MODEL) else {
+        return;
+    };
+    if !gpu_available() {
+        return;
+    }
+    let dashboard: Value = serde_json::from_str(&repo_file("deploy/grafana/dashboards/hearth.json"))
+        .expect("the dashboard is JSON");
+    let docs = repo_file("docs/metrics.md");
+    let mut exprs = Vec::new();
+    dashboard_exprs(&dashboard["panels"], &mut exprs);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+
+    let data = tempfile::tempdir().unwrap();
+    let serve = ServeProc::start(&model, &["--data-dir", data.path().to_str().unwrap()]);
+    let mut prom = Prometheus::start(&bin, &scrape_config(&serve.addr));
+    let up = r#"up{job="hearth"} == 1"#;
+    let scraped = prom.wait_for(Duration::from_secs(30), "the target is up", |p| {
+        p.query(up).is_ok_and(|r| !r.is_empty())
+    });
+    assert!(scraped, "no successful scrape of {}: {}", serve.addr, prom.log());
+
+    // The burst: concurrent clients, so requests queue behind the single engine.
+    let cached: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let (addr, id) = (serve.addr.as_str(), serve.model_id.as_str());
+                s.spawn(move || {
+                    let q = format!("Tell me about animal number {i}.");
+                    [ask(addr, id, &q, false), ask(addr, id, &q, true)]
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(
+        cached.iter().any(|&c| c > 0),
+        "the shared prefix was reused: {cached:?}"
+    );
+
+    // Wait for a scrape that saw the whole burst.
+    let all = format!("hearth_requests_total >= {REQUESTS}");
+    let seen = prom.wait_for(Duration::from_secs(30), "the burst is scraped", |p| {
+        p.query(&all).is_ok_and(|r| !r.is_empty())
+    });
+    assert!(seen, "the burst never showed up in Prometheus: {}", prom.log());
+
+    let mut vars = vec![
+        ("__rate_interval".to_string(), "1m".to_string()),
+        ("__range".to_string(), "1m".to_string()),
+        ("__interval".to_string(), "15s".to_string()),
+    ];
+    for var in dashboard["templating"]["list"].as_array().unwrap() {
+        let name = var["name"].as_str().unwrap().to_string();
+        if var["type"] != "query" {
+            assert_eq!(var["type"], "datasource", "untested variable {name}");
+            assert!(
+                exprs.iter().all(|(_, e)| !e.contains(&name)),
+                "{name} used in a query"
+            );
+            continue;
+        }
+        let (selector, label) = label_values_query(var);
+        let values = prom.label_values(&label, &substitute(&selector, &vars));
+        assert!(
+            values.contains(&serve.addr),
+            "${name}: {values:?} lacks {}",
+            serve.addr
+        );
+        vars.push((name, serve.addr.replace('.', "\\\\.")));
+    }
+
+    let mut failures = Vec::new();
+    for (title, expr) in &exprs {
+        let q = substitute(expr, &vars);
+        let names: Vec<&str> = q
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("hearth_"))
+            .collect();
+        for n in names {
+            let base = n.strip_suffix("_bucket").unwrap_or(n);
+            if !docs.contains(&format!("`{base}`")) {
+                failures.push(format!("{title}: {n} is not in docs/metrics.md"));
+            }
+        }
+        if q.contains('$') {
+            failures.push(format!("{title}: unreplaced variable in {q}"));
+            continue;
+        }
+        match prom.query(&q) {
+            Err(e) => failures.push(format!("{title}: {q}: error {e}")),
+            Ok(rows) if rows.is_empty() => failures.push(format!("{title}: {q}: no series")),
+            Ok(rows) if rows.iter().all(|r| sample_value(r).is_nan()) => {
+                failures.push(format!("{title}: {q}: only NaN: {rows:?}"))
+            }
+            Ok(rows) => eprintln!("ok  {title}: {q} -> {} series", rows.len()),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} dashboard expressions failed:\n{}",
+        failures.len(),
+        exprs.len(),
+        failures.join("\n")
+    );
+
+    // The burst reused its shared prefix, so the hit-rate panel shows more than zero.
+    let (_, hit_rate) = exprs
+        .iter()
+        .find(|(t, _)| t == "Token hit rate")
+        .expect("a Token hit rate panel");
+    let rows = prom.query(&substitute(hit_rate, &vars)).unwrap();
+    assert!(sample_value(&rows[0]) > 0.0, "{rows:?}");
+    eprintln!(
+        "{} expressions checked in {:.1} s",
+        exprs.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
