@@ -1,12 +1,14 @@
 //! The Grafana dashboard tested without Grafana: a real Prometheus, run on the shipped scrape
-//! config (`deploy/prometheus/prometheus.yml`, target and interval rewritten to this test's
-//! server and 1 s), scrapes a `hearth serve` that answers a bounded burst of requests sharing a
+//! config (`deploy/prometheus/prometheus.yml`: target and interval rewritten to this test's
+//! server and 1 s, its `authorization` example uncommented with this test's key file), scrapes
+//! a `hearth serve --api-key` that answers a bounded burst of requests sharing a
 //! prefix (streamed and not); then every PromQL expression of `deploy/grafana/dashboards/
 //! hearth.json` (panels, nested rows) runs through Prometheus's `/api/v1/query`. Grafana's
-//! variables are replaced first: `$__rate_interval` and `$__range` by `1m` (the whole test fits
-//! in it), `$__interval` by `15s`, `$instance` by the value its own `label_values` query finds,
-//! `$DS_PROMETHEUS` needs no value. The test fails, listing them, on expressions that error,
-//! return no series, or return only NaN.
+//! variables are replaced first: `$__rate_interval` and `$__range` by a window holding every
+//! scrape since Prometheus started (at least 30 s), `$__interval` by `15s`, `$instance` by the
+//! value its own `label_values` query finds; `$DS_PROMETHEUS` (the datasource) is in no query.
+//! The test fails, listing them, on expressions that error, return no series, or return only
+//! NaN, and on metric names missing from `docs/metrics.md`.
 
 mod common;
 
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::cli::gpu_available;
-use common::http::post_json;
+use common::http::request;
 use common::prometheus::{self, Prometheus, sample_value};
 use common::serve::ServeProc;
 use serde_json::{Value, json};
@@ -23,20 +25,29 @@ const MODEL: &str = "stories260K-q8_0.gguf";
 /// Requests in the burst: each of `CLIENTS` threads sends one plain and one streamed request.
 const CLIENTS: usize = 3;
 const REQUESTS: usize = 2 * CLIENTS;
+/// `hearth serve --api-key`, so the scrape config's `authorization` example is tested too.
+const KEY: &str = "test-key-0123";
 
 fn repo_file(rel: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The shipped scrape config, pointed at `target` and scraping every second.
-fn scrape_config(target: &str) -> String {
+/// The shipped scrape config, pointed at `target`, scraping every second, with its
+/// `authorization` example uncommented to read the API key from `key_file`.
+fn scrape_config(target: &str, key_file: &str) -> String {
     let shipped = repo_file("deploy/prometheus/prometheus.yml");
-    assert!(shipped.contains("\"127.0.0.1:8080\""), "{shipped}");
-    assert!(shipped.contains("scrape_interval: 15s"), "{shipped}");
+    let auth = "    # authorization:\n    #   type: Bearer\n    #   credentials_file: \
+                /etc/prometheus/hearth-api-key\n";
+    for part in ["\"127.0.0.1:8080\"", "scrape_interval: 15s", auth] {
+        assert!(shipped.contains(part), "no {part:?} in {shipped}");
+    }
+    let auth_on =
+        format!("    authorization:\n      type: Bearer\n      credentials_file: {key_file}\n");
     shipped
         .replace("\"127.0.0.1:8080\"", &format!("\"{target}\""))
         .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace(auth, &auth_on)
 }
 
 /// Every `targets[].expr` of the dashboard's panels, rows' nested panels included:
@@ -62,7 +73,9 @@ fn label_values_query(var: &Value) -> (String, String) {
         .strip_prefix("label_values(")
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("only label_values(…) variables are tested: {q}"));
-    let (selector, label) = args.rsplit_once(',').expect("label_values(selector, label)");
+    let (selector, label) = args
+        .rsplit_once(',')
+        .expect("label_values(selector, label)");
     (selector.trim().to_string(), label.trim().to_string())
 }
 
@@ -89,7 +102,15 @@ fn ask(addr: &str, model: &str, question: &str, stream: bool) -> u64 {
         "stream": stream,
         "stream_options": if stream { json!({"include_usage": true}) } else { Value::Null },
     });
-    let r = post_json(addr, "/v1/chat/completions", &body);
+    let auth = format!("Bearer {KEY}");
+    let headers = [("Authorization", auth.as_str())];
+    let r = request(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        &headers,
+        body.to_string().as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let usage = if stream {
         let data = r.sse_data();
@@ -116,21 +137,31 @@ fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
     if !gpu_available() {
         return;
     }
-    let dashboard: Value = serde_json::from_str(&repo_file("deploy/grafana/dashboards/hearth.json"))
-        .expect("the dashboard is JSON");
+    let dashboard: Value =
+        serde_json::from_str(&repo_file("deploy/grafana/dashboards/hearth.json"))
+            .expect("the dashboard is JSON");
     let docs = repo_file("docs/metrics.md");
     let mut exprs = Vec::new();
     dashboard_exprs(&dashboard["panels"], &mut exprs);
     assert!(exprs.len() >= 10, "{exprs:?}");
 
     let data = tempfile::tempdir().unwrap();
-    let serve = ServeProc::start(&model, &["--data-dir", data.path().to_str().unwrap()]);
-    let mut prom = Prometheus::start(&bin, &scrape_config(&serve.addr));
+    let dir = data.path().to_str().unwrap();
+    let key_file = format!("{dir}/api-key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let serve = ServeProc::start(&model, &["--data-dir", dir, "--api-key", KEY]);
+    let mut prom = Prometheus::start(&bin, &scrape_config(&serve.addr, &key_file));
+    let prom_started = Instant::now();
     let up = r#"up{job="hearth"} == 1"#;
     let scraped = prom.wait_for(Duration::from_secs(30), "the target is up", |p| {
         p.query(up).is_ok_and(|r| !r.is_empty())
     });
-    assert!(scraped, "no successful scrape of {}: {}", serve.addr, prom.log());
+    assert!(
+        scraped,
+        "no successful scrape of {}: {}",
+        serve.addr,
+        prom.log()
+    );
 
     // The burst: concurrent clients, so requests queue behind the single engine.
     let cached: Vec<u64> = std::thread::scope(|s| {
@@ -158,11 +189,16 @@ fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
     let seen = prom.wait_for(Duration::from_secs(30), "the burst is scraped", |p| {
         p.query(&all).is_ok_and(|r| !r.is_empty())
     });
-    assert!(seen, "the burst never showed up in Prometheus: {}", prom.log());
+    assert!(
+        seen,
+        "the burst never showed up in Prometheus: {}",
+        prom.log()
+    );
 
+    let window = format!("{}s", (prom_started.elapsed().as_secs() + 5).max(30));
     let mut vars = vec![
-        ("__rate_interval".to_string(), "1m".to_string()),
-        ("__range".to_string(), "1m".to_string()),
+        ("__rate_interval".to_string(), window.clone()),
+        ("__range".to_string(), window),
         ("__interval".to_string(), "15s".to_string()),
     ];
     for var in dashboard["templating"]["list"].as_array().unwrap() {

@@ -48,7 +48,10 @@ impl Prometheus {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(bin)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .args(["--log.level=warn", "--storage.tsdb.retention.time=1h"])
             .stdin(Stdio::null())
@@ -111,7 +114,10 @@ impl Prometheus {
             return Err(format!("{}: {}", v["errorType"], v["error"]));
         }
         if v["data"]["resultType"] != "vector" {
-            return Err(format!("result type {} (not a vector)", v["data"]["resultType"]));
+            return Err(format!(
+                "result type {} (not a vector)",
+                v["data"]["resultType"]
+            ));
         }
         Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
     }
