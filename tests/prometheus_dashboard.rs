@@ -268,3 +268,67 @@ fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Every panel of the dashboard, rows' nested panels included.
+fn all_panels(panels: &Value, out: &mut Vec<Value>) {
+    for p in panels.as_array().into_iter().flatten() {
+        out.push(p.clone());
+        all_panels(&p["panels"], out);
+    }
+}
+
+/// What Grafana needs of the JSON (no Prometheus or fixtures needed): unique panel ids, panels
+/// inside the 24-column grid, unique `refId`s per panel, every query on the `DS_PROMETHEUS`
+/// datasource variable, whose default is the provisioned datasource's uid.
+#[test]
+fn the_dashboard_json_is_well_formed_for_grafana() {
+    let d: Value = serde_json::from_str(&repo_file("deploy/grafana/dashboards/hearth.json"))
+        .expect("the dashboard is JSON");
+    assert!(
+        d["schemaVersion"].as_u64().is_some_and(|v| v >= 36),
+        "{}",
+        d["schemaVersion"]
+    );
+    assert!(d["uid"].as_str().is_some_and(|u| !u.is_empty()));
+    let ds = json!({"type": "prometheus", "uid": "${DS_PROMETHEUS}"});
+    let mut panels = Vec::new();
+    all_panels(&d["panels"], &mut panels);
+    let mut ids = std::collections::HashSet::new();
+    for p in &panels {
+        let title = p["title"].as_str().unwrap_or("?");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("panel id")),
+            "duplicate id: {title}"
+        );
+        let g = &p["gridPos"];
+        let (x, w) = (g["x"].as_u64().unwrap(), g["w"].as_u64().unwrap());
+        assert!(
+            w > 0 && x + w <= 24 && g["h"].as_u64().unwrap() > 0,
+            "{title}: {g}"
+        );
+        if p["type"] == "row" {
+            continue;
+        }
+        assert_eq!(p["datasource"], ds, "{title}");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}");
+        let mut refs = std::collections::HashSet::new();
+        for t in targets {
+            assert_eq!(t["datasource"], ds, "{title}");
+            assert!(refs.insert(t["refId"].as_str().unwrap()), "{title}: {t}");
+        }
+    }
+    let vars = d["templating"]["list"].as_array().unwrap();
+    let source = vars.iter().find(|v| v["name"] == "DS_PROMETHEUS").unwrap();
+    assert_eq!(source["type"], "datasource");
+    assert_eq!(source["query"], "prometheus");
+    let uid = source["current"]["value"].as_str().unwrap();
+    let provisioned = repo_file("deploy/grafana/provisioning/datasources/hearth.yml");
+    assert!(
+        provisioned.contains(&format!("uid: {uid}")),
+        "{provisioned}"
+    );
+    for v in vars.iter().filter(|v| v["type"] == "query") {
+        assert_eq!(v["datasource"], ds, "{v}");
+    }
+}
