@@ -181,7 +181,7 @@ fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
     });
     assert!(
         cached.iter().any(|&c| c > 0),
-        "the shared prefix was reused: {cached:?}"
+        "no request reused the shared system prompt: {cached:?}"
     );
 
     // Wait for a scrape that saw the whole burst.
