@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config python3 ca-certificates mesa-vulkan-drivers)
+# tests/prometheus_dashboard.rs runs its own Prometheus (loopback, temporary data dir); the
+# package's system service is not used.
+packages+=(prometheus)
 # tests/server.rs runs the official openai client in a venv (scripts/openai-client-test.sh).
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || packages+=(python3-venv)
 # fetch-real-models.sh downloads wheels with `python3 -m pip` (Debian's python3 has no pip).
