@@ -162,17 +162,10 @@ fn measure(
     }
     bar.finish_and_clear();
     let (pp, tg) = (stat(&pp), stat(&tg));
-    let ms = |tok_s: f64| if tok_s > 0.0 { 1000.0 / tok_s } else { 0.0 };
     let profile = match backend.gpu_mut() {
         Some(forward) if args.profile => Some(
-            super::bench_profile::profile(
-                forward,
-                &prompt,
-                args.batch,
-                args.gen_tokens,
-                (ms(pp.mean), ms(tg.mean)),
-            )
-            .unwrap_or_else(|e| json!({ "unavailable": format!("{e:#}") })),
+            super::bench_profile::profile(forward, &prompt, args.batch, args.gen_tokens)
+                .unwrap_or_else(|e| json!({ "unavailable": format!("{e:#}") })),
         ),
         _ => None,
     };

@@ -1,47 +1,90 @@
 //! `hearth bench --profile`: GPU time per kernel family per token from timestamp queries
 //! (`hearth::gpu::profile`), for a prompt's prefill and for decode steps after it, with each
-//! family's share of the step. The unprofiled step time of the same run is the reference the
-//! kernel times are checked against (`coverage`: kernels' sum / unprofiled step time).
+//! family's share of the step. The same steps run unprofiled just before are the reference the
+//! kernel times are checked against (`coverage`: kernels' sum / unprofiled step time). The
+//! profiled span (first kernel's start to the last one's end) shows what the passes cost.
 
 use anyhow::{Context, Result};
 use hearth::engine::gpu_forward::GpuForward;
 use hearth::gpu::StepProfile;
 use hearth::gpu::profile::totals_by_family;
 use serde_json::{Value, json};
+use std::time::Instant;
 
 /// Decode steps profiled (after the prompt): enough to average the noise of a busy machine.
 const PROFILED_DECODE_STEPS: usize = 16;
+/// Unprofiled/profiled pairs of runs.
+const ROUNDS: usize = 3;
 
 /// Profiles the prefill of `prompt` (steps of `batch` tokens) and up to
-/// [`PROFILED_DECODE_STEPS`] greedy decode steps after it. `step_ms` are the unprofiled
-/// figures of the same run: ms per prompt token and per decoded token.
+/// [`PROFILED_DECODE_STEPS`] greedy decode steps after it, each profiled run preceded by the
+/// same steps unprofiled (plans already built by the measurement): the reference step times.
 pub fn profile(
     forward: &mut GpuForward,
     prompt: &[u32],
     batch: usize,
     decode_steps: usize,
-    step_ms: (f64, f64),
 ) -> Result<Value> {
-    forward
-        .set_profiling(true)
-        .context("--profile needs timestamp queries")?;
+    let decode_steps = decode_steps.min(PROFILED_DECODE_STEPS);
+    let (mut prefill_ms, mut decode_ms) = (0.0, 0.0);
+    let (mut prefill, mut decode) = (Vec::new(), Vec::new());
+    // Unprofiled and profiled runs alternate so that a busy machine's drift hits both alike.
+    for _ in 0..ROUNDS {
+        forward.set_profiling(false)?;
+        let (p, d) = run_steps(forward, prompt, batch, decode_steps, |_| {})?;
+        prefill_ms += p;
+        decode_ms += d;
+        forward
+            .set_profiling(true)
+            .context("--profile needs timestamp queries")?;
+        run_steps(
+            forward,
+            prompt,
+            batch,
+            decode_steps,
+            |(phase, profile)| match phase {
+                Phase::Prefill => prefill.extend(profile),
+                Phase::Decode => decode.extend(profile),
+            },
+        )?;
+    }
+    forward.set_profiling(false)?;
+    let (prompt_tokens, decode_tokens) = (prompt.len() * ROUNDS, decode_steps * ROUNDS);
+    Ok(json!({
+        "rounds": ROUNDS,
+        "prefill": phase(&prefill, prompt_tokens, prefill_ms / prompt_tokens.max(1) as f64),
+        "decode": phase(&decode, decode_tokens, decode_ms / decode_tokens.max(1) as f64),
+    }))
+}
+
+enum Phase {
+    Prefill,
+    Decode,
+}
+
+/// Prefills `prompt` from an empty cache and decodes `decode_steps` greedy tokens, handing
+/// each step's profile (when profiling) to `each`. Returns the wall ms of both phases.
+fn run_steps(
+    forward: &mut GpuForward,
+    prompt: &[u32],
+    batch: usize,
+    decode_steps: usize,
+    mut each: impl FnMut((Phase, Option<StepProfile>)),
+) -> Result<(f64, f64)> {
     forward.reset();
-    let mut prefill = Vec::new();
+    let start = Instant::now();
     let mut next = 0;
     for chunk in prompt.chunks(batch.max(1)) {
         next = forward.step_greedy(chunk)?;
-        prefill.extend(forward.take_profile());
+        each((Phase::Prefill, forward.take_profile()));
     }
-    let mut decode = Vec::new();
-    for _ in 0..decode_steps.min(PROFILED_DECODE_STEPS) {
+    let prefill_ms = start.elapsed().as_secs_f64() * 1e3;
+    let start = Instant::now();
+    for _ in 0..decode_steps {
         next = forward.step_greedy(&[next])?;
-        decode.extend(forward.take_profile());
+        each((Phase::Decode, forward.take_profile()));
     }
-    forward.set_profiling(false)?;
-    Ok(json!({
-        "prefill": phase(&prefill, prompt.len(), step_ms.0),
-        "decode": phase(&decode, decode.len(), step_ms.1),
-    }))
+    Ok((prefill_ms, start.elapsed().as_secs_f64() * 1e3))
 }
 
 /// One phase's table: per family, ms per token and share of the kernels' sum; the profiled
