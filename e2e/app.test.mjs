@@ -1,7 +1,8 @@
 // Hearth as a user meets it: first run with no model, loading the stories260K fixture,
 // streaming replies, KV reuse on the second turn, a document attached and asked about (and read
 // from its cache in a second conversation), the cache panel, a restart whose next reply restores
-// its prefix from disk, and a broken GGUF file.
+// its prefix from disk, a broken GGUF file, and the built-in model started from the welcome
+// screen.
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,10 +54,13 @@ function parseStats(line) {
   return { prompt: num(/([\d,]+) prompt tokens?/), reused: num(/([\d,]+) reused/), computed: num(/([\d,]+) computed/) };
 }
 
-test('first run: the welcome screen, no model', async () => {
+test('first run: the welcome screen, no model, the built-in model offered', async () => {
   browser = await startApp();
   const welcome = await visible(browser, 'welcome', 60_000);
   assert.match(await welcome.getText(), /Hearth/);
+  const builtin = await visible(browser, 'builtin-model');
+  assert.match(await builtin.getText(), /Start with the built-in model/);
+  assert.match(await builtin.getText(), /SmolLM2 135M Instruct .*works offline.*7B model/s);
   await shot(browser, '01-welcome');
 });
 
@@ -293,4 +297,24 @@ test('the page cannot make the core open a file it was not given', async () => {
     }
   }, other);
   assert.match(outcome, /unpicked\.gguf: Hearth opens files only when you choose them/);
+});
+
+test('the built-in model: one click on the welcome screen, then a chat, with no file and no network', async () => {
+  await (await visible(browser, 'nav-model')).click();
+  await (await visible(browser, 'unload-model')).click();
+  await until(async () => !/stories|260K/i.test(await textOf(browser, 'model-status')), { what: 'the model unloaded' });
+  await (await visible(browser, 'new-conversation')).click();
+  await (await visible(browser, 'start-builtin')).click();
+  await until(async () => /SmolLM2/i.test(await textOf(browser, 'model-status')), {
+    timeout: 180_000,
+    what: 'the built-in model loaded',
+  }).catch(async (err) => {
+    await shot(browser, '09-builtin-stuck');
+    const error = await textOf(browser, 'model-error');
+    throw new Error(`${err.message}; model error: ${error || 'none'}`);
+  });
+  const reply = await send('What is the capital of France?');
+  console.log(`built-in model: ${reply.line}: ${reply.reply.slice(0, 80)}`);
+  assert.ok(reply.reply.trim().length > 0, 'the built-in model replies');
+  await shot(browser, '09-builtin-chat');
 });

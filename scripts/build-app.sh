@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Hearth desktop app and its Linux installers (.deb, .rpm) with the Tauri CLI.
 # Installs the system packages Tauri needs on Debian/Ubuntu when they are missing.
-# Output: target/release/bundle/{deb,rpm}/ (and the binary target/release/hearth-desktop).
+# Output: target/release/bundle/{deb,rpm}/ (and the binary target/release/hearth-desktop), with
+# the built-in model bundled (scripts/fetch-builtin-model.sh).
 #   scripts/build-app.sh            # deb + rpm
 #   scripts/build-app.sh deb        # only the .deb
 #   scripts/build-app.sh none       # only the binary
@@ -34,7 +35,10 @@ if [ "$bundles" = none ]; then
 else
   bundle_args=(--bundles "${bundles// /,}")
 fi
-(cd src-tauri && npx tauri build "${bundle_args[@]}" -- --locked)
+# The built-in model (SmolLM2-135M-Instruct, sha256-checked) and its licence, bundled as
+# resources under builtin/ by the extra config; `cargo build` alone makes an app without it.
+./scripts/fetch-builtin-model.sh
+(cd src-tauri && npx tauri build --config tauri.builtin.conf.json "${bundle_args[@]}" -- --locked)
 
 # cargo (and so tauri) builds under CARGO_TARGET_DIR when it is set.
 target_dir=${CARGO_TARGET_DIR:-$root/target}

@@ -2,8 +2,9 @@
 # End-to-end tests of the desktop app as a user meets it:
 #  1. the release app under Xvfb, driven through tauri-driver + WebKitWebDriver (WebdriverIO),
 #     by e2e/*.test.mjs with `node --test` (first run, load the stories260K fixture, streaming,
-#     KV reuse on the second turn, restart, broken GGUF);
-#  2. the .deb installed with apt and the installed binary launched under Xvfb.
+#     KV reuse on the second turn, restart, broken GGUF, the built-in model);
+#  2. the .deb installed with apt (the built-in model and its licence in it) and the installed
+#     binary launched under Xvfb.
 # Screenshots go to target/e2e-shots/ and their paths are printed.
 #   scripts/e2e.sh            # both
 #   HEARTH_E2E_SKIP_DEB=1 scripts/e2e.sh   # only the WebDriver tests
@@ -69,6 +70,16 @@ if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --reinstall "$deb"
   installed=$(dpkg -L hearth | grep -E '^/usr/bin/' | head -1)
   echo "e2e: installed binary $installed; desktop entry $(dpkg -L hearth | grep '\.desktop$' | head -1)"
+  # The built-in model and its licence are in the package, byte for byte.
+  builtin=$(dpkg -L hearth | grep '/builtin/SmolLM2-135M-Instruct.Q4_1.gguf$' | head -1)
+  licence=$(dpkg -L hearth | grep '/builtin/LICENSE-SmolLM2.txt$' | head -1)
+  if [ -n "$builtin" ] && [ -n "$licence" ] && grep -q "Apache License" "$licence" &&
+    [ "$(sha256sum "$builtin" | cut -d' ' -f1)" = b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53 ]; then
+    echo "# pass installed-deb-builtin-model ($builtin)"
+  else
+    echo "# fail installed-deb-builtin-model (model '${builtin:-missing}', licence '${licence:-missing}')"
+    status=1
+  fi
   rm -rf "$XDG_DATA_HOME"/*
   unset HEARTH_TEST_PICK_FILE
   xvfb-run -a -s "-screen 0 1280x900x24" bash -c '

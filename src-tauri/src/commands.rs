@@ -32,6 +32,8 @@ pub struct AppStateDto {
     adapter_error: Option<String>,
     settings: Settings,
     version: String,
+    /// The model bundled with the app (none in a build without it).
+    builtin_model: Option<crate::builtin::BuiltinModel>,
 }
 
 #[tauri::command]
@@ -48,6 +50,7 @@ pub async fn app_state(state: State<'_, AppData>) -> CmdResult<AppStateDto> {
         adapter_error: status.adapter_error,
         settings,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        builtin_model: state.builtin_model.clone(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Hearth's desktop shell (Tauri v2): a thin layer of commands and channels over the core
 //! (`hearth::chat`, `hearth::store`). No engine logic lives here.
 
+pub mod builtin;
 pub mod cache;
 pub mod commands;
 pub mod documents;
@@ -46,9 +47,18 @@ pub fn run() {
                 .and_then(|l| l.settings.last_model_path)
                 .map(PathBuf::from)
                 .filter(|p| p.is_file() && engine.gpu_info().is_some());
-            let data = AppData::new(store, engine, data_dir.join("models"));
+            let mut data = AppData::new(store, engine, data_dir.join("models"));
             if let Some(path) = &last_model {
                 data.granted.grant(path);
+            }
+            // The bundled model is Hearth's own file: granted like a file the person chose.
+            data.builtin_model = app
+                .path()
+                .resource_dir()
+                .ok()
+                .and_then(|dir| builtin::find(&dir));
+            if let Some(model) = &data.builtin_model {
+                data.granted.grant(std::path::Path::new(&model.path));
             }
             if last_model.is_some() {
                 // app_state waits for this load, so the page opens with the model in place.

@@ -13,6 +13,7 @@ use hearth::metrics::Metrics;
 use hearth::store::Store;
 use hearth::store::kv_blocks::KvBlockStore;
 
+use crate::builtin::BuiltinModel;
 use crate::grants::GrantedPaths;
 
 pub struct AppData {
@@ -33,6 +34,8 @@ pub struct AppData {
     pub kv_disk: Option<KvBlockStore>,
     /// Documents encoded (and pinned) since the model was loaded: their token count and windows.
     pub encoded: Mutex<HashMap<i64, Encoded>>,
+    /// The model bundled with the app, when this build has it (granted at startup).
+    pub builtin_model: Option<BuiltinModel>,
 }
 
 /// What encoding a document measured.
@@ -74,6 +77,7 @@ impl AppData {
             download_cancel: Mutex::new(None),
             models_dir,
             granted: GrantedPaths::default(),
+            builtin_model: None,
         }
     }
 

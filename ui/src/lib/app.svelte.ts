@@ -430,6 +430,15 @@ export class AppStore {
     }
   }
 
+  /** Loads the model bundled with the app at once: no dialog, no plan to confirm. */
+  async startBuiltin(): Promise<void> {
+    const builtin = this.state?.builtinModel;
+    if (!builtin) return;
+    await this.choosePath(builtin.path);
+    if (this.planError) return;
+    await this.loadPicked();
+  }
+
   async choosePath(path: string): Promise<void> {
     this.view = 'model';
     this.pickedPath = path;

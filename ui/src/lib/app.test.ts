@@ -158,6 +158,45 @@ describe('AppStore', () => {
     expect(s.view).toBe('chat');
   });
 
+  it('starts the built-in model in one click: planned and loaded with no dialog', async () => {
+    const builtin = { path: '/usr/lib/Hearth/builtin/SmolLM2-135M-Instruct.Q4_1.gguf', name: 'SmolLM2 135M Instruct', bytes: 98_362_432, license: '/usr/lib/Hearth/builtin/LICENSE-SmolLM2.txt' };
+    const smol: ModelInfo = { ...model, path: builtin.path, name: 'SmolLM2-135M-Instruct' };
+    let loaded = false;
+    handlers.set('app_state', () => ({ ...state(loaded ? smol : null), builtinModel: builtin }));
+    handlers.set('list_conversations', () => []);
+    handlers.set('plan_model', (a) => ({ weightsBytes: 1, kvBytes: 1, scratchBytes: 1, totalBytes: 3, fits: true, contextLength: a?.contextLength }));
+    handlers.set('load_model', () => {
+      loaded = true;
+      return smol;
+    });
+    const s = new AppStore();
+    await s.init();
+    await s.startBuiltin();
+    expect(calls.some((c) => c.cmd === 'pick_model_file')).toBe(false);
+    expect(calls.find((c) => c.cmd === 'load_model')?.args).toMatchObject({ path: builtin.path });
+    expect(s.model?.name).toBe('SmolLM2-135M-Instruct');
+    expect(s.view).toBe('chat');
+  });
+
+  it('offers no built-in model when the build has none, and a failed plan stops the start', async () => {
+    handlers.set('app_state', () => ({ ...state(null), builtinModel: { path: '/x.gguf', name: 'x', bytes: 1, license: '/l' } }));
+    handlers.set('list_conversations', () => []);
+    handlers.set('plan_model', () => {
+      throw 'not a GGUF file: bad magic';
+    });
+    const s = new AppStore();
+    await s.init();
+    await s.startBuiltin();
+    expect(s.planError).toBe('not a GGUF file: bad magic');
+    expect(calls.some((c) => c.cmd === 'load_model')).toBe(false);
+
+    handlers.set('app_state', () => state(null));
+    const t = new AppStore();
+    await t.init();
+    await t.startBuiltin();
+    expect(calls.filter((c) => c.cmd === 'plan_model')).toHaveLength(1);
+  });
+
   it('renames and deletes conversations', async () => {
     handlers.set('app_state', () => state(model));
     handlers.set('list_conversations', () => [summary(1, 'A'), summary(2, 'B')]);

@@ -128,6 +128,17 @@ export interface AppState {
   adapterError: string | null;
   settings: Settings;
   version: string;
+  /** The model bundled with the app; null in a build without it. */
+  builtinModel?: BuiltinModel | null;
+}
+
+/** The small model shipped inside the installers (SmolLM2-135M-Instruct). */
+export interface BuiltinModel {
+  path: string;
+  name: string;
+  bytes: number;
+  /** Where its licence text lies. */
+  license: string;
 }
 
 export interface StatsSnapshot {
