@@ -3,8 +3,9 @@
 #  1. the release app under Xvfb, driven through tauri-driver + WebKitWebDriver (WebdriverIO),
 #     by e2e/*.test.mjs with `node --test` (first run, load the stories260K fixture, streaming,
 #     KV reuse on the second turn, restart, broken GGUF, the built-in model);
-#  2. the .deb installed with apt (the built-in model and its licence in it) and the installed
-#     binary launched under Xvfb.
+#  2. the .deb installed with apt (the built-in model and its licence in it), the installed
+#     binary launched under Xvfb, then driven to start the built-in model and answer a question
+#     (e2e/installed.mjs).
 # Screenshots go to target/e2e-shots/ and their paths are printed.
 #   scripts/e2e.sh            # both
 #   HEARTH_E2E_SKIP_DEB=1 scripts/e2e.sh   # only the WebDriver tests
@@ -96,6 +97,18 @@ if [ -z "${HEARTH_E2E_SKIP_DEB:-}" ]; then
     [ "$colours" -ge 64 ] || { echo "e2e: the installed app did not render"; exit 1; }
     exit 0
   ' "$installed" "$shots" && echo "# pass installed-deb-launch" || { echo "# fail installed-deb-launch"; status=1; }
+
+  # The installed app, driven like the build tree's: start the built-in model, ask one question.
+  rm -rf "$XDG_DATA_HOME"/*
+  HEARTH_APP=$installed xvfb-run -a -s "-screen 0 1280x900x24" bash -c '
+    tauri-driver --port 4444 > "$HEARTH_SHOTS/tauri-driver-installed.log" 2>&1 &
+    driver=$!
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.2; done
+    cd e2e && node --test installed.mjs
+    rc=$?
+    kill $driver 2>/dev/null; wait $driver 2>/dev/null
+    exit $rc
+  ' || status=$?
 fi
 
 echo "e2e: app and driver log: $shots/tauri-driver.log"
