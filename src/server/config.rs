@@ -23,8 +23,12 @@ pub struct ServerConfig {
     pub port: u16,
     /// The KV cache's disk tier (`kv.sqlite`) lives here; none: GPU and RAM tiers only.
     pub data_dir: Option<PathBuf>,
-    /// Blocks on disk not used for this long expire (None: only the disk budget removes them).
+    /// Blocks on disk and in Redis not used for this long expire (None: only the disk budget,
+    /// or Redis's own eviction, removes them).
     pub cache_ttl: Option<Duration>,
+    /// A Redis server shared by several servers (`redis://host:port`): a lower tier asked
+    /// after the disk; skipped, never an error, when it is down or slow.
+    pub redis: Option<String>,
     /// Required as `Authorization: Bearer KEY` on every route but `/health`.
     pub api_key: Option<String>,
     /// Sequences decoded together. Only 1 is built (one request at a time on the engine).
@@ -44,6 +48,7 @@ impl ServerConfig {
             port: 8080,
             data_dir: None,
             cache_ttl: None,
+            redis: None,
             api_key: None,
             parallel: 1,
             ctx: None,
