@@ -68,7 +68,15 @@ impl RedisWalk {
                 .map(|j| (hashes[j], &tokens[j * bs..(j + 1) * bs]))
                 .collect();
             match redis.fetch(root, &asked) {
-                Ok(blocks) => self.fetched = (i..last).zip(blocks).collect(),
+                Ok(blocks) => {
+                    // Every value read and rejected counts (the tier has deleted them all).
+                    for f in &blocks {
+                        if let Fetched::Invalid(reason) = f {
+                            metrics.verification_failure(verify_label(reason));
+                        }
+                    }
+                    self.fetched = (i..last).zip(blocks).collect();
+                }
                 Err(_) => {
                     self.reach = Some((from, 0));
                     return None;
@@ -77,10 +85,6 @@ impl RedisWalk {
         }
         match self.fetched.pop_front() {
             Some((j, Fetched::Hit(data))) if j == i => Some(data.into()),
-            Some((_, Fetched::Invalid(reason))) => {
-                metrics.verification_failure(verify_label(&reason));
-                None
-            }
             _ => None,
         }
     }

@@ -74,6 +74,10 @@ impl Writer {
             return;
         }
         let mut pipe = redis::pipe();
+        // Deletes first: a rejected value's block recomputed since is then written afresh.
+        for key in deletes {
+            pipe.cmd("DEL").arg(key).ignore();
+        }
         let deadline = self.ttl.map(|t| (ttl_ms(t), unix_ms().saturating_add(ttl_ms(t))));
         for b in puts {
             let key = block_key(&b.fingerprint, &b.hash);
@@ -92,17 +96,16 @@ impl Writer {
                     .ignore();
             }
         }
-        for key in deletes {
-            pipe.cmd("DEL").arg(key).ignore();
-        }
         match self.link.run(&self.shared, |c| pipe.query::<()>(c)) {
             Ok(()) => Shared::add(&self.shared.written, puts.len() as u64),
             Err(_) => Shared::add(&self.shared.dropped, puts.len() as u64),
         }
     }
 
-    /// Looks at index entries whose deadline passed: a block still present was refreshed by
-    /// someone (re-scored from its PTTL), one that is gone expired (removed and counted).
+    /// Looks at index entries whose deadline passed: a block still present with a TTL was
+    /// refreshed by someone (re-scored from its PTTL); one that is gone expired (removed and
+    /// counted), and so did one now without a TTL — only a process without a TTL writes that,
+    /// and its writes (`NX`) never touch an existing key, so the TTL'd block was gone first.
     fn sweep(&mut self) {
         let now = unix_ms();
         let due: Vec<Vec<u8>> = match self.link.run(&self.shared, |c| {
@@ -135,9 +138,10 @@ impl Writer {
         let mut ttls = pttls.into_iter();
         for (member, key) in due.iter().zip(&parsed) {
             match key.as_ref().map(|_| ttls.next().unwrap_or(-2)) {
-                Some(-2) => gone.push(member),
+                // -2: no such key; -1: a key without a TTL (written again since, see above).
+                Some(-2 | -1) => gone.push(member),
                 Some(ms) if ms >= 0 => live.push((member, now.saturating_add(ms as u64))),
-                // No TTL any more (persisted) or not a member we wrote.
+                // Not a member we wrote.
                 _ => stale.push(member),
             }
         }
