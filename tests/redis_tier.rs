@@ -45,7 +45,10 @@ fn chain(n: usize) -> Vec<BlockRecord> {
 }
 
 fn asked(blocks: &[BlockRecord]) -> Vec<([u8; 32], &[u32])> {
-    blocks.iter().map(|b| (b.hash, b.tokens.as_slice())).collect()
+    blocks
+        .iter()
+        .map(|b| (b.hash, b.tokens.as_slice()))
+        .collect()
 }
 
 fn tier(url: String, ttl: Option<Duration>) -> RedisTier {
@@ -86,7 +89,11 @@ fn a_block_vanishing_mid_restore_is_a_miss_and_a_damaged_value_is_rejected() {
     let key4 = block_key(&FP, &blocks[4].hash);
     let mut value: Vec<u8> = redis::cmd("GET").arg(&key4).query(&mut c).unwrap();
     *value.last_mut().unwrap() ^= 1;
-    let _: () = redis::cmd("SET").arg(&key4).arg(value).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key4)
+        .arg(value)
+        .query(&mut c)
+        .unwrap();
 
     let got = t.fetch(&FP, &asked(&blocks)).unwrap();
     assert_eq!(got[0], Fetched::Hit(blocks[0].data.clone()));
@@ -178,8 +185,16 @@ fn a_dead_server_is_an_error_counted_once_then_skipped_until_the_back_off_ends()
     let start = Instant::now();
     assert!(t.reach(&FP, &hashes).is_err());
     assert!(t.fetch(&FP, &asked(&blocks)).is_err(), "in back-off");
-    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
-    assert_eq!(t.counters().errors, 1, "the back-off call is not a new error");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        t.counters().errors,
+        1,
+        "the back-off call is not a new error"
+    );
     std::thread::sleep(Duration::from_millis(600));
     assert!(t.reach(&FP, &hashes).is_err());
     assert_eq!(t.counters().errors, 2);
@@ -303,7 +318,10 @@ fn a_prefix_computed_by_one_server_is_restored_from_redis_by_another_and_redis_d
     assert_eq!(hits, cached as f64);
     let restores = metric(&b, "hearth_kv_restores_total", ("from", "redis"));
     assert_eq!(restores, blocks as f64);
-    assert_eq!(metric(&b, "hearth_kv_tier_errors_total", ("tier", "redis")), 0.0);
+    assert_eq!(
+        metric(&b, "hearth_kv_tier_errors_total", ("tier", "redis")),
+        0.0
+    );
     assert!(metric(&a, "hearth_kv_spills_total", ("to", "redis")) >= blocks as f64);
     // What B restored from Redis went to its own disk tier too.
     assert!(metric(&b, "hearth_kv_spills_total", ("to", "disk")) >= blocks as f64);
@@ -325,7 +343,13 @@ fn a_prefix_computed_by_one_server_is_restored_from_redis_by_another_and_redis_d
         let logged = s.stderr().matches("Redis KV tier at").count();
         assert_eq!(logged, 1, "{name}: {}", s.stderr());
     }
-    let stats = hearth_json(&["cache", "stats", "--data-dir", path_str(dir_b.path()), "--json"]);
+    let stats = hearth_json(&[
+        "cache",
+        "stats",
+        "--data-dir",
+        path_str(dir_b.path()),
+        "--json",
+    ]);
     assert!(stats["blocks"].as_u64().unwrap() >= blocks, "{stats}");
 }
 
@@ -373,13 +397,21 @@ fn expired_and_damaged_blocks_in_redis_are_recomputed_with_identical_output_and_
     for key in r.block_keys() {
         let mut value: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
         *value.last_mut().unwrap() ^= 0x55;
-        let _: () = redis::cmd("SET").arg(&key).arg(value).query(&mut conn).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .query(&mut conn)
+            .unwrap();
     }
     let d = serve(&model, &r, dirs[3].path(), &[]);
     let v = complete(&d, &p2);
     assert_eq!(v["choices"][0]["text"], cold_p2["text"], "{v}");
     assert_eq!(by_tier(&v, "redis"), 0, "{v}");
-    let rejected = metric(&d, "hearth_kv_verification_failures_total", ("reason", "checksum"));
+    let rejected = metric(
+        &d,
+        "hearth_kv_verification_failures_total",
+        ("reason", "checksum"),
+    );
     assert!(rejected >= 1.0, "{rejected}");
     // The rejected values were deleted and D's recomputed blocks took their place: a fresh
     // server restores the prefix from Redis again.
@@ -387,5 +419,8 @@ fn expired_and_damaged_blocks_in_redis_are_recomputed_with_identical_output_and_
     let v = complete(&e, &p2);
     assert!(by_tier(&v, "redis") >= 16, "not repaired: {v}");
     assert_eq!(v["choices"][0]["text"], cold_p2["text"], "{v}");
-    assert_eq!(metric(&d, "hearth_kv_tier_errors_total", ("tier", "redis")), 0.0);
+    assert_eq!(
+        metric(&d, "hearth_kv_tier_errors_total", ("tier", "redis")),
+        0.0
+    );
 }

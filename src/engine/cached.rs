@@ -128,4 +128,3 @@ pub fn generate_cached(
         lookup_ms,
     })
 }
-

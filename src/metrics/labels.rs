@@ -202,7 +202,10 @@ mod tests {
     fn every_tier_but_the_gpu_is_a_lower_tier() {
         assert_eq!(LowerTier::try_from(Tier::Disk).ok(), Some(LowerTier::Disk));
         assert_eq!(LowerTier::try_from(Tier::Ram).ok(), Some(LowerTier::Ram));
-        assert_eq!(LowerTier::try_from(Tier::Redis).ok(), Some(LowerTier::Redis));
+        assert_eq!(
+            LowerTier::try_from(Tier::Redis).ok(),
+            Some(LowerTier::Redis)
+        );
         assert!(matches!(
             LowerTier::try_from(Tier::Gpu),
             Err(MetricsError::NotALowerTier(Tier::Gpu))

@@ -56,7 +56,12 @@ pub struct Args {
     pub(super) data_dir: Option<PathBuf>,
     /// Look up and fill the KV cache's Redis tier too (`redis://127.0.0.1:6379`; as `hearth
     /// serve --redis`): asked after the disk, skipped when down or slow.
-    #[arg(long, value_name = "URL", group = "shared_cache", conflicts_with = "doc")]
+    #[arg(
+        long,
+        value_name = "URL",
+        group = "shared_cache",
+        conflicts_with = "doc"
+    )]
     pub(super) redis: Option<String>,
     /// With --data-dir or --redis: blocks on disk or in Redis not used for this many seconds
     /// expire.
@@ -154,7 +159,9 @@ pub fn run(args: Args) -> Result<()> {
         return run.run(&args, sampler);
     }
     if args.data_dir.is_some() || args.redis.is_some() {
-        bail!("--data-dir and --redis need the GPU engine (--device gpu): the KV cache tiers live there");
+        bail!(
+            "--data-dir and --redis need the GPU engine (--device gpu): the KV cache tiers live there"
+        );
     }
     let gpu = gpu_for(args.device)?;
     let options = BackendOptions {

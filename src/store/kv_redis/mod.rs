@@ -26,9 +26,9 @@ mod error;
 mod writer;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -108,7 +108,9 @@ impl Shared {
     fn failed(&self, addr: &str, e: &redis::RedisError) {
         Shared::add(&self.errors, 1);
         if !self.down.swap(true, Ordering::SeqCst) {
-            eprintln!("hearth: the Redis KV tier at {addr} failed ({e}); skipping it until it answers again");
+            eprintln!(
+                "hearth: the Redis KV tier at {addr} failed ({e}); skipping it until it answers again"
+            );
         }
     }
 

@@ -78,7 +78,9 @@ impl Writer {
         for key in deletes {
             pipe.cmd("DEL").arg(key).ignore();
         }
-        let deadline = self.ttl.map(|t| (ttl_ms(t), unix_ms().saturating_add(ttl_ms(t))));
+        let deadline = self
+            .ttl
+            .map(|t| (ttl_ms(t), unix_ms().saturating_add(ttl_ms(t))));
         for b in puts {
             let key = block_key(&b.fingerprint, &b.hash);
             let set = pipe.cmd("SET").arg(&key).arg(encode_record(b));
