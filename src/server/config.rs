@@ -85,6 +85,10 @@ impl ServerConfig {
         if self.max_queue == 0 {
             return Err(ServerError::Config("--max-queue must be at least 1".into()));
         }
+        if let Some(url) = &self.redis {
+            crate::store::kv_redis::check_url(url)
+                .map_err(|e| ServerError::Config(format!("--redis: {e}")))?;
+        }
         if self.ctx == Some(0) {
             return Err(ServerError::Config("--ctx must be at least 1".into()));
         }
@@ -120,5 +124,14 @@ mod tests {
         c.parallel = 1;
         c.max_queue = 0;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_redis_url_that_does_not_parse_is_refused_before_loading() {
+        let mut c = ServerConfig::new("m.gguf".into());
+        c.redis = Some("redis://127.0.0.1:6379".into());
+        assert!(c.validate().is_ok(), "parsed, not connected");
+        c.redis = Some("not a url".into());
+        assert!(c.validate().unwrap_err().to_string().contains("--redis"));
     }
 }

@@ -231,6 +231,16 @@ fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Whether `url` is a Redis URL this tier can use (parsed only; nothing is connected).
+pub fn check_url(url: &str) -> Result<(), RedisTierError> {
+    Client::open(url)
+        .map(|_| ())
+        .map_err(|source| RedisTierError::Url {
+            url: url.to_string(),
+            source,
+        })
+}
+
 impl RedisTier {
     /// Checks the URL and starts the writer thread. Does not connect: an unreachable Redis is
     /// found (and logged) at the first use, and skipped, never an error here.
