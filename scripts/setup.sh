@@ -11,6 +11,8 @@ packages+=(prometheus)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || packages+=(python3-venv)
 # fetch-real-models.sh downloads wheels with `python3 -m pip` (Debian's python3 has no pip).
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+# tests/redis_tier.rs starts its own redis-server on loopback (the package's daemon is not used).
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,6 +28,7 @@ fn three_requests() -> [RequestRecord; 3] {
                 gpu: 100,
                 ram: 0,
                 disk: 0,
+                redis: 0,
             },
             prefill_ms: 100.0,
             ttft_ms: Some(120.0),
@@ -41,6 +42,7 @@ fn three_requests() -> [RequestRecord; 3] {
                 gpu: 120,
                 ram: 30,
                 disk: 50,
+                redis: 0,
             },
             prefill_ms: 100.0,
             ttft_ms: Some(110.0),
@@ -302,6 +304,8 @@ const METRIC_FAMILIES: &[&str] = &[
     "hearth_kv_evictions_total",
     "hearth_kv_expirations_total",
     "hearth_kv_spills_total",
+    "hearth_kv_spill_drops_total",
+    "hearth_kv_tier_errors_total",
     "hearth_kv_restores_total",
     "hearth_kv_restored_bytes_total",
     "hearth_kv_verification_failures_total",
@@ -337,7 +341,8 @@ fn every_metric_has_help_and_type_and_is_documented() {
     }
     assert_eq!(p.samples("hearth_kv_recomputes_total").count(), 7);
     assert_eq!(p.samples("hearth_kv_bytes_by_owner").count(), 4);
-    assert_eq!(p.samples("hearth_kv_spills_total").count(), 2);
+    assert_eq!(p.samples("hearth_kv_spills_total").count(), 3);
+    assert_eq!(p.samples("hearth_kv_tier_errors_total").count(), 4);
 }
 
 #[test]
@@ -363,6 +368,7 @@ fn non_finite_and_negative_measurements_are_ignored() {
                 gpu: 4,
                 ram: 0,
                 disk: 0,
+                redis: 0,
             },
             prefill_ms: bad,
             ttft_ms: Some(bad),
@@ -404,6 +410,7 @@ fn more_cached_than_prompt_tokens_is_refused_whole() {
             gpu: 8,
             ram: 0,
             disk: 3,
+            redis: 0,
         },
         ttft_ms: Some(5.0),
         ..RequestRecord::default()
@@ -421,6 +428,7 @@ fn more_cached_than_prompt_tokens_is_refused_whole() {
             gpu: u64::MAX,
             ram: 1,
             disk: 0,
+            redis: 0,
         },
         ..RequestRecord::default()
     };
@@ -443,6 +451,7 @@ fn windows_keep_the_most_recent_samples() {
                 gpu: i % 2,
                 ram: 0,
                 disk: 0,
+                redis: 0,
             },
             ttft_ms: Some(i as f64),
             ..RequestRecord::default()
@@ -478,6 +487,7 @@ fn concurrent_recording_sums_exactly() {
                             gpu: 3,
                             ram: 1,
                             disk: t % 2,
+                            redis: 0,
                         },
                         prefill_ms: 1.0,
                         ttft_ms: Some(2.0),

@@ -1,6 +1,6 @@
 //! One generation over the tiered KV cache, without a conversation: the CLI's `generate
 //! --data-dir`, benchmarks and the fidelity tests. The prompt's longest cached prefix comes
-//! from any tier (GPU, RAM, disk), only the rest is prefilled, and the blocks it computes are
+//! from any tier (GPU, RAM, disk, Redis), only the rest is prefilled, and the blocks it computes are
 //! written behind to the lower tiers afterwards.
 
 use std::sync::atomic::AtomicBool;
@@ -92,7 +92,7 @@ pub fn generate_cached(
     // At least the last prompt token runs, for its logits.
     let keep = found.total().min(prompt.len() - 1);
     forward.truncate(keep);
-    let reused = cut(found, keep);
+    let reused = found.cut(keep);
     let lookup_ms = start.elapsed().as_secs_f64() * 1000.0;
     let max_batch = forward.max_batch();
     let mut generator = Generator {
@@ -127,12 +127,4 @@ pub fn generate_cached(
         reused,
         lookup_ms,
     })
-}
-
-/// `found` (chain order GPU → RAM → disk) cut to the first `keep` tokens.
-fn cut(found: Found, keep: usize) -> Found {
-    let gpu = found.gpu.min(keep);
-    let ram = found.ram.min(keep - gpu);
-    let disk = found.disk.min(keep - gpu - ram);
-    Found { gpu, ram, disk }
 }

@@ -18,6 +18,7 @@ mod allocator;
 pub mod hash;
 mod pool;
 mod ram;
+mod redis_walk;
 mod table;
 mod tiers;
 mod transfer;

@@ -1,13 +1,17 @@
-//! The tiers below the GPU pool: host RAM ([`RamTier`]) and SQLite on disk
-//! ([`KvBlockStore`], shared by processes on one data dir, surviving restarts).
+//! The tiers below the GPU pool: host RAM ([`RamTier`]), SQLite on disk ([`KvBlockStore`],
+//! shared by processes on one data dir, surviving restarts) and Redis ([`RedisTier`], shared by
+//! processes anywhere; optional).
 //!
 //! - Write-behind: after a turn, [`Tiers::spill`] reads back the blocks computed since the
 //!   last call (one submit, one map) and hands them to RAM and to the disk writer's queue, off
 //!   the step's critical path. A GPU eviction then loses nothing worth keeping.
 //! - Lookup: [`Tiers::acquire`] takes the longest prefix the GPU index holds, then continues
-//!   the hash chain in RAM and on disk, uploading each block found instead of computing it.
-//!   A block that fails verification (checksum, length, fingerprint, tokens) is a miss — the
-//!   caller computes it — and is counted; wrong bytes never reach the GPU.
+//!   the hash chain in RAM, on disk, then in Redis, uploading each block found instead of
+//!   computing it. A block that fails verification (checksum, length, fingerprint, tokens) is a
+//!   miss — the caller computes it — and is counted; wrong bytes never reach the GPU. A block
+//!   from Redis is kept in RAM and on disk too.
+//! - Redis is never an error: unreachable, slow (each socket operation times out) or failing,
+//!   it is skipped — a miss — and counted; see `store::kv_redis`.
 //! - The disk store's fingerprint of a block is `h_0`, the pool's root: the model file's
 //!   content and every setting that changes a block's bytes.
 
@@ -17,9 +21,11 @@ use crate::metrics::{LowerTier, Metrics, OwnerKind, Tier, TierTokens, VerifyFail
 use crate::store::kv_blocks::{
     BlockRecord, ClearFilter, Enqueued, Fetched, InvalidBlock, KvBlockStore, KvStoreError,
 };
+use crate::store::kv_redis::{RedisCounters, RedisTier};
 
 use super::hash::BlockHash;
 use super::ram::RamTier;
+use super::redis_walk::RedisWalk;
 use super::{KvError, KvPool, Owner, SeqId};
 
 /// Default RAM tier budget.
@@ -31,11 +37,12 @@ pub struct Found {
     pub gpu: usize,
     pub ram: usize,
     pub disk: usize,
+    pub redis: usize,
 }
 
 impl Found {
     pub fn total(&self) -> usize {
-        self.gpu + self.ram + self.disk
+        self.gpu + self.ram + self.disk + self.redis
     }
 
     pub fn as_tier_tokens(&self) -> TierTokens {
@@ -43,6 +50,24 @@ impl Found {
             gpu: self.gpu as u64,
             ram: self.ram as u64,
             disk: self.disk as u64,
+            redis: self.redis as u64,
+        }
+    }
+
+    /// The first `keep` tokens of what was found (tiers in chain order GPU → RAM → disk →
+    /// Redis: the cut falls on the last ones).
+    pub fn cut(self, keep: usize) -> Found {
+        let mut left = keep;
+        let mut take = |n: usize| {
+            let t = n.min(left);
+            left -= t;
+            t
+        };
+        Found {
+            gpu: take(self.gpu),
+            ram: take(self.ram),
+            disk: take(self.disk),
+            redis: take(self.redis),
         }
     }
 }
@@ -59,15 +84,18 @@ pub fn owner_key(o: Owner) -> String {
 pub struct Tiers {
     ram: RamTier,
     disk: Option<KvBlockStore>,
+    redis: Option<RedisTier>,
     metrics: Metrics,
     /// Blocks the disk writer dropped because its queue was full.
     dropped: u64,
     /// The disk tier's budget collections and TTL expirations already counted in the metrics.
     disk_collected: std::cell::Cell<u64>,
     disk_expired: std::cell::Cell<u64>,
+    /// The Redis tier's counters already published to the metrics.
+    redis_seen: std::cell::Cell<RedisCounters>,
 }
 
-fn verify_label(reason: &InvalidBlock) -> VerifyFailure {
+pub(super) fn verify_label(reason: &InvalidBlock) -> VerifyFailure {
     match reason {
         InvalidBlock::Checksum => VerifyFailure::Checksum,
         InvalidBlock::Truncated { .. } => VerifyFailure::Truncated,
@@ -85,11 +113,23 @@ impl Tiers {
         Tiers {
             ram: RamTier::new(ram_budget_bytes),
             disk,
+            redis: None,
             metrics,
             dropped: 0,
             disk_collected: Default::default(),
             disk_expired: Default::default(),
+            redis_seen: Default::default(),
         }
+    }
+
+    /// Adds the Redis tier, asked after the disk (`hearth serve --redis`).
+    pub fn with_redis(mut self, redis: RedisTier) -> Tiers {
+        self.redis = Some(redis);
+        self
+    }
+
+    pub fn redis(&self) -> Option<&RedisTier> {
+        self.redis.as_ref()
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -122,15 +162,20 @@ impl Tiers {
         let root = *pool.root();
         // How many of the blocks RAM lacks the disk holds, asked once (one query).
         let mut disk_reach: Option<(usize, usize)> = None;
+        let mut remote = RedisWalk::new(pool.block_bytes());
         for i in gpu / bs..hashes.len() {
             let (h, block) = (hashes[i], &tokens[i * bs..(i + 1) * bs]);
             let (bytes, tier) = if let Some(b) = self.ram.get(&h) {
                 (b, LowerTier::Ram)
-            } else {
-                match self.fetch_disk(&root, &hashes, i, block, &mut disk_reach)? {
-                    Some(b) => (b, LowerTier::Disk),
+            } else if let Some(b) = self.fetch_disk(&root, &hashes, i, block, &mut disk_reach)? {
+                (b, LowerTier::Disk)
+            } else if let Some(redis) = self.redis.as_mut() {
+                match remote.next(redis, &self.metrics, &root, &hashes, tokens, bs, i) {
+                    Some(b) => (b, LowerTier::Redis),
                     None => break,
                 }
+            } else {
+                break;
             };
             if pool.append_restored(s, block, h, &bytes).is_err() {
                 // No room on the GPU for more: compute the rest.
@@ -141,6 +186,12 @@ impl Tiers {
                 LowerTier::Ram => found.ram += bs,
                 LowerTier::Disk => {
                     found.disk += bs;
+                    self.ram.insert(h, bytes);
+                }
+                LowerTier::Redis => {
+                    found.redis += bs;
+                    let parent = if i == 0 { root } else { hashes[i - 1] };
+                    self.keep_on_disk(root, parent, h, block, &bytes)?;
                     self.ram.insert(h, bytes);
                 }
             }
@@ -182,8 +233,38 @@ impl Tiers {
         }
     }
 
-    /// Copies the blocks computed since the last call to RAM and the disk queue (one readback
-    /// for all of them); counts GPU evictions. Returns the blocks copied.
+    /// Queues a block restored from Redis for the local disk tier (no owner: collectable).
+    fn keep_on_disk(
+        &mut self,
+        root: BlockHash,
+        parent: BlockHash,
+        hash: BlockHash,
+        tokens: &[u32],
+        data: &[u8],
+    ) -> Result<(), KvError> {
+        let Some(disk) = &self.disk else {
+            return Ok(());
+        };
+        let record = BlockRecord {
+            hash,
+            parent,
+            fingerprint: root,
+            tokens: tokens.to_vec(),
+            data: data.to_vec(),
+            owners: Vec::new(),
+        };
+        match disk.put(record).map_err(disk_err)? {
+            Enqueued::Queued => self.metrics.spill(LowerTier::Disk, 1),
+            Enqueued::Dropped => {
+                self.dropped += 1;
+                self.metrics.spill_drop(LowerTier::Disk, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the blocks computed since the last call to RAM, the disk queue and the Redis
+    /// queue (one readback for all of them); counts GPU evictions. Returns the blocks copied.
     pub fn spill(&mut self, pool: &mut KvPool) -> Result<usize, KvError> {
         let evicted = pool.take_evicted().len() as u64;
         if evicted > 0 {
@@ -198,19 +279,29 @@ impl Tiers {
         let root = *pool.root();
         let before = self.ram.evicted();
         for (f, data) in fresh.iter().zip(bytes) {
+            let record = || BlockRecord {
+                hash: f.hash,
+                parent: f.parent,
+                fingerprint: root,
+                tokens: f.tokens.clone(),
+                data: data.clone(),
+                owners: f.owner.map(owner_key).into_iter().collect(),
+            };
             if let Some(disk) = &self.disk {
-                let record = BlockRecord {
-                    hash: f.hash,
-                    parent: f.parent,
-                    fingerprint: root,
-                    tokens: f.tokens.clone(),
-                    data: data.clone(),
-                    owners: f.owner.map(owner_key).into_iter().collect(),
-                };
-                match disk.put(record).map_err(disk_err)? {
+                match disk.put(record()).map_err(disk_err)? {
                     Enqueued::Queued => self.metrics.spill(LowerTier::Disk, 1),
-                    Enqueued::Dropped => self.dropped += 1,
+                    Enqueued::Dropped => {
+                        self.dropped += 1;
+                        self.metrics.spill_drop(LowerTier::Disk, 1);
+                    }
                 }
+            }
+            // A full queue is counted by the tier itself (published below); a stopped writer
+            // only means this block is not shared.
+            if let Some(redis) = &self.redis
+                && let Ok(true) = redis.put(record())
+            {
+                self.metrics.spill(LowerTier::Redis, 1);
             }
             self.ram.insert(f.hash, data.into());
             self.metrics.spill(LowerTier::Ram, 1);
@@ -222,8 +313,12 @@ impl Tiers {
         Ok(fresh.len())
     }
 
-    /// Waits until every block handed to the disk writer is committed.
+    /// Waits until every block handed to the disk writer is committed and every block handed
+    /// to the Redis writer is sent (or given up on: Redis is never an error).
     pub fn flush(&self) -> Result<(), KvError> {
+        if let Some(r) = &self.redis {
+            let _ = r.flush();
+        }
         match &self.disk {
             Some(d) => d.flush().map_err(disk_err),
             None => Ok(()),
@@ -280,6 +375,7 @@ impl Tiers {
                 .set(collected.max(self.disk_collected.get()));
             self.disk_expired.set(expired.max(self.disk_expired.get()));
         }
+        self.publish_redis();
         self.metrics.set_pinned_blocks(a.n_pinned() as u64);
         let mut by_kind = [0u64; 4];
         for (owner, blocks) in a.blocks_by_owner() {
@@ -305,6 +401,19 @@ impl Tiers {
         {
             self.metrics.set_owner_bytes(kind, bytes);
         }
+    }
+
+    /// Adds what the Redis tier counted since the last call to the metrics.
+    fn publish_redis(&self) {
+        let Some(r) = &self.redis else { return };
+        let (now, seen) = (r.counters(), self.redis_seen.get());
+        self.metrics
+            .tier_error(Tier::Redis, now.errors.saturating_sub(seen.errors));
+        self.metrics
+            .spill_drop(LowerTier::Redis, now.dropped.saturating_sub(seen.dropped));
+        self.metrics
+            .expiration(LowerTier::Redis, now.expired.saturating_sub(seen.expired));
+        self.redis_seen.set(now);
     }
 
     /// Blocks the disk writer dropped (its queue was full).

@@ -58,6 +58,8 @@ pub(super) struct Families {
     pub kv_evictions: Family<TierLabel, Counter>,
     pub kv_expirations: Family<FromLabel, Counter>,
     pub kv_spills: Family<ToLabel, Counter>,
+    pub kv_spill_drops: Family<ToLabel, Counter>,
+    pub kv_tier_errors: Family<TierLabel, Counter>,
     pub kv_restores: Family<FromLabel, Counter>,
     pub kv_restored_bytes: Family<FromLabel, Counter>,
     pub kv_verification_failures: Family<VerifyLabel, Counter>,
@@ -88,6 +90,8 @@ impl Families {
             kv_evictions: Family::default(),
             kv_expirations: Family::default(),
             kv_spills: Family::default(),
+            kv_spill_drops: Family::default(),
+            kv_tier_errors: Family::default(),
             kv_restores: Family::default(),
             kv_restored_bytes: Family::default(),
             kv_verification_failures: Family::default(),
@@ -112,9 +116,12 @@ impl Families {
             touch(&self.kv_bytes, &label);
             touch(&self.kv_budget_bytes, &label);
             touch(&self.kv_evictions, &label);
+            // Only the tiers skipped on failure (Redis) count any; the others fail the request.
+            touch(&self.kv_tier_errors, &label);
         }
         for &tier in LowerTier::ALL {
             touch(&self.kv_spills, &ToLabel { to: tier });
+            touch(&self.kv_spill_drops, &ToLabel { to: tier });
             touch(&self.kv_restores, &FromLabel { from: tier });
             touch(&self.kv_restored_bytes, &FromLabel { from: tier });
             touch(&self.kv_expirations, &FromLabel { from: tier });
@@ -202,6 +209,16 @@ impl Families {
             self.kv_spills.clone(),
         );
         r.register(
+            "kv_spill_drops",
+            "KV blocks not copied down to a lower tier (its write queue was full, or it was unreachable)",
+            self.kv_spill_drops.clone(),
+        );
+        r.register(
+            "kv_tier_errors",
+            "Failed operations on a lower tier that is skipped when it fails (Redis)",
+            self.kv_tier_errors.clone(),
+        );
+        r.register(
             "kv_restores",
             "KV blocks brought back up from a lower tier",
             self.kv_restores.clone(),
@@ -213,7 +230,7 @@ impl Families {
         );
         r.register(
             "kv_verification_failures",
-            "KV blocks read back from RAM or disk and rejected, by reason",
+            "KV blocks read back from RAM, disk or Redis and rejected, by reason",
             self.kv_verification_failures.clone(),
         );
         r.register(

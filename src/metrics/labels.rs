@@ -47,11 +47,12 @@ macro_rules! label_enum {
 }
 
 label_enum! {
-    /// Where KV blocks live: GPU memory, host RAM, or the on-disk store.
+    /// Where KV blocks live: GPU memory, host RAM, the on-disk store, or a shared Redis.
     Tier {
         Gpu => "gpu",
         Ram => "ram",
         Disk => "disk",
+        Redis => "redis",
     }
 }
 
@@ -61,6 +62,7 @@ label_enum! {
     LowerTier {
         Ram => "ram",
         Disk => "disk",
+        Redis => "redis",
     }
 }
 
@@ -99,7 +101,7 @@ label_enum! {
 }
 
 label_enum! {
-    /// Why a block read back from RAM or disk was rejected.
+    /// Why a block read back from RAM, disk or Redis was rejected.
     VerifyFailure {
         /// Its content checksum did not match.
         Checksum => "checksum",
@@ -117,6 +119,7 @@ impl From<LowerTier> for Tier {
         match tier {
             LowerTier::Ram => Tier::Ram,
             LowerTier::Disk => Tier::Disk,
+            LowerTier::Redis => Tier::Redis,
         }
     }
 }
@@ -129,23 +132,24 @@ impl TryFrom<Tier> for LowerTier {
             Tier::Gpu => Err(MetricsError::NotALowerTier(tier)),
             Tier::Ram => Ok(LowerTier::Ram),
             Tier::Disk => Ok(LowerTier::Disk),
+            Tier::Redis => Ok(LowerTier::Redis),
         }
     }
 }
 
-/// `{tier="gpu|ram|disk"}`
+/// `{tier="gpu|ram|disk|redis"}`
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct TierLabel {
     pub tier: Tier,
 }
 
-/// `{to="ram|disk"}`
+/// `{to="ram|disk|redis"}`
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct ToLabel {
     pub to: LowerTier,
 }
 
-/// `{from="ram|disk"}`
+/// `{from="ram|disk|redis"}`
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct FromLabel {
     pub from: LowerTier,
@@ -176,7 +180,7 @@ mod tests {
     #[test]
     fn label_values_are_the_documented_strings() {
         let tiers: Vec<_> = Tier::ALL.iter().map(|t| t.as_str()).collect();
-        assert_eq!(tiers, ["gpu", "ram", "disk"]);
+        assert_eq!(tiers, ["gpu", "ram", "disk", "redis"]);
         let reasons: Vec<_> = RecomputeReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
             reasons,
@@ -195,9 +199,13 @@ mod tests {
     }
 
     #[test]
-    fn only_ram_and_disk_are_lower_tiers() {
+    fn every_tier_but_the_gpu_is_a_lower_tier() {
         assert_eq!(LowerTier::try_from(Tier::Disk).ok(), Some(LowerTier::Disk));
         assert_eq!(LowerTier::try_from(Tier::Ram).ok(), Some(LowerTier::Ram));
+        assert_eq!(
+            LowerTier::try_from(Tier::Redis).ok(),
+            Some(LowerTier::Redis)
+        );
         assert!(matches!(
             LowerTier::try_from(Tier::Gpu),
             Err(MetricsError::NotALowerTier(Tier::Gpu))

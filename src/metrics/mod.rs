@@ -54,7 +54,9 @@ pub const HIT_RATE_HISTORY: usize = 200;
 pub enum MetricsError {
     #[error("a request cannot have more cached tokens ({cached}) than prompt tokens ({prompt})")]
     CachedExceedsPrompt { cached: u64, prompt: u64 },
-    #[error("tier `{0}` is not a lower tier: only ram and disk take spills and give restores")]
+    #[error(
+        "tier `{0}` is not a lower tier: only ram, disk and redis take spills and give restores"
+    )]
     NotALowerTier(Tier),
 }
 

@@ -18,6 +18,7 @@ pub struct PerTier<T> {
     pub gpu: T,
     pub ram: T,
     pub disk: T,
+    pub redis: T,
 }
 
 impl<T: Copy> PerTier<T> {
@@ -26,6 +27,7 @@ impl<T: Copy> PerTier<T> {
             Tier::Gpu => self.gpu,
             Tier::Ram => self.ram,
             Tier::Disk => self.disk,
+            Tier::Redis => self.redis,
         }
     }
 
@@ -35,6 +37,7 @@ impl<T: Copy> PerTier<T> {
             gpu: f(Tier::Gpu),
             ram: f(Tier::Ram),
             disk: f(Tier::Disk),
+            redis: f(Tier::Redis),
         }
     }
 }
@@ -45,12 +48,18 @@ pub type TierTokens = PerTier<u64>;
 impl TierTokens {
     /// The sum over tiers, or `None` if it overflows `u64`.
     pub fn total(&self) -> Option<u64> {
-        self.gpu.checked_add(self.ram)?.checked_add(self.disk)
+        self.gpu
+            .checked_add(self.ram)?
+            .checked_add(self.disk)?
+            .checked_add(self.redis)
     }
 
     /// The sum over tiers, saturating at `u64::MAX`.
     pub fn saturating_total(&self) -> u64 {
-        self.gpu.saturating_add(self.ram).saturating_add(self.disk)
+        self.gpu
+            .saturating_add(self.ram)
+            .saturating_add(self.disk)
+            .saturating_add(self.redis)
     }
 }
 
@@ -59,6 +68,7 @@ impl TierTokens {
 pub struct PerLowerTier<T> {
     pub ram: T,
     pub disk: T,
+    pub redis: T,
 }
 
 impl<T: Copy> PerLowerTier<T> {
@@ -66,6 +76,7 @@ impl<T: Copy> PerLowerTier<T> {
         PerLowerTier {
             ram: f(LowerTier::Ram),
             disk: f(LowerTier::Disk),
+            redis: f(LowerTier::Redis),
         }
     }
 }
@@ -246,6 +257,23 @@ impl Metrics {
         self.families()
             .kv_expirations
             .get_or_create(&FromLabel { from })
+            .inc_by(blocks);
+    }
+
+    /// Counts `n` failed operations on a tier that is skipped when it fails (Redis).
+    pub fn tier_error(&self, tier: Tier, n: u64) {
+        self.families()
+            .kv_tier_errors
+            .get_or_create(&TierLabel { tier })
+            .inc_by(n);
+    }
+
+    /// Counts `blocks` that were not copied down to `to` (its write queue was full, or the
+    /// tier was unreachable).
+    pub fn spill_drop(&self, to: LowerTier, blocks: u64) {
+        self.families()
+            .kv_spill_drops
+            .get_or_create(&ToLabel { to })
             .inc_by(blocks);
     }
 

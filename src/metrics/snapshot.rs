@@ -45,6 +45,10 @@ pub struct MetricsSnapshot {
     pub expirations: PerLowerTier<u64>,
     /// Blocks copied down, per destination.
     pub spills: PerLowerTier<u64>,
+    /// Blocks not copied down (queue full, tier unreachable), per destination.
+    pub spill_drops: PerLowerTier<u64>,
+    /// Failed operations of the tiers skipped on failure (only Redis counts any).
+    pub tier_errors: PerTier<u64>,
     /// Blocks brought back up, per source.
     pub restores: PerLowerTier<u64>,
     pub restored_bytes: PerLowerTier<u64>,
@@ -201,6 +205,12 @@ impl Metrics {
                 f.kv_expirations.get_or_create(&FromLabel { from }).get()
             }),
             spills: PerLowerTier::from_fn(|to| f.kv_spills.get_or_create(&ToLabel { to }).get()),
+            spill_drops: PerLowerTier::from_fn(|to| {
+                f.kv_spill_drops.get_or_create(&ToLabel { to }).get()
+            }),
+            tier_errors: PerTier::from_fn(|tier| {
+                f.kv_tier_errors.get_or_create(&TierLabel { tier }).get()
+            }),
             restores: PerLowerTier::from_fn(|from: LowerTier| {
                 f.kv_restores.get_or_create(&FromLabel { from }).get()
             }),

@@ -23,8 +23,12 @@ pub struct ServerConfig {
     pub port: u16,
     /// The KV cache's disk tier (`kv.sqlite`) lives here; none: GPU and RAM tiers only.
     pub data_dir: Option<PathBuf>,
-    /// Blocks on disk not used for this long expire (None: only the disk budget removes them).
+    /// Blocks on disk and in Redis not used for this long expire (None: only the disk budget,
+    /// or Redis's own eviction, removes them).
     pub cache_ttl: Option<Duration>,
+    /// A Redis server shared by several servers (`redis://host:port`): a lower tier asked
+    /// after the disk; skipped, never an error, when it is down or slow.
+    pub redis: Option<String>,
     /// Required as `Authorization: Bearer KEY` on every route but `/health`.
     pub api_key: Option<String>,
     /// Sequences decoded together. Only 1 is built (one request at a time on the engine).
@@ -44,6 +48,7 @@ impl ServerConfig {
             port: 8080,
             data_dir: None,
             cache_ttl: None,
+            redis: None,
             api_key: None,
             parallel: 1,
             ctx: None,
@@ -80,6 +85,10 @@ impl ServerConfig {
         if self.max_queue == 0 {
             return Err(ServerError::Config("--max-queue must be at least 1".into()));
         }
+        if let Some(url) = &self.redis {
+            crate::store::kv_redis::check_url(url)
+                .map_err(|e| ServerError::Config(format!("--redis: {e}")))?;
+        }
         if self.ctx == Some(0) {
             return Err(ServerError::Config("--ctx must be at least 1".into()));
         }
@@ -115,5 +124,14 @@ mod tests {
         c.parallel = 1;
         c.max_queue = 0;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_redis_url_that_does_not_parse_is_refused_before_loading() {
+        let mut c = ServerConfig::new("m.gguf".into());
+        c.redis = Some("redis://127.0.0.1:6379".into());
+        assert!(c.validate().is_ok(), "parsed, not connected");
+        c.redis = Some("not a url".into());
+        assert!(c.validate().unwrap_err().to_string().contains("--redis"));
     }
 }

@@ -13,6 +13,7 @@ use crate::kv::{DEFAULT_RAM_BUDGET_BYTES, Tiers};
 use crate::metrics::Metrics;
 use crate::model::ModelConfig;
 use crate::store::kv_blocks::{KvBlockStore, KvStoreOptions};
+use crate::store::kv_redis::{RedisOptions, RedisTier};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 
 use super::config::{DEFAULT_CONTEXT, ServerConfig};
@@ -49,6 +50,16 @@ impl Server {
             Some(dir) => Some(open_disk(dir, config.cache_ttl)?),
             None => None,
         };
+        let redis = match &config.redis {
+            Some(url) => Some(
+                RedisTier::open(RedisOptions {
+                    ttl: config.cache_ttl,
+                    ..RedisOptions::new(url.as_str())
+                })
+                .map_err(|e| ServerError::Config(format!("--redis: {e}")))?,
+            ),
+            None => None,
+        };
         let model_hash = match &disk {
             Some(d) => d.model_hash(&path).map_err(|e| model_err(&e))?,
             None => file_content_hash(&path).map_err(|e| model_err(&e))?,
@@ -75,7 +86,10 @@ impl Server {
         let (engine, thread) = worker::start(config.max_queue, metrics.clone(), move || {
             let forward = GpuForward::load(gpu, &file, opts)
                 .map_err(|e| format!("cannot load the model on the GPU: {e}"))?;
-            let tiers = Tiers::new(DEFAULT_RAM_BUDGET_BYTES, disk, engine_metrics);
+            let mut tiers = Tiers::new(DEFAULT_RAM_BUDGET_BYTES, disk, engine_metrics);
+            if let Some(redis) = redis {
+                tiers = tiers.with_redis(redis);
+            }
             Ok(EngineParts {
                 forward,
                 tiers,

@@ -40,6 +40,7 @@ pub fn usage(f: &Finished) -> Usage {
                 gpu: f.reused.gpu as u64,
                 ram: f.reused.ram as u64,
                 disk: f.reused.disk as u64,
+                redis: f.reused.redis as u64,
             },
             queue_ms: finite(f.queue_ms),
             ttft_ms: finite(f.ttft_ms),

@@ -159,6 +159,7 @@ pub struct TierCounts {
     pub gpu: u64,
     pub ram: u64,
     pub disk: u64,
+    pub redis: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -19,6 +19,7 @@ mod document_types;
 mod documents;
 mod error;
 pub mod kv_blocks;
+pub mod kv_redis;
 mod messages;
 mod search;
 mod settings;

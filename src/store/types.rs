@@ -108,6 +108,13 @@ pub struct ReusedByTier {
     pub gpu: u32,
     pub ram: u32,
     pub disk: u32,
+    /// Only with a Redis tier (the server's); absent from the JSON when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redis: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ReplyStats {

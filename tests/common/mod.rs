@@ -7,6 +7,7 @@ pub mod cli;
 pub mod http;
 pub mod kernels;
 pub mod prometheus;
+pub mod redis;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! `hearth generate` on the GPU engine over the tiered KV cache: the prompt's cached prefix
-//! comes from GPU, RAM or (with `--data-dir`) the disk tier; the JSON says how much from where.
+//! comes from GPU, RAM or (with `--data-dir`, `--redis`) the disk and Redis tiers; the JSON says
+//! how much from where.
 
 use std::io::Write;
 
@@ -11,6 +12,7 @@ use hearth::gguf::GgufFile;
 use hearth::kv::{DEFAULT_RAM_BUDGET_BYTES, Owner, Tiers};
 use hearth::metrics::Metrics;
 use hearth::store::kv_blocks::{KvBlockStore, KvStoreOptions};
+use hearth::store::kv_redis::{RedisOptions, RedisTier};
 use hearth::tokenizer::Tokenizer;
 
 use super::backend::gpu_for;
@@ -68,6 +70,13 @@ impl CachedGenerate<'_> {
         let mut forward =
             GpuForward::load(gpu, self.file, opts).context("cannot load the model on the GPU")?;
         let mut tiers = Tiers::new(DEFAULT_RAM_BUDGET_BYTES, disk, Metrics::new());
+        if let Some(url) = &args.redis {
+            let opts = RedisOptions {
+                ttl: args.cache_ttl.map(std::time::Duration::from_secs),
+                ..RedisOptions::new(url.as_str())
+            };
+            tiers = tiers.with_redis(RedisTier::open(opts).context("--redis")?);
+        }
         let cache = if args.no_cache {
             CacheUse::Off
         } else {

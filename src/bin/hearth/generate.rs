@@ -15,6 +15,7 @@ use super::cached_generate::CachedGenerate;
 use super::util::{Device, KvType, open_model, print_json};
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("shared_cache").multiple(true)))]
 pub struct Args {
     #[arg(long)]
     pub(super) model: PathBuf,
@@ -51,10 +52,20 @@ pub struct Args {
     pub(super) kv_type: KvType,
     /// Look up and fill the KV cache's disk tier here (`kv.sqlite`; shared with the app and
     /// other processes), so later runs restore the prompt's cached prefix.
-    #[arg(long)]
+    #[arg(long, group = "shared_cache")]
     pub(super) data_dir: Option<PathBuf>,
-    /// With --data-dir: blocks on disk not used for this many seconds expire.
-    #[arg(long, requires = "data_dir")]
+    /// Look up and fill the KV cache's Redis tier too (`redis://127.0.0.1:6379`; as `hearth
+    /// serve --redis`): asked after the disk, skipped when down or slow.
+    #[arg(
+        long,
+        value_name = "URL",
+        group = "shared_cache",
+        conflicts_with = "doc"
+    )]
+    pub(super) redis: Option<String>,
+    /// With --data-dir or --redis: blocks on disk or in Redis not used for this many seconds
+    /// expire.
+    #[arg(long, requires = "shared_cache")]
     pub(super) cache_ttl: Option<u64>,
     /// Compute every prompt token and leave the cache as it was (the cold baseline).
     #[arg(long)]
@@ -147,8 +158,10 @@ pub fn run(args: Args) -> Result<()> {
         };
         return run.run(&args, sampler);
     }
-    if args.data_dir.is_some() {
-        bail!("--data-dir needs the GPU engine (--device gpu): the KV cache tiers live there");
+    if args.data_dir.is_some() || args.redis.is_some() {
+        bail!(
+            "--data-dir and --redis need the GPU engine (--device gpu): the KV cache tiers live there"
+        );
     }
     let gpu = gpu_for(args.device)?;
     let options = BackendOptions {
@@ -194,7 +207,12 @@ pub(super) fn report(
     if !json {
         println!();
         let tiers = by_tier
-            .map(|f| format!(" (cached: gpu {}, ram {}, disk {})", f.gpu, f.ram, f.disk))
+            .map(|f| {
+                format!(
+                    " (cached: gpu {}, ram {}, disk {}, redis {})",
+                    f.gpu, f.ram, f.disk, f.redis
+                )
+            })
             .unwrap_or_default();
         eprintln!(
             "[{} prompt tokens{tiers}, {} generated, ttft {:.1} ms, prefill {:.1} tok/s, decode {:.1} tok/s, stop: {}]",
@@ -220,7 +238,8 @@ pub(super) fn report(
         "device": device,
     });
     if let Some(f) = by_tier {
-        out["cached_by_tier"] = json!({"gpu": f.gpu, "ram": f.ram, "disk": f.disk});
+        out["cached_by_tier"] =
+            json!({"gpu": f.gpu, "ram": f.ram, "disk": f.disk, "redis": f.redis});
     }
     print_json(&out)
 }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use hearth::server::{DEFAULT_MAX_QUEUE, Server, ServerConfig, shutdown_signal};
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("shared_cache").multiple(true)))]
 pub struct Args {
     /// The GGUF model to serve.
     #[arg(long)]
@@ -19,10 +20,17 @@ pub struct Args {
     port: u16,
     /// Keep the KV cache's disk tier here (`kv.sqlite`, shared with `hearth generate
     /// --data-dir` and the app), so cached prefixes survive restarts.
-    #[arg(long)]
+    #[arg(long, group = "shared_cache")]
     data_dir: Option<PathBuf>,
-    /// With --data-dir: KV blocks on disk not used for this many seconds expire.
-    #[arg(long, requires = "data_dir")]
+    /// Share KV blocks with other Hearth processes through this Redis server
+    /// (`redis://127.0.0.1:6379`): a prompt's prefix missing from GPU, RAM and disk is asked
+    /// there before it is computed, and computed blocks are written there. Down or slow, it is
+    /// skipped (counted in the metrics), never an error.
+    #[arg(long, value_name = "URL", group = "shared_cache")]
+    redis: Option<String>,
+    /// With --data-dir or --redis: KV blocks on disk or in Redis not used for this many
+    /// seconds expire.
+    #[arg(long, requires = "shared_cache")]
     cache_ttl: Option<u64>,
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
@@ -56,6 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     config.port = args.port;
     config.data_dir = args.data_dir;
     config.cache_ttl = args.cache_ttl.map(std::time::Duration::from_secs);
+    config.redis = args.redis;
     config.api_key = args.api_key;
     config.parallel = args.parallel;
     config.ctx = args.ctx;

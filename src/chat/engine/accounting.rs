@@ -20,6 +20,7 @@ pub(super) fn reused_by_tier(found: Found, reused: usize) -> ReusedByTier {
         excess -= cut;
         n - cut
     };
+    let redis = take(found.redis);
     let disk = take(found.disk);
     let ram = take(found.ram);
     let gpu = take(found.gpu);
@@ -27,6 +28,7 @@ pub(super) fn reused_by_tier(found: Found, reused: usize) -> ReusedByTier {
         gpu: count_u32(gpu),
         ram: count_u32(ram),
         disk: count_u32(disk),
+        redis: count_u32(redis),
     }
 }
 
@@ -54,6 +56,7 @@ pub(super) fn record_request(metrics: &Metrics, stats: &ReplyStats, prefill_ms: 
             gpu: u64::from(by.gpu),
             ram: u64::from(by.ram),
             disk: u64::from(by.disk),
+            redis: u64::from(by.redis),
         },
         prefill_ms,
         ttft_ms: (stats.generated_tokens > 0).then_some(stats.ttft_ms),

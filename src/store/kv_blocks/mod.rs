@@ -21,6 +21,7 @@ mod chain;
 mod error;
 mod inspect;
 mod model_hash;
+mod record;
 mod row;
 mod types;
 mod writer;
@@ -42,6 +43,7 @@ use sqlx::{Connection, SqliteConnection};
 pub use chain::{HASH_LEN, chain_hash};
 pub use error::KvStoreError;
 pub use model_hash::hash_file;
+pub use record::{encode_record, verify_record};
 pub use types::{
     BlockRecord, ClearFilter, DiskStats, Enqueued, Fetched, InvalidBlock, InvalidCounts,
     InvalidRow, KvCounters, KvStoreOptions, MAX_LISTED_INVALID, PIN_PREFIX, Usage, VerifyAction,
