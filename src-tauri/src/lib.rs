@@ -52,11 +52,18 @@ pub fn run() {
                 data.granted.grant(path);
             }
             // The bundled model is Hearth's own file: granted like a file the person chose.
+            // Tauri's resource folder, else the executable's own (a build run from a cargo
+            // output folder not named `target`, where Tauri does not look).
+            let exe_dir = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(std::path::Path::to_path_buf));
             data.builtin_model = app
                 .path()
                 .resource_dir()
                 .ok()
-                .and_then(|dir| builtin::find(&dir));
+                .into_iter()
+                .chain(exe_dir)
+                .find_map(|dir| builtin::find(&dir));
             if let Some(model) = &data.builtin_model {
                 data.granted.grant(std::path::Path::new(&model.path));
             }
