@@ -18,6 +18,7 @@
 //! Before anything is uploaded, `load` checks the memory plan (`plan.rs`) and refuses with
 //! [`GpuForwardError::ModelDoesNotFit`] and a suggestion when the model cannot fit.
 
+mod batch;
 mod graph;
 mod plan;
 
@@ -72,6 +73,9 @@ pub enum GpuForwardError {
         "a step of {n} tokens cannot return every token's logits: at most {max} rows of logits fit (score in steps of at most {max} tokens)"
     )]
     TooManyLogitRows { n: usize, max: usize },
+    /// A batched step asked for something it cannot do (see [`GpuForward::step_batch`]).
+    #[error("batched step: {0}")]
+    Batch(String),
     #[error(
         "{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context"
     )]
@@ -114,6 +118,10 @@ pub struct GpuForwardOptions {
     /// logits fit one storage binding (a 152k vocabulary fits ~220 rows in 128 MiB). Steps
     /// that read only the last token need 1; generation and chat use that.
     pub max_logit_rows: Option<usize>,
+    /// Most sequences one batched step ([`GpuForward::step_batch`]) runs together, one token
+    /// each (≤ `max_batch` and ≤ `max_sequences`). Sizes the attention scratch, the logits
+    /// rows and the block-table rows a batched step binds; 1: no batched steps.
+    pub max_step_sequences: usize,
 }
 
 /// The weight kernel of a step of several tokens.
@@ -143,6 +151,7 @@ impl Default for GpuForwardOptions {
             max_logit_rows: None,
             kv_budget_bytes: None,
             model_hash: None,
+            max_step_sequences: 1,
         }
     }
 }
@@ -156,6 +165,16 @@ enum StepOutput {
     LastLogits,
     /// The argmax of the last token's logits (4 bytes read back).
     Greedy,
+    /// A batched step (token t of sequence row t): every token's logits.
+    BatchLogits,
+    /// A batched step: every token's argmax (4 bytes each).
+    BatchGreedy,
+}
+
+impl StepOutput {
+    fn is_batch(self) -> bool {
+        matches!(self, StepOutput::BatchLogits | StepOutput::BatchGreedy)
+    }
 }
 
 struct LayerWeights {
@@ -301,6 +320,15 @@ impl GpuForward {
         let max_chunk = opts
             .max_weight_chunk_bytes
             .map_or(ctx.max_binding_bytes(), |c| c.min(ctx.max_binding_bytes()));
+        if opts.max_step_sequences == 0
+            || opts.max_step_sequences > opts.max_batch
+            || opts.max_step_sequences > opts.max_sequences.max(1)
+        {
+            return Err(GpuForwardError::Batch(format!(
+                "max_step_sequences {} must be ≥ 1, ≤ max_batch {} and ≤ max_sequences {}",
+                opts.max_step_sequences, opts.max_batch, opts.max_sequences
+            )));
+        }
         if opts.max_ctx == 0 || opts.max_batch == 0 || opts.block_size == 0 {
             return Err(GpuForwardError::DoesNotFit {
                 n: opts.max_batch,
@@ -402,7 +430,7 @@ impl GpuForward {
             gate: f32s("gate", b * cfg.n_ff)?,
             up: f32s("up", b * cfg.n_ff)?,
             logits,
-            best: ctx.zeroed("argmax", 4)?,
+            best: ctx.zeroed("argmax", 4 * opts.max_step_sequences as u64)?,
             staging,
         };
         let scratch_bytes = plan::attention_scratch_bytes(&cfg, &opts, ctx.info().loops_limited());
@@ -634,9 +662,12 @@ impl GpuForward {
         }
         let plan = &self.plans[&key];
         let (src, bytes) = match mode {
-            StepOutput::AllLogits => (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64),
+            StepOutput::AllLogits | StepOutput::BatchLogits => {
+                (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64)
+            }
             StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
             StepOutput::Greedy => (&self.act.best, 4),
+            StepOutput::BatchGreedy => (&self.act.best, (n * 4) as u64),
         };
         self.kv.append(self.seq, tokens)?;
         let mut enc = self.ctx.encoder("forward-step");
