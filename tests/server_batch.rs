@@ -122,3 +122,89 @@ fn parallel_out_of_range_is_refused_before_loading() {
     assert!(!ok);
     assert!(stderr.contains("--parallel"), "{stderr}");
 }
+
+/// A long prompt arriving while a stream decodes is prefilled in chunks between that stream's
+/// decode steps: the running stream keeps producing tokens during the new request's prefill
+/// (in the engine's own event order, so no timing is involved). In process, through the
+/// server's `EngineHandle` and scheduler.
+#[test]
+fn a_long_prefill_does_not_starve_a_running_stream() {
+    use hearth::engine::SamplerConfig;
+    use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+    use hearth::gguf::GgufFile;
+    use hearth::kv::Tiers;
+    use hearth::metrics::Metrics;
+    use hearth::server::worker::{self, EngineParts, Event, Job};
+    use hearth::tokenizer::Tokenizer;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let Some(path) = common::fixture_model("rand-llama-spm-q8_0.gguf") else {
+        return;
+    };
+    let Some(gpu) = common::gpu() else { return };
+    let file = GgufFile::open(&path).unwrap();
+    let tokenizer = Arc::new(Tokenizer::from_gguf(&file).unwrap());
+    let (opts, plan) = hearth::chat::planned_options(gpu.info(), &file, 1024, None).unwrap();
+    assert!(plan.fits);
+    let opts = GpuForwardOptions {
+        max_step_sequences: 2,
+        ..opts
+    };
+    let chunk = opts.max_batch;
+    let metrics = Metrics::new();
+    let m = metrics.clone();
+    let (handle, thread) = worker::start(4, 2, metrics, move || {
+        Ok(EngineParts {
+            forward: GpuForward::load(gpu, &file, opts).map_err(|e| e.to_string())?,
+            tiers: Tiers::new(1 << 20, None, m),
+            tokenizer,
+        })
+    })
+    .unwrap();
+    let job = |prompt: Vec<u32>, max_tokens: usize| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = Job {
+            prompt,
+            max_tokens,
+            sampler: SamplerConfig::greedy(),
+            stop: Vec::new(),
+            events: tx,
+            queued_at: Instant::now(),
+        };
+        (job, rx)
+    };
+    let (a, mut a_rx) = job((1..9).collect(), 400);
+    handle.submit(a).unwrap();
+    // A is decoding once its first text arrives.
+    assert!(matches!(a_rx.blocking_recv(), Some(Event::Text(_))));
+    let chunks = 6;
+    let (b, mut b_rx) = job((100..100 + (chunks * chunk) as u32).collect(), 1);
+    handle.submit(b).unwrap();
+    loop {
+        match b_rx.blocking_recv() {
+            Some(Event::Done(f)) => {
+                assert_eq!(f.prompt_tokens, chunks * chunk);
+                break;
+            }
+            Some(Event::Text(_)) => {}
+            other => panic!("B: {other:?}"),
+        }
+    }
+    // Everything A's stream got before B's summary was sent is in A's channel now.
+    let mut a_tokens = 0;
+    while let Ok(e) = a_rx.try_recv() {
+        match e {
+            Event::Text(_) => a_tokens += 1,
+            Event::Done(f) => panic!("A ended during B's prefill: {f:?}"),
+            Event::Failed(e) => panic!("A failed: {e:?}"),
+        }
+    }
+    assert!(
+        a_tokens >= chunks - 2,
+        "A streamed {a_tokens} pieces during B's {chunks}-chunk prefill"
+    );
+    drop(a_rx);
+    drop(handle);
+    thread.join().unwrap();
+}
