@@ -4,8 +4,10 @@
 //!
 //! Sequences of different lengths: one whose step opens a new block (length 16), one whose
 //! step fills its block's last slot (length 15), and two sharing two full blocks through the
-//! prefix index (`acquire`). B ∈ {1, 2, 3, 5}, items in shuffled order. After the batched step
-//! every sequence takes one more step alone, which must match the oracle's second step.
+//! prefix index (`acquire`). B ∈ {1, 2, 3, 5}, items in shuffled order, on three fixture models
+//! (f32 and f16 KV, qwen2 biases, grouped-query heads) and B = 4 on SmolLM2-135M. After the
+//! batched step every sequence takes one more step alone, which must match the oracle's second
+//! step.
 
 mod common;
 
@@ -18,7 +20,16 @@ use hearth::kv::SeqId;
 /// step uses the fused one-column decode kernels: the same products, summed in another order.
 const TOL: f32 = 1e-4;
 
+/// A step after the batched one, against the alone oracle's second step: the K/V the batched
+/// step wrote come from those slightly different sums, and stored as f16 one of them can round
+/// to the neighbouring f16 value (a relative 1e-3 step), which the next step's attention reads.
+const TOL_AFTER: f32 = 1e-3;
+
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_close_tol(got, want, TOL, what);
+}
+
+fn assert_close_tol(got: &[f32], want: &[f32], tol: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");
     let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
     let diff = got
@@ -26,8 +37,8 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
         .zip(want)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(
-        diff <= TOL * scale,
-        "{what}: max diff {diff} (scale {scale})"
+        diff <= tol * scale,
+        "{what}: max diff {diff} (scale {scale}, tolerance {tol} × scale)"
     );
 }
 
@@ -92,8 +103,15 @@ const CASES: [Case; 3] = [
 
 fn load(name: &str, kv_f16: bool) -> Option<(GpuForward, std::sync::Arc<hearth::gpu::GpuContext>)> {
     let path = common::fixture_model(&format!("{name}.gguf"))?;
+    load_path(&path, kv_f16)
+}
+
+fn load_path(
+    path: &std::path::Path,
+    kv_f16: bool,
+) -> Option<(GpuForward, std::sync::Arc<hearth::gpu::GpuContext>)> {
     let ctx = common::gpu()?;
-    let file = GgufFile::open(&path).unwrap();
+    let file = GgufFile::open(path).unwrap();
     let opts = GpuForwardOptions {
         max_ctx: 512,
         max_batch: 48,
@@ -150,68 +168,87 @@ fn prefill_all(gpu: &mut GpuForward, prompts: &[Vec<u32>]) -> Vec<SeqId> {
 #[test]
 fn batched_step_matches_each_sequence_alone() {
     for case in &CASES {
-        let Some((mut gpu, _ctx)) = load(case.name, case.kv_f16) else {
+        let Some((gpu, _ctx)) = load(case.name, case.kv_f16) else {
             return;
         };
-        let n_vocab = gpu.config().n_vocab;
-        let prompts = prompts(n_vocab);
-        let seqs = prefill_all(&mut gpu, &prompts);
-        let next: Vec<[u32; 2]> = (0..seqs.len())
-            .map(|i| {
-                let t = tokens(100 + i as u64, 2, n_vocab);
-                [t[0], t[1]]
-            })
-            .collect();
-        // The oracle: two steps of each sequence alone, then back to the prompt.
-        let mut alone = Vec::new();
-        for (&s, t) in seqs.iter().zip(&next) {
-            gpu.select_sequence(s).unwrap();
-            let len = gpu.len();
-            let first = gpu.step(&t[..1], false).unwrap();
-            let second = gpu.step(&t[1..], false).unwrap();
-            gpu.truncate(len);
-            alone.push([first, second]);
-        }
-        for (b, order) in [
-            (1usize, vec![2usize]),
-            (2, vec![3, 2]),
-            (3, vec![4, 0, 1]),
-            (5, vec![3, 1, 4, 0, 2]),
-        ] {
-            let what = |i: usize| format!("{} B={b} sequence {i}", case.name);
-            let lens: Vec<usize> = order
-                .iter()
-                .map(|&i| gpu.len_of(seqs[i]).unwrap())
-                .collect();
-            let items: Vec<(SeqId, u32)> = order.iter().map(|&i| (seqs[i], next[i][0])).collect();
-            let got = gpu.step_batch(&items).unwrap();
-            assert_eq!(got.len(), b);
-            for (k, &i) in order.iter().enumerate() {
-                assert_eq!(gpu.len_of(seqs[i]).unwrap(), lens[k] + 1);
-                assert_close(&got[k], &alone[i][0], &format!("{} step 1", what(i)));
-                // The sequence goes on alone from the batched step's KV.
-                gpu.select_sequence(seqs[i]).unwrap();
-                let second = gpu.step(&next[i][1..], false).unwrap();
-                assert_close(&second, &alone[i][1], &format!("{} step 2", what(i)));
-                gpu.truncate(lens[k]);
-            }
-            // The same step with the argmax on the GPU.
-            let greedy = gpu.step_batch_greedy(&items).unwrap();
-            for (k, &i) in order.iter().enumerate() {
-                assert_same_greedy(greedy[k], &alone[i][0], &format!("{} greedy", what(i)));
-                gpu.select_sequence(seqs[i]).unwrap();
-                gpu.truncate(lens[k]);
-            }
-        }
-        // The shared prefix is still intact for the sequence that did not write it.
-        gpu.select_sequence(seqs[3]).unwrap();
-        let again = gpu.step(&next[3][..1], false).unwrap();
-        assert_close(
-            &again,
-            &alone[3][0],
-            &format!("{} shared prefix", case.name),
+        check_against_alone(
+            gpu,
+            case.name,
+            &[
+                (1, &[2]),
+                (2, &[3, 2]),
+                (3, &[4, 0, 1]),
+                (5, &[3, 1, 4, 0, 2]),
+            ],
         );
     }
+}
+
+/// A real trained model (SmolLM2-135M, Q4_1, head_dim 64, 9 heads over 3 kv heads).
+#[test]
+fn batched_step_matches_each_sequence_alone_on_smollm2() {
+    let Some(path) = common::real_model("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    let Some((gpu, _ctx)) = load_path(&path, true) else {
+        return;
+    };
+    check_against_alone(gpu, "SmolLM2", &[(4, &[3, 1, 4, 2])]);
+}
+
+/// The five prompts prefilled; for each (B, order), the batched step of those sequences
+/// against each one stepped alone, then one more step alone from the batched step's KV.
+fn check_against_alone(mut gpu: GpuForward, name: &str, rounds: &[(usize, &[usize])]) {
+    let n_vocab = gpu.config().n_vocab;
+    let prompts = prompts(n_vocab);
+    let seqs = prefill_all(&mut gpu, &prompts);
+    let next: Vec<[u32; 2]> = (0..seqs.len())
+        .map(|i| {
+            let t = tokens(100 + i as u64, 2, n_vocab);
+            [t[0], t[1]]
+        })
+        .collect();
+    // The oracle: two steps of each sequence alone, then back to the prompt.
+    let mut alone = Vec::new();
+    for (&s, t) in seqs.iter().zip(&next) {
+        gpu.select_sequence(s).unwrap();
+        let len = gpu.len();
+        let first = gpu.step(&t[..1], false).unwrap();
+        let second = gpu.step(&t[1..], false).unwrap();
+        gpu.truncate(len);
+        alone.push([first, second]);
+    }
+    for &(b, order) in rounds {
+        let what = |i: usize| format!("{name} B={b} sequence {i}");
+        let lens: Vec<usize> = order
+            .iter()
+            .map(|&i| gpu.len_of(seqs[i]).unwrap())
+            .collect();
+        let items: Vec<(SeqId, u32)> = order.iter().map(|&i| (seqs[i], next[i][0])).collect();
+        let got = gpu.step_batch(&items).unwrap();
+        assert_eq!(got.len(), b);
+        for (k, &i) in order.iter().enumerate() {
+            assert_eq!(gpu.len_of(seqs[i]).unwrap(), lens[k] + 1);
+            assert_close(&got[k], &alone[i][0], &format!("{} step 1", what(i)));
+            // The sequence goes on alone from the batched step's KV.
+            gpu.select_sequence(seqs[i]).unwrap();
+            let second = gpu.step(&next[i][1..], false).unwrap();
+            let what = format!("{} step 2", what(i));
+            assert_close_tol(&second, &alone[i][1], TOL_AFTER, &what);
+            gpu.truncate(lens[k]);
+        }
+        // The same step with the argmax on the GPU.
+        let greedy = gpu.step_batch_greedy(&items).unwrap();
+        for (k, &i) in order.iter().enumerate() {
+            assert_same_greedy(greedy[k], &alone[i][0], &format!("{} greedy", what(i)));
+            gpu.select_sequence(seqs[i]).unwrap();
+            gpu.truncate(lens[k]);
+        }
+    }
+    // The shared prefix is still intact for the sequence that did not write it.
+    gpu.select_sequence(seqs[3]).unwrap();
+    let again = gpu.step(&next[3][..1], false).unwrap();
+    assert_close(&again, &alone[3][0], &format!("{name} shared prefix"));
 }
 
 /// Greedy decoding of several sequences in batched steps gives each the tokens it gets

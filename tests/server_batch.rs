@@ -107,6 +107,44 @@ fn concurrent_greedy_requests_each_equal_hearth_generate() {
     assert_eq!(q["waiting"], 0, "{q}");
 }
 
+/// The same on a real trained model (SmolLM2-135M), three requests at once.
+#[test]
+fn concurrent_greedy_requests_on_smollm2_each_equal_hearth_generate() {
+    let Some(model) = common::real_model("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    if !gpu_available() {
+        return;
+    }
+    let prompts = [
+        "The capital of France is",
+        "def fibonacci(n):",
+        "Once upon a time, in a small village by the sea, there lived an old fisherman who",
+    ];
+    let max_tokens = 12;
+    let want: Vec<String> = prompts
+        .iter()
+        .map(|p| cli_text(&model, p, max_tokens))
+        .collect();
+    let s = ServeProc::start(&model, &["--parallel", "3", "--ctx", "512"]);
+    let id = s.model_id.clone();
+    let got: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = prompts
+            .iter()
+            .map(|p| {
+                let body =
+                    json!({"model": id, "prompt": p, "max_tokens": max_tokens, "temperature": 0});
+                let addr = s.addr.clone();
+                scope.spawn(move || streamed_text(&addr, &body))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "prompt {i}: {:?}", prompts[i]);
+    }
+}
+
 #[test]
 fn parallel_out_of_range_is_refused_before_loading() {
     let Some(model) = model() else { return };
