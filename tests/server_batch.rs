@@ -1,16 +1,28 @@
 //! `hearth serve` with several requests at once (`--parallel`): concurrent greedy requests with
 //! different prompts — two sharing a long prefix — each get exactly the text `hearth generate
 //! --temperature 0` gives for their prompt alone, streamed or not, while their decodes share
-//! batched steps; and the server is idle and reusable afterwards.
+//! batched steps (on a fixture model and on SmolLM2); the server is idle and reusable
+//! afterwards. In process, through the server's engine handle and scheduler: a long prefill
+//! does not starve a running stream, and requests admitted together share their common prefix.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use common::cli::{gpu_available, hearth_json, path_str};
 use common::http::{get, post_json, request};
 use common::serve::ServeProc;
+use hearth::engine::SamplerConfig;
+use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
+use hearth::gguf::GgufFile;
+use hearth::kv::Tiers;
+use hearth::metrics::Metrics;
+use hearth::server::worker::{self, EngineHandle, EngineParts, Event, Finished, Job};
+use hearth::tokenizer::Tokenizer;
 use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const MODEL: &str = "stories260K-q8_0.gguf";
 const STORY: &str = "Once upon a time there was a little cat who lived in a big house with a dog";
@@ -161,38 +173,23 @@ fn parallel_out_of_range_is_refused_before_loading() {
     assert!(stderr.contains("--parallel"), "{stderr}");
 }
 
-/// A long prompt arriving while a stream decodes is prefilled in chunks between that stream's
-/// decode steps: the running stream keeps producing tokens during the new request's prefill
-/// (in the engine's own event order, so no timing is involved). In process, through the
-/// server's `EngineHandle` and scheduler.
-#[test]
-fn a_long_prefill_does_not_starve_a_running_stream() {
-    use hearth::engine::SamplerConfig;
-    use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
-    use hearth::gguf::GgufFile;
-    use hearth::kv::Tiers;
-    use hearth::metrics::Metrics;
-    use hearth::server::worker::{self, EngineParts, Event, Job};
-    use hearth::tokenizer::Tokenizer;
-    use std::sync::Arc;
-    use std::time::Instant;
-
-    let Some(path) = common::fixture_model("rand-llama-spm-q8_0.gguf") else {
-        return;
-    };
-    let Some(gpu) = common::gpu() else { return };
+/// The server's engine thread in process on a fixture model (random weights, 2,048 context),
+/// `parallel` requests at once, loaded as `hearth serve` loads it.
+fn engine(parallel: usize) -> Option<(EngineHandle, worker::EngineThread, usize)> {
+    let path = common::fixture_model("rand-llama-spm-q8_0.gguf")?;
+    let gpu = common::gpu()?;
     let file = GgufFile::open(&path).unwrap();
     let tokenizer = Arc::new(Tokenizer::from_gguf(&file).unwrap());
     let (opts, plan) = hearth::chat::planned_options(gpu.info(), &file, 1024, None).unwrap();
     assert!(plan.fits);
     let opts = GpuForwardOptions {
-        max_step_sequences: 2,
+        max_step_sequences: parallel,
         ..opts
     };
     let chunk = opts.max_batch;
     let metrics = Metrics::new();
     let m = metrics.clone();
-    let (handle, thread) = worker::start(4, 2, metrics, move || {
+    let (handle, thread) = worker::start(4, parallel, metrics, move || {
         Ok(EngineParts {
             forward: GpuForward::load(gpu, &file, opts).map_err(|e| e.to_string())?,
             tiers: Tiers::new(1 << 20, None, m),
@@ -200,17 +197,41 @@ fn a_long_prefill_does_not_starve_a_running_stream() {
         })
     })
     .unwrap();
-    let job = |prompt: Vec<u32>, max_tokens: usize| {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let job = Job {
-            prompt,
-            max_tokens,
-            sampler: SamplerConfig::greedy(),
-            stop: Vec::new(),
-            events: tx,
-            queued_at: Instant::now(),
-        };
-        (job, rx)
+    Some((handle, thread, chunk))
+}
+
+fn job(prompt: Vec<u32>, max_tokens: usize) -> (Job, UnboundedReceiver<Event>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let job = Job {
+        prompt,
+        max_tokens,
+        sampler: SamplerConfig::greedy(),
+        stop: Vec::new(),
+        events: tx,
+        queued_at: Instant::now(),
+    };
+    (job, rx)
+}
+
+/// Reads a job's events to its summary.
+fn done(rx: &mut UnboundedReceiver<Event>) -> Finished {
+    loop {
+        match rx.blocking_recv() {
+            Some(Event::Done(f)) => return *f,
+            Some(Event::Text(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A long prompt arriving while a stream decodes is prefilled in chunks between that stream's
+/// decode steps: the running stream keeps producing tokens during the new request's prefill
+/// (in the engine's own event order, so no timing is involved). In process, through the
+/// server's `EngineHandle` and scheduler.
+#[test]
+fn a_long_prefill_does_not_starve_a_running_stream() {
+    let Some((handle, thread, chunk)) = engine(2) else {
+        return;
     };
     let (a, mut a_rx) = job((1..9).collect(), 400);
     handle.submit(a).unwrap();
@@ -219,16 +240,7 @@ fn a_long_prefill_does_not_starve_a_running_stream() {
     let chunks = 6;
     let (b, mut b_rx) = job((100..100 + (chunks * chunk) as u32).collect(), 1);
     handle.submit(b).unwrap();
-    loop {
-        match b_rx.blocking_recv() {
-            Some(Event::Done(f)) => {
-                assert_eq!(f.prompt_tokens, chunks * chunk);
-                break;
-            }
-            Some(Event::Text(_)) => {}
-            other => panic!("B: {other:?}"),
-        }
-    }
+    assert_eq!(done(&mut b_rx).prompt_tokens, chunks * chunk);
     // Everything A's stream got before B's summary was sent is in A's channel now.
     let mut a_tokens = 0;
     while let Ok(e) = a_rx.try_recv() {
@@ -243,6 +255,27 @@ fn a_long_prefill_does_not_starve_a_running_stream() {
         "A streamed {a_tokens} pieces during B's {chunks}-chunk prefill"
     );
     drop(a_rx);
+    drop(handle);
+    thread.join().unwrap();
+}
+
+/// Two requests submitted together whose prompts share 96 tokens: the second takes its
+/// sequence when its prefill is due, after the first's prefill registered the shared blocks,
+/// so it reuses all six of them instead of computing them again.
+#[test]
+fn requests_admitted_together_share_their_common_prefix() {
+    let Some((handle, thread, _)) = engine(2) else {
+        return;
+    };
+    let prefix: Vec<u32> = (200..296).collect();
+    let (a, mut a_rx) = job([prefix.clone(), vec![5, 6, 7]].concat(), 8);
+    let (b, mut b_rx) = job([prefix, vec![8, 9]].concat(), 8);
+    handle.submit(a).unwrap();
+    handle.submit(b).unwrap();
+    let (fa, fb) = (done(&mut a_rx), done(&mut b_rx));
+    assert_eq!(fa.reused.total(), 0, "{fa:?}");
+    assert_eq!(fb.reused.total(), 96, "{fb:?}");
+    assert_eq!(fb.reused.gpu, 96, "{fb:?}");
     drop(handle);
     thread.join().unwrap();
 }

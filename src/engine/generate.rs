@@ -179,6 +179,11 @@ impl<'t> TokenLoop<'t> {
         }
     }
 
+    /// Sets how many prompt tokens were reused (known once the request holds its sequence).
+    pub fn set_cached(&mut self, cached: usize) {
+        self.stats.cached_tokens = cached.min(self.stats.prompt_tokens);
+    }
+
     /// The prompt is in the cache: the prefill time ends now.
     pub fn prefilled(&mut self) {
         self.stats.prefill_ms = ms_since(self.start);

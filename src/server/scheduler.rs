@@ -6,9 +6,10 @@
 //! always runs, as before); run one prefill chunk (at most `max_batch` tokens) of the oldest
 //! request still prefilling; then one [`GpuForward::step_batch`] for every request that is
 //! decoding. So a long prompt delays running streams by one chunk per step, never by its whole
-//! prefill. A request's prefill takes the longest cached prefix from any tier
-//! ([`engine::admit`]), so requests sharing a prefix share its blocks, and a finished request's
-//! new blocks are written behind ([`engine::release`]). Sampling, streaming and stop strings
+//! prefill. A request takes its sequence — the longest cached prefix from any tier
+//! ([`engine::admit`]) — when its first prefill chunk is due, so requests admitted together
+//! that share a prefix share its blocks (the earlier one's prefill has registered them by
+//! then); a finished request's new blocks are written behind ([`engine::release`]). Sampling, streaming and stop strings
 //! are each request's own ([`TokenLoop`]); a client that went away (its receiver dropped) or a
 //! shutdown past its grace ends the request at its next step and frees its sequence.
 
@@ -27,7 +28,8 @@ use super::worker::{EngineParts, Event, Job, Shared, done_event, publish_gauges}
 /// A request holding a sequence.
 struct Active<'t> {
     job: Job,
-    seq: SeqId,
+    /// None until its first prefill chunk is due (see the module doc).
+    seq: Option<SeqId>,
     run: TokenLoop<'t>,
     /// Prompt tokens in the sequence (its prefill is done when this is the prompt's length).
     filled: usize,
@@ -81,7 +83,10 @@ fn fits(forward: &GpuForward, active: &[Active], job: &Job) -> bool {
     let bs = forward.options().block_size;
     let pending: usize = active
         .iter()
-        .map(|a| need(&a.job, bs).saturating_sub(forward.len_of(a.seq).unwrap_or(0)))
+        .map(|a| {
+            let len = a.seq.and_then(|s| forward.len_of(s).ok()).unwrap_or(0);
+            need(&a.job, bs).saturating_sub(len)
+        })
         .sum();
     forward.free_tokens() >= pending + need(job, bs)
 }
@@ -148,12 +153,7 @@ pub(super) fn run(
                 publish_gauges(shared);
                 continue;
             }
-            match start(&mut forward, &mut tiers, tokenizer, job, owner) {
-                Ok(a) => active.push(a),
-                Err((job, e)) => {
-                    let _ = job.events.send(Event::Failed(e));
-                }
-            }
+            active.push(start(tokenizer, job));
             shared.running.store(active.len(), Ordering::SeqCst);
             publish_gauges(shared);
         }
@@ -163,7 +163,7 @@ pub(super) fn run(
             }
             continue;
         }
-        step(&mut forward, &mut active, shared);
+        step(&mut forward, &mut tiers, &mut active, shared, owner);
         // Finished requests leave: blocks written behind, sequence freed, summary sent.
         let mut i = 0;
         while i < active.len() {
@@ -180,50 +180,59 @@ pub(super) fn run(
         .map_err(|e| format!("cannot flush the KV cache to disk: {e}"))
 }
 
-/// Admits `job`: its sequence with the longest cached prefix, its token loop.
-#[allow(clippy::result_large_err)]
-fn start<'t>(
-    forward: &mut GpuForward,
-    tiers: &mut Tiers,
-    tokenizer: &'t Tokenizer,
-    mut job: Job,
-    owner: Owner,
-) -> Result<Active<'t>, (Job, ApiError)> {
+/// Admits `job`: its token loop (its sequence comes with its first prefill chunk).
+fn start<'t>(tokenizer: &'t Tokenizer, mut job: Job) -> Active<'t> {
     let queue_ms = job.queued_at.elapsed().as_secs_f64() * 1000.0;
-    let begin = Instant::now();
-    let admitted = match engine::admit(forward, tiers, &job.prompt, CacheUse::ReadWrite, owner) {
-        Ok(a) => a,
-        Err(e) => {
-            return Err((job, ApiError::internal(format!("generation failed: {e}"))));
-        }
-    };
-    let lookup_ms = begin.elapsed().as_secs_f64() * 1000.0;
     let run = TokenLoop::new(
         tokenizer,
         Sampler::new(job.sampler.clone()),
         job.max_tokens,
         std::mem::take(&mut job.stop),
         &job.prompt,
-        admitted.keep,
+        0,
         Instant::now(),
     );
-    Ok(Active {
+    Active {
         job,
-        seq: admitted.seq,
+        seq: None,
         run,
-        filled: admitted.keep,
+        filled: 0,
         next: None,
         finished: false,
         failed: false,
-        reused: admitted.reused,
-        lookup_ms,
+        reused: Found::default(),
+        lookup_ms: 0.0,
         queue_ms,
-    })
+    }
+}
+
+/// Gives `a` its sequence: the longest prefix of its prompt any tier holds.
+fn take_sequence(
+    forward: &mut GpuForward,
+    tiers: &mut Tiers,
+    a: &mut Active,
+    owner: Owner,
+) -> Result<SeqId, String> {
+    let begin = Instant::now();
+    let admitted = engine::admit(forward, tiers, &a.job.prompt, CacheUse::ReadWrite, owner)
+        .map_err(|e| format!("generation failed: {e}"))?;
+    a.lookup_ms = begin.elapsed().as_secs_f64() * 1000.0;
+    a.seq = Some(admitted.seq);
+    a.filled = admitted.keep;
+    a.reused = admitted.reused;
+    a.run.set_cached(admitted.keep);
+    Ok(admitted.seq)
 }
 
 /// One scheduler step: a prefill chunk of the oldest prefilling request, then one batched
 /// decode step of every decoding request. Cancelled requests end here.
-fn step(forward: &mut GpuForward, active: &mut [Active], shared: &Shared) {
+fn step(
+    forward: &mut GpuForward,
+    tiers: &mut Tiers,
+    active: &mut [Active],
+    shared: &Shared,
+    owner: Owner,
+) {
     for a in active.iter_mut() {
         if !a.finished && a.cancelled(shared) {
             // The token loop records the cancellation.
@@ -231,10 +240,17 @@ fn step(forward: &mut GpuForward, active: &mut [Active], shared: &Shared) {
         }
     }
     if let Some(a) = active.iter_mut().find(|a| a.prefilling()) {
+        let seq = match a.seq {
+            Some(s) => Ok(s),
+            None => take_sequence(forward, tiers, a, owner),
+        };
         let end = (a.filled + forward.max_batch()).min(a.job.prompt.len());
-        let result = forward
-            .select_sequence(a.seq)
-            .and_then(|_| forward.step(&a.job.prompt[a.filled..end], false));
+        let result = seq.and_then(|s| {
+            forward
+                .select_sequence(s)
+                .and_then(|_| forward.step(&a.job.prompt[a.filled..end], false))
+                .map_err(|e| format!("generation failed: {e}"))
+        });
         match result {
             Ok(logits) => {
                 a.filled = end;
@@ -245,18 +261,23 @@ fn step(forward: &mut GpuForward, active: &mut [Active], shared: &Shared) {
                     }
                 }
             }
-            Err(e) => fail(a, format!("generation failed: {e}")),
+            Err(e) => fail(a, e),
         }
     }
     let decoding: Vec<usize> = (0..active.len())
-        .filter(|&i| !active[i].finished && active[i].next.is_some())
+        .filter(|&i| !active[i].finished && active[i].next.is_some() && active[i].seq.is_some())
         .collect();
     if decoding.is_empty() {
         return;
     }
     let items: Vec<(SeqId, u32)> = decoding
         .iter()
-        .map(|&i| (active[i].seq, active[i].next.unwrap_or(0)))
+        .map(|&i| {
+            (
+                active[i].seq.unwrap_or_default(),
+                active[i].next.unwrap_or(0),
+            )
+        })
         .collect();
     match forward.step_batch(&items) {
         Ok(rows) => {
@@ -303,7 +324,10 @@ fn finish(
         }
     };
     let stats = a.run.finish(&mut on_text);
-    let released = engine::release(forward, tiers, a.seq, CacheUse::ReadWrite, owner);
+    let released = match a.seq {
+        Some(seq) => engine::release(forward, tiers, seq, CacheUse::ReadWrite, owner),
+        None => Ok(()),
+    };
     shared.running.store(still_running, Ordering::SeqCst);
     publish_gauges(shared);
     if failed {

@@ -21,6 +21,7 @@ use hearth::gguf::GgufFile;
 use hearth::gpu::GpuContext;
 use hearth::kv::{DEFAULT_RAM_BUDGET_BYTES, Tiers};
 use hearth::metrics::Metrics;
+use hearth::model::ModelConfig;
 use hearth::server::worker::{self, EngineHandle, EngineParts, Event, Job};
 use hearth::tokenizer::Tokenizer;
 use rand::{Rng, SeedableRng};
@@ -62,13 +63,21 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--prompt-tokens must be ≥ 1 and --gen-tokens ≥ 2");
     }
     let path = model::model_path(args.model.as_deref())?;
+    let n_vocab = {
+        let file =
+            GgufFile::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        ModelConfig::from_gguf(&file)?.n_vocab as u32
+    };
+    if n_vocab < 4 {
+        bail!("the model's vocabulary is too small");
+    }
     let gpu = Arc::new(GpuContext::new().context("no usable GPU adapter")?);
     let mut rows = Vec::new();
     for &n in &args.streams {
         let (handle, thread) = start_engine(&path, &gpu, n, args.prompt_tokens + args.gen_tokens)?;
-        round(&handle, n, &args, 1)?; // warm-up
+        round(&handle, n, &args, n_vocab, 1)?; // warm-up
         let start = Instant::now();
-        let results = round(&handle, n, &args, 2)?;
+        let results = round(&handle, n, &args, n_vocab, 2)?;
         let wall_s = start.elapsed().as_secs_f64();
         drop(handle);
         thread.join().map_err(|e| anyhow!(e))?;
@@ -164,13 +173,20 @@ fn start_engine(
     .map_err(|e| anyhow!(e))
 }
 
-/// `n` requests submitted at once, read to the end; their figures.
-fn round(handle: &EngineHandle, n: usize, args: &Args, seed: u64) -> Result<Vec<StreamResult>> {
+/// `n` requests submitted at once, read to the end; their figures. Prompts are pseudo-random
+/// ids below 259 (or the vocabulary's size), past the usual special tokens.
+fn round(
+    handle: &EngineHandle,
+    n: usize,
+    args: &Args,
+    n_vocab: u32,
+    seed: u64,
+) -> Result<Vec<StreamResult>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed * 1000 + n as u64);
     let mut receivers = Vec::new();
     for _ in 0..n {
         let prompt: Vec<u32> = (0..args.prompt_tokens)
-            .map(|_| rng.random_range(3..259))
+            .map(|_| rng.random_range(3..n_vocab.min(259)))
             .collect();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let job = Job {
