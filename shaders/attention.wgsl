@@ -14,7 +14,8 @@
 //   0  Q    storage read   array<f32>   n_q × n_head × head_dim
 //   1  K    storage read   array<u32>   K pool of this layer
 //   2  V    storage read   array<u32>   V pool of this layer
-//   3  BT   storage read   array<u32>   block table of the sequence
+//   3  BT   storage read   array<u32>   block tables: query qi reads row qi × bt_stride
+//                                       (bt_stride 0: every query reads the one sequence's)
 //   4  QPOS storage read   array<u32>   n_q positions
 //   5  PART storage rw     array<f32>   n_q × n_head × n_splits × (head_dim + 2)
 //   6  P    uniform        Params
@@ -33,7 +34,7 @@ struct Params {
     block_size: u32,
     n_splits: u32,
     scale: f32,
-    _pad: u32,
+    bt_stride: u32,
 }
 
 //#if PARTIAL
@@ -87,6 +88,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let qi = wid.z;
     let hd = P.head_dim;
     let kvh = h / (P.n_head / P.n_kv_head);
+    bt_row = qi * P.bt_stride;
     let len = QPOS[qi] + 1u;
     let t0 = split * SPLIT;
     let out = ((qi * P.n_head + h) * P.n_splits + split) * (hd + 2u);

@@ -7,13 +7,18 @@
 // half for even e; pack2x16float / unpack2x16float need no SHADER_F16); otherwise one f32
 // bit pattern per u32 word.
 // Sequence position pos lives in logical block pos / block_size, i.e. physical block
-// BT[pos / block_size], slot pos % block_size. The including shader declares
-// `BT: array<u32>` (the sequence's block table).
+// BT[bt_row + pos / block_size], slot pos % block_size. The including shader declares
+// `BT: array<u32>` (block tables, one row per sequence of a batched step) and sets `bt_row`
+// to the first entry of the row its token or query reads (row × the table stride; it stays 0
+// for steps of one sequence, whose table is row 0).
 // The host mirrors this layout in `gpu::ops::KvLayout` (block bytes for copies and tiers).
+
+// First block-table entry of the sequence the invocation works for (see above).
+var<private> bt_row: u32 = 0u;
 
 // Pool slot (physical block × block_size + slot) of sequence position `pos`.
 fn kv_slot(pos: u32, block_size: u32) -> u32 {
-    return BT[pos / block_size] * block_size + pos % block_size;
+    return BT[bt_row + pos / block_size] * block_size + pos % block_size;
 }
 
 // Element index of (position pos, kv head kvh, dim 0).

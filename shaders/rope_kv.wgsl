@@ -18,7 +18,8 @@
 //   3  KP   storage rw     array<u32>   K pool of this layer
 //   4  VP   storage rw     array<u32>   V pool of this layer
 //   5  POS  storage read   array<u32>   n_tokens positions
-//   6  BT   storage read   array<u32>   the sequence's block table
+//   6  BT   storage read   array<u32>   block tables: token t writes through row t × bt_stride
+//                                       (bt_stride 0: every token is the one sequence's)
 //   7  FF   storage read   array<f32>   n_rot/2 frequency factors (ones when the model has none)
 //   8  P    uniform        Params
 // Defines: KV_F16 (pool elements f16, two per u32 word). head_dim and n_rot even.
@@ -34,7 +35,7 @@ struct Params {
     freq_base: f32,
     freq_scale: f32,
     block_size: u32,
-    _pad0: u32,
+    bt_stride: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -119,6 +120,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let t = j / row_pairs;
     let e = (j % row_pairs) * 2u; // element within the token's n_kv_head × head_dim row
     let pos = POS[t];
+    bt_row = t * P.bt_stride;
     let dst = kv_row_base(pos, 0u, P.n_kv_head, P.head_dim, P.block_size) + e;
     let src = t * P.n_kv_head * P.head_dim + e;
     if (is_v) {

@@ -364,6 +364,7 @@ fn forward_runs_models_requantized_to_the_newer_types() {
             max_logit_rows: None,
             kv_budget_bytes: None,
             model_hash: None,
+            max_step_sequences: 1,
         };
         let mut gpu = GpuForward::load(ctx.clone(), &file, opts).unwrap();
         // Prefill (matmul) for all but the last token, then one decode step (matvec).

@@ -20,6 +20,7 @@ fn opts() -> GpuForwardOptions {
         max_logit_rows: None,
         kv_budget_bytes: None,
         model_hash: None,
+        max_step_sequences: 1,
     }
 }
 

@@ -204,6 +204,7 @@ fn options(max_ctx: usize, max_batch: usize) -> GpuForwardOptions {
         max_logit_rows: None,
         kv_budget_bytes: None,
         model_hash: None,
+        max_step_sequences: 1,
     }
 }
 

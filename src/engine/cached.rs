@@ -5,7 +5,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use crate::kv::{Found, Owner, Tiers};
+use crate::kv::{Found, Owner, SeqId, Tiers};
 use crate::tokenizer::Tokenizer;
 
 use super::generate::{GenerateError, GenerationStats, Generator};
@@ -73,26 +73,11 @@ pub fn generate_cached(
         return Err(GenerateError::EmptyPrompt);
     }
     let start = std::time::Instant::now();
-    let found = match cache {
-        CacheUse::ReadWrite => {
-            let (s, found) = tiers
-                .acquire(forward.kv_mut(), prompt)
-                .map_err(|e| GenerateError::Forward(e.into()))?;
-            forward.select_sequence(s).map_err(GenerateError::Forward)?;
-            found
-        }
-        CacheUse::Off => {
-            let s = forward.new_sequence().map_err(GenerateError::Forward)?;
-            forward.select_sequence(s).map_err(GenerateError::Forward)?;
-            Found::default()
-        }
-    };
-    let seq = forward.sequence();
-    let _ = forward.kv_mut().set_owner(seq, owner);
-    // At least the last prompt token runs, for its logits.
-    let keep = found.total().min(prompt.len() - 1);
-    forward.truncate(keep);
-    let reused = found.cut(keep);
+    let admitted = admit(forward, tiers, prompt, cache, owner)?;
+    let (seq, keep, reused) = (admitted.seq, admitted.keep, admitted.reused);
+    forward
+        .select_sequence(seq)
+        .map_err(GenerateError::Forward)?;
     let lookup_ms = start.elapsed().as_secs_f64() * 1000.0;
     let max_batch = forward.max_batch();
     let mut generator = Generator {
@@ -110,6 +95,69 @@ pub fn generate_cached(
         Ok(last)
     };
     let stats = generator.run(prompt, keep, step, on_text)?;
+    release(forward, tiers, seq, cache, owner)?;
+    Ok(CachedRun {
+        stats,
+        reused,
+        lookup_ms,
+    })
+}
+
+/// A request's sequence, ready for its prefill: see [`admit`].
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted {
+    pub seq: SeqId,
+    /// Prompt tokens already in the sequence (the prefill runs the rest; at least the last
+    /// prompt token always runs, for its logits).
+    pub keep: usize,
+    /// The reused tokens by tier, cut to `keep`.
+    pub reused: Found,
+}
+
+/// A new sequence for `prompt` in `forward`'s pool, owned by `owner`: with
+/// [`CacheUse::ReadWrite`], holding the longest prefix any tier has (restored from RAM or
+/// disk as needed); with [`CacheUse::Off`], empty. The current sequence is left as it was.
+pub fn admit(
+    forward: &mut GpuForward,
+    tiers: &mut Tiers,
+    prompt: &[u32],
+    cache: CacheUse,
+    owner: Owner,
+) -> Result<Admitted, GenerateError<GpuForwardError>> {
+    if prompt.is_empty() {
+        return Err(GenerateError::EmptyPrompt);
+    }
+    let fwd = GenerateError::Forward;
+    let (seq, found) = match cache {
+        CacheUse::ReadWrite => tiers
+            .acquire(forward.kv_mut(), prompt)
+            .map_err(|e| fwd(e.into()))?,
+        CacheUse::Off => (forward.new_sequence().map_err(fwd)?, Found::default()),
+    };
+    let kv = forward.kv_mut();
+    let _ = kv.set_owner(seq, owner);
+    let keep = found.total().min(prompt.len() - 1);
+    if let Err(e) = kv.truncate(seq, keep) {
+        let _ = kv.free_sequence(seq);
+        return Err(fwd(e.into()));
+    }
+    Ok(Admitted {
+        seq,
+        keep,
+        reused: found.cut(keep),
+    })
+}
+
+/// Ends a request's sequence: with [`CacheUse::ReadWrite`] the blocks computed since the last
+/// spill go behind to RAM and disk; the sequence is freed (its registered blocks stay cached,
+/// except a cold run's, which must not serve later runs).
+pub fn release(
+    forward: &mut GpuForward,
+    tiers: &mut Tiers,
+    seq: SeqId,
+    cache: CacheUse,
+    owner: Owner,
+) -> Result<(), GenerateError<GpuForwardError>> {
     if cache == CacheUse::ReadWrite {
         tiers
             .spill(forward.kv_mut())
@@ -118,13 +166,8 @@ pub fn generate_cached(
     }
     let _ = forward.free_sequence(seq);
     if cache == CacheUse::Off {
-        // The cold run's blocks must not serve later runs.
         forward.kv_mut().take_fresh();
         forward.kv_mut().remove_owner(owner);
     }
-    Ok(CachedRun {
-        stats,
-        reused,
-        lookup_ms,
-    })
+    Ok(())
 }

@@ -102,64 +102,151 @@ impl<'t> Generator<'t> {
         if prompt.len() == cached {
             return Err(GenerateError::EmptyPrompt);
         }
-        let start = Instant::now();
-        for &t in prompt {
-            self.sampler.accept(t);
-        }
+        let config = self.sampler.config().clone();
+        let sampler = std::mem::replace(&mut self.sampler, Sampler::new(config.clone()));
+        let mut run = TokenLoop::new(
+            self.tokenizer,
+            sampler,
+            self.max_tokens,
+            self.stop_strings.clone(),
+            prompt,
+            cached,
+            Instant::now(),
+        );
         let mut logits = forward(&prompt[cached..]).map_err(GenerateError::Forward)?;
-        let prefill_ms = ms_since(start);
-        let mut stats = GenerationStats {
-            prompt_tokens: prompt.len(),
-            cached_tokens: cached,
-            generated: Vec::new(),
-            text: String::new(),
-            prefill_ms,
-            ttft_ms: 0.0,
-            decode_ms: 0.0,
-            stop_reason: StopReason::MaxTokens,
-            stop_token: None,
-        };
-        let mut decoder = self.tokenizer.stream_decoder();
-        let mut stops = StopScanner::new(&self.stop_strings);
-        let mut decode_start = None;
-        while stats.generated.len() < self.max_tokens {
-            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                stats.stop_reason = StopReason::Cancelled;
-                break;
+        run.prefilled();
+        loop {
+            let cancelled = self.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+            match run.next(&logits, cancelled, &mut on_text)? {
+                Some(token) => logits = forward(&[token]).map_err(GenerateError::Forward)?,
+                None => break,
             }
-            let token = self.sampler.sample(&logits);
-            if stats.generated.is_empty() {
-                stats.ttft_ms = ms_since(start);
-                decode_start = Some(Instant::now());
-            }
-            if self.tokenizer.is_end_of_generation(token) {
-                stats.stop_reason = StopReason::EndOfGeneration;
-                stats.stop_token = Some(token);
-                break;
-            }
-            stats.generated.push(token);
-            self.sampler.accept(token);
-            let piece = decoder.push(token)?;
-            let (emit, hit) = stops.feed(&piece);
-            stats.text.push_str(&emit);
-            on_text(&emit);
-            if hit {
-                stats.stop_reason = StopReason::StopString;
-                break;
-            }
-            if stats.generated.len() == self.max_tokens {
-                break;
-            }
-            logits = forward(&[token]).map_err(GenerateError::Forward)?;
         }
-        if stats.stop_reason != StopReason::StopString {
-            let mut tail = stops.flush();
-            tail.push_str(&decoder.finish());
-            stats.text.push_str(&tail);
+        // The sampler's state (rng, recent tokens) stays with the generator, as before.
+        self.sampler = std::mem::replace(&mut run.sampler, Sampler::new(config));
+        Ok(run.finish(&mut on_text))
+    }
+}
+
+/// One generation's token-by-token state (sampler, streaming decoder, stop strings, figures),
+/// driven from outside: [`Generator::run`] feeds it one sequence's logits step by step, the
+/// server's scheduler feeds it each running sequence's row of a batched step.
+pub struct TokenLoop<'t> {
+    tokenizer: &'t Tokenizer,
+    sampler: Sampler,
+    max_tokens: usize,
+    decoder: crate::tokenizer::StreamDecoder<'t>,
+    stops: StopScanner,
+    stats: GenerationStats,
+    start: Instant,
+    decode_start: Option<Instant>,
+}
+
+impl<'t> TokenLoop<'t> {
+    /// A generation after `prompt`, of which the first `cached` tokens were reused; `start`
+    /// is when the request began (TTFT and prefill time count from it).
+    pub fn new(
+        tokenizer: &'t Tokenizer,
+        mut sampler: Sampler,
+        max_tokens: usize,
+        stop_strings: Vec<String>,
+        prompt: &[u32],
+        cached: usize,
+        start: Instant,
+    ) -> Self {
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        TokenLoop {
+            tokenizer,
+            sampler,
+            max_tokens,
+            decoder: tokenizer.stream_decoder(),
+            stops: StopScanner::new(stop_strings),
+            stats: GenerationStats {
+                prompt_tokens: prompt.len(),
+                cached_tokens: cached.min(prompt.len()),
+                generated: Vec::new(),
+                text: String::new(),
+                prefill_ms: 0.0,
+                ttft_ms: 0.0,
+                decode_ms: 0.0,
+                stop_reason: StopReason::MaxTokens,
+                stop_token: None,
+            },
+            start,
+            decode_start: None,
+        }
+    }
+
+    /// Sets how many prompt tokens were reused (known once the request holds its sequence).
+    pub fn set_cached(&mut self, cached: usize) {
+        self.stats.cached_tokens = cached.min(self.stats.prompt_tokens);
+    }
+
+    /// The prompt is in the cache: the prefill time ends now.
+    pub fn prefilled(&mut self) {
+        self.stats.prefill_ms = ms_since(self.start);
+    }
+
+    /// Tokens generated so far.
+    pub fn generated(&self) -> usize {
+        self.stats.generated.len()
+    }
+
+    /// Samples the next token from `logits` (the last position's) and streams its text.
+    /// Returns the token to feed the model next, or None when the generation is over (end of
+    /// generation, stop string, token limit, or `cancelled`).
+    pub fn next(
+        &mut self,
+        logits: &[f32],
+        cancelled: bool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Option<u32>, TokenizerError> {
+        let stats = &mut self.stats;
+        if stats.generated.len() >= self.max_tokens {
+            return Ok(None);
+        }
+        if cancelled {
+            stats.stop_reason = StopReason::Cancelled;
+            return Ok(None);
+        }
+        let token = self.sampler.sample(logits);
+        if stats.generated.is_empty() {
+            stats.ttft_ms = ms_since(self.start);
+            self.decode_start = Some(Instant::now());
+        }
+        if self.tokenizer.is_end_of_generation(token) {
+            stats.stop_reason = StopReason::EndOfGeneration;
+            stats.stop_token = Some(token);
+            return Ok(None);
+        }
+        stats.generated.push(token);
+        self.sampler.accept(token);
+        let piece = self.decoder.push(token)?;
+        let (emit, hit) = self.stops.feed(&piece);
+        stats.text.push_str(&emit);
+        on_text(&emit);
+        if hit {
+            stats.stop_reason = StopReason::StopString;
+            return Ok(None);
+        }
+        if stats.generated.len() == self.max_tokens {
+            return Ok(None);
+        }
+        Ok(Some(token))
+    }
+
+    /// Ends the generation: flushes held-back text and returns the figures.
+    pub fn finish(mut self, on_text: &mut dyn FnMut(&str)) -> GenerationStats {
+        if self.stats.stop_reason != StopReason::StopString {
+            let mut tail = self.stops.flush();
+            tail.push_str(&self.decoder.finish());
+            self.stats.text.push_str(&tail);
             on_text(&tail);
         }
-        stats.decode_ms = decode_start.map(ms_since).unwrap_or(0.0);
-        Ok(stats)
+        self.stats.decode_ms = self.decode_start.map(ms_since).unwrap_or(0.0);
+        self.stats
     }
 }
 
@@ -169,13 +256,13 @@ fn ms_since(t: Instant) -> f64 {
 
 /// Holds back text that could be the start of a stop string, so a stop string is never
 /// streamed, even when it arrives split across tokens.
-struct StopScanner<'s> {
-    stops: &'s [String],
+struct StopScanner {
+    stops: Vec<String>,
     pending: String,
 }
 
-impl<'s> StopScanner<'s> {
-    fn new(stops: &'s [String]) -> Self {
+impl StopScanner {
+    fn new(stops: Vec<String>) -> Self {
         Self {
             stops,
             pending: String::new(),
@@ -207,7 +294,7 @@ impl<'s> StopScanner<'s> {
     /// Length of the longest suffix of `pending` that is a proper prefix of a stop string.
     fn longest_stop_prefix_suffix(&self) -> usize {
         let mut best = 0;
-        for stop in self.stops {
+        for stop in &self.stops {
             for (len, _) in stop.char_indices().skip(1) {
                 if len > best && self.pending.ends_with(&stop[..len]) {
                     best = len;
@@ -229,7 +316,7 @@ mod tests {
     #[test]
     fn stop_string_split_across_pieces_is_never_emitted() {
         let stops = vec!["</end>".to_string()];
-        let mut s = StopScanner::new(&stops);
+        let mut s = StopScanner::new(stops);
         let mut out = String::new();
         let mut hit = false;
         for piece in ["Hello </", "en", "d> tail"] {
@@ -247,7 +334,7 @@ mod tests {
     #[test]
     fn held_back_prefix_is_released_when_it_does_not_complete() {
         let stops = vec!["STOP".to_string()];
-        let mut s = StopScanner::new(&stops);
+        let mut s = StopScanner::new(stops);
         let (a, _) = s.feed("abc ST");
         assert_eq!(a, "abc ");
         let (b, hit) = s.feed("AY");

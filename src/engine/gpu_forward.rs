@@ -18,9 +18,11 @@
 //! Before anything is uploaded, `load` checks the memory plan (`plan.rs`) and refuses with
 //! [`GpuForwardError::ModelDoesNotFit`] and a suggestion when the model cannot fit.
 
+mod batch;
 mod graph;
 mod plan;
 mod profiling;
+mod step;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +77,9 @@ pub enum GpuForwardError {
         "a step of {n} tokens cannot return every token's logits: at most {max} rows of logits fit (score in steps of at most {max} tokens)"
     )]
     TooManyLogitRows { n: usize, max: usize },
+    /// A batched step asked for something it cannot do (see [`GpuForward::step_batch`]).
+    #[error("batched step: {0}")]
+    Batch(String),
     #[error(
         "{what} needs {bytes} bytes, over the adapter's limit of {limit}; use a smaller batch or context"
     )]
@@ -117,6 +122,10 @@ pub struct GpuForwardOptions {
     /// logits fit one storage binding (a 152k vocabulary fits ~220 rows in 128 MiB). Steps
     /// that read only the last token need 1; generation and chat use that.
     pub max_logit_rows: Option<usize>,
+    /// Most sequences one batched step ([`GpuForward::step_batch`]) runs together, one token
+    /// each (≤ `max_batch` and ≤ `max_sequences`). Sizes the attention scratch, the logits
+    /// rows and the block-table rows a batched step binds; 1: no batched steps.
+    pub max_step_sequences: usize,
 }
 
 /// The weight kernel of a step of several tokens.
@@ -146,6 +155,7 @@ impl Default for GpuForwardOptions {
             max_logit_rows: None,
             kv_budget_bytes: None,
             model_hash: None,
+            max_step_sequences: 1,
         }
     }
 }
@@ -159,6 +169,16 @@ enum StepOutput {
     LastLogits,
     /// The argmax of the last token's logits (4 bytes read back).
     Greedy,
+    /// A batched step (token t of sequence row t): every token's logits.
+    BatchLogits,
+    /// A batched step: every token's argmax (4 bytes each).
+    BatchGreedy,
+}
+
+impl StepOutput {
+    fn is_batch(self) -> bool {
+        matches!(self, StepOutput::BatchLogits | StepOutput::BatchGreedy)
+    }
 }
 
 struct LayerWeights {
@@ -307,6 +327,15 @@ impl GpuForward {
         let max_chunk = opts
             .max_weight_chunk_bytes
             .map_or(ctx.max_binding_bytes(), |c| c.min(ctx.max_binding_bytes()));
+        if opts.max_step_sequences == 0
+            || opts.max_step_sequences > opts.max_batch
+            || opts.max_step_sequences > opts.max_sequences.max(1)
+        {
+            return Err(GpuForwardError::Batch(format!(
+                "max_step_sequences {} must be ≥ 1, ≤ max_batch {} and ≤ max_sequences {}",
+                opts.max_step_sequences, opts.max_batch, opts.max_sequences
+            )));
+        }
         if opts.max_ctx == 0 || opts.max_batch == 0 || opts.block_size == 0 {
             return Err(GpuForwardError::DoesNotFit {
                 n: opts.max_batch,
@@ -408,7 +437,7 @@ impl GpuForward {
             gate: f32s("gate", b * cfg.n_ff)?,
             up: f32s("up", b * cfg.n_ff)?,
             logits,
-            best: ctx.zeroed("argmax", 4)?,
+            best: ctx.zeroed("argmax", 4 * opts.max_step_sequences as u64)?,
             staging,
         };
         let scratch_bytes = plan::attention_scratch_bytes(&cfg, &opts, ctx.info().loops_limited());
@@ -597,87 +626,6 @@ impl GpuForward {
                     "short argmax readback".into(),
                 )))?;
         Ok(u32::from_le_bytes(word))
-    }
-
-    fn run(&mut self, tokens: &[u32], mode: StepOutput) -> Result<Vec<u8>, GpuForwardError> {
-        let n = tokens.len();
-        let len = self.len();
-        if n == 0 || n > self.opts.max_batch || len + n > self.opts.max_ctx {
-            return Err(GpuForwardError::DoesNotFit {
-                n,
-                len,
-                max_batch: self.opts.max_batch,
-                max_ctx: self.opts.max_ctx,
-            });
-        }
-        if mode == StepOutput::AllLogits && n > self.logit_rows {
-            return Err(GpuForwardError::TooManyLogitRows {
-                n,
-                max: self.logit_rows,
-            });
-        }
-        if let Some((index, &token)) = tokens
-            .iter()
-            .enumerate()
-            .find(|(_, t)| **t as usize >= self.cfg.n_vocab)
-        {
-            return Err(GpuForwardError::TokenOutOfRange {
-                token,
-                index,
-                n_vocab: self.cfg.n_vocab,
-            });
-        }
-        let positions: Vec<u32> = (len as u32..(len + n) as u32).collect();
-        self.ctx
-            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
-        self.ctx.write(
-            &self.act.positions.buffer,
-            0,
-            bytemuck::cast_slice(&positions),
-        );
-        let key = (n, mode);
-        if !self.plans.contains_key(&key) {
-            let plan = self.build_plan(n, mode)?;
-            self.plans.insert(key, plan);
-        }
-        let plan = &self.plans[&key];
-        let (src, bytes) = match mode {
-            StepOutput::AllLogits => (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64),
-            StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
-            StepOutput::Greedy => (&self.act.best, 4),
-        };
-        self.kv.append(self.seq, tokens)?;
-        let mut enc = self.ctx.encoder("forward-step");
-        self.kv.sync(&mut enc, self.seq)?;
-        if let Some(profiler) = &mut self.profiler {
-            profiler.record(&self.ctx, &mut enc, plan);
-        } else {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("forward"),
-                ..Default::default()
-            });
-            for d in plan {
-                d.record(&mut pass);
-            }
-        }
-        self.ctx
-            .counters()
-            .count_dispatches(plan.iter().filter(|d| d.is_live()).count() as u64);
-        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
-        self.ctx.submit([enc.finish()]);
-        match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
-            Ok(out) => {
-                self.kv.commit(self.seq)?;
-                if let Some(profiler) = &mut self.profiler {
-                    self.last_profile = Some(profiler.read(&self.ctx)?);
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                let _ = self.kv.truncate(self.seq, len);
-                Err(e.into())
-            }
-        }
     }
 
     /// Runs `tokens` in steps of at most `max_batch` and returns the last token's logits.

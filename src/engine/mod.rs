@@ -6,6 +6,6 @@ pub mod generate;
 pub mod gpu_forward;
 pub mod sampler;
 
-pub use cached::{CacheUse, CachedRequest, CachedRun, generate_cached};
-pub use generate::{GenerationStats, Generator, StopReason};
+pub use cached::{Admitted, CacheUse, CachedRequest, CachedRun, admit, generate_cached, release};
+pub use generate::{GenerationStats, Generator, StopReason, TokenLoop};
 pub use sampler::{Sampler, SamplerConfig};

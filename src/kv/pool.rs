@@ -53,7 +53,9 @@ pub struct KvPool {
     block_tmp: GpuBuffer,
     /// `h_0` of every chain: the model fingerprint's root.
     root: BlockHash,
-    /// The block table the kernels bind (`max_blocks_per_seq` u32).
+    /// The block tables the kernels bind: one row of `max_blocks_per_seq` u32 per sequence
+    /// slot, so a batched step can bind every sequence it runs (row i for its i-th); steps of
+    /// one sequence use row 0.
     step_table: GpuBuffer,
     /// The sequence whose current table `step_table` holds (None: stale).
     step_table_of: Option<SeqId>,
@@ -93,7 +95,7 @@ impl KvPool {
             })
             .collect::<Result<Vec<_>, KvError>>()?;
         let max_blocks_per_seq = max_tokens_per_seq.div_ceil(layout.block_size).max(1);
-        let step_table = ctx.zeroed("block-table", max_blocks_per_seq as u64 * 4)?;
+        let step_table = ctx.zeroed("block-table", (max_blocks_per_seq * max_seqs) as u64 * 4)?;
         let block_tmp = ctx.zeroed("kv-block-copy", layout.pool_bytes(1))?;
         Ok(KvPool {
             block_tmp,
@@ -171,6 +173,16 @@ impl KvPool {
     /// The block-table buffer the kernels bind (filled by [`KvPool::sync`]).
     pub fn table_buffer(&self) -> &wgpu::Buffer {
         &self.step_table.buffer
+    }
+
+    /// Entries per row of [`KvPool::table_buffer`] (a batched step's sequence i reads row i).
+    pub fn table_stride(&self) -> usize {
+        self.max_blocks_per_seq
+    }
+
+    /// Most rows [`KvPool::sync_batch`] can fill (the sequence slots).
+    pub fn max_table_rows(&self) -> usize {
+        self.seqs.len()
     }
 
     /// The host copy of sequence `s`'s table.
@@ -472,6 +484,54 @@ impl KvPool {
     /// `enc` (ahead of the compute pass); the block-table buffer is pointed at `s` through
     /// the queue (applied at the next submit, before `enc`'s commands).
     pub fn sync(&mut self, enc: &mut wgpu::CommandEncoder, s: SeqId) -> Result<(), KvError> {
+        self.seq(s)?;
+        self.replay_copies(enc);
+        if self.step_table_of != Some(s) {
+            self.write_row(0, s)?;
+            self.step_table_of = Some(s);
+        }
+        Ok(())
+    }
+
+    /// [`KvPool::sync`] for a step that runs several sequences at once: row i of the
+    /// block-table buffer gets `seqs[i]`'s table.
+    pub fn sync_batch(
+        &mut self,
+        enc: &mut wgpu::CommandEncoder,
+        seqs: &[SeqId],
+    ) -> Result<(), KvError> {
+        if seqs.len() > self.seqs.len() {
+            return Err(KvError::Layout(format!(
+                "a step of {} sequences, over the {} table rows",
+                seqs.len(),
+                self.seqs.len()
+            )));
+        }
+        for &s in seqs {
+            self.seq(s)?;
+        }
+        self.replay_copies(enc);
+        for (row, &s) in seqs.iter().enumerate() {
+            if row > 0 || self.step_table_of != Some(s) {
+                self.write_row(row, s)?;
+            }
+        }
+        self.step_table_of = seqs.first().copied();
+        Ok(())
+    }
+
+    fn write_row(&self, row: usize, s: SeqId) -> Result<(), KvError> {
+        let blocks = self.seq(s)?.table.blocks();
+        if !blocks.is_empty() {
+            let at = (row * self.max_blocks_per_seq * 4) as u64;
+            self.ctx
+                .write(&self.step_table.buffer, at, bytemuck::cast_slice(blocks));
+        }
+        Ok(())
+    }
+
+    /// Block copies (copy on write) recorded into `enc`, ahead of the step's compute pass.
+    fn replay_copies(&mut self, enc: &mut wgpu::CommandEncoder) {
         let block_bytes = self.layout.pool_bytes(1);
         for c in self.pending_copies.drain(..) {
             for (k, v) in &self.layers {
@@ -494,14 +554,5 @@ impl KvPool {
                 }
             }
         }
-        if self.step_table_of != Some(s) {
-            let blocks = self.seq(s)?.table.blocks();
-            if !blocks.is_empty() {
-                self.ctx
-                    .write(&self.step_table.buffer, 0, bytemuck::cast_slice(blocks));
-            }
-            self.step_table_of = Some(s);
-        }
-        Ok(())
     }
 }

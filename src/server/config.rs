@@ -13,6 +13,10 @@ pub const DEFAULT_MAX_QUEUE: usize = 16;
 /// The context a model is served with unless `--ctx` says otherwise (clamped to what the
 /// model was trained for).
 pub const DEFAULT_CONTEXT: u32 = 4096;
+/// Requests running at once unless `--parallel` says otherwise.
+pub const DEFAULT_PARALLEL: usize = 4;
+/// The most requests that may run at once (each holds a sequence; their decodes share a step).
+pub const MAX_PARALLEL: usize = 16;
 /// How long in-flight requests may run on after a shutdown signal before they are ended.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -31,7 +35,7 @@ pub struct ServerConfig {
     pub redis: Option<String>,
     /// Required as `Authorization: Bearer KEY` on every route but `/health`.
     pub api_key: Option<String>,
-    /// Sequences decoded together. Only 1 is built (one request at a time on the engine).
+    /// Requests running at once, their decodes batched into one step (1 ..= [`MAX_PARALLEL`]).
     pub parallel: usize,
     /// Context length in tokens; None: [`DEFAULT_CONTEXT`]. Clamped to the model's.
     pub ctx: Option<u32>,
@@ -50,7 +54,7 @@ impl ServerConfig {
             cache_ttl: None,
             redis: None,
             api_key: None,
-            parallel: 1,
+            parallel: DEFAULT_PARALLEL,
             ctx: None,
             max_queue: DEFAULT_MAX_QUEUE,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
@@ -75,10 +79,9 @@ impl ServerConfig {
                 self.host
             )));
         }
-        if self.parallel != 1 {
+        if self.parallel == 0 || self.parallel > MAX_PARALLEL {
             return Err(ServerError::Config(format!(
-                "--parallel {} is not supported yet: requests run one at a time on the engine \
-                 (batched decode of several sequences is not built); use --parallel 1",
+                "--parallel {} is out of range: 1 to {MAX_PARALLEL} requests may run at once",
                 self.parallel
             )));
         }
@@ -117,10 +120,14 @@ mod tests {
     }
 
     #[test]
-    fn parallel_other_than_one_and_empty_queue_are_refused() {
+    fn parallel_out_of_range_and_empty_queue_are_refused() {
         let mut c = ServerConfig::new("m.gguf".into());
-        c.parallel = 4;
+        c.parallel = 0;
         assert!(c.validate().unwrap_err().to_string().contains("--parallel"));
+        c.parallel = MAX_PARALLEL + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("--parallel"));
+        c.parallel = MAX_PARALLEL;
+        assert!(c.validate().is_ok());
         c.parallel = 1;
         c.max_queue = 0;
         assert!(c.validate().is_err());

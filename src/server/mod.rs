@@ -7,6 +7,8 @@
 //! - [`types`]: the OpenAI request and response bodies;
 //! - [`prompt`]: a request → validated sampling settings and prompt token ids;
 //! - [`worker`]: the engine thread that owns the model, fed by a bounded queue ([`EngineHandle`]);
+//! - `scheduler`: that thread's loop — up to `--parallel` requests at once, their decodes in one
+//!   batched step, prefills in chunks between steps;
 //! - [`stream`]: SSE chunks out of a request's event channel;
 //! - [`routes`]: the router, the handlers and the API key check;
 //! - [`run`]: loading, binding, graceful shutdown.
@@ -14,8 +16,7 @@
 //! The request path is: handler → [`prompt`] (parse, validate, render, tokenize, check the
 //! context) → [`EngineHandle::submit`] (a full queue is a 429) → the engine runs the job and
 //! sends [`worker::Event`]s back → the handler streams them (SSE) or collects them. Handlers
-//! only see [`EngineHandle`]; a batching scheduler that decodes several sequences per step can
-//! replace the single worker behind it without touching them.
+//! only see [`EngineHandle`].
 //!
 //! Layering: uses `chat`, `engine`, `kv`, `metrics`, `store`, `tokenizer`; nothing imports it.
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod prompt;
 pub mod routes;
 pub mod run;
+mod scheduler;
 pub mod stream;
 pub mod types;
 pub mod worker;

@@ -76,27 +76,31 @@ impl Server {
                 "it does not fit this GPU at a context of {context}: {problem}{hint} (try a smaller --ctx)"
             )));
         }
+        let parallel = config.parallel.min(opts.max_batch);
         let opts = GpuForwardOptions {
             model_hash: Some(model_hash),
+            max_step_sequences: parallel,
+            max_sequences: opts.max_sequences.max(parallel),
             ..opts
         };
         let metrics = Metrics::new();
         let engine_metrics = metrics.clone();
         let engine_tokenizer = tokenizer.clone();
-        let (engine, thread) = worker::start(config.max_queue, metrics.clone(), move || {
-            let forward = GpuForward::load(gpu, &file, opts)
-                .map_err(|e| format!("cannot load the model on the GPU: {e}"))?;
-            let mut tiers = Tiers::new(DEFAULT_RAM_BUDGET_BYTES, disk, engine_metrics);
-            if let Some(redis) = redis {
-                tiers = tiers.with_redis(redis);
-            }
-            Ok(EngineParts {
-                forward,
-                tiers,
-                tokenizer: engine_tokenizer,
+        let (engine, thread) =
+            worker::start(config.max_queue, parallel, metrics.clone(), move || {
+                let forward = GpuForward::load(gpu, &file, opts)
+                    .map_err(|e| format!("cannot load the model on the GPU: {e}"))?;
+                let mut tiers = Tiers::new(DEFAULT_RAM_BUDGET_BYTES, disk, engine_metrics);
+                if let Some(redis) = redis {
+                    tiers = tiers.with_redis(redis);
+                }
+                Ok(EngineParts {
+                    forward,
+                    tiers,
+                    tokenizer: engine_tokenizer,
+                })
             })
-        })
-        .map_err(ServerError::Engine)?;
+            .map_err(ServerError::Engine)?;
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -1,22 +1,20 @@
 //! The engine thread: it owns the model on the GPU and the KV tiers, takes jobs from a bounded
-//! queue one at a time, and sends each job's text and summary back over the job's channel.
+//! queue, runs up to `parallel` of them at once (`scheduler`: batched decode steps, chunked
+//! prefills between them), and sends each job's text and summary back over the job's channel.
 //!
-//! [`EngineHandle`] is all the HTTP side sees: `submit` a [`Job`], read [`Event`]s. A scheduler
-//! that decodes several sequences per step (issue 11, part 2) can stand behind the same handle.
+//! [`EngineHandle`] is all the HTTP side sees: `submit` a [`Job`], read [`Event`]s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::engine::gpu_forward::GpuForward;
-use crate::engine::{
-    CacheUse, CachedRequest, CachedRun, Sampler, SamplerConfig, StopReason, generate_cached,
-};
-use crate::kv::{Found, Owner, Tiers};
+use crate::engine::{CachedRun, SamplerConfig, StopReason};
+use crate::kv::{Found, Tiers};
 use crate::metrics::{Metrics, RequestRecord};
 use crate::tokenizer::Tokenizer;
 
@@ -79,13 +77,13 @@ pub struct EngineHandle {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(super) struct Shared {
     capacity: usize,
-    waiting: AtomicUsize,
-    running: AtomicUsize,
+    pub(super) waiting: AtomicUsize,
+    pub(super) running: AtomicUsize,
     /// Set at shutdown (after the grace period): running and queued jobs end at once.
-    cancel_all: AtomicBool,
-    metrics: Metrics,
+    pub(super) cancel_all: AtomicBool,
+    pub(super) metrics: Metrics,
 }
 
 impl EngineHandle {
@@ -151,7 +149,7 @@ impl Canceller {
     }
 }
 
-fn publish_gauges(s: &Shared) {
+pub(super) fn publish_gauges(s: &Shared) {
     s.metrics
         .set_requests_waiting(s.waiting.load(Ordering::SeqCst) as u64);
     s.metrics
@@ -181,10 +179,12 @@ impl EngineThread {
     }
 }
 
-/// Starts the engine thread. `load` runs on it (the GPU engine stays on the thread that made
+/// Starts the engine thread, running up to `parallel` jobs at once (at most the engine's
+/// `max_step_sequences`). `load` runs on it (the GPU engine stays on the thread that made
 /// it); its error is returned here.
 pub fn start(
     capacity: usize,
+    parallel: usize,
     metrics: Metrics,
     load: impl FnOnce() -> Result<EngineParts, String> + Send + 'static,
 ) -> Result<(EngineHandle, EngineThread), String> {
@@ -209,7 +209,7 @@ pub fn start(
                 }
             };
             let _ = ready_tx.send(Ok(()));
-            run_jobs(parts, rx, &thread_shared)
+            super::scheduler::run(parts, rx, &thread_shared, parallel)
         })
         .map_err(|e| format!("cannot start the engine thread: {e}"))?;
     let mut engine = EngineThread {
@@ -228,90 +228,20 @@ pub fn start(
     }
 }
 
-/// The engine's loop: one job at a time until every handle is gone, then flush the tiers.
-fn run_jobs(mut parts: EngineParts, rx: Receiver<Job>, shared: &Shared) -> Result<(), String> {
-    // One owner for every API request: blocks are accounted as anonymous requests without an
-    // owner list that grows with each request.
-    let owner = Owner::Request(u64::from(std::process::id()));
-    let cancel = AtomicBool::new(false);
-    while let Ok(job) = rx.recv() {
-        shared.waiting.fetch_sub(1, Ordering::SeqCst);
-        shared.running.store(1, Ordering::SeqCst);
-        publish_gauges(shared);
-        cancel.store(shared.cancel_all.load(Ordering::SeqCst), Ordering::SeqCst);
-        let events = job.events.clone();
-        let last = (!events.is_closed()).then(|| run_job(&mut parts, job, owner, &cancel, shared));
-        // The gauges say idle before the client hears the end, so it never sees itself running.
-        shared.running.store(0, Ordering::SeqCst);
-        publish_gauges(shared);
-        if let Some(event) = last {
-            let _ = events.send(event);
-        }
-    }
-    parts
-        .tiers
-        .flush()
-        .map_err(|e| format!("cannot flush the KV cache to disk: {e}"))
-}
-
-/// Runs one job, streaming its text; returns its last event (`Done` or `Failed`).
-fn run_job(
-    parts: &mut EngineParts,
-    job: Job,
-    owner: Owner,
-    cancel: &AtomicBool,
-    shared: &Shared,
-) -> Event {
-    let queue_ms = job.queued_at.elapsed().as_secs_f64() * 1000.0;
-    let events = job.events;
-    let mut on_text = |text: &str| {
-        if events.is_closed() || shared.cancel_all.load(Ordering::Relaxed) {
-            cancel.store(true, Ordering::Relaxed);
-            return;
-        }
-        if !text.is_empty() {
-            let _ = events.send(Event::Text(text.to_string()));
-        }
-    };
-    let request = CachedRequest {
-        prompt: &job.prompt,
-        max_tokens: job.max_tokens,
-        cache: CacheUse::ReadWrite,
-        owner,
-        stop_strings: &job.stop,
-        cancel: Some(cancel),
-    };
-    let result = generate_cached(
-        &mut parts.forward,
-        &mut parts.tiers,
-        &parts.tokenizer,
-        Sampler::new(job.sampler),
-        request,
-        &mut on_text,
-    );
-    match result {
-        Ok(run) => {
-            record(&shared.metrics, &run);
-            let s = &run.stats;
-            let finished = Finished {
-                prompt_tokens: s.prompt_tokens,
-                completion_tokens: s.generated.len(),
-                reused: run.reused,
-                queue_ms,
-                ttft_ms: run.ttft_ms(),
-                prefill_ms: s.prefill_ms,
-                decode_tok_s: s.decode_tok_s(),
-                stop_reason: s.stop_reason,
-            };
-            Event::Done(Box::new(finished))
-        }
-        Err(e) => {
-            // A failed step leaves its sequence behind: free it so the pool does not fill up.
-            let seq = parts.forward.sequence();
-            let _ = parts.forward.free_sequence(seq);
-            Event::Failed(ApiError::internal(format!("generation failed: {e}")))
-        }
-    }
+/// The `Done` event of a finished job, its figures recorded in the metrics.
+pub(super) fn done_event(metrics: &Metrics, run: &CachedRun, queue_ms: f64) -> Event {
+    record(metrics, run);
+    let s = &run.stats;
+    Event::Done(Box::new(Finished {
+        prompt_tokens: s.prompt_tokens,
+        completion_tokens: s.generated.len(),
+        reused: run.reused,
+        queue_ms,
+        ttft_ms: run.ttft_ms(),
+        prefill_ms: s.prefill_ms,
+        decode_tok_s: s.decode_tok_s(),
+        stop_reason: s.stop_reason,
+    }))
 }
 
 /// One finished request into the metrics, as the chat engine records a turn.

@@ -35,8 +35,9 @@ pub struct Args {
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Sequences decoded together. Only 1 is supported for now (requests run one at a time).
-    #[arg(long, default_value_t = 1)]
+    /// Requests running at once (1 to 16): their decodes share one batched GPU step, and a new
+    /// request's prefill runs in chunks between those steps.
+    #[arg(long, default_value_t = hearth::server::config::DEFAULT_PARALLEL)]
     parallel: usize,
     /// Context length in tokens (default 4096, at most what the model was trained for).
     #[arg(long)]

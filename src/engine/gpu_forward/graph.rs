@@ -116,6 +116,9 @@ impl GpuForward {
         let (qd, kvd, e) = (cfg.q_dim(), cfg.kv_dim(), cfg.n_embd);
         let mut d = ops::prepare_embed(ctx, &self.embd, &a.tokens.buffer, &a.x.buffer, n)?;
         let bt = self.kv.table_buffer();
+        // A batched step's token t reads and writes through block-table row t.
+        let batched = mode.is_batch();
+        let stride = if batched { self.kv.table_stride() } else { 0 };
         for (l, layer) in self.layers.iter().enumerate() {
             let (kp, vp) = self.kv.layer(l).ok_or_else(|| GpuError::Shape {
                 what: "kv",
@@ -179,7 +182,7 @@ impl GpuForward {
                     }
                 }
             }
-            d.push(ops::prepare_rope_kv(
+            d.push(ops::prepare_rope_kv_rows(
                 ctx,
                 &layout,
                 &rope(cfg.n_head),
@@ -193,8 +196,9 @@ impl GpuForward {
                     block_table: bt,
                     freq_factors: &self.freq_factors.buffer,
                 },
+                stride,
             )?);
-            if n > 1 && ops::prefill_attention_supports(cfg.head_dim) {
+            if !batched && n > 1 && ops::prefill_attention_supports(cfg.head_dim) {
                 let split_keys = ops::prefill_split_keys(
                     cfg.head_dim,
                     self.opts.max_ctx,
@@ -217,10 +221,7 @@ impl GpuForward {
                     scale,
                 )?);
             } else {
-                d.extend(ops::prepare_attention(
-                    ctx,
-                    &layout,
-                    cfg.n_head,
+                let buffers = [
                     &a.q.buffer,
                     kp,
                     vp,
@@ -228,9 +229,16 @@ impl GpuForward {
                     &a.positions.buffer,
                     &a.attn.buffer,
                     &self.attn_scratch.buffer,
+                ];
+                d.extend(ops::prepare_attention_rows(
+                    ctx,
+                    &layout,
+                    cfg.n_head,
+                    buffers,
                     n,
                     self.opts.max_ctx,
                     scale,
+                    stride,
                 )?);
             }
             // x += o · attn (the residual add folded into the matvec).
@@ -287,7 +295,7 @@ impl GpuForward {
             true,
         )?);
         let output = self.output.as_ref().unwrap_or(&self.embd);
-        if mode == StepOutput::AllLogits {
+        if mode == StepOutput::AllLogits || batched {
             self.project(&mut d, output, &a.normed, &a.logits, n)?;
         } else {
             d.extend(ops::prepare_matvec(
@@ -300,6 +308,18 @@ impl GpuForward {
                 64,
                 true,
             )?);
+        }
+        if mode == StepOutput::BatchGreedy {
+            for t in 0..n {
+                d.push(ops::prepare_argmax(
+                    ctx,
+                    &a.logits.buffer,
+                    t * cfg.n_vocab,
+                    cfg.n_vocab,
+                    &a.best.buffer,
+                    t,
+                )?);
+            }
         }
         if mode == StepOutput::Greedy {
             let best = &a.best.buffer;

@@ -85,6 +85,7 @@ pub(super) fn logit_rows(cfg: &ModelConfig, opts: &GpuForwardOptions, binding: u
     let fit = (binding / (cfg.n_vocab.max(1) as u64 * 4)).max(1) as usize;
     opts.max_logit_rows
         .unwrap_or(opts.max_batch)
+        .max(opts.max_step_sequences)
         .clamp(1, opts.max_batch.max(1))
         .min(fit)
 }
@@ -279,7 +280,8 @@ pub(super) fn plan_for(
     plan
 }
 
-/// Bytes of the attention scratch for `opts`: the split-K partials of one query (decode) when
+/// Bytes of the attention scratch for `opts`: the split-K partials of one query per sequence
+/// of a batched decode step (`max_step_sequences`) when
 /// the tiled prefill kernel takes the steps of several tokens — or that kernel's own partials
 /// where loops are limited and a context takes several splits — else the whole batch.
 pub(super) fn attention_scratch_bytes(
@@ -295,7 +297,13 @@ pub(super) fn attention_scratch_bytes(
             opts.max_ctx,
         );
     }
-    let decode = ops::attention_scratch_bytes(1, cfg.n_head, cfg.head_dim, opts.max_ctx);
+    // Decode: one query per sequence of a batched step.
+    let decode = ops::attention_scratch_bytes(
+        opts.max_step_sequences.max(1),
+        cfg.n_head,
+        cfg.head_dim,
+        opts.max_ctx,
+    );
     let split = ops::prefill_split_keys(cfg.head_dim, opts.max_ctx, loops_limited);
     let prefill = ops::prefill_attention_scratch_bytes(
         opts.max_batch,

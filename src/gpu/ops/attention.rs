@@ -99,7 +99,8 @@ struct AttnParams {
     /// Splits (split-K kernel) or keys per tile (tiled kernel).
     n_splits: u32,
     scale: f32,
-    pad: u32,
+    /// Block-table entries per query row (0: every query reads row 0).
+    bt_stride: u32,
 }
 
 /// Bytes of the split scratch that [`prepare_attention`] needs.
@@ -127,6 +128,25 @@ pub fn prepare_attention(
     max_len: usize,
     scale: f32,
 ) -> Result<Vec<Dispatch>, GpuError> {
+    let buffers = [q, k_pool, v_pool, block_table, q_positions, out, scratch];
+    prepare_attention_rows(ctx, layout, n_head, buffers, n_q, max_len, scale, 0)
+}
+
+/// [`prepare_attention`] for a batched step: query qi belongs to the sequence whose table is
+/// row qi of `block_table` (entries qi × `table_stride` ..) and sees that sequence's keys
+/// 0..=its position. `buffers`: q, k_pool, v_pool, block_table, q_positions, out, scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_attention_rows(
+    ctx: &GpuContext,
+    layout: &KvLayout,
+    n_head: usize,
+    buffers: [&wgpu::Buffer; 7],
+    n_q: usize,
+    max_len: usize,
+    scale: f32,
+    table_stride: usize,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let [q, k_pool, v_pool, block_table, q_positions, out, scratch] = buffers;
     layout.check()?;
     if n_head == 0 || !n_head.is_multiple_of(layout.n_kv_head) || max_len == 0 {
         return Err(shape_err(
@@ -153,7 +173,7 @@ pub fn prepare_attention(
         block_size: u32_of("block_size", layout.block_size)?,
         n_splits: u32_of("attention splits", n_splits)?,
         scale,
-        pad: 0,
+        bt_stride: u32_of("block-table stride", table_stride)?,
     };
     let lim = ctx.grid_limit();
     if params.n_splits > lim || params.n_head > lim || params.n_q > lim {
@@ -342,7 +362,7 @@ pub fn prepare_prefill_attention(
             block_size: params.block_size,
             n_splits: splits,
             scale,
-            pad: 0,
+            bt_stride: 0,
         };
         let p2 = ctx.uniform("prefill-combine-params", &combine);
         let pipeline =

@@ -246,7 +246,8 @@ struct RopeKvParams {
     freq_base: f32,
     freq_scale: f32,
     block_size: u32,
-    pad: [u32; 3],
+    bt_stride: u32,
+    pad: [u32; 2],
 }
 
 /// The buffers [`prepare_rope_kv`] reads and writes.
@@ -267,11 +268,24 @@ pub struct RopeKvBuffers<'a> {
 /// RoPE on q (in place, `rp.n_heads` heads) and on k, with k and v appended to the pools at
 /// `positions` through the block table: rope ×2 + kv_write ×2 in one dispatch, the same
 /// arithmetic. `rp.n_tokens` tokens; the pools' kv heads and head size come from `layout`.
+/// Every token is the one sequence's whose table is the block table's first row.
 pub fn prepare_rope_kv(
     ctx: &GpuContext,
     layout: &KvLayout,
     rp: &RopeParams,
     b: &RopeKvBuffers<'_>,
+) -> Result<Dispatch, GpuError> {
+    prepare_rope_kv_rows(ctx, layout, rp, b, 0)
+}
+
+/// [`prepare_rope_kv`] for a batched step: token t belongs to the sequence whose table is
+/// row t of the block table (entries t × `table_stride` ..); 0 makes it [`prepare_rope_kv`].
+pub fn prepare_rope_kv_rows(
+    ctx: &GpuContext,
+    layout: &KvLayout,
+    rp: &RopeParams,
+    b: &RopeKvBuffers<'_>,
+    table_stride: usize,
 ) -> Result<Dispatch, GpuError> {
     if rp.n_rot == 0
         || !rp.n_rot.is_multiple_of(2)
@@ -299,7 +313,8 @@ pub fn prepare_rope_kv(
         freq_base: rp.freq_base,
         freq_scale: rp.freq_scale,
         block_size: u32_of("block_size", layout.block_size)?,
-        pad: [0; 3],
+        bt_stride: u32_of("block-table stride", table_stride)?,
+        pad: [0; 2],
     };
     let items = rp
         .n_heads

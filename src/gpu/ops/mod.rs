@@ -13,11 +13,12 @@ mod weighted;
 pub use attention::{
     ATTENTION_SPLIT, KvLayout, LLVMPIPE_LOOP_LIMIT, PREFILL_QUERY_TILE, attention_scratch_bytes,
     prefill_attention_scratch_bytes, prefill_attention_supports, prefill_split_keys,
-    prefill_splits, prepare_attention, prepare_kv_write, prepare_prefill_attention,
+    prefill_splits, prepare_attention, prepare_attention_rows, prepare_kv_write,
+    prepare_prefill_attention,
 };
 pub use fused::{
     FUSED_NORM_MAX_K, FoldedNorm, RopeKvBuffers, fused_matvec_supported, prepare_matvec_glu,
-    prepare_matvec_qkv, prepare_rope_kv,
+    prepare_matvec_qkv, prepare_rope_kv, prepare_rope_kv_rows,
 };
 pub use simple::{
     RopeParams, RopeStyle, prepare_add, prepare_add_bias, prepare_argmax, prepare_rmsnorm,

@@ -1,4 +1,5 @@
-//! `hearth bench conversation|shared-prefix|document`: the cache scenarios of DESIGN.md, measured.
+//! `hearth bench conversation|shared-prefix|document`: the cache scenarios of DESIGN.md, measured;
+//! `hearth bench serve`: the server engine's decode throughput at several concurrent streams.
 //! Each prints a table, writes JSON with `--json`, and an SVG plot with `--plot FILE`. Without
 //! `--model` they run on a small generated model (so they run anywhere).
 
@@ -6,6 +7,7 @@ mod conversation;
 mod document;
 mod model;
 mod plot;
+mod serve;
 mod shared_prefix;
 
 use anyhow::Result;
@@ -22,6 +24,9 @@ pub enum Scenario {
     /// larger than the context); each question's TTFT and prefilled tokens; with --restart,
     /// restoring the document from disk versus recomputing it.
     Document(document::Args),
+    /// The server's engine (scheduler, batched decode) with 1, 2, 4, 8 concurrent streams:
+    /// aggregate and per-stream decode tok/s and TTFT, in process (no HTTP).
+    Serve(serve::Args),
 }
 
 impl Scenario {
@@ -30,6 +35,7 @@ impl Scenario {
             Scenario::Conversation(a) => conversation::run(a),
             Scenario::SharedPrefix(a) => shared_prefix::run(a),
             Scenario::Document(a) => document::run(a),
+            Scenario::Serve(a) => serve::run(a),
         }
     }
 }

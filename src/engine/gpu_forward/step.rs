@@ -1,0 +1,94 @@
+//! One step of the current sequence: tokens and positions uploaded, the cached plan for (tokens,
+//! output) recorded after the sequence's block table is synced, one submit, the output read back.
+
+use super::{GpuForward, GpuForwardError, StepOutput};
+
+impl GpuForward {
+    pub(super) fn run(
+        &mut self,
+        tokens: &[u32],
+        mode: StepOutput,
+    ) -> Result<Vec<u8>, GpuForwardError> {
+        let n = tokens.len();
+        let len = self.len();
+        if n == 0 || n > self.opts.max_batch || len + n > self.opts.max_ctx {
+            return Err(GpuForwardError::DoesNotFit {
+                n,
+                len,
+                max_batch: self.opts.max_batch,
+                max_ctx: self.opts.max_ctx,
+            });
+        }
+        if mode == StepOutput::AllLogits && n > self.logit_rows {
+            return Err(GpuForwardError::TooManyLogitRows {
+                n,
+                max: self.logit_rows,
+            });
+        }
+        if let Some((index, &token)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, t)| **t as usize >= self.cfg.n_vocab)
+        {
+            return Err(GpuForwardError::TokenOutOfRange {
+                token,
+                index,
+                n_vocab: self.cfg.n_vocab,
+            });
+        }
+        let positions: Vec<u32> = (len as u32..(len + n) as u32).collect();
+        self.ctx
+            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
+        self.ctx.write(
+            &self.act.positions.buffer,
+            0,
+            bytemuck::cast_slice(&positions),
+        );
+        let key = (n, mode);
+        if !self.plans.contains_key(&key) {
+            let plan = self.build_plan(n, mode)?;
+            self.plans.insert(key, plan);
+        }
+        let plan = &self.plans[&key];
+        let (src, bytes) = match mode {
+            StepOutput::AllLogits | StepOutput::BatchLogits => {
+                (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64)
+            }
+            StepOutput::LastLogits => (&self.act.logits, (self.cfg.n_vocab * 4) as u64),
+            StepOutput::Greedy => (&self.act.best, 4),
+            StepOutput::BatchGreedy => (&self.act.best, (n * 4) as u64),
+        };
+        self.kv.append(self.seq, tokens)?;
+        let mut enc = self.ctx.encoder("forward-step");
+        self.kv.sync(&mut enc, self.seq)?;
+        if let Some(profiler) = &mut self.profiler {
+            profiler.record(&self.ctx, &mut enc, plan);
+        } else {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                ..Default::default()
+            });
+            for d in plan {
+                d.record(&mut pass);
+            }
+        }
+        self.ctx
+            .counters()
+            .count_dispatches(plan.iter().filter(|d| d.is_live()).count() as u64);
+        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
+        self.ctx.submit([enc.finish()]);
+        match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
+            Ok(out) => {
+                self.kv.commit(self.seq)?;
+                if let Some(profiler) = &mut self.profiler {
+                    self.last_profile = Some(profiler.read(&self.ctx)?);
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                let _ = self.kv.truncate(self.seq, len);
+                Err(e.into())
+            }
+        }
+    }
+}
