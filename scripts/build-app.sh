@@ -38,7 +38,9 @@ fi
 # The built-in model (SmolLM2-135M-Instruct, sha256-checked) and its licence, bundled as
 # resources under builtin/ by the extra config; `cargo build` alone makes an app without it.
 ./scripts/fetch-builtin-model.sh
-(cd src-tauri && npx tauri build --config tauri.builtin.conf.json "${bundle_args[@]}" -- --locked)
+# The Tauri CLI reads CI as its --ci flag and accepts only true/false there.
+(cd src-tauri && { [ -z "${CI:-}" ] || export CI=true; } &&
+  npx tauri build --config tauri.builtin.conf.json "${bundle_args[@]}" -- --locked)
 
 # cargo (and so tauri) builds under CARGO_TARGET_DIR when it is set.
 target_dir=${CARGO_TARGET_DIR:-$root/target}
