@@ -12,6 +12,7 @@
 //! Writes that read before they write run in `BEGIN IMMEDIATE` transactions, so two writers
 //! queue on the busy timeout instead of failing with a lock upgrade conflict.
 
+mod cache_pins;
 mod clock;
 mod conversations;
 mod document_chunks;
@@ -42,7 +43,8 @@ pub use documents::{
 };
 pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
-pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
+pub use cache_pins::{PINS_KEY, parse_pins};
+pub use settings::{KvType, LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
     Conversation, ConversationSummary, DocumentRead, LoadedMessages, MAX_SEGMENT_TOKENS, Message,
     ReplyStats, ReusedByTier, Role, RowWarning, StopReason, TokenSegment,

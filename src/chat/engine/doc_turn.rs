@@ -330,6 +330,13 @@ pub(super) fn pin(model: &mut LoadedModel, document: i64, prefix: &[u32]) {
     }
 }
 
+/// The documents with pinned prefixes.
+pub(super) fn pinned_documents(model: &LoadedModel) -> Vec<i64> {
+    let mut ids: Vec<i64> = model.documents.pinned.iter().map(|(d, _)| *d).collect();
+    ids.dedup();
+    ids
+}
+
 /// Lets go of every pin of `document` (it was detached or deleted).
 pub(super) fn unpin_document(model: &mut LoadedModel, document: i64) {
     let state = &mut model.documents;

@@ -1,0 +1,225 @@
+//! The cache panel's controls through the chat engine (stories260K on lavapipe): clearing one
+//! conversation, one tier, pinning and unpinning — and every reply after a clear is
+//! token-identical to a cold run.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use hearth::chat::{ChatEngine, ChatError, TurnOutcome};
+use hearth::kv::{CacheTier, Owner};
+use hearth::store::{Message, Role, Settings};
+
+const MODEL: &str = "stories260K-f32.gguf";
+
+fn settings() -> Settings {
+    Settings {
+        temperature: 0.0,
+        repeat_penalty: 1.0,
+        max_tokens: 10,
+        system_prompt: "You tell short stories for small children about a cat, a dog and a \
+                        big red ball in the park, and they always end happily."
+            .into(),
+        ..Settings::default()
+    }
+}
+
+fn engine(kv: Option<&Path>, budget: Option<u64>, context: u32) -> Option<ChatEngine> {
+    common::chat::engine(&common::fixture_model(MODEL)?, kv, budget, context)
+}
+
+fn turn(e: &mut ChatEngine, conv: i64, history: &[Message], text: &str) -> TurnOutcome {
+    e.send(
+        conv,
+        history,
+        text,
+        &settings(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
+fn push(history: &mut Vec<Message>, conv: i64, text: &str, out: &TurnOutcome) {
+    let msg = |role, content: &str| Message {
+        id: history.len() as i64 + 1,
+        conversation_id: conv,
+        role,
+        content: content.to_string(),
+        created_at: String::new(),
+        stats: None,
+        tokens: None,
+    };
+    let mut user = msg(Role::User, text);
+    user.tokens = Some(out.user_tokens.clone());
+    let mut reply = msg(Role::Assistant, &out.text);
+    reply.tokens = out.reply_tokens.clone();
+    history.extend([user, reply]);
+}
+
+const FIRST: &str = "Once upon a time there was a cat.";
+const OTHER: &str = "Tell me about a dog who found a ball.";
+const NEXT: &str = "What did the dog do?";
+const LONG: &str = "Lily had a big red ball and a small blue ball. She played with them in the \
+                    park every day after school, and her dog ran after the balls and brought \
+                    them back to her. One day the red ball rolled into the pond.";
+
+fn cold_reply(history: &[Message], context: u32) -> TurnOutcome {
+    let mut cold = engine(None, None, context).unwrap();
+    let reference = turn(&mut cold, 1, history, NEXT);
+    assert_eq!(reference.stats.reused_tokens, 0);
+    reference
+}
+
+#[test]
+fn clearing_one_conversation_recomputes_it_and_leaves_the_shared_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.sqlite");
+    let Some(mut e) = engine(Some(&kv), None, 512) else {
+        return;
+    };
+    let mut h1 = Vec::new();
+    let a = turn(&mut e, 1, &h1, FIRST);
+    push(&mut h1, 1, FIRST, &a);
+    let mut h2 = Vec::new();
+    let b = turn(&mut e, 2, &h2, OTHER);
+    push(&mut h2, 2, OTHER, &b);
+    let shared = b.stats.reused_tokens;
+    assert!(shared > 0, "the system prompt is shared: {:?}", b.stats);
+    e.flush_cache().unwrap();
+
+    e.clear_owner(Owner::Conversation(1)).unwrap();
+    let owners = e.kv_disk().unwrap().stats().unwrap().per_owner;
+    assert!(
+        owners.iter().all(|u| u.key != "conversation:1"),
+        "{owners:?}"
+    );
+    assert!(owners.iter().any(|u| u.key == "conversation:2"), "{owners:?}");
+
+    let warm = turn(&mut e, 1, &h1, NEXT);
+    let by = warm.stats.reused_by_tier.unwrap();
+    assert!(
+        warm.stats.reused_tokens <= shared && by.ram + by.disk == 0,
+        "only the prefix conversation 2 shares is left: {:?}",
+        warm.stats
+    );
+    assert_eq!(warm.tokens, cold_reply(&h1, 512).tokens);
+
+    // Conversation 2 kept all of its cache.
+    let again = turn(&mut e, 2, &h2, NEXT);
+    let prompt_before_reply = (b.stats.prompt_tokens + b.stats.generated_tokens) as usize;
+    assert!(
+        again.stats.reused_tokens as usize + 1 >= prompt_before_reply,
+        "{:?}",
+        again.stats
+    );
+}
+
+#[test]
+fn a_pinned_conversation_survives_pressure_and_unpinning_lets_it_go() {
+    // One 256-token context of GPU KV: a second conversation's long turns evict the first's
+    // blocks unless they are pinned.
+    let Some(mut e) = engine(None, Some(1), 256) else {
+        return;
+    };
+    let mut h1 = Vec::new();
+    let a = turn(&mut e, 1, &h1, FIRST);
+    push(&mut h1, 1, FIRST, &a);
+    let pinned = e.pin_owner(Owner::Conversation(1)).unwrap();
+    assert!(pinned >= 32, "its whole blocks are pinned: {pinned}");
+    assert!(e.is_pinned(Owner::Conversation(1)));
+
+    let pressure = |e: &mut ChatEngine, conv: i64| {
+        let mut h = Vec::new();
+        let b = turn(e, conv, &h, LONG);
+        push(&mut h, conv, LONG, &b);
+        turn(
+            e,
+            conv,
+            &h,
+            "What did Lily do then? Tell me about the pond and the dog.",
+        );
+    };
+    let evicted = e.metrics().snapshot().evictions.gpu;
+    pressure(&mut e, 2);
+    assert!(
+        e.metrics().snapshot().evictions.gpu > evicted,
+        "the test needs pressure that evicts blocks"
+    );
+    // Conversation 2 now holds more than the pins may take on top of conversation 1's.
+    assert!(matches!(
+        e.pin_owner(Owner::Conversation(2)),
+        Err(ChatError::PinLimit { .. })
+    ));
+    assert!(!e.is_pinned(Owner::Conversation(2)));
+
+    let warm = turn(&mut e, 1, &h1, NEXT);
+    let by = warm.stats.reused_by_tier.unwrap();
+    assert!(
+        by.ram == 0 && by.gpu as usize >= pinned,
+        "the pinned blocks stayed on the GPU: {:?}",
+        warm.stats
+    );
+    assert_eq!(warm.tokens, cold_reply(&h1, 256).tokens);
+
+    e.unpin_owner(Owner::Conversation(1));
+    assert_eq!(e.pinned_tokens().unwrap().0, 0);
+    pressure(&mut e, 3);
+    let later = turn(&mut e, 1, &h1, NEXT);
+    let by = later.stats.reused_by_tier.unwrap();
+    assert!(
+        (by.gpu as usize) < pinned,
+        "unpinned, its blocks were evicted: {:?}",
+        later.stats
+    );
+}
+
+#[test]
+fn each_tier_clears_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.sqlite");
+    let Some(mut e) = engine(Some(&kv), None, 512) else {
+        return;
+    };
+    let mut h1 = Vec::new();
+    let a = turn(&mut e, 1, &h1, FIRST);
+    push(&mut h1, 1, FIRST, &a);
+    e.flush_cache().unwrap();
+    let tiers = |e: &ChatEngine| {
+        let t = e.metrics().snapshot().tiers;
+        let disk = e.kv_disk().unwrap().stats().unwrap().blocks;
+        (t.gpu.blocks, t.ram.blocks, disk)
+    };
+    let (gpu, ram, disk) = tiers(&e);
+    assert!(gpu > 0 && ram > 0 && disk > 0, "{:?}", tiers(&e));
+
+    e.clear_tier(CacheTier::Ram).unwrap();
+    assert_eq!(tiers(&e), (gpu, 0, disk));
+    e.clear_tier(CacheTier::Disk).unwrap();
+    assert_eq!(tiers(&e), (gpu, 0, 0));
+    assert_eq!(e.metrics().snapshot().tiers.disk.blocks, 0);
+    e.clear_tier(CacheTier::Gpu).unwrap();
+    assert_eq!(tiers(&e), (0, 0, 0));
+
+    let cold = turn(&mut e, 1, &h1, NEXT);
+    assert_eq!(cold.stats.reused_tokens, 0, "{:?}", cold.stats);
+    assert_eq!(cold.tokens, cold_reply(&h1, 512).tokens);
+}
+
+#[test]
+fn the_kv_type_applies_at_the_next_load() {
+    let Some(model) = common::fixture_model(MODEL) else {
+        return;
+    };
+    let Some(mut e) = common::chat::engine(&model, None, None, 256) else {
+        return;
+    };
+    assert_eq!(e.kv_type(), Some("f16"));
+    e.set_kv_f16(false);
+    assert_eq!(e.kv_type(), Some("f16"), "not before the next load");
+    e.load(&model, 256, &mut |_, _| {}).unwrap();
+    assert_eq!(e.kv_type(), Some("f32"));
+    let out = turn(&mut e, 1, &[], FIRST);
+    assert!(!out.tokens.is_empty());
+}
