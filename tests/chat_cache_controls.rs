@@ -65,6 +65,15 @@ const LONG: &str = "Lily had a big red ball and a small blue ball. She played wi
                     park every day after school, and her dog ran after the balls and brought \
                     them back to her. One day the red ball rolled into the pond.";
 
+/// An engine whose GPU pool holds `blocks` blocks (of 16 tokens) at `context` tokens, so that
+/// pins (at most half the pool, leaving one context free) have room.
+fn engine_with_blocks(blocks: u64, context: u32) -> Option<ChatEngine> {
+    let probe = engine(None, Some(1), context)?;
+    let (_, per_block) = probe.kv_blocks_held()?;
+    drop(probe);
+    engine(None, Some(per_block * blocks), context)
+}
+
 fn cold_reply(history: &[Message], context: u32) -> TurnOutcome {
     let mut cold = engine(None, None, context).unwrap();
     let reference = turn(&mut cold, 1, history, NEXT);
@@ -95,7 +104,10 @@ fn clearing_one_conversation_recomputes_it_and_leaves_the_shared_prefix() {
         owners.iter().all(|u| u.key != "conversation:1"),
         "{owners:?}"
     );
-    assert!(owners.iter().any(|u| u.key == "conversation:2"), "{owners:?}");
+    assert!(
+        owners.iter().any(|u| u.key == "conversation:2"),
+        "{owners:?}"
+    );
 
     let warm = turn(&mut e, 1, &h1, NEXT);
     let by = warm.stats.reused_by_tier.unwrap();
@@ -116,13 +128,29 @@ fn clearing_one_conversation_recomputes_it_and_leaves_the_shared_prefix() {
     );
 }
 
+/// Runs twelve one-turn conversations from `first` on (a long story each, sharing only the
+/// system prompt): several times the pool's size, so every unpinned block that is not in use
+/// is evicted. Returns the next unused conversation id.
+fn pressure(e: &mut ChatEngine, first: i64) -> i64 {
+    let evicted = e.metrics().snapshot().evictions.gpu;
+    for conv in first..first + 12 {
+        turn(e, conv, &[], &format!("Story {conv}. {LONG}"));
+    }
+    assert!(
+        e.metrics().snapshot().evictions.gpu > evicted,
+        "the test needs pressure that evicts blocks"
+    );
+    first + 12
+}
+
 #[test]
 fn a_pinned_conversation_survives_pressure_and_unpinning_lets_it_go() {
-    // One 256-token context of GPU KV: a second conversation's long turns evict the first's
-    // blocks unless they are pinned.
-    let Some(mut e) = engine(None, Some(1), 256) else {
+    // 1,024 tokens of GPU KV at a 256-token context: other conversations' turns evict the
+    // first's blocks unless they are pinned.
+    let Some(mut e) = engine_with_blocks(64, 256) else {
         return;
     };
+    assert_eq!(e.pinned_tokens(), Some((0, 512)));
     let mut h1 = Vec::new();
     let a = turn(&mut e, 1, &h1, FIRST);
     push(&mut h1, 1, FIRST, &a);
@@ -130,30 +158,7 @@ fn a_pinned_conversation_survives_pressure_and_unpinning_lets_it_go() {
     assert!(pinned >= 32, "its whole blocks are pinned: {pinned}");
     assert!(e.is_pinned(Owner::Conversation(1)));
 
-    let pressure = |e: &mut ChatEngine, conv: i64| {
-        let mut h = Vec::new();
-        let b = turn(e, conv, &h, LONG);
-        push(&mut h, conv, LONG, &b);
-        turn(
-            e,
-            conv,
-            &h,
-            "What did Lily do then? Tell me about the pond and the dog.",
-        );
-    };
-    let evicted = e.metrics().snapshot().evictions.gpu;
-    pressure(&mut e, 2);
-    assert!(
-        e.metrics().snapshot().evictions.gpu > evicted,
-        "the test needs pressure that evicts blocks"
-    );
-    // Conversation 2 now holds more than the pins may take on top of conversation 1's.
-    assert!(matches!(
-        e.pin_owner(Owner::Conversation(2)),
-        Err(ChatError::PinLimit { .. })
-    ));
-    assert!(!e.is_pinned(Owner::Conversation(2)));
-
+    let next = pressure(&mut e, 2);
     let warm = turn(&mut e, 1, &h1, NEXT);
     let by = warm.stats.reused_by_tier.unwrap();
     assert!(
@@ -164,15 +169,51 @@ fn a_pinned_conversation_survives_pressure_and_unpinning_lets_it_go() {
     assert_eq!(warm.tokens, cold_reply(&h1, 256).tokens);
 
     e.unpin_owner(Owner::Conversation(1));
+    assert!(!e.is_pinned(Owner::Conversation(1)));
     assert_eq!(e.pinned_tokens().unwrap().0, 0);
-    pressure(&mut e, 3);
+    pressure(&mut e, next);
     let later = turn(&mut e, 1, &h1, NEXT);
     let by = later.stats.reused_by_tier.unwrap();
     assert!(
-        (by.gpu as usize) < pinned,
-        "unpinned, its blocks were evicted: {:?}",
+        (by.gpu as usize) < pinned && by.ram > 0,
+        "unpinned, its blocks were evicted (and came back from RAM): {:?}",
         later.stats
     );
+    assert_eq!(later.tokens, warm.tokens);
+}
+
+#[test]
+fn pins_may_take_at_most_half_the_gpu_cache() {
+    // A pool of one context allows no pins: a turn must always find room.
+    let Some(mut one) = engine(None, Some(1), 256) else {
+        return;
+    };
+    turn(&mut one, 1, &[], FIRST);
+    assert!(matches!(
+        one.pin_owner(Owner::Conversation(1)),
+        Err(ChatError::PinLimit { limit: 0, .. })
+    ));
+    drop(one);
+
+    let mut e = engine_with_blocks(64, 256).unwrap();
+    let (_, limit) = e.pinned_tokens().unwrap();
+    let mut refused = None;
+    for conv in 1..=16 {
+        turn(&mut e, conv, &[], &format!("Story {conv}. {LONG}"));
+        match e.pin_owner(Owner::Conversation(conv)) {
+            Ok(n) => assert!(n > 0, "a resident conversation is pinned now"),
+            Err(err) => {
+                assert!(matches!(err, ChatError::PinLimit { .. }), "{err}");
+                assert!(err.to_string().contains("at most half of the GPU cache"));
+                refused = Some(conv);
+                break;
+            }
+        }
+        assert!(e.pinned_tokens().unwrap().0 <= limit);
+    }
+    let refused = refused.expect("pinning sixteen conversations hit the limit");
+    assert!(!e.is_pinned(Owner::Conversation(refused)));
+    assert!(e.is_pinned(Owner::Conversation(1)));
 }
 
 #[test]

@@ -42,7 +42,9 @@ pub fn parse_owner(kind: &str, id: i64) -> Result<Owner, String> {
     match kind {
         "conversation" => Ok(Owner::Conversation(id)),
         "document" => Ok(Owner::Document(id)),
-        other => Err(format!("only a conversation or a document can be {other:?}ed")),
+        other => Err(format!(
+            "only a conversation or a document can be {other:?}ed"
+        )),
     }
 }
 
@@ -152,7 +154,10 @@ mod tests {
         assert!(parse_tier("vram").is_err());
         assert_eq!(parse_owner("document", 3), Ok(Owner::Document(3)));
         assert!(parse_owner("other", 3).is_err());
-        assert_eq!(owner_of_key("conversation:12"), Some(Owner::Conversation(12)));
+        assert_eq!(
+            owner_of_key("conversation:12"),
+            Some(Owner::Conversation(12))
+        );
         assert_eq!(owner_of_key("request:1"), None);
         assert_eq!(owner_of_key("document:x"), None);
     }

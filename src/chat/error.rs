@@ -64,9 +64,9 @@ pub enum ChatError {
     #[error("the KV cache's disk tier failed: {0}")]
     KvDisk(#[from] KvStoreError),
     #[error(
-        "pinning this would keep {wanted} tokens on the GPU for good, more than half of the \
-         cache ({limit} tokens may be pinned, {pinned} already are); unpin something first or \
-         raise the GPU budget"
+        "pinning this would keep {wanted} tokens on the GPU for good, more than pins may take \
+         ({limit} tokens: at most half of the GPU cache, always leaving room for one full \
+         context; {pinned} are pinned already). Unpin something first or raise the GPU budget"
     )]
     PinLimit {
         wanted: usize,

@@ -194,7 +194,11 @@ mod tests {
         r.insert([4; 32], block(4, 10));
         r.tag(&[4; 32], a);
         r.insert([1; 32], block(1, 10));
-        assert_eq!(r.remove_owner(a, |h| *h == [2; 32]), 2, "1 (owner kept) and 4");
+        assert_eq!(
+            r.remove_owner(a, |h| *h == [2; 32]),
+            2,
+            "1 (owner kept) and 4"
+        );
         assert!(!r.contains(&[1; 32]) && !r.contains(&[4; 32]));
         assert!(r.contains(&[2; 32]) && r.contains(&[3; 32]));
         assert_eq!(r.bytes(), 20);

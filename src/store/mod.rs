@@ -32,6 +32,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use cache_pins::{PINS_KEY, parse_pins};
 pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
 pub use document_chunks::{MAX_CHUNK_HITS, MAX_QUERY_WORDS};
 pub use document_types::{
@@ -43,7 +44,6 @@ pub use documents::{
 };
 pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
-pub use cache_pins::{PINS_KEY, parse_pins};
 pub use settings::{KvType, LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
     Conversation, ConversationSummary, DocumentRead, LoadedMessages, MAX_SEGMENT_TOKENS, Message,

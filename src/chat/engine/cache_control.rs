@@ -179,12 +179,9 @@ impl ChatEngine {
 
     /// Tokens the GPU pool holds in pinned blocks, and the most pins may take.
     pub fn pinned_tokens(&self) -> Option<(usize, usize)> {
-        self.model.as_ref().map(|m| {
-            (
-                m.sequence.pinned_tokens(),
-                m.sequence.capacity_tokens() / 2,
-            )
-        })
+        self.model
+            .as_ref()
+            .map(|m| (m.sequence.pinned_tokens(), pin_limit(m)))
     }
 }
 
@@ -201,10 +198,13 @@ pub(super) fn pin_conversation(m: &mut LoadedModel, id: i64) -> Result<usize, Ch
     let tokens = m.sequence.tokens();
     m.sequence.select(current);
     let bs = m.sequence.block_size().max(1);
-    let old = m.conversation_pins.get(&id).map_or(0, |t| t.len() / bs * bs);
+    let old = m
+        .conversation_pins
+        .get(&id)
+        .map_or(0, |t| t.len() / bs * bs);
     let wanted = tokens.len() / bs * bs;
     let pinned = m.sequence.pinned_tokens().saturating_sub(old);
-    let limit = m.sequence.capacity_tokens() / 2;
+    let limit = pin_limit(m);
     if pinned + wanted > limit {
         return Err(ChatError::PinLimit {
             wanted,
@@ -218,4 +218,11 @@ pub(super) fn pin_conversation(m: &mut LoadedModel, id: i64) -> Result<usize, Ch
     let n = m.sequence.pin_prefix(&tokens);
     m.conversation_pins.insert(id, tokens);
     Ok(n)
+}
+
+/// The most tokens pins may take: half the pool, and never so much that a turn of a whole
+/// context finds no room (a pool of one context allows no pins).
+fn pin_limit(m: &LoadedModel) -> usize {
+    let capacity = m.sequence.capacity_tokens();
+    (capacity / 2).min(capacity.saturating_sub(m.sequence.max_ctx()))
 }
