@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use hearth::chat::{ChatEngine, ChatError, TurnOutcome};
+use hearth::chat::{ChatEngine, ChatError, TurnDocument, TurnOutcome};
 use hearth::kv::{CacheTier, Owner};
 use hearth::store::{Message, Role, Settings};
 
@@ -263,4 +263,68 @@ fn the_kv_type_applies_at_the_next_load() {
     assert_eq!(e.kv_type(), Some("f32"));
     let out = turn(&mut e, 1, &[], FIRST);
     assert!(!out.tokens.is_empty());
+}
+
+fn document() -> TurnDocument {
+    TurnDocument {
+        id: 7,
+        name: "ball.txt".into(),
+        text: "The red ball rolled down the hill and into the pond. The dog swam out and \
+               brought it back."
+            .into(),
+        sha256: "ab".repeat(32),
+        query: "Where did the ball go?".into(),
+        hits: Vec::new(),
+    }
+}
+
+fn ask(e: &mut ChatEngine, conv: i64) -> TurnOutcome {
+    e.send_with_documents(
+        conv,
+        &[],
+        "Where did the ball go?",
+        &[document()],
+        &settings(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_pinned_document_stays_pinned_when_detached_and_clearing_it_recomputes_it() {
+    let Some(mut e) = engine_with_blocks(96, 512) else {
+        return;
+    };
+    let first = ask(&mut e, 1);
+    let (attached, _) = e.pinned_tokens().unwrap();
+    assert!(attached > 0, "an attached document's prefix is pinned");
+
+    e.pin_owner(Owner::Document(7)).unwrap();
+    // Detached from its last conversation: pinned by the person, it stays.
+    e.unpin_document(7);
+    assert_eq!(e.pinned_tokens().unwrap().0, attached);
+    e.unpin_owner(Owner::Document(7));
+    e.unpin_document(7);
+    assert_eq!(e.pinned_tokens().unwrap().0, 0);
+
+    // Conversation 1 still uses the prefix: clearing the document alone leaves it for it.
+    e.clear_owner(Owner::Document(7)).unwrap();
+    let shared = ask(&mut e, 3);
+    assert_eq!(
+        shared.stats.documents[0].encoded_tokens, 0,
+        "{:?}",
+        shared.stats
+    );
+    e.clear_owner(Owner::Conversation(1)).unwrap();
+    e.clear_owner(Owner::Conversation(3)).unwrap();
+    e.clear_owner(Owner::Document(7)).unwrap();
+    let again = ask(&mut e, 2);
+    let read = &again.stats.documents[0];
+    assert!(
+        read.encoded_tokens > 0,
+        "the document's prefix was computed again: {:?}",
+        again.stats
+    );
+    assert_eq!(again.tokens, first.tokens);
 }

@@ -272,13 +272,20 @@ fn a_sole_owner_clear_keeps_shared_blocks_and_a_lower_budget_applies_live() {
     assert_eq!(owners, [("conversation:2".into(), 1)]);
 
     // A lower budget, set on the open store, is enforced after the next write.
-    put_all(&store, &chain(fingerprint(1), 1, 8, 1000, &["conversation:3"]));
+    put_all(
+        &store,
+        &chain(fingerprint(1), 1, 8, 1000, &["conversation:3"]),
+    );
     assert_eq!(store.stats().unwrap().blocks, 9);
     store.set_budget(4_000);
     assert_eq!(store.stats().unwrap().budget_bytes, 4_000);
     put_all(&store, &chain(fingerprint(1), 2, 1, 1000, &[]));
     let stats = store.stats().unwrap();
-    assert!(stats.bytes <= 4_000, "{} bytes over the new budget", stats.bytes);
+    assert!(
+        stats.bytes <= 4_000,
+        "{} bytes over the new budget",
+        stats.bytes
+    );
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub trait SequenceModel: Send {
     fn set_owner(&mut self, owner: Owner);
     /// Drops `owner` from every block, freeing cached blocks nobody else used.
     fn remove_owner(&mut self, owner: Owner);
+    /// Adds `owner` to the cached whole blocks of `tokens`' longest cached prefix.
+    fn own_prefix(&mut self, _tokens: &[u32], _owner: Owner) {}
     /// Pins the cached whole blocks of `tokens`' longest cached prefix (never evicted until
     /// unpinned); returns the tokens pinned.
     fn pin_prefix(&mut self, _tokens: &[u32]) -> usize {
@@ -205,6 +207,10 @@ impl SequenceModel for GpuSequence {
         self.forward.kv_mut().remove_owner(owner);
         let _ = self.tiers.remove_owner(owner);
         self.tiers.publish(self.forward.kv());
+    }
+
+    fn own_prefix(&mut self, tokens: &[u32], owner: Owner) {
+        self.forward.kv_mut().own_prefix(tokens, owner);
     }
 
     fn pin_prefix(&mut self, tokens: &[u32]) -> usize {

@@ -450,6 +450,16 @@ impl KvPool {
             .collect()
     }
 
+    /// Adds `owner` to the cached blocks of `tokens`' longest cached prefix (a document's
+    /// prefix found already cached stays the document's). Returns the blocks.
+    pub fn own_prefix(&mut self, tokens: &[u32], owner: Owner) -> usize {
+        let found = self.cached_blocks(&self.hashes_of(tokens));
+        for &(b, _) in &found {
+            self.alloc.add_owner(b, owner);
+        }
+        found.len()
+    }
+
     /// Whether the GPU tier holds the block named `h`.
     pub fn holds(&self, h: &BlockHash) -> bool {
         self.alloc.lookup(h).is_some()

@@ -285,6 +285,9 @@ pub(super) fn encode_prefix(
     let bs = seq.block_size().max(1);
     let whole = prefix.len() / bs * bs;
     if whole == 0 || seq.cached_prefix(&prefix[..whole]) >= whole {
+        // Cached by a conversation that read it: still the document's (clearing or deleting
+        // the document finds it).
+        seq.own_prefix(&prefix[..whole], Owner::Document(document));
         return Ok((0, Found::default()));
     }
     model.residency.make_room(NO_CONVERSATION, whole, seq);
