@@ -235,6 +235,18 @@ test('Settings: the cache panel shows memory, a hit rate and named owners, live'
   await until(async () => (await browser.execute(() => document.documentElement.dataset.theme)) === 'light', {
     what: 'the system (light) theme applied again',
   });
+  // Pin a conversation from the owners list, see it marked, then unpin it (nothing is cleared:
+  // the restart below still restores from disk).
+  const pinId = await until(
+    () => browser.execute(() => document.querySelector('[data-testid^="owner-pin-conversation-"]')?.dataset.testid ?? null),
+    { what: 'a conversation row with a Pin button' },
+  );
+  const owner = pinId.slice('owner-pin-'.length);
+  await (await visible(browser, pinId)).click();
+  await visible(browser, `owner-pinned-${owner}`, 15_000);
+  assert.equal((await textOf(browser, pinId)).trim(), 'Unpin');
+  await (await visible(browser, pinId)).click();
+  await until(async () => (await textOf(browser, pinId)).trim() === 'Pin', { what: 'the conversation unpinned' });
 });
 
 test('after a restart the conversation is still there', async () => {

@@ -247,6 +247,48 @@ fn budget_collects_least_recently_used_and_keeps_pins() {
 }
 
 #[test]
+fn a_sole_owner_clear_keeps_shared_blocks_and_a_lower_budget_applies_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KvBlockStore::open(&dir.path().join("kv.sqlite"), opts(100_000, 64)).unwrap();
+    let a = chain(fingerprint(1), 0, 4, 1000, &["conversation:1"]);
+    put_all(&store, &a);
+    store.flush().unwrap();
+    // The first block is shared with conversation 2.
+    assert!(store.add_owner(&a[0].hash, "conversation:2").unwrap());
+    assert_eq!(
+        store
+            .clear(ClearFilter::SoleOwner("conversation:1".into()))
+            .unwrap(),
+        3
+    );
+    assert_hit(&store, &a[0]);
+    let owners: Vec<_> = store
+        .stats()
+        .unwrap()
+        .per_owner
+        .into_iter()
+        .map(|u| (u.key, u.blocks))
+        .collect();
+    assert_eq!(owners, [("conversation:2".into(), 1)]);
+
+    // A lower budget, set on the open store, is enforced after the next write.
+    put_all(
+        &store,
+        &chain(fingerprint(1), 1, 8, 1000, &["conversation:3"]),
+    );
+    assert_eq!(store.stats().unwrap().blocks, 9);
+    store.set_budget(4_000);
+    assert_eq!(store.stats().unwrap().budget_bytes, 4_000);
+    put_all(&store, &chain(fingerprint(1), 2, 1, 1000, &[]));
+    let stats = store.stats().unwrap();
+    assert!(
+        stats.bytes <= 4_000,
+        "{} bytes over the new budget",
+        stats.bytes
+    );
+}
+
+#[test]
 fn a_full_queue_drops_instead_of_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kv.sqlite");

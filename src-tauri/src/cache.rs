@@ -2,7 +2,7 @@
 //! panel polls it every second or two while it is open, even during a reply); `cache_owners`
 //! reads the disk tier's per-owner usage and names each owner from the store (conversation
 //! titles, document names), so the panel asks for it less often; `clear_cache` empties every
-//! tier. JSON shapes: ui/src/lib/types.ts.
+//! tier (`cache_controls`: one tier, one owner, pins). JSON shapes: ui/src/lib/types.ts.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +36,8 @@ pub struct OwnerUsage {
     pub name: String,
     pub blocks: u64,
     pub bytes: u64,
+    /// Pinned in the cache panel: its GPU blocks are never evicted.
+    pub pinned: bool,
 }
 
 /// The disk tier's per-owner usage with names; empty when the disk tier is off.
@@ -45,6 +47,8 @@ pub struct CacheOwners {
     /// Whether the disk tier is on.
     pub disk: bool,
     pub owners: Vec<OwnerUsage>,
+    /// The loaded model's KV element type ("f16" or "f32"), None without a model.
+    pub kv_type: Option<String>,
 }
 
 /// Splits an owner key (`conversation:12`, `document:3`, `request:9`).
@@ -59,13 +63,21 @@ pub fn parse_owner(key: &str) -> (&str, Option<i64>) {
 }
 
 /// Names each owner: `titles` and `names` map conversation and document ids to what the
-/// person sees; owners no longer in the store are described as deleted. Largest first.
+/// person sees; owners no longer in the store are described as deleted. Pinned owners
+/// (`pins`, owner keys) are marked, and listed with nothing on disk when the disk has none
+/// of theirs. Largest first.
 pub fn name_owners(
     per_owner: &[(String, u64, u64)],
+    pins: &[String],
     titles: &HashMap<i64, String>,
     names: &HashMap<i64, String>,
 ) -> Vec<OwnerUsage> {
-    let mut out: Vec<OwnerUsage> = per_owner
+    let missing = pins
+        .iter()
+        .filter(|p| !per_owner.iter().any(|(k, _, _)| k == *p))
+        .map(|p| (p.clone(), 0, 0));
+    let all: Vec<(String, u64, u64)> = per_owner.iter().cloned().chain(missing).collect();
+    let mut out: Vec<OwnerUsage> = all
         .iter()
         .map(|(key, blocks, bytes)| {
             let (kind, id) = parse_owner(key);
@@ -86,6 +98,7 @@ pub fn name_owners(
                 name,
                 blocks: *blocks,
                 bytes: *bytes,
+                pinned: pins.contains(key),
             }
         })
         .collect();
@@ -95,18 +108,18 @@ pub fn name_owners(
 
 #[tauri::command]
 pub async fn cache_owners(state: State<'_, AppData>) -> CmdResult<CacheOwners> {
-    let Some(disk) = state.kv_disk.clone() else {
-        return Ok(CacheOwners::default());
+    let per_owner: Vec<(String, u64, u64)> = match state.kv_disk.clone() {
+        Some(disk) => tauri::async_runtime::spawn_blocking(move || disk.stats())
+            .await
+            .map_err(text)?
+            .map_err(text)?
+            .per_owner
+            .into_iter()
+            .map(|u| (u.key, u.blocks, u.bytes))
+            .collect(),
+        None => Vec::new(),
     };
-    let stats = tauri::async_runtime::spawn_blocking(move || disk.stats())
-        .await
-        .map_err(text)?
-        .map_err(text)?;
-    let per_owner: Vec<(String, u64, u64)> = stats
-        .per_owner
-        .into_iter()
-        .map(|u| (u.key, u.blocks, u.bytes))
-        .collect();
+    let pins = state.store.cache_pins().await.map_err(text)?;
     let titles: HashMap<i64, String> = state
         .store
         .list_conversations()
@@ -125,8 +138,9 @@ pub async fn cache_owners(state: State<'_, AppData>) -> CmdResult<CacheOwners> {
         .map(|d| (d.id, d.name))
         .collect();
     Ok(CacheOwners {
-        disk: true,
-        owners: name_owners(&per_owner, &titles, &names),
+        disk: state.kv_disk.is_some(),
+        owners: name_owners(&per_owner, &pins, &titles, &names),
+        kv_type: state.status().kv_type,
     })
 }
 
@@ -168,7 +182,14 @@ mod tests {
             ("conversation:2".to_string(), 1, 10),
             ("request:3".to_string(), 1, 5),
         ];
-        let out = name_owners(&per_owner, &titles, &names);
+        let pins = vec!["conversation:1".to_string(), "document:9".to_string()];
+        let out = name_owners(&per_owner, &pins, &titles, &names);
+        assert!(out[1].pinned && !out[0].pinned);
+        assert_eq!(
+            (out[5].name.as_str(), out[5].pinned, out[5].bytes),
+            ("A deleted document", true, 0),
+            "a pinned owner with nothing on disk is listed"
+        );
         let shown: Vec<(&str, &str, u64)> = out
             .iter()
             .map(|o| (o.kind.as_str(), o.name.as_str(), o.bytes))
@@ -181,6 +202,7 @@ mod tests {
                 ("document", "A deleted document", 50),
                 ("conversation", "A deleted conversation", 10),
                 ("other", "Other requests (command line, server)", 5),
+                ("document", "A deleted document", 0),
             ]
         );
     }

@@ -106,6 +106,10 @@ pub async fn rename_conversation(
 #[tauri::command]
 pub async fn delete_conversation(state: State<'_, AppData>, id: i64) -> CmdResult<()> {
     state.store.delete_conversation(id).await.map_err(text)?;
+    let _ = state
+        .store
+        .set_cache_pin(&format!("conversation:{id}"), false)
+        .await;
     // Free its KV cache now (GPU, RAM and disk), unless a reply holds the engine (then LRU
     // eviction frees it). Off the async runtime: the disk tier blocks.
     if let Ok(mut engine) = Arc::clone(&state.engine).try_lock_owned() {
@@ -390,7 +394,13 @@ pub async fn get_settings(state: State<'_, AppData>) -> CmdResult<Settings> {
 
 #[tauri::command]
 pub async fn save_settings(state: State<'_, AppData>, settings: Settings) -> CmdResult<Settings> {
-    state.store.save_settings(&settings).await.map_err(text)
+    let saved = state.store.save_settings(&settings).await.map_err(text)?;
+    // The disk budget applies now (the disk tier trims to it after its next write); the
+    // GPU and RAM budgets and the KV type at the next model load.
+    if let Some(disk) = &state.kv_disk {
+        disk.set_budget(crate::cache_controls::disk_budget_bytes(&saved));
+    }
+    Ok(saved)
 }
 
 #[tauri::command]

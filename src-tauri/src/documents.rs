@@ -315,6 +315,10 @@ pub async fn delete_document(state: State<'_, AppData>, id: i64) -> CmdResult<()
     if let Ok(mut e) = state.encoded.lock() {
         e.remove(&id);
     }
+    let _ = state
+        .store
+        .set_cache_pin(&format!("document:{id}"), false)
+        .await;
     state.store.delete_document(id).await.map_err(text)
 }
 

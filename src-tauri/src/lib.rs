@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod cache;
+pub mod cache_controls;
 pub mod commands;
 pub mod documents;
 pub mod download;
@@ -35,16 +36,23 @@ pub fn run() {
             if let Some(reason) = engine.adapter_error() {
                 eprintln!("hearth: {reason}");
             }
+            let settings = tauri::async_runtime::block_on(store.load_settings())
+                .map(|l| l.settings)
+                .unwrap_or_default();
             // The KV cache's disk tier: conversations resume after a restart without
             // recomputing. Without it the app still works (GPU and RAM tiers only).
-            if let Err(e) =
-                engine.open_kv_disk(&data_dir.join(KV_DATABASE_FILE), KvStoreOptions::default())
-            {
+            let disk = KvStoreOptions {
+                budget_bytes: cache_controls::disk_budget_bytes(&settings),
+                ..KvStoreOptions::default()
+            };
+            if let Err(e) = engine.open_kv_disk(&data_dir.join(KV_DATABASE_FILE), disk) {
                 eprintln!("hearth: the KV cache's disk tier is off: {e}");
             }
-            let last_model = tauri::async_runtime::block_on(store.load_settings())
-                .ok()
-                .and_then(|l| l.settings.last_model_path)
+            // Pinned owners (cache panel) are pinned again as each next runs.
+            let pins = tauri::async_runtime::block_on(store.cache_pins()).unwrap_or_default();
+            engine.set_pins(pins.iter().filter_map(|k| cache_controls::owner_of_key(k)));
+            let last_model = settings
+                .last_model_path
                 .map(PathBuf::from)
                 .filter(|p| p.is_file() && engine.gpu_info().is_some());
             let mut data = AppData::new(store, engine, data_dir.join("models"));
@@ -113,6 +121,9 @@ pub fn run() {
             cache::cache_snapshot,
             cache::cache_owners,
             cache::clear_cache,
+            cache_controls::clear_cache_tier,
+            cache_controls::clear_cache_owner,
+            cache_controls::pin_cache_owner,
         ])
         .run(tauri::generate_context!())
         .expect("error while running Hearth");
@@ -195,15 +206,18 @@ pub async fn load_model(
                 .kv_ram_budget_mib
                 .map_or(hearth::kv::DEFAULT_RAM_BUDGET_BYTES, |m| u64::from(m) * MIB),
         );
+        engine.set_kv_f16(settings.kv_type == hearth::store::KvType::F16);
         let result = engine.load(&load_path, settings.context_length, &mut progress);
-        (result, engine.model().cloned())
+        (result, engine.model().cloned(), engine.kv_type())
     })
     .await;
     if let Ok(mut s) = state.status.lock() {
         s.loading = false;
     }
-    let (result, model) = result.map_err(|e| format!("loading stopped unexpectedly: {e}"))?;
+    let (result, model, kv_type) =
+        result.map_err(|e| format!("loading stopped unexpectedly: {e}"))?;
     state.set_model(model);
+    state.set_kv_type(kv_type);
     // A new model has a new pool: nothing is encoded for it yet.
     state.forget_encoded();
     let info = result.map_err(|e| e.to_string())?;

@@ -54,6 +54,8 @@ pub struct Status {
     pub gpu_info: Option<GpuInfo>,
     /// A model load (started at launch, or by the user) is running.
     pub loading: bool,
+    /// The loaded model's KV cache element type ("f16" or "f32").
+    pub kv_type: Option<String>,
 }
 
 impl AppData {
@@ -64,6 +66,7 @@ impl AppData {
             adapter_error: engine.adapter_error().map(str::to_owned),
             gpu_info: engine.gpu_info().cloned(),
             loading: false,
+            kv_type: engine.kv_type().map(str::to_owned),
         };
         AppData {
             store,
@@ -87,7 +90,16 @@ impl AppData {
 
     pub fn set_model(&self, model: Option<ModelInfo>) {
         if let Ok(mut s) = self.status.lock() {
+            if model.is_none() {
+                s.kv_type = None;
+            }
             s.model = model;
+        }
+    }
+
+    pub fn set_kv_type(&self, kv_type: Option<&str>) {
+        if let Ok(mut s) = self.status.lock() {
+            s.kv_type = kv_type.map(str::to_owned);
         }
     }
 }

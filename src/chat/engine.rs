@@ -20,6 +20,7 @@ use crate::store::{self, Message, ReplyStats, Role, Settings, TokenSegment};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 mod accounting;
+mod cache_control;
 mod doc_turn;
 mod every_window;
 
@@ -33,7 +34,7 @@ use super::error::ChatError;
 use super::history::{assemble, reply_segment};
 use super::model_file::{
     effective_context, file_content_hash, memory_plan, model_info, open_model_file, plan_file,
-    planned_options,
+    planned_options_typed,
 };
 use super::residency::Residency;
 use super::reuse::recompute_reason;
@@ -66,6 +67,10 @@ pub struct LoadedModel {
     kv_bytes_per_token: u64,
     /// Window plans and pinned prefixes of attached documents.
     documents: doc_turn::DocumentState,
+    /// The tokens pinned for each pinned conversation (see `cache_control`).
+    conversation_pins: std::collections::HashMap<i64, Vec<u32>>,
+    /// "f16" or "f32": the KV cache's element type.
+    kv_type: &'static str,
 }
 
 pub struct ChatEngine {
@@ -78,6 +83,10 @@ pub struct ChatEngine {
     ram_budget_bytes: u64,
     /// The disk tier (`kv.sqlite` in the data dir), when one is open.
     kv_disk: Option<KvBlockStore>,
+    /// The KV cache's element type for the next load: f16 (true) or f32.
+    kv_f16: bool,
+    /// Owners whose GPU blocks are never evicted (kept across loads; see `cache_control`).
+    pins: std::collections::HashSet<crate::kv::Owner>,
     metrics: Metrics,
     stats: Arc<Mutex<ChatStats>>,
 }
@@ -108,6 +117,8 @@ impl ChatEngine {
             kv_budget_bytes: None,
             ram_budget_bytes: DEFAULT_RAM_BUDGET_BYTES,
             kv_disk: None,
+            kv_f16: true,
+            pins: Default::default(),
             metrics: Metrics::new(),
             stats: Arc::default(),
         }
@@ -225,7 +236,13 @@ impl ChatEngine {
         // Free the old model's GPU memory before uploading the new one.
         self.model = None;
         progress(0.2, "Uploading weights to the GPU");
-        let (opts, _) = planned_options(gpu.info(), &file, context, self.kv_budget_bytes)?;
+        let (opts, _) = planned_options_typed(
+            gpu.info(),
+            &file,
+            context,
+            self.kv_budget_bytes,
+            self.kv_f16,
+        )?;
         let opts = GpuForwardOptions {
             model_hash: Some(file_hash),
             ..opts
@@ -252,6 +269,8 @@ impl ChatEngine {
             residency: Residency::default(),
             kv_bytes_per_token,
             documents: Default::default(),
+            conversation_pins: Default::default(),
+            kv_type: if kv == GgmlType::F16 { "f16" } else { "f32" },
         });
         self.update_kv_held();
         progress(1.0, "Ready");
@@ -276,22 +295,14 @@ impl ChatEngine {
             residency: Residency::default(),
             kv_bytes_per_token,
             documents: Default::default(),
+            conversation_pins: Default::default(),
+            kv_type: "f16",
         });
         self.update_kv_held();
     }
 
     pub fn unload(&mut self) {
         self.model = None;
-        self.update_kv_held();
-    }
-
-    /// Forgets every cached sequence (the next turns recompute; their reason is "model
-    /// reloaded").
-    pub fn clear_cache(&mut self) {
-        if let Some(m) = self.model.as_mut() {
-            m.documents = Default::default();
-            m.residency.clear(&mut *m.sequence);
-        }
         self.update_kv_held();
     }
 
@@ -306,32 +317,6 @@ impl ChatEngine {
         let out = doc_turn::encode_windows(model, &settings.system_prompt, document);
         self.update_kv_held();
         out
-    }
-
-    /// Lets go of a document's pinned prefixes (it was detached from its last conversation);
-    /// its blocks stay cached until evicted.
-    pub fn unpin_document(&mut self, document_id: i64) {
-        if let Some(m) = self.model.as_mut() {
-            doc_turn::unpin_document(m, document_id);
-        }
-    }
-
-    /// Frees a deleted document's KV cache (GPU blocks only it used, and its disk rows).
-    pub fn forget_document(&mut self, document_id: i64) {
-        if let Some(m) = self.model.as_mut() {
-            doc_turn::unpin_document(m, document_id);
-            m.sequence
-                .remove_owner(crate::kv::Owner::Document(document_id));
-        }
-        self.update_kv_held();
-    }
-
-    /// Frees a deleted conversation's KV cache.
-    pub fn forget_conversation(&mut self, conversation_id: i64) {
-        if let Some(m) = self.model.as_mut() {
-            m.residency.forget(conversation_id, &mut *m.sequence);
-        }
-        self.update_kv_held();
     }
 
     /// Blocks the GPU pool holds (in use or cached) and the bytes of one block, measured
@@ -550,6 +535,13 @@ impl ChatEngine {
             && let Ok(mut s) = stats_cell.lock()
         {
             s.record(&o.stats);
+        }
+        // A pinned conversation's pin grows with it (kept as it was past the pin limit).
+        if self
+            .pins
+            .contains(&crate::kv::Owner::Conversation(conversation_id))
+        {
+            let _ = cache_control::pin_conversation(model, conversation_id);
         }
         // Write the turn's new blocks behind to RAM and disk (after the reply, off its path).
         model.sequence.persist();

@@ -63,4 +63,16 @@ pub enum ChatError {
     Store(#[from] StoreError),
     #[error("the KV cache's disk tier failed: {0}")]
     KvDisk(#[from] KvStoreError),
+    #[error(
+        "pinning this would keep {wanted} tokens on the GPU for good, more than pins may take \
+         ({limit} tokens: at most half of the GPU cache, always leaving room for one full \
+         context; {pinned} are pinned already). Unpin something first or raise the GPU budget"
+    )]
+    PinLimit {
+        wanted: usize,
+        pinned: usize,
+        limit: usize,
+    },
+    #[error("the KV cache's tiers failed: {0}")]
+    Kv(#[from] crate::kv::KvError),
 }

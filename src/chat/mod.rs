@@ -31,7 +31,7 @@ pub use history::{TurnPrompt, assemble, extend_exact, history_tokens, reply_segm
 pub use library::{TURN_HITS, import_document, turn_document, turn_documents};
 pub use model_file::{
     effective_context, file_content_hash, memory_plan, model_info, open_model_file,
-    parameter_label, plan_file, planned_options,
+    parameter_label, plan_file, planned_options, planned_options_typed,
 };
 pub use prompt::{Prompt, build_prompt, reply_reserve, tokenize_rendered};
 pub use residency::{Arrival, Residency};

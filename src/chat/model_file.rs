@@ -203,7 +203,22 @@ pub fn planned_options(
     context_length: u32,
     budget_bytes: Option<u64>,
 ) -> Result<(GpuForwardOptions, gpu_forward::MemoryPlan), gpu_forward::GpuForwardError> {
-    let one = forward_options(context_length);
+    planned_options_typed(info, file, context_length, budget_bytes, true)
+}
+
+/// [`planned_options`] with the KV cache's element type chosen (`kv_f16` false: f32, twice
+/// the bytes per token, so a byte budget holds half the tokens).
+pub fn planned_options_typed(
+    info: &GpuInfo,
+    file: &GgufFile,
+    context_length: u32,
+    budget_bytes: Option<u64>,
+    kv_f16: bool,
+) -> Result<(GpuForwardOptions, gpu_forward::MemoryPlan), gpu_forward::GpuForwardError> {
+    let one = GpuForwardOptions {
+        kv_f16,
+        ..forward_options(context_length)
+    };
     let first = gpu_forward::plan(info, file, &one)?;
     if !first.fits {
         return Ok((one, first));

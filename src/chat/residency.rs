@@ -179,6 +179,20 @@ impl Residency {
         model.remove_owner(Owner::Conversation(conversation));
     }
 
+    /// Lets `conversation`'s sequence go without a trace (its cache is being cleared): its
+    /// next turn arrives as new.
+    pub fn release(&mut self, conversation: i64, model: &mut dyn SequenceModel) {
+        self.evicted.remove(&conversation);
+        if let Some(r) = self.by_conversation.remove(&conversation) {
+            model.free(r.seq);
+        }
+    }
+
+    /// The sequence `conversation` holds, if any.
+    pub fn sequence_of(&self, conversation: i64) -> Option<SeqId> {
+        self.by_conversation.get(&conversation).map(|r| r.seq)
+    }
+
     /// Frees every conversation's sequence and forgets every cached block (the next turns
     /// say "model reloaded").
     pub fn clear(&mut self, model: &mut dyn SequenceModel) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions};
 use crate::gguf::GgufFile;
 use crate::gpu::GpuContext;
-use crate::kv::{Found, Owner, SeqId, Tiers};
+use crate::kv::{Found, KvError, Owner, SeqId, Tiers};
 
 pub trait SequenceModel: Send {
     /// The sequence the other calls act on.
@@ -41,6 +41,8 @@ pub trait SequenceModel: Send {
     fn set_owner(&mut self, owner: Owner);
     /// Drops `owner` from every block, freeing cached blocks nobody else used.
     fn remove_owner(&mut self, owner: Owner);
+    /// Adds `owner` to the cached whole blocks of `tokens`' longest cached prefix.
+    fn own_prefix(&mut self, _tokens: &[u32], _owner: Owner) {}
     /// Pins the cached whole blocks of `tokens`' longest cached prefix (never evicted until
     /// unpinned); returns the tokens pinned.
     fn pin_prefix(&mut self, _tokens: &[u32]) -> usize {
@@ -48,6 +50,24 @@ pub trait SequenceModel: Send {
     }
     /// Undoes [`SequenceModel::pin_prefix`]; returns the tokens unpinned.
     fn unpin_prefix(&mut self, _tokens: &[u32]) -> usize {
+        0
+    }
+    /// Clears `owner`'s cache on every tier: its blocks nobody else uses leave the GPU, and
+    /// its copies in RAM and on disk go (blocks shared with others stay for them).
+    fn clear_owner(&mut self, owner: Owner) -> Result<(), KvError> {
+        self.remove_owner(owner);
+        Ok(())
+    }
+    /// Empties the RAM tier and/or the disk tier (every model's blocks).
+    fn clear_lower(&mut self, _ram: bool, _disk: bool) -> Result<(), KvError> {
+        Ok(())
+    }
+    /// Tokens the whole GPU pool holds (every sequence and cached block).
+    fn capacity_tokens(&self) -> usize {
+        self.max_ctx()
+    }
+    /// Tokens in pinned blocks.
+    fn pinned_tokens(&self) -> usize {
         0
     }
     /// KV space a step can take (free and evictable cached blocks), in tokens.
@@ -136,20 +156,61 @@ impl SequenceModel for GpuSequence {
 
     fn drop_cached(&mut self) {
         self.forward.kv_mut().drop_cached();
-        let root = *self.forward.kv().root();
-        let _ = self.tiers.clear(&root, true);
         self.tiers.publish(self.forward.kv());
     }
 
     fn set_owner(&mut self, owner: Owner) {
         let s = self.forward.sequence();
         let _ = self.forward.kv_mut().set_owner(s, owner);
+        // Blocks this sequence restored from disk are the owner's in RAM too.
+        if let Ok(hashes) = self.forward.kv().hashes(s) {
+            let hashes = hashes.to_vec();
+            self.tiers.tag_ram(&hashes, owner);
+        }
+    }
+
+    fn clear_owner(&mut self, owner: Owner) -> Result<(), KvError> {
+        let shared = self.forward.kv().shared_by(owner);
+        self.forward.kv_mut().remove_owner(owner);
+        let out = self
+            .tiers
+            .clear_owner(self.forward.kv(), owner, &shared)
+            .map(|_| ());
+        self.tiers.publish(self.forward.kv());
+        out
+    }
+
+    fn clear_lower(&mut self, ram: bool, disk: bool) -> Result<(), KvError> {
+        if ram {
+            self.tiers.clear_ram();
+        }
+        let out = if disk {
+            self.tiers.clear_disk().map(|_| ())
+        } else {
+            Ok(())
+        };
+        self.tiers.publish(self.forward.kv());
+        out
+    }
+
+    fn capacity_tokens(&self) -> usize {
+        let a = self.forward.kv().allocator();
+        a.n_blocks() * a.block_size()
+    }
+
+    fn pinned_tokens(&self) -> usize {
+        let a = self.forward.kv().allocator();
+        a.n_pinned() * a.block_size()
     }
 
     fn remove_owner(&mut self, owner: Owner) {
         self.forward.kv_mut().remove_owner(owner);
         let _ = self.tiers.remove_owner(owner);
         self.tiers.publish(self.forward.kv());
+    }
+
+    fn own_prefix(&mut self, tokens: &[u32], owner: Owner) {
+        self.forward.kv_mut().own_prefix(tokens, owner);
     }
 
     fn pin_prefix(&mut self, tokens: &[u32]) -> usize {

@@ -28,7 +28,7 @@ pub use hash::{BlockHash, KV_LAYOUT_VERSION, ModelFingerprint, block_hashes, cha
 pub use pool::{KvPool, SeqId};
 pub use ram::RamTier;
 pub use table::{BlockCopy, BlockTable};
-pub use tiers::{DEFAULT_RAM_BUDGET_BYTES, Found, Tiers, owner_key};
+pub use tiers::{CacheTier, DEFAULT_RAM_BUDGET_BYTES, Found, Tiers, owner_key};
 pub use transfer::FreshBlock;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -447,6 +447,36 @@ impl KvPool {
         self.alloc.remove_owner(owner)
     }
 
+    /// The hashed blocks `owner` shares with other owners, and those others (before a
+    /// per-owner clear: the lower tiers keep these for them).
+    pub fn shared_by(&self, owner: Owner) -> Vec<(BlockHash, Vec<Owner>)> {
+        (0..self.alloc.n_blocks() as u32)
+            .filter_map(|b| {
+                let owners = self.alloc.owners(b);
+                let h = self.alloc.hash_of(b)?;
+                (owners.contains(&owner) && owners.len() > 1).then(|| {
+                    let others = owners.iter().copied().filter(|o| *o != owner).collect();
+                    (*h, others)
+                })
+            })
+            .collect()
+    }
+
+    /// Adds `owner` to the cached blocks of `tokens`' longest cached prefix (a document's
+    /// prefix found already cached stays the document's). Returns the blocks.
+    pub fn own_prefix(&mut self, tokens: &[u32], owner: Owner) -> usize {
+        let found = self.cached_blocks(&self.hashes_of(tokens));
+        for &(b, _) in &found {
+            self.alloc.add_owner(b, owner);
+        }
+        found.len()
+    }
+
+    /// Whether the GPU tier holds the block named `h`.
+    pub fn holds(&self, h: &BlockHash) -> bool {
+        self.alloc.lookup(h).is_some()
+    }
+
     /// Pins the cached blocks of the longest cached prefix of `tokens` (a document, a system
     /// prompt): they are never evicted until unpinned. Returns the tokens pinned.
     pub fn pin_prefix(&mut self, tokens: &[u32]) -> Result<usize, KvError> {

@@ -6,11 +6,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::Owner;
 use super::hash::BlockHash;
 
 struct Entry {
     data: Arc<[u8]>,
     tick: u64,
+    /// Who computed (or restored) the block: clearing one owner's cache drops its blocks.
+    owner: Option<Owner>,
 }
 
 pub struct RamTier {
@@ -38,9 +41,15 @@ impl RamTier {
     /// Keeps `data` under `h` (a block larger than the whole budget is not kept); drops the
     /// least recently used blocks to stay within the budget. Returns how many were dropped.
     pub fn insert(&mut self, h: BlockHash, data: Arc<[u8]>) -> usize {
+        self.insert_owned(h, data, None)
+    }
+
+    /// [`RamTier::insert`] for `owner`'s block (a re-insert without an owner keeps the old one).
+    pub fn insert_owned(&mut self, h: BlockHash, data: Arc<[u8]>, owner: Option<Owner>) -> usize {
         if data.len() as u64 > self.budget_bytes {
             return 0;
         }
+        let owner = owner.or_else(|| self.map.get(&h).and_then(|e| e.owner));
         self.remove(&h);
         self.clock += 1;
         self.bytes += data.len() as u64;
@@ -50,6 +59,7 @@ impl RamTier {
             Entry {
                 data,
                 tick: self.clock,
+                owner,
             },
         );
         let mut dropped = 0;
@@ -89,6 +99,27 @@ impl RamTier {
             }
             None => false,
         }
+    }
+
+    /// Records `owner` for the block under `h` when it has none (a block restored from disk).
+    pub fn tag(&mut self, h: &BlockHash, owner: Owner) {
+        if let Some(e) = self.map.get_mut(h) {
+            e.owner.get_or_insert(owner);
+        }
+    }
+
+    /// Drops `owner`'s blocks except those `keep` says others still use; returns how many.
+    pub fn remove_owner(&mut self, owner: Owner, keep: impl Fn(&BlockHash) -> bool) -> usize {
+        let gone: Vec<BlockHash> = self
+            .map
+            .iter()
+            .filter(|(h, e)| e.owner == Some(owner) && !keep(h))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in &gone {
+            self.remove(h);
+        }
+        gone.len()
     }
 
     pub fn clear(&mut self) {
@@ -151,5 +182,25 @@ mod tests {
         assert_eq!((r.len(), r.bytes(), r.evicted()), (2, 200, 1));
         r.clear();
         assert!(r.is_empty() && r.bytes() == 0);
+    }
+
+    #[test]
+    fn removing_an_owner_drops_its_blocks_but_not_the_kept_ones() {
+        let (a, b) = (Owner::Conversation(1), Owner::Conversation(2));
+        let mut r = RamTier::new(1000);
+        r.insert_owned([1; 32], block(1, 10), Some(a));
+        r.insert_owned([2; 32], block(2, 10), Some(a));
+        r.insert_owned([3; 32], block(3, 10), Some(b));
+        r.insert([4; 32], block(4, 10));
+        r.tag(&[4; 32], a);
+        r.insert([1; 32], block(1, 10));
+        assert_eq!(
+            r.remove_owner(a, |h| *h == [2; 32]),
+            2,
+            "1 (owner kept) and 4"
+        );
+        assert!(!r.contains(&[1; 32]) && !r.contains(&[4; 32]));
+        assert!(r.contains(&[2; 32]) && r.contains(&[3; 32]));
+        assert_eq!(r.bytes(), 20);
     }
 }

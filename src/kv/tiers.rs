@@ -31,6 +31,14 @@ use super::{KvError, KvPool, Owner, SeqId};
 /// Default RAM tier budget.
 pub const DEFAULT_RAM_BUDGET_BYTES: u64 = 2 << 30;
 
+/// One tier of the KV cache (the cache panel clears them one by one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheTier {
+    Gpu,
+    Ram,
+    Disk,
+}
+
 /// What one acquire found, by tier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Found {
@@ -303,7 +311,7 @@ impl Tiers {
             {
                 self.metrics.spill(LowerTier::Redis, 1);
             }
-            self.ram.insert(f.hash, data.into());
+            self.ram.insert_owned(f.hash, data.into(), f.owner);
             self.metrics.spill(LowerTier::Ram, 1);
         }
         let dropped = self.ram.evicted() - before;
@@ -332,6 +340,53 @@ impl Tiers {
             d.clear(ClearFilter::Fingerprint(*root)).map_err(disk_err)?;
         }
         Ok(())
+    }
+
+    /// Forgets every block in RAM (a cleared RAM tier).
+    pub fn clear_ram(&mut self) {
+        self.ram.clear();
+    }
+
+    /// Deletes every block on disk, of every model (a cleared disk tier).
+    pub fn clear_disk(&self) -> Result<u64, KvError> {
+        match &self.disk {
+            Some(d) => d.clear(ClearFilter::All).map_err(disk_err),
+            None => Ok(0),
+        }
+    }
+
+    /// Marks the RAM copies of `hashes` as `owner`'s when they have no owner yet (blocks
+    /// restored from disk), so that clearing the owner finds them.
+    pub fn tag_ram(&mut self, hashes: &[BlockHash], owner: Owner) {
+        for h in hashes {
+            self.ram.tag(h, owner);
+        }
+    }
+
+    /// Clears `owner`'s blocks below the GPU (after the pool let them go): `shared` are the
+    /// blocks it shared with others on the GPU, which pass to those others on disk and stay;
+    /// RAM keeps whatever the pool still holds. Returns (RAM blocks, disk blocks) deleted.
+    pub fn clear_owner(
+        &mut self,
+        pool: &KvPool,
+        owner: Owner,
+        shared: &[(BlockHash, Vec<Owner>)],
+    ) -> Result<(usize, u64), KvError> {
+        let ram = self.ram.remove_owner(owner, |h| pool.holds(h));
+        let Some(d) = &self.disk else {
+            return Ok((ram, 0));
+        };
+        // Blocks still queued must land before the delete sees them.
+        d.flush().map_err(disk_err)?;
+        for (h, others) in shared {
+            for o in others {
+                d.add_owner(h, &owner_key(*o)).map_err(disk_err)?;
+            }
+        }
+        let disk = d
+            .clear(ClearFilter::SoleOwner(owner_key(owner)))
+            .map_err(disk_err)?;
+        Ok((ram, disk))
     }
 
     /// Forgets an owner's blocks on disk (a deleted conversation); RAM copies age out.

@@ -12,6 +12,7 @@
 //! Writes that read before they write run in `BEGIN IMMEDIATE` transactions, so two writers
 //! queue on the busy timeout instead of failing with a lock upgrade conflict.
 
+mod cache_pins;
 mod clock;
 mod conversations;
 mod document_chunks;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use cache_pins::{PINS_KEY, parse_pins};
 pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
 pub use document_chunks::{MAX_CHUNK_HITS, MAX_QUERY_WORDS};
 pub use document_types::{
@@ -43,7 +45,7 @@ pub use documents::{
 };
 pub use error::StoreError;
 pub use messages::MAX_CONTENT_BYTES;
-pub use settings::{LoadedSettings, SettingWarning, Settings, Theme};
+pub use settings::{KvType, LoadedSettings, SettingWarning, Settings, Theme};
 pub use types::{
     Conversation, ConversationSummary, DocumentRead, LoadedMessages, MAX_SEGMENT_TOKENS, Message,
     ReplyStats, ReusedByTier, Role, RowWarning, StopReason, TokenSegment,

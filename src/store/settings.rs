@@ -20,6 +20,15 @@ pub enum Theme {
     Dark,
 }
 
+/// The KV cache's element type: f16 halves the bytes per token; f32 is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvType {
+    #[default]
+    F16,
+    F32,
+}
+
 /// What the settings pane edits. Field names in JSON and in the `settings` table are camelCase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -49,6 +58,11 @@ pub struct Settings {
     pub kv_gpu_budget_mib: Option<u32>,
     /// The KV cache's RAM tier budget in MiB (None: the default). Takes effect at the next load.
     pub kv_ram_budget_mib: Option<u32>,
+    /// The KV cache's disk tier budget in MiB (None: the store's default, 8 GiB). Applied when
+    /// saved (the disk tier trims to it after its next write) and at start.
+    pub kv_disk_budget_mib: Option<u32>,
+    /// The KV cache's element type. Takes effect at the next model load.
+    pub kv_type: KvType,
 }
 
 impl Default for Settings {
@@ -67,6 +81,8 @@ impl Default for Settings {
             last_model_path: None,
             kv_gpu_budget_mib: None,
             kv_ram_budget_mib: None,
+            kv_disk_budget_mib: None,
+            kv_type: KvType::F16,
         }
     }
 }
@@ -80,7 +96,7 @@ pub const MAX_TOKENS_RANGE: (u32, u32) = (1, 262_144);
 pub const SEED_MAX: u64 = (1 << 53) - 1;
 pub const SYSTEM_PROMPT_MAX_BYTES: usize = 256 * 1024;
 pub const MODEL_PATH_MAX_BYTES: usize = 4096;
-/// KV cache budgets in MiB (GPU and RAM tiers): 16 MiB to 1 TiB.
+/// KV cache budgets in MiB (GPU, RAM and disk tiers): 16 MiB to 1 TiB.
 pub const KV_BUDGET_MIB_RANGE: (u32, u32) = (16, 1 << 20);
 
 fn in_range<T: PartialOrd + std::fmt::Display>(
@@ -115,6 +131,9 @@ impl Settings {
         }
         if let Some(mib) = self.kv_ram_budget_mib {
             in_range("kvRamBudgetMib", mib, KV_BUDGET_MIB_RANGE)?;
+        }
+        if let Some(mib) = self.kv_disk_budget_mib {
+            in_range("kvDiskBudgetMib", mib, KV_BUDGET_MIB_RANGE)?;
         }
         if self.system_prompt.len() > SYSTEM_PROMPT_MAX_BYTES {
             return Err(StoreError::InvalidSetting {
@@ -286,7 +305,7 @@ mod tests {
             serde_json::json!({"contextLength": 4096, "temperature": 0.7, "topP": 0.95, "topK": 40,
                 "minP": 0.05, "repeatPenalty": 1.1, "seed": 0, "systemPrompt": "", "theme": "system",
                 "maxTokens": 1024, "lastModelPath": null, "kvGpuBudgetMib": null,
-                "kvRamBudgetMib": null})
+                "kvRamBudgetMib": null, "kvDiskBudgetMib": null, "kvType": "f16"})
         );
     }
 
@@ -313,11 +332,29 @@ mod tests {
                 .to_string()
                 .contains("kvRamBudgetMib")
         );
-        let loaded =
-            settings_from_rows(&rows(&[("kvRamBudgetMib", "4"), ("kvGpuBudgetMib", "512")]));
+        s.kv_ram_budget_mib = None;
+        s.kv_disk_budget_mib = Some(KV_BUDGET_MIB_RANGE.0 - 1);
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kvDiskBudgetMib")
+        );
+        let loaded = settings_from_rows(&rows(&[
+            ("kvRamBudgetMib", "4"),
+            ("kvGpuBudgetMib", "512"),
+            ("kvDiskBudgetMib", "2048"),
+            ("kvType", "\"f32\""),
+            ("kvPinned", "[\"conversation:1\"]"),
+        ]));
         assert_eq!(loaded.settings.kv_gpu_budget_mib, Some(512));
         assert_eq!(loaded.settings.kv_ram_budget_mib, None);
+        assert_eq!(loaded.settings.kv_disk_budget_mib, Some(2048));
+        assert_eq!(loaded.settings.kv_type, KvType::F32);
         assert_eq!(loaded.warnings.len(), 1);
+        let bad = settings_from_rows(&rows(&[("kvType", "\"q8\"")]));
+        assert_eq!(bad.settings.kv_type, KvType::F16);
+        assert_eq!(bad.warnings.len(), 1);
     }
 
     #[test]

@@ -285,6 +285,9 @@ pub(super) fn encode_prefix(
     let bs = seq.block_size().max(1);
     let whole = prefix.len() / bs * bs;
     if whole == 0 || seq.cached_prefix(&prefix[..whole]) >= whole {
+        // Cached by a conversation that read it: still the document's (clearing or deleting
+        // the document finds it).
+        seq.own_prefix(&prefix[..whole], Owner::Document(document));
         return Ok((0, Found::default()));
     }
     model.residency.make_room(NO_CONVERSATION, whole, seq);
@@ -328,6 +331,13 @@ pub(super) fn pin(model: &mut LoadedModel, document: i64, prefix: &[u32]) {
         model.sequence.pin_prefix(prefix);
         state.pinned.push((document, prefix.to_vec()));
     }
+}
+
+/// The documents with pinned prefixes.
+pub(super) fn pinned_documents(model: &LoadedModel) -> Vec<i64> {
+    let mut ids: Vec<i64> = model.documents.pinned.iter().map(|(d, _)| *d).collect();
+    ids.dedup();
+    ids
 }
 
 /// Lets go of every pin of `document` (it was detached or deleted).

@@ -45,7 +45,11 @@ impl KvBlockStore {
         Ok(DiskStats {
             blocks: per_fingerprint.iter().map(|u| u.blocks).sum(),
             bytes: per_fingerprint.iter().map(|u| u.bytes).sum(),
-            budget_bytes: self.inner.shared.budget_bytes,
+            budget_bytes: self
+                .inner
+                .shared
+                .budget_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
             file_bytes: std::fs::metadata(self.path()).map_or(0, |m| m.len()),
             per_fingerprint,
             per_owner,

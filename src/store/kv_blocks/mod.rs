@@ -130,7 +130,7 @@ impl KvBlockStore {
         let (pool, conn) = rt.block_on(connect(&path, options))?;
         let shared = Arc::new(Shared {
             path: path.clone(),
-            budget_bytes: opts.budget_bytes,
+            budget_bytes: opts.budget_bytes.into(),
             ttl_ms: opts
                 .ttl
                 .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX).max(1)),
@@ -280,6 +280,14 @@ impl KvBlockStore {
         check_owner(owner)?;
         self.control(Control::AddOwner(*hash, owner.to_string()))
             .map(|n| n > 0)
+    }
+
+    /// Changes the disk budget; the writer enforces it after its next write batch.
+    pub fn set_budget(&self, bytes: u64) {
+        self.inner
+            .shared
+            .budget_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Removes `owner` from one block; returns whether it was there.

@@ -141,6 +141,9 @@ pub enum ClearFilter {
     Fingerprint([u8; HASH_LEN]),
     /// Every block this owner holds, even if other owners (or pins) hold it too.
     Owner(String),
+    /// The blocks only this owner holds; the others just lose this owner (a cleared
+    /// conversation leaves the prefix it shares with others on disk).
+    SoleOwner(String),
 }
 
 /// What `verify_all` does with rows that fail.

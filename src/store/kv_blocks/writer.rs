@@ -48,7 +48,8 @@ pub(crate) enum Control {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub path: PathBuf,
-    pub budget_bytes: u64,
+    /// Changed live by [`super::KvBlockStore::set_budget`]; read by each write batch.
+    pub budget_bytes: std::sync::atomic::AtomicU64,
     /// Unused blocks older than this (ms) are deleted; None: no TTL.
     pub ttl_ms: Option<i64>,
     pub counters: Counters,
@@ -176,7 +177,10 @@ impl Writer {
                 (b, sum)
             })
             .collect();
-        let budget = self.shared.budget_bytes;
+        let budget = self
+            .shared
+            .budget_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
         let result = self
             .rt
             .block_on(write_batch(&mut self.conn, blocks, &touches, budget));
@@ -414,8 +418,20 @@ async fn clear(conn: &mut SqliteConnection, filter: ClearFilter) -> Result<u64, 
             "DELETE FROM blocks WHERE hash IN (SELECT hash FROM block_owners WHERE owner = ?)",
         )
         .bind(owner.as_str()),
+        // Blocks another owner (or a pin) also holds lose only this owner.
+        ClearFilter::SoleOwner(owner) => sqlx::query(
+            "DELETE FROM blocks WHERE hash IN (SELECT hash FROM block_owners WHERE owner = ?1)
+               AND hash NOT IN (SELECT hash FROM block_owners WHERE owner <> ?1)",
+        )
+        .bind(owner.as_str()),
     };
     let deleted = query.execute(&mut *conn).await?.rows_affected();
+    if let ClearFilter::SoleOwner(owner) = &filter {
+        sqlx::query("DELETE FROM block_owners WHERE owner = ?")
+            .bind(owner.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
     // Hand the freed pages back to the file system (auto_vacuum is INCREMENTAL).
     sqlx::query("PRAGMA incremental_vacuum")
         .execute(&mut *conn)

@@ -217,15 +217,56 @@ describe('cache panel', () => {
     expect(saved).toMatchObject({ ...settings, kvGpuBudgetMib: null, kvRamBudgetMib: 4096 });
   });
 
-  it('clears the cache only after confirming', async () => {
+  it('clears a tier only after confirming', async () => {
     handlers.set('cache_snapshot', () => snapshot());
     handlers.set('cache_owners', () => owners);
-    handlers.set('clear_cache', () => null);
+    handlers.set('clear_cache_tier', () => null);
     const store = new AppStore();
     render(CachePanel, { store });
-    await fireEvent.click(await screen.findByTestId('cache-clear'));
-    expect(calls.some((c) => c.cmd === 'clear_cache')).toBe(false);
+    await fireEvent.click(await screen.findByTestId('cache-clear-disk'));
+    expect(calls.some((c) => c.cmd === 'clear_cache_tier')).toBe(false);
+    expect(screen.getByTestId('cache-clear-question').textContent).toMatch(/^Delete every block on disk/);
     await fireEvent.click(screen.getByTestId('cache-clear-confirm'));
-    await vi.waitFor(() => expect(calls.some((c) => c.cmd === 'clear_cache')).toBe(true));
+    await vi.waitFor(() => expect(calls.find((c) => c.cmd === 'clear_cache_tier')?.args).toEqual({ tier: 'disk' }));
+    await fireEvent.click(await screen.findByTestId('cache-clear-all'));
+    await fireEvent.click(screen.getByTestId('cache-clear-confirm'));
+    await vi.waitFor(() => expect(calls.filter((c) => c.cmd === 'clear_cache_tier').map((c) => c.args?.tier)).toEqual(['disk', 'all']));
+  });
+
+  it('pins an owner, and clears one owner only after confirming', async () => {
+    let pinned = false;
+    handlers.set('cache_snapshot', () => snapshot());
+    handlers.set('cache_owners', () => ({ ...owners, owners: owners.owners.map((o) => ({ ...o, pinned: o.kind === 'conversation' && pinned })) }));
+    handlers.set('pin_cache_owner', (a) => {
+      pinned = a?.pinned === true;
+      return null;
+    });
+    handlers.set('clear_cache_owner', () => null);
+    const store = new AppStore();
+    render(CachePanel, { store });
+    await fireEvent.click(await screen.findByTestId('owner-pin-conversation-1'));
+    await vi.waitFor(() => expect(screen.getByTestId('owner-pinned-conversation-1').textContent).toBe('Pinned'));
+    expect(screen.getByTestId('owner-pin-conversation-1').textContent).toBe('Unpin');
+    expect(calls.find((c) => c.cmd === 'pin_cache_owner')?.args).toEqual({ kind: 'conversation', id: 1, pinned: true });
+    await fireEvent.click(screen.getByTestId('owner-clear-document-7'));
+    expect(calls.some((c) => c.cmd === 'clear_cache_owner')).toBe(false);
+    await fireEvent.click(screen.getByTestId('owner-clear-confirm-document-7'));
+    await vi.waitFor(() => expect(calls.find((c) => c.cmd === 'clear_cache_owner')?.args).toEqual({ kind: 'document', id: 7 }));
+  });
+
+  it('saves the disk budget and the KV type', async () => {
+    handlers.set('cache_snapshot', () => snapshot());
+    handlers.set('cache_owners', () => ({ ...owners, kvType: 'f16' }));
+    handlers.set('save_settings', (a) => a?.settings);
+    const store = new AppStore();
+    await store.init();
+    render(CachePanel, { store });
+    await fireEvent.input(await screen.findByTestId('cache-budget-disk'), { target: { value: '2048' } });
+    await fireEvent.change(screen.getByTestId('cache-kv-type'), { target: { value: 'f32' } });
+    await vi.waitFor(() => expect(screen.getByTestId('cache-kv-type-status').textContent).toMatch(/^In use: f16; f32 applies when the model is next loaded/));
+    await fireEvent.click(screen.getByTestId('cache-budget-save'));
+    await vi.waitFor(() => expect(screen.getByTestId('cache-budget-status').textContent).toMatch(/disk budget applies now/));
+    const saved = calls.find((c) => c.cmd === 'save_settings')?.args?.settings as Record<string, unknown>;
+    expect(saved).toMatchObject({ kvDiskBudgetMib: 2048, kvType: 'f32' });
   });
 });

@@ -6,6 +6,7 @@ import { listen } from '@tauri-apps/api/event';
 import type {
   AppState,
   CacheOwners,
+  CacheTierName,
   CacheSnapshot,
   ChatEvent,
   DocumentEvent,
@@ -131,7 +132,17 @@ export const api = {
   /** The disk tier's usage per conversation and document, named. */
   cacheOwners: () => call<CacheOwners>('cache_owners'),
   clearCache: () => call<null>('clear_cache'),
+  /** Empties one tier of the cache, or every tier. */
+  clearCacheTier: (tier: CacheTierName) => call<null>('clear_cache_tier', { tier }),
+  /** Clears one conversation's or document's cached blocks on every tier. */
+  clearCacheOwner: (kind: PinnableKind, id: number) => call<null>('clear_cache_owner', { kind, id }),
+  /** Pins or unpins a conversation or a document (refused past the pin limit, with the reason). */
+  pinCacheOwner: (kind: PinnableKind, id: number, pinned: boolean) =>
+    call<null>('pin_cache_owner', { kind, id, pinned }),
 };
+
+/** The owners the cache panel can clear or pin. */
+export type PinnableKind = 'conversation' | 'document';
 
 export type Api = typeof api;
 

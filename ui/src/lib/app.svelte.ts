@@ -1,12 +1,13 @@
 // The app's state and actions. Components read this and call its methods; it talks to the
 // backend only through api.ts.
-import { api, backendAvailable, BackendUnavailableError, BACKEND_UNAVAILABLE, errorMessage } from './api';
+import { api, backendAvailable, BackendUnavailableError, BACKEND_UNAVAILABLE, errorMessage, type PinnableKind } from './api';
 import { fileName } from './format';
 import { cleanTitle, removeConversation, sortNewestFirst, titleFromMessage, upsertConversation } from './conversations';
 import { initialStream, StreamBatcher, type StreamState } from './stream';
 import type {
   AppState,
   CacheOwners,
+  CacheTierName,
   CacheSnapshot,
   ConversationSummary,
   DocumentInfo,
@@ -410,6 +411,45 @@ export class AppStore {
       return true;
     } catch (err) {
       this.cacheError = `Could not clear the cache: ${errorMessage(err)}`;
+      return false;
+    }
+  }
+
+  /** Empties one tier of the cache (or all); false (with `cacheError` set) when it failed. */
+  async clearCacheTier(tier: CacheTierName): Promise<boolean> {
+    try {
+      await api.clearCacheTier(tier);
+      await Promise.all([this.refreshCache(), this.refreshCacheOwners()]);
+      if (tier === 'gpu' || tier === 'all') this.documents = this.documents.map((d) => ({ ...d, cache: 'none' }));
+      return true;
+    } catch (err) {
+      this.cacheError = `Could not clear the cache: ${errorMessage(err)}`;
+      return false;
+    }
+  }
+
+  /** Clears one conversation's or document's cached blocks on every tier. */
+  async clearCacheOwner(kind: PinnableKind, id: number): Promise<boolean> {
+    try {
+      await api.clearCacheOwner(kind, id);
+      await Promise.all([this.refreshCache(), this.refreshCacheOwners()]);
+      if (kind === 'document') this.documents = this.documents.map((d) => (d.id === id ? { ...d, cache: 'none' } : d));
+      return true;
+    } catch (err) {
+      this.cacheError = `Could not clear its cache: ${errorMessage(err)}`;
+      return false;
+    }
+  }
+
+  /** Pins or unpins an owner; a refusal (the pin limit) lands in `cacheError`. */
+  async pinCacheOwner(kind: PinnableKind, id: number, pinned: boolean): Promise<boolean> {
+    try {
+      await api.pinCacheOwner(kind, id, pinned);
+      this.cacheError = null;
+      await Promise.all([this.refreshCache(), this.refreshCacheOwners()]);
+      return true;
+    } catch (err) {
+      this.cacheError = `Could not ${pinned ? 'pin' : 'unpin'} it: ${errorMessage(err)}`;
       return false;
     }
   }

@@ -167,6 +167,8 @@ export interface OwnerRow {
   size: string;
   bytes: number;
   blocks: string;
+  /** The owner as `cache_owners` listed it (for the row's pin and clear controls). */
+  usage: OwnerUsage;
 }
 
 const KIND_LABELS: Record<string, string> = { conversation: 'Conversation', document: 'Document', other: 'Other' };
@@ -187,6 +189,7 @@ export function ownerRows(owners: CacheOwners | null, sort: OwnerSort = 'size'):
     size: formatBytes(o.bytes),
     bytes: o.bytes,
     blocks: plural(o.blocks, 'block', 'blocks'),
+    usage: o,
   }));
 }
 

@@ -85,7 +85,14 @@ export interface Settings {
   kvGpuBudgetMib?: number | null;
   /** The KV cache's RAM tier budget in MiB (null: the default, 2 GiB); applies at the next load. */
   kvRamBudgetMib?: number | null;
+  /** The KV cache's disk tier budget in MiB (null: the default, 8 GiB); applies when saved. */
+  kvDiskBudgetMib?: number | null;
+  /** The KV cache's element type; applies at the next load. */
+  kvType?: KvType;
 }
+
+/** The KV cache's element type: f16 (half the memory per token) or f32. */
+export type KvType = 'f16' | 'f32';
 
 export interface AdapterInfo {
   name: string;
@@ -273,11 +280,19 @@ export interface OwnerUsage {
   name: string;
   blocks: number;
   bytes: number;
+  /** Pinned in the cache panel: its GPU blocks are never evicted. */
+  pinned?: boolean;
 }
 
-/** `cache_owners`: the disk tier's usage per owner, named. */
+/** `cache_owners`: the disk tier's usage per owner, named (pinned owners listed even with
+ * nothing on disk). */
 export interface CacheOwners {
   /** Whether the disk tier is on. */
   disk: boolean;
   owners: OwnerUsage[];
+  /** The loaded model's KV element type; null without a model. */
+  kvType?: KvType | null;
 }
+
+/** What `clear_cache_tier` empties: one tier, or all of them. */
+export type CacheTierName = 'gpu' | 'ram' | 'disk' | 'all';
