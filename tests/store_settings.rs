@@ -1,6 +1,6 @@
 //! hearth::store settings: defaults, round trip, field-named validation, untrusted rows.
 
-use hearth::store::{Settings, Store, StoreError, Theme};
+use hearth::store::{KvType, Settings, Store, StoreError, Theme};
 
 async fn store() -> Store {
     Store::open_in_memory().await.expect("in-memory store")
@@ -56,6 +56,8 @@ async fn save_and_load_round_trip_including_clearing_the_model_path() {
         last_model_path: Some("/home/me/models/qwen2.5-7b-q4_k_m.gguf".into()),
         kv_gpu_budget_mib: Some(512),
         kv_ram_budget_mib: Some(4096),
+        kv_disk_budget_mib: Some(2048),
+        kv_type: KvType::F32,
     };
     assert_eq!(s.save_settings(&settings).await.unwrap(), settings);
     assert_eq!(s.load_settings().await.unwrap().settings, settings);
