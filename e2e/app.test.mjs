@@ -1,8 +1,8 @@
 // Hearth as a user meets it: first run with no model, loading the stories260K fixture,
 // streaming replies, KV reuse on the second turn, a document attached and asked about (and read
 // from its cache in a second conversation), the cache panel, a restart whose next reply restores
-// its prefix from disk, a broken GGUF file, and the built-in model started from the welcome
-// screen.
+// its prefix from disk, a broken GGUF file, the built-in model started from the welcome
+// screen, and the local API server serving it.
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -329,4 +329,41 @@ test('the built-in model: one click on the welcome screen, then a chat, with no 
   console.log(`built-in model: ${reply.line}: ${reply.reply.slice(0, 80)}`);
   assert.ok(reply.reply.trim().length > 0, 'the built-in model replies');
   await shot(browser, '09-builtin-chat');
+});
+
+test('Settings: the local API server serves the loaded model to other programs, then stops', async () => {
+  await (await visible(browser, 'nav-settings')).click();
+  const port = await visible(browser, 'api-server-port');
+  await port.setValue('18787');
+  await (await visible(browser, 'api-server-start')).click();
+  const url = await until(async () => (await textOf(browser, 'api-server-url')).trim(), {
+    timeout: 180_000,
+    what: 'the server running',
+  }).catch(async (err) => {
+    await shot(browser, '10-api-server-stuck');
+    throw new Error(`${err.message}; error: ${(await textOf(browser, 'api-server-error')) || 'none'}`);
+  });
+  assert.equal(url, 'http://127.0.0.1:18787/v1');
+  await shot(browser, '10-api-server');
+
+  const models = await (await fetch(`${url}/models`)).json();
+  assert.match(models.data[0].id, /SmolLM2/i, JSON.stringify(models));
+  const res = await fetch(`${url}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: models.data[0].id,
+      messages: [{ role: 'user', content: 'What is the capital of France?' }],
+      max_tokens: 8,
+      temperature: 0,
+    }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.ok(body.choices[0].message.content.length > 0, JSON.stringify(body));
+  console.log(`API server: ${JSON.stringify(body.choices[0].message.content)}; usage ${JSON.stringify(body.usage)}`);
+
+  await (await visible(browser, 'api-server-stop')).click();
+  await visible(browser, 'api-server-start');
+  await assert.rejects(fetch(`${url}/models`), 'the server is gone once stopped');
 });

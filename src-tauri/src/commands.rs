@@ -324,6 +324,8 @@ pub async fn load_model(
 
 #[tauri::command]
 pub async fn unload_model(state: State<'_, AppData>) -> CmdResult<()> {
+    // The API server serves the loaded model: it goes with it.
+    crate::api_server::stop(&state).await;
     state.engine.lock().await.unload();
     state.set_model(None);
     let mut settings = load_settings(&state).await?;

@@ -1,6 +1,7 @@
 //! Hearth's desktop shell (Tauri v2): a thin layer of commands and channels over the core
 //! (`hearth::chat`, `hearth::store`). No engine logic lives here.
 
+pub mod api_server;
 pub mod builtin;
 pub mod cache;
 pub mod cache_controls;
@@ -121,6 +122,9 @@ pub fn run() {
             cache::cache_snapshot,
             cache::cache_owners,
             cache::clear_cache,
+            api_server::api_server_status,
+            api_server::start_api_server,
+            api_server::stop_api_server,
             cache_controls::clear_cache_tier,
             cache_controls::clear_cache_owner,
             cache_controls::pin_cache_owner,
@@ -184,6 +188,9 @@ pub async fn load_model(
         .await
         .map_err(|e| e.to_string())?
         .settings;
+    // The API server serves the loaded model: a new model stops it (turn it on again to serve
+    // the new one).
+    api_server::stop(state).await;
     if let Ok(mut s) = state.status.lock() {
         s.loading = true;
     }

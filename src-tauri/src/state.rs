@@ -13,6 +13,7 @@ use hearth::metrics::Metrics;
 use hearth::store::Store;
 use hearth::store::kv_blocks::KvBlockStore;
 
+use crate::api_server::ApiServerSlot;
 use crate::builtin::BuiltinModel;
 use crate::grants::GrantedPaths;
 
@@ -36,6 +37,8 @@ pub struct AppData {
     pub encoded: Mutex<HashMap<i64, Encoded>>,
     /// The model bundled with the app, when this build has it (granted at startup).
     pub builtin_model: Option<BuiltinModel>,
+    /// Settings → Local API server: the in-process `hearth serve`, when on.
+    pub api_server: ApiServerSlot,
 }
 
 /// What encoding a document measured.
@@ -81,6 +84,7 @@ impl AppData {
             models_dir,
             granted: GrantedPaths::default(),
             builtin_model: None,
+            api_server: ApiServerSlot::default(),
         }
     }
 

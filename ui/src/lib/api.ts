@@ -4,6 +4,8 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { listen } from '@tauri-apps/api/event';
 import type {
+  ApiServerRequest,
+  ApiServerStatus,
   AppState,
   CacheOwners,
   CacheTierName,
@@ -139,6 +141,11 @@ export const api = {
   /** Pins or unpins a conversation or a document (refused past the pin limit, with the reason). */
   pinCacheOwner: (kind: PinnableKind, id: number, pinned: boolean) =>
     call<null>('pin_cache_owner', { kind, id, pinned }),
+
+  /** The local API server (OpenAI-compatible `hearth serve` for the loaded model). */
+  apiServerStatus: () => call<ApiServerStatus>('api_server_status'),
+  startApiServer: (request: ApiServerRequest) => call<ApiServerStatus>('start_api_server', { request }),
+  stopApiServer: () => call<ApiServerStatus>('stop_api_server'),
 };
 
 /** The owners the cache panel can clear or pin. */

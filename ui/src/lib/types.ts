@@ -296,3 +296,22 @@ export interface CacheOwners {
 
 /** What `clear_cache_tier` empties: one tier, or all of them. */
 export type CacheTierName = 'gpu' | 'ram' | 'disk' | 'all';
+
+/** Settings → Local API server: what the shell is asked to start. */
+export interface ApiServerRequest {
+  port: number;
+  /** null: no key (loopback only). */
+  apiKey: string | null;
+  /** Listen on every interface (needs a key) instead of 127.0.0.1. */
+  allowNetwork: boolean;
+}
+
+/** The in-process `hearth serve` as the shell reports it. */
+export interface ApiServerStatus {
+  running: boolean;
+  /** `http://127.0.0.1:8080/v1` while running. */
+  baseUrl: string | null;
+  /** The id clients name the model by. */
+  modelId: string | null;
+  keyRequired: boolean;
+}
