@@ -9,53 +9,14 @@ use std::sync::atomic::AtomicBool;
 
 use hearth::chat::{ChatEngine, ChatError, TurnDocument, TurnOutcome};
 use hearth::kv::{CacheTier, Owner};
-use hearth::store::{Message, Role, Settings};
+use hearth::store::Message;
 
 const MODEL: &str = "stories260K-f32.gguf";
 
-fn settings() -> Settings {
-    Settings {
-        temperature: 0.0,
-        repeat_penalty: 1.0,
-        max_tokens: 10,
-        system_prompt: "You tell short stories for small children about a cat, a dog and a \
-                        big red ball in the park, and they always end happily."
-            .into(),
-        ..Settings::default()
-    }
-}
+use common::chat::{push_turn as push, story_settings as settings, story_turn as turn};
 
 fn engine(kv: Option<&Path>, budget: Option<u64>, context: u32) -> Option<ChatEngine> {
     common::chat::engine(&common::fixture_model(MODEL)?, kv, budget, context)
-}
-
-fn turn(e: &mut ChatEngine, conv: i64, history: &[Message], text: &str) -> TurnOutcome {
-    e.send(
-        conv,
-        history,
-        text,
-        &settings(),
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap()
-}
-
-fn push(history: &mut Vec<Message>, conv: i64, text: &str, out: &TurnOutcome) {
-    let msg = |role, content: &str| Message {
-        id: history.len() as i64 + 1,
-        conversation_id: conv,
-        role,
-        content: content.to_string(),
-        created_at: String::new(),
-        stats: None,
-        tokens: None,
-    };
-    let mut user = msg(Role::User, text);
-    user.tokens = Some(out.user_tokens.clone());
-    let mut reply = msg(Role::Assistant, &out.text);
-    reply.tokens = out.reply_tokens.clone();
-    history.extend([user, reply]);
 }
 
 const FIRST: &str = "Once upon a time there was a cat.";

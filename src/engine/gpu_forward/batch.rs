@@ -153,22 +153,8 @@ impl GpuForward {
             }
             return Err(e.into());
         }
-        let plan = &self.plans[&key];
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("forward-batch"),
-                ..Default::default()
-            });
-            for d in plan {
-                d.record(&mut pass);
-            }
-        }
-        self.ctx
-            .counters()
-            .count_dispatches(plan.iter().filter(|d| d.is_live()).count() as u64);
-        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
-        self.ctx.submit([enc.finish()]);
-        match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
+        let src = src.buffer.clone();
+        match self.submit_plan(enc, key, &src, bytes) {
             Ok(out) => {
                 for &s in &seqs {
                     self.kv.commit(s)?;

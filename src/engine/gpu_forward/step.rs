@@ -49,7 +49,6 @@ impl GpuForward {
             let plan = self.build_plan(n, mode)?;
             self.plans.insert(key, plan);
         }
-        let plan = &self.plans[&key];
         let (src, bytes) = match mode {
             StepOutput::AllLogits | StepOutput::BatchLogits => {
                 (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64)
@@ -61,6 +60,30 @@ impl GpuForward {
         self.kv.append(self.seq, tokens)?;
         let mut enc = self.ctx.encoder("forward-step");
         self.kv.sync(&mut enc, self.seq)?;
+        let src = src.buffer.clone();
+        match self.submit_plan(enc, key, &src, bytes) {
+            Ok(out) => {
+                self.kv.commit(self.seq)?;
+                Ok(out)
+            }
+            Err(e) => {
+                let _ = self.kv.truncate(self.seq, len);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Records the plan for `key` after what `enc` holds — each dispatch in a timed pass of its
+    /// own while profiling — copies `bytes` of `src` to the staging buffer, submits once and
+    /// reads them back; while profiling, the step's kernel times are kept for `take_profile`.
+    pub(super) fn submit_plan(
+        &mut self,
+        mut enc: wgpu::CommandEncoder,
+        key: (usize, StepOutput),
+        src: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>, GpuForwardError> {
+        let plan = &self.plans[&key];
         if let Some(profiler) = &mut self.profiler {
             profiler.record(&self.ctx, &mut enc, plan);
         } else {
@@ -75,20 +98,12 @@ impl GpuForward {
         self.ctx
             .counters()
             .count_dispatches(plan.iter().filter(|d| d.is_live()).count() as u64);
-        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.act.staging, 0, bytes);
+        enc.copy_buffer_to_buffer(src, 0, &self.act.staging, 0, bytes);
         self.ctx.submit([enc.finish()]);
-        match self.ctx.map_and_copy_range(&self.act.staging, bytes) {
-            Ok(out) => {
-                self.kv.commit(self.seq)?;
-                if let Some(profiler) = &mut self.profiler {
-                    self.last_profile = Some(profiler.read(&self.ctx)?);
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                let _ = self.kv.truncate(self.seq, len);
-                Err(e.into())
-            }
+        let out = self.ctx.map_and_copy_range(&self.act.staging, bytes)?;
+        if let Some(profiler) = &mut self.profiler {
+            self.last_profile = Some(profiler.read(&self.ctx)?);
         }
+        Ok(out)
     }
 }
