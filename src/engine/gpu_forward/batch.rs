@@ -165,7 +165,7 @@ impl GpuForward {
                 for (&s, &len) in seqs.iter().zip(&positions) {
                     let _ = self.kv.truncate(s, len as usize);
                 }
-                Err(e.into())
+                Err(e)
             }
         }
     }

@@ -68,7 +68,7 @@ impl GpuForward {
             }
             Err(e) => {
                 let _ = self.kv.truncate(self.seq, len);
-                Err(e.into())
+                Err(e)
             }
         }
     }
