@@ -146,5 +146,11 @@ pub fn print(profile: &Value) {
                 100.0 * fam["share"].as_f64().unwrap_or(0.0),
             );
         }
+        // What no kernel accounts for: recording, submit, readback and the gaps between passes.
+        let outside = f("unprofiled_ms_per_token") - f("kernels_ms_per_token");
+        println!(
+            "  {:<44} {:>10.4}   (the unprofiled step minus the kernels)",
+            "outside kernels (submit, readback, gaps)", outside
+        );
     }
 }
