@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::logits::argmax;
+
 use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions};
 use hearth::gguf::GgufFile;
 use hearth::kv::SeqId;
@@ -26,30 +28,7 @@ const TOL: f32 = 1e-4;
 const TOL_AFTER: f32 = 1e-3;
 
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
-    assert_close_tol(got, want, TOL, what);
-}
-
-fn assert_close_tol(got: &[f32], want: &[f32], tol: f32, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-    let diff = got
-        .iter()
-        .zip(want)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        diff <= tol * scale,
-        "{what}: max diff {diff} (scale {scale}, tolerance {tol} × scale)"
-    );
-}
-
-fn argmax(xs: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, x) in xs.iter().enumerate() {
-        if *x > xs[best] {
-            best = i;
-        }
-    }
-    best as u32
+    common::logits::assert_close(got, want, TOL, what);
 }
 
 /// The greedy token of a batched step equals the alone step's argmax, or the two top logits
@@ -234,7 +213,7 @@ fn check_against_alone(mut gpu: GpuForward, name: &str, rounds: &[(usize, &[usiz
             gpu.select_sequence(seqs[i]).unwrap();
             let second = gpu.step(&next[i][1..], false).unwrap();
             let what = format!("{} step 2", what(i));
-            assert_close_tol(&second, &alone[i][1], TOL_AFTER, &what);
+            common::logits::assert_close(&second, &alone[i][1], TOL_AFTER, &what);
             gpu.truncate(lens[k]);
         }
         // The same step with the argmax on the GPU.

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::logits::argmax;
+
 use hearth::engine::gpu_forward::{GpuForward, GpuForwardError, GpuForwardOptions, PrefillKernel};
 use hearth::gguf::GgufFile;
 
@@ -42,26 +44,7 @@ fn llamacpp_tolerance(file: &GgufFile) -> f32 {
 
 /// GPU logits within GPU_VS_CPU_TOL of the reference's, relative to its largest magnitude.
 fn assert_close_to_reference(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-    let diff = got
-        .iter()
-        .zip(want)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        diff <= GPU_VS_CPU_TOL * scale,
-        "{what}: max diff {diff} (scale {scale})"
-    );
-}
-
-fn argmax(xs: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, x) in xs.iter().enumerate() {
-        if *x > xs[best] {
-            best = i;
-        }
-    }
-    best as u32
+    common::logits::assert_close(got, want, GPU_VS_CPU_TOL, what);
 }
 
 fn opts() -> GpuForwardOptions {

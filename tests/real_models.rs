@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::logits::argmax;
+
 use std::time::Instant;
 
 use hearth::engine::gpu_forward::{GpuForward, GpuForwardOptions, PrefillKernel};
@@ -79,15 +81,6 @@ fn floats(v: &Value) -> Vec<f32> {
 }
 
 /// Index of the largest value (the lowest index among equals, as llama.cpp's refs break ties).
-fn argmax(xs: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, x) in xs.iter().enumerate() {
-        if *x > xs[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
 
 /// Greedy steps that are compared: those before the first whose recorded margin is < 2·tol.
 fn comparable_steps(margins: &[f32]) -> usize {

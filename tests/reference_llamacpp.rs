@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::logits::argmax;
+
 use hearth::gguf::GgufFile;
 use hearth::quant::GgmlType;
 use hearth::reference::ReferenceModel;
@@ -88,15 +90,6 @@ fn tolerance(file: &GgufFile) -> f32 {
 }
 
 /// Index of the largest value (the lowest index among equals, as llama.cpp's refs break ties).
-fn argmax(xs: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, x) in xs.iter().enumerate() {
-        if *x > xs[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
 
 /// `exact_greedy`: sequences whose 32 greedy tokens must all match, whatever the margins.
 fn check_model(stem: &str, exact_greedy: &[usize]) {

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod cli;
 pub mod http;
 pub mod kernels;
+pub mod logits;
 pub mod prometheus;
 pub mod redis;
 pub mod serve;

@@ -120,18 +120,7 @@ impl GpuForward {
             positions.push(len as u32);
             tokens.push(token);
         }
-        self.ctx
-            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(&tokens));
-        self.ctx.write(
-            &self.act.positions.buffer,
-            0,
-            bytemuck::cast_slice(&positions),
-        );
-        let key = (n, mode);
-        if !self.plans.contains_key(&key) {
-            let plan = self.build_plan(n, mode)?;
-            self.plans.insert(key, plan);
-        }
+        let key = self.stage_step(&tokens, &positions, mode)?;
         let (src, bytes) = match mode {
             StepOutput::BatchGreedy => (&self.act.best, (n * 4) as u64),
             _ => (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64),

@@ -37,18 +37,7 @@ impl GpuForward {
             });
         }
         let positions: Vec<u32> = (len as u32..(len + n) as u32).collect();
-        self.ctx
-            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
-        self.ctx.write(
-            &self.act.positions.buffer,
-            0,
-            bytemuck::cast_slice(&positions),
-        );
-        let key = (n, mode);
-        if !self.plans.contains_key(&key) {
-            let plan = self.build_plan(n, mode)?;
-            self.plans.insert(key, plan);
-        }
+        let key = self.stage_step(tokens, &positions, mode)?;
         let (src, bytes) = match mode {
             StepOutput::AllLogits | StepOutput::BatchLogits => {
                 (&self.act.logits, (n * self.cfg.n_vocab * 4) as u64)
@@ -71,6 +60,29 @@ impl GpuForward {
                 Err(e)
             }
         }
+    }
+
+    /// Uploads a step's tokens and their positions and builds the plan for (tokens, `mode`) on
+    /// first use; returns its key.
+    pub(super) fn stage_step(
+        &mut self,
+        tokens: &[u32],
+        positions: &[u32],
+        mode: StepOutput,
+    ) -> Result<(usize, StepOutput), GpuForwardError> {
+        self.ctx
+            .write(&self.act.tokens.buffer, 0, bytemuck::cast_slice(tokens));
+        self.ctx.write(
+            &self.act.positions.buffer,
+            0,
+            bytemuck::cast_slice(positions),
+        );
+        let key = (tokens.len(), mode);
+        if !self.plans.contains_key(&key) {
+            let plan = self.build_plan(tokens.len(), mode)?;
+            self.plans.insert(key, plan);
+        }
+        Ok(key)
     }
 
     /// Records the plan for `key` after what `enc` holds — each dispatch in a timed pass of its
