@@ -80,8 +80,6 @@ fn floats(v: &Value) -> Vec<f32> {
         .collect()
 }
 
-/// Index of the largest value (the lowest index among equals, as llama.cpp's refs break ties).
-
 /// Greedy steps that are compared: those before the first whose recorded margin is < 2·tol.
 fn comparable_steps(margins: &[f32]) -> usize {
     margins

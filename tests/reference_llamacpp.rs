@@ -89,8 +89,6 @@ fn tolerance(file: &GgufFile) -> f32 {
     }
 }
 
-/// Index of the largest value (the lowest index among equals, as llama.cpp's refs break ties).
-
 /// `exact_greedy`: sequences whose 32 greedy tokens must all match, whatever the margins.
 fn check_model(stem: &str, exact_greedy: &[usize]) {
     let (Some(path), Some(refs)) = (

@@ -14,7 +14,8 @@ pub fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
     );
 }
 
-/// The index of the first largest logit (greedy).
+/// The index of the largest logit: the lowest index among equals, as llama.cpp's recorded
+/// greedy runs break ties.
 pub fn argmax(xs: &[f32]) -> u32 {
     let mut best = 0;
     for (i, x) in xs.iter().enumerate() {
