@@ -35,11 +35,10 @@ fn engine_with_blocks(blocks: u64, context: u32) -> Option<ChatEngine> {
     engine(None, Some(per_block * blocks), context)
 }
 
+/// The next turn after `history` with nothing cached: the cold reference.
 fn cold_reply(history: &[Message], context: u32) -> TurnOutcome {
-    let mut cold = engine(None, None, context).unwrap();
-    let reference = turn(&mut cold, 1, history, NEXT);
-    assert_eq!(reference.stats.reused_tokens, 0);
-    reference
+    let model = common::fixture_model(MODEL).unwrap();
+    common::chat::story_cold_reply(&model, history, NEXT, context)
 }
 
 #[test]

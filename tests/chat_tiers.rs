@@ -37,10 +37,8 @@ fn first_turn_on_disk(kv: &Path) -> Option<(Vec<Message>, TurnOutcome, u64)> {
 
 /// The next turn after `history` with nothing cached: the cold reference.
 fn cold_reply(history: &[Message], context: u32) -> TurnOutcome {
-    let mut cold = engine(None, None, context).unwrap();
-    let reference = turn(&mut cold, 1, history, NEXT);
-    assert_eq!(reference.stats.reused_tokens, 0);
-    reference
+    let model = common::fixture_model(MODEL).unwrap();
+    common::chat::story_cold_reply(&model, history, NEXT, context)
 }
 
 #[test]

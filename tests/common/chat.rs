@@ -78,3 +78,17 @@ pub fn push_turn(history: &mut Vec<Message>, conv: i64, text: &str, out: &TurnOu
     reply.tokens = out.reply_tokens.clone();
     history.extend([user, reply]);
 }
+
+/// The reply to `text` after `history` from a fresh engine on `model` with nothing cached: the
+/// cold reference a cached turn must equal.
+pub fn story_cold_reply(
+    model: &Path,
+    history: &[Message],
+    text: &str,
+    context: u32,
+) -> TurnOutcome {
+    let mut cold = engine(model, None, None, context).unwrap();
+    let reference = story_turn(&mut cold, 1, history, text);
+    assert_eq!(reference.stats.reused_tokens, 0);
+    reference
+}
