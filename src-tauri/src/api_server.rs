@@ -1,7 +1,7 @@
 //! Settings → "Local API server": the app runs `hearth serve` in process (the core's
 //! `hearth::server`, the same OpenAI-compatible routes, scheduler and `/metrics`) for the model
 //! it has loaded, as LM Studio does. Loopback only unless the person allows other computers,
-//! which needs an API key. The server shares the app's GPU adapter and its KV cache on disk
+//! which needs an API key. The server shares the app's GPU device and its KV cache on disk
 //! (`kv.sqlite` in the app's data folder: prefixes computed by the chat are restored by API
 //! requests and the other way round), but holds its own copy of the weights on the GPU: the
 //! chat engine drives its model alone, so serving costs the model's weights a second time.
@@ -157,7 +157,11 @@ pub async fn start_api_server(
         &request,
     )?;
     let key_required = config.api_key.is_some();
-    let server = tauri::async_runtime::spawn_blocking(move || Server::load(config))
+    let gpu = state
+        .gpu
+        .clone()
+        .ok_or("no GPU adapter: the server cannot run")?;
+    let server = tauri::async_runtime::spawn_blocking(move || Server::load_on(config, gpu))
         .await
         .map_err(|e| format!("starting the server stopped unexpectedly: {e}"))?
         .map_err(|e| e.to_string())?;

@@ -39,6 +39,8 @@ pub struct AppData {
     pub builtin_model: Option<BuiltinModel>,
     /// Settings → Local API server: the in-process `hearth serve`, when on.
     pub api_server: ApiServerSlot,
+    /// The engine's GPU context (None without an adapter): the API server loads on it too.
+    pub gpu: Option<Arc<hearth::gpu::GpuContext>>,
 }
 
 /// What encoding a document measured.
@@ -63,6 +65,7 @@ pub struct Status {
 
 impl AppData {
     pub fn new(store: Store, engine: ChatEngine, models_dir: PathBuf) -> AppData {
+        let gpu = engine.gpu_context();
         let status = Status {
             model: engine.model().cloned(),
             adapter: engine.adapter(),
@@ -85,6 +88,7 @@ impl AppData {
             granted: GrantedPaths::default(),
             builtin_model: None,
             api_server: ApiServerSlot::default(),
+            gpu,
         }
     }
 

@@ -171,6 +171,12 @@ impl ChatEngine {
         })
     }
 
+    /// The GPU context models load on (None without an adapter): for other work on the same
+    /// device, such as the app's local API server.
+    pub fn gpu_context(&self) -> Option<Arc<GpuContext>> {
+        self.gpu.as_ref().ok().cloned()
+    }
+
     /// Why there is no GPU, when there is none.
     pub fn adapter_error(&self) -> Option<&str> {
         self.gpu.as_ref().err().map(String::as_str)

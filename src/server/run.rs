@@ -38,6 +38,17 @@ impl Server {
     /// the engine thread with the model uploaded. Blocking (seconds for a large model).
     pub fn load(config: ServerConfig) -> Result<Server, ServerError> {
         config.validate()?;
+        let gpu = Arc::new(GpuContext::new().map_err(|e| ServerError::NoGpu(e.to_string()))?);
+        Server::load_checked(config, gpu)
+    }
+
+    /// [`Server::load`] on a GPU context the caller already has (the desktop app's).
+    pub fn load_on(config: ServerConfig, gpu: Arc<GpuContext>) -> Result<Server, ServerError> {
+        config.validate()?;
+        Server::load_checked(config, gpu)
+    }
+
+    fn load_checked(config: ServerConfig, gpu: Arc<GpuContext>) -> Result<Server, ServerError> {
         let path = config.model.clone();
         let model_err = |e: &dyn std::fmt::Display| ServerError::Model(format!("{e}"));
         let file = open_model_file(&path).map_err(|e| model_err(&e))?;
@@ -45,7 +56,6 @@ impl Server {
         let context = effective_context(&cfg, config.ctx.unwrap_or(DEFAULT_CONTEXT));
         let tokenizer = Arc::new(Tokenizer::from_gguf(&file).map_err(|e| model_err(&e))?);
         let template = ChatTemplate::from_gguf(&file).map_err(|e| model_err(&e))?;
-        let gpu = Arc::new(GpuContext::new().map_err(|e| ServerError::NoGpu(e.to_string()))?);
         let disk = match &config.data_dir {
             Some(dir) => Some(open_disk(dir, config.cache_ttl)?),
             None => None,
