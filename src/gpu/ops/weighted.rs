@@ -76,13 +76,7 @@ pub fn prepare_matvec(
     wg: u32,
     allow_subgroup: bool,
 ) -> Result<Vec<Dispatch>, GpuError> {
-    let cols = Columns {
-        m: 1,
-        x_offset,
-        x_stride: 0,
-        y_offset,
-        y_stride: 0,
-    };
+    let cols = Columns::single(x_offset, y_offset);
     matvec_dispatches(ctx, w, x, y, &cols, wg, allow_subgroup, false)
 }
 
@@ -96,13 +90,7 @@ pub fn prepare_matvec_add(
     y: &wgpu::Buffer,
     y_offset: usize,
 ) -> Result<Vec<Dispatch>, GpuError> {
-    let cols = Columns {
-        m: 1,
-        x_offset,
-        x_stride: 0,
-        y_offset,
-        y_stride: 0,
-    };
+    let cols = Columns::single(x_offset, y_offset);
     matvec_dispatches(ctx, w, x, y, &cols, 64, true, true)
 }
 
@@ -118,6 +106,19 @@ pub struct Columns {
     pub x_stride: usize,
     pub y_offset: usize,
     pub y_stride: usize,
+}
+
+impl Columns {
+    /// One column: x at `x_offset`, y at `y_offset`.
+    pub fn single(x_offset: usize, y_offset: usize) -> Columns {
+        Columns {
+            m: 1,
+            x_offset,
+            x_stride: 0,
+            y_offset,
+            y_stride: 0,
+        }
+    }
 }
 
 /// Y[t, r] = X[t, :] · W[r, :] for t < cols.m ≤ [`MATVEC_MAX_COLS`]: one pass over the
