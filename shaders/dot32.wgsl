@@ -1,6 +1,6 @@
-// dot32.wgsl — included by matvec.wgsl when DOT32 is defined: `dot32(rb, g, xo)`, the dot
+// dot32.wgsl — included by matvec.wgsl when DOT32 is defined: `dot32(rb, g)`, the dot
 // product of elements 32*g .. 32*g+31 of the row whose data starts at byte `rb` of `W` with
-// the activations X[xo .. xo+8] (vec4 units).
+// the group's activations XG[0 .. 8] (vec4s, loaded by xgroup.wgsl's `load_xg`).
 //
 // Why: dequant4 re-reads a block's scale (and for K-quants decodes the 6-bit scale/min pair)
 // for every four elements. Thirty-two elements share one scale in every format here but Q6_K
@@ -9,50 +9,59 @@
 //
 // Layouts are those listed in dequant.wgsl. Defined for TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_1,
 // TYPE_Q5_0, TYPE_Q4_K, TYPE_Q5_K and TYPE_Q6_K (the host defines DOT32 only for these). Requires bytes.wgsl and
-// dequant.wgsl (scale_min_k4), and the including shader's `X: array<vec4<f32>>`.
+// dequant.wgsl (scale_min_k4), and xgroup.wgsl (included once by the including shader).
 
-// Sum of q[i] * X[xo + i] over four vec4 groups of nibbles taken from four words (byte b of
+// Sum of q[i] * XG[xo + i] over four vec4 groups of nibbles taken from four words (byte b of
 // word i holds element 4*i + b), after shifting each byte right by `shift`.
 fn nib_dot16(w0: u32, w1: u32, w2: u32, w3: u32, shift: u32, xo: u32) -> f32 {
     let m = vec4<u32>(15u);
     let s = vec4<u32>(shift);
-    return dot(vec4<f32>((bytes4(w0) >> s) & m), X[xo])
-         + dot(vec4<f32>((bytes4(w1) >> s) & m), X[xo + 1u])
-         + dot(vec4<f32>((bytes4(w2) >> s) & m), X[xo + 2u])
-         + dot(vec4<f32>((bytes4(w3) >> s) & m), X[xo + 3u]);
+    return dot(vec4<f32>((bytes4(w0) >> s) & m), XG[xo])
+         + dot(vec4<f32>((bytes4(w1) >> s) & m), XG[xo + 1u])
+         + dot(vec4<f32>((bytes4(w2) >> s) & m), XG[xo + 2u])
+         + dot(vec4<f32>((bytes4(w3) >> s) & m), XG[xo + 3u]);
 }
 
-fn xsum4(xo: u32) -> f32 {
-    let s = X[xo] + X[xo + 1u] + X[xo + 2u] + X[xo + 3u];
+// Sum of the group's 32 activations.
+fn xsum32() -> f32 {
+    let s = (XG[0] + XG[1] + XG[2] + XG[3]) + (XG[4] + XG[5] + XG[6] + XG[7]);
     return s.x + s.y + s.z + s.w;
 }
 
 //#if TYPE_Q8_0
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + g * 34u;
+    // Blocks are 34 B, so the quants start 0 or 2 bytes into a word (rows start at an even
+    // byte): nine aligned word loads, shifted together when needed, instead of eight
+    // unaligned ones (two loads and a branch each).
+    let q = (base + 2u) >> 2u;
+    let odd = ((base + 2u) & 3u) != 0u;
+    var lo = W[q];
     var s = 0.0;
     for (var i = 0u; i < 8u; i++) {
-        s += dot(i8x4(ld32(base + 2u + 4u * i)), X[xo + i]);
+        let hi = W[q + i + 1u];
+        s += dot(i8x4(select(lo, (lo >> 16u) | (hi << 16u), odd)), XG[i]);
+        lo = hi;
     }
     return f16_at(base) * s;
 }
 //#endif
 
 //#if TYPE_Q4_0
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + g * 18u;
     let w0 = ld32(base + 2u);
     let w1 = ld32(base + 6u);
     let w2 = ld32(base + 10u);
     let w3 = ld32(base + 14u);
     // Elements 0..15 are the low nibbles, 16..31 the high ones; x = d * (q - 8).
-    let s = nib_dot16(w0, w1, w2, w3, 0u, xo) + nib_dot16(w0, w1, w2, w3, 4u, xo + 4u);
-    return f16_at(base) * (s - 8.0 * (xsum4(xo) + xsum4(xo + 4u)));
+    let s = nib_dot16(w0, w1, w2, w3, 0u, 0u) + nib_dot16(w0, w1, w2, w3, 4u, 4u);
+    return f16_at(base) * (s - 8.0 * xsum32());
 }
 //#endif
 
 //#if TYPE_Q4_1
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     // Word aligned: blocks are 20 B and every row (and chunk) starts at a block.
     let base = rb + g * 20u;
     let q = (base + 4u) >> 2u;
@@ -61,8 +70,8 @@ fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
     let w2 = W[q + 2u];
     let w3 = W[q + 3u];
     // Nibbles as Q4_0; x = d * q + m.
-    let s = nib_dot16(w0, w1, w2, w3, 0u, xo) + nib_dot16(w0, w1, w2, w3, 4u, xo + 4u);
-    return f16_at(base) * s + f16_at(base + 2u) * (xsum4(xo) + xsum4(xo + 4u));
+    let s = nib_dot16(w0, w1, w2, w3, 0u, 0u) + nib_dot16(w0, w1, w2, w3, 4u, 4u);
+    return f16_at(base) * s + f16_at(base + 2u) * xsum32();
 }
 //#endif
 
@@ -75,22 +84,22 @@ fn q5_dot4(w: u32, shift: u32, hbits: u32, x: vec4<f32>) -> f32 {
     return dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), x);
 }
 
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + g * 22u;
     let qh = ld32(base + 2u);
     var s = 0.0;
     for (var i = 0u; i < 4u; i++) {
         let w = ld32(base + 6u + 4u * i);
-        s += q5_dot4(w, 0u, qh >> (4u * i), X[xo + i])
-           + q5_dot4(w, 4u, qh >> (16u + 4u * i), X[xo + 4u + i]);
+        s += q5_dot4(w, 0u, qh >> (4u * i), XG[i])
+           + q5_dot4(w, 4u, qh >> (16u + 4u * i), XG[4u + i]);
     }
     // x = d * (q - 16).
-    return f16_at(base) * (s - 16.0 * (xsum4(xo) + xsum4(xo + 4u)));
+    return f16_at(base) * (s - 16.0 * xsum32());
 }
 //#endif
 
 //#if TYPE_Q4_K
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + (g >> 3u) * 144u;
     let j = g & 7u;          // sub-block: its scale/min pair, and 32 nibbles of chunk j/2
     let c = j >> 1u;
@@ -98,14 +107,14 @@ fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
     // Word aligned: blocks are 144 B and every row (and chunk) starts at a block.
     let q = (base + 16u + 32u * c) >> 2u;
     let sm = scale_min_k4(base + 4u, j);
-    let s = nib_dot16(W[q], W[q + 1u], W[q + 2u], W[q + 3u], hi * 4u, xo)
-          + nib_dot16(W[q + 4u], W[q + 5u], W[q + 6u], W[q + 7u], hi * 4u, xo + 4u);
-    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * (xsum4(xo) + xsum4(xo + 4u));
+    let s = nib_dot16(W[q], W[q + 1u], W[q + 2u], W[q + 3u], hi * 4u, 0u)
+          + nib_dot16(W[q + 4u], W[q + 5u], W[q + 6u], W[q + 7u], hi * 4u, 4u);
+    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * xsum32();
 }
 //#endif
 
 //#if TYPE_Q5_K
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + (g >> 3u) * 176u;
     let j = g & 7u;
     let c = j >> 1u;
@@ -118,14 +127,14 @@ fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
     for (var i = 0u; i < 8u; i++) {
         let lo = (bytes4(W[qs + i]) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
         let hb = (bytes4(W[qh + i]) >> vec4<u32>(j)) & vec4<u32>(1u);
-        s += dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), X[xo + i]);
+        s += dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), XG[i]);
     }
-    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * (xsum4(xo) + xsum4(xo + 4u));
+    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * xsum32();
 }
 //#endif
 
 //#if TYPE_Q6_K
-fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
+fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + (g >> 3u) * 210u;
     let e = (g & 7u) * 32u;
     let n = e >> 7u;
@@ -137,7 +146,7 @@ fn dot32(rb: u32, g: u32, xo: u32) -> f32 {
     for (var i = 0u; i < 8u; i++) {
         let lo = (bytes4(ld32(ql + 4u * i)) >> vec4<u32>((gs >> 1u) * 4u)) & vec4<u32>(15u);
         let hb = (bytes4(ld32(qh + 4u * i)) >> vec4<u32>(2u * gs)) & vec4<u32>(3u);
-        let v = dot(vec4<f32>(lo | (hb << vec4<u32>(4u))) - 32.0, X[xo + i]);
+        let v = dot(vec4<f32>(lo | (hb << vec4<u32>(4u))) - 32.0, XG[i]);
         // Elements 0..15 use the first scale, 16..31 the second.
         if (i < 4u) {
             half_sums.x += v;

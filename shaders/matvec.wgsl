@@ -18,7 +18,8 @@
 // ADD: accumulate, Y[..] += the product (a residual add folded into the projection).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
 // power of 2, ≤ WG; default WG).
-// Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)); the
+// ROWS (1–4, rows per invocation).
+// Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (ROWS·WG/TPR)); the
 // group index is wid.x + wid.y * grid_x (rows may exceed the 65,535 workgroups one dimension
 // allows, e.g. a 152k-token vocabulary).
 // k must be a multiple of 4; x_offset is in vec4 units.
@@ -29,6 +30,9 @@ override TPR: u32 = WG;
 // Y[t * y_stride + out_offset + r] for t < NCOLS (short prefills, where a tiled matmul would
 // compute mostly empty tiles).
 override NCOLS: u32 = 1u;
+// Rows per invocation (1–4): each activation load serves ROWS rows (register tiling; on
+// CPU adapters loads, not arithmetic, bound a matvec).
+override ROWS: u32 = 1u;
 
 struct Params {
     rows: u32,
@@ -51,75 +55,91 @@ struct Params {
 //#include reduce
 //#include row_sum
 //#if DOT32
+//#include xgroup
 //#include dot32
 //#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
-    let rows_per_wg = WG / TPR;
+    let rows_per_wg = (WG / TPR) * ROWS;
     let first = (wid.x + wid.y * nwg.x) * rows_per_wg;
     if (first >= P.rows) {
         return;
     }
     let slot = row_slot(ids);
     let lane = slot % TPR;
-    let row = first + slot / TPR;
+    let row0 = first + (slot / TPR) * ROWS;
+    // Rows past the end compute a copy of the last row (no branch in the hot loop) and are
+    // never stored.
+    var rbs: array<u32, 4>;
+    for (var r = 0u; r < ROWS; r++) {
+        rbs[r] = min(row0 + r, P.rows - 1u) * P.row_bytes;
+    }
 //#if MULTI
-    var accs: array<f32, 8>;
-    if (row < P.rows) {
-        let rb = row * P.row_bytes;
-        let n4 = P.k / 4u;
-        for (var k4 = lane; k4 < n4; k4 += TPR) {
-            let wv = dequant4(rb, k4);
-            for (var t = 0u; t < NCOLS; t++) {
-                accs[t] += dot(wv, X[P.x_offset + t * P.x_stride4 + k4]);
+    // accs[t * 4 + r]: token t, row row0 + r.
+    var accs: array<f32, 32>;
+    let n4 = P.k / 4u;
+    for (var k4 = lane; k4 < n4; k4 += TPR) {
+        var wv: array<vec4<f32>, 4>;
+        for (var r = 0u; r < ROWS; r++) {
+            wv[r] = dequant4(rbs[r], k4);
+        }
+        for (var t = 0u; t < NCOLS; t++) {
+            let xv = X[P.x_offset + t * P.x_stride4 + k4];
+            for (var r = 0u; r < ROWS; r++) {
+                accs[t * 4u + r] += dot(wv[r], xv);
             }
         }
     }
     for (var t = 0u; t < NCOLS; t++) {
-        var total: f32;
-        if (TPR == WG) {
-            total = wg_sum(accs[t], ids);
-        } else {
-            total = row_sum(accs[t], ids.lid, lane);
-        }
-        if (lane == 0u && row < P.rows) {
-            let yi = t * P.y_stride + P.out_offset + row;
+        for (var r = 0u; r < ROWS; r++) {
+            let total = reduce_row(accs[t * 4u + r], ids, lane);
+            if (lane == 0u && row0 + r < P.rows) {
+                let yi = t * P.y_stride + P.out_offset + row0 + r;
 //#if ADD
-            Y[yi] += total;
+                Y[yi] += total;
 //#else
-            Y[yi] = total;
+                Y[yi] = total;
 //#endif
+            }
         }
     }
 //#else
-    var acc = 0.0;
-    if (row < P.rows) {
-        let rb = row * P.row_bytes;
+    var acc: array<f32, 4>;
 //#if DOT32
-        let n32 = P.k / 32u;
-        for (var g = lane; g < n32; g += TPR) {
-            acc += dot32(rb, g, P.x_offset + g * 8u);
+    let n32 = P.k / 32u;
+    for (var g = lane; g < n32; g += TPR) {
+        load_xg(P.x_offset + g * 8u);
+        for (var r = 0u; r < ROWS; r++) {
+            acc[r] += dot32(rbs[r], g);
         }
+    }
 //#else
-        let n4 = P.k / 4u;
-        for (var k4 = lane; k4 < n4; k4 += TPR) {
-            acc += dot(dequant4(rb, k4), X[P.x_offset + k4]);
+    let n4 = P.k / 4u;
+    for (var k4 = lane; k4 < n4; k4 += TPR) {
+        let xv = X[P.x_offset + k4];
+        for (var r = 0u; r < ROWS; r++) {
+            acc[r] += dot(dequant4(rbs[r], k4), xv);
         }
+    }
 //#endif
-    }
-    var total: f32;
-    if (TPR == WG) {
-        total = wg_sum(acc, ids);
-    } else {
-        total = row_sum(acc, ids.lid, lane);
-    }
-    if (lane == 0u && row < P.rows) {
+    for (var r = 0u; r < ROWS; r++) {
+        let total = reduce_row(acc[r], ids, lane);
+        if (lane == 0u && row0 + r < P.rows) {
 //#if ADD
-        Y[P.out_offset + row] += total;
+            Y[P.out_offset + row0 + r] += total;
 //#else
-        Y[P.out_offset + row] = total;
+            Y[P.out_offset + row0 + r] = total;
 //#endif
+        }
     }
 //#endif
+}
+
+// Sum of v over the row's TPR invocations (from uniform control flow).
+fn reduce_row(v: f32, ids: RedIds, lane: u32) -> f32 {
+    if (TPR == WG) {
+        return wg_sum(v, ids);
+    }
+    return row_sum(v, ids.lid, lane);
 }

@@ -26,12 +26,15 @@
 //   9  P    uniform        Params
 // Defines: QKV or GLU; NORM; BIAS (QKV only); SUBGROUP (whole-workgroup reductions) and
 // SUBGROUP_ROWS (row sums by subgroup shuffles, see row_sum.wgsl).
-// Overrides: WG (power of 2, ≤ 256), TPR (power of 2, ≤ WG).
-// Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (WG/TPR)).
+// Overrides: WG (power of 2, ≤ 256), TPR (power of 2, ≤ WG), ROWS (1–4, dividing each slot's
+// row count).
+// Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (ROWS·WG/TPR)).
 // Loops per invocation: NORM 2·k/(4·WG) + the row dots (row_dot.wgsl) — a few hundred at 7B.
 
 override WG: u32 = 64u;
 override TPR: u32 = WG;
+// Rows per invocation (1–4; each activation group loaded once for all of them).
+override ROWS: u32 = 1u;
 
 // vec4s of normed input a workgroup holds (16 KiB: k ≤ 4096).
 const XCAP: u32 = 1024u;
@@ -71,6 +74,7 @@ var<workgroup> X: array<vec4<f32>, XCAP>;
 
 //#include reduce
 //#include row_sum
+//#include xgroup
 //#slot row_dot 0
 //#slot row_dot 1
 //#if QKV
@@ -87,7 +91,7 @@ fn reduce_row(v: f32, ids: RedIds, lane: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
-    let rows_per_wg = WG / TPR;
+    let rows_per_wg = (WG / TPR) * ROWS;
     let first = (wid.x + wid.y * nwg.x) * rows_per_wg;
 //#if QKV
     let n_rows = P.rows0 + P.rows1 + P.rows2;
@@ -112,40 +116,60 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#endif
     let slot = row_slot(ids);
     let lane = slot % TPR;
-    let row = first + slot / TPR;
+    let row0 = first + (slot / TPR) * ROWS;
+    // Which weight the invocation's rows belong to, and their bytes there. The host picks
+    // ROWS dividing every slot's row count, so the ROWS rows never straddle two weights; rows
+    // past the end compute a copy of the last row and are never stored.
+    var rbs: array<u32, 4>;
+    var acc = vec4<f32>(0.0);
 //#if QKV
-    var acc = 0.0;
-    if (row < P.rows0) {
-        acc = row_dot_0(row * P.row_bytes0, lane);
-    } else if (row < P.rows0 + P.rows1) {
-        acc = row_dot_1((row - P.rows0) * P.row_bytes1, lane);
-    } else if (row < n_rows) {
-        acc = row_dot_2((row - P.rows0 - P.rows1) * P.row_bytes2, lane);
+    if (row0 < P.rows0) {
+        for (var r = 0u; r < ROWS; r++) {
+            rbs[r] = (row0 + r) * P.row_bytes0;
+        }
+        acc = row_dots_0(rbs, lane);
+    } else if (row0 < P.rows0 + P.rows1) {
+        for (var r = 0u; r < ROWS; r++) {
+            rbs[r] = (row0 + r - P.rows0) * P.row_bytes1;
+        }
+        acc = row_dots_1(rbs, lane);
+    } else {
+        for (var r = 0u; r < ROWS; r++) {
+            rbs[r] = (min(row0 + r, n_rows - 1u) - P.rows0 - P.rows1) * P.row_bytes2;
+        }
+        acc = row_dots_2(rbs, lane);
     }
-    var total = reduce_row(acc, ids, lane);
-    if (lane == 0u && row < n_rows) {
+    for (var r = 0u; r < ROWS; r++) {
+        let row = row0 + r;
+        var total = reduce_row(acc[r], ids, lane);
+        if (lane == 0u && row < n_rows) {
 //#if BIAS
-        total += B[row];
+            total += B[row];
 //#endif
-        if (row < P.rows0) {
-            Y0[row] = total;
-        } else if (row < P.rows0 + P.rows1) {
-            Y1[row - P.rows0] = total;
-        } else {
-            Y2[row - P.rows0 - P.rows1] = total;
+            if (row < P.rows0) {
+                Y0[row] = total;
+            } else if (row < P.rows0 + P.rows1) {
+                Y1[row - P.rows0] = total;
+            } else {
+                Y2[row - P.rows0 - P.rows1] = total;
+            }
         }
     }
 //#else
-    var a0 = 0.0;
-    var a1 = 0.0;
-    if (row < n_rows) {
-        a0 = row_dot_0(row * P.row_bytes0, lane);
-        a1 = row_dot_1(row * P.row_bytes1, lane);
+    for (var r = 0u; r < ROWS; r++) {
+        rbs[r] = min(row0 + r, n_rows - 1u) * P.row_bytes0;
     }
-    let g = reduce_row(a0, ids, lane);
-    let u = reduce_row(a1, ids, lane);
-    if (lane == 0u && row < n_rows) {
-        Y0[row] = g / (1.0 + exp(-g)) * u;
+    let a0 = row_dots_0(rbs, lane);
+    for (var r = 0u; r < ROWS; r++) {
+        rbs[r] = min(row0 + r, n_rows - 1u) * P.row_bytes1;
+    }
+    let a1 = row_dots_1(rbs, lane);
+    for (var r = 0u; r < ROWS; r++) {
+        let g = reduce_row(a0[r], ids, lane);
+        let u = reduce_row(a1[r], ids, lane);
+        if (lane == 0u && row0 + r < n_rows) {
+            Y0[row0 + r] = g / (1.0 + exp(-g)) * u;
+        }
     }
 //#endif
 }

@@ -83,6 +83,7 @@ fn include_source(name: &str) -> Option<&'static str> {
         "paged_kv" => Some(include_str!("../../shaders/paged_kv.wgsl")),
         "row_sum" => Some(include_str!("../../shaders/row_sum.wgsl")),
         "row_dot" => Some(include_str!("../../shaders/row_dot.wgsl")),
+        "xgroup" => Some(include_str!("../../shaders/xgroup.wgsl")),
         "rope_math" => Some(include_str!("../../shaders/rope_math.wgsl")),
         _ => None,
     }

@@ -13,7 +13,9 @@ use super::super::{
 };
 use super::attention::KvLayout;
 use super::simple::{RopeParams, RopeStyle};
-use super::weighted::{has_dot32, row_width, threads_per_row, threads_per_row_dot32};
+use super::weighted::{
+    has_dot32, row_width, rows_per_invocation, threads_per_row, threads_per_row_dot32,
+};
 use super::{reducing_key, shape_err, subgroup_rows, type_define, u32_of};
 
 /// Most input elements a fused matvec with the norm folded in takes (its workgroup holds the
@@ -110,6 +112,16 @@ fn fused_key(
     Ok((key.constant("TPR", tpr as f64), tpr))
 }
 
+/// ROWS for a fused launch: the adapter's rows per invocation, or fewer so that it divides
+/// every slot's row count but the last (an invocation's rows never straddle two weights).
+fn fused_rows(ctx: &GpuContext, slot_rows: &[u32]) -> u32 {
+    let mut rows = rows_per_invocation(ctx);
+    while rows > 1 && !slot_rows.iter().all(|r| r.is_multiple_of(rows)) {
+        rows /= 2;
+    }
+    rows
+}
+
 fn check_fused(
     ctx: &GpuContext,
     what: &'static str,
@@ -148,6 +160,8 @@ pub fn prepare_matvec_qkv(
 ) -> Result<Dispatch, GpuError> {
     check_fused(ctx, "qkv matvec", &w, norm.is_some())?;
     let (key, tpr) = fused_key(ctx, "QKV", &w, norm.is_some(), bias.is_some())?;
+    let per_inv = fused_rows(ctx, &[w[0].rows, w[1].rows]);
+    let key = key.constant("ROWS", per_inv as f64);
     let params = FusedParams {
         rows0: w[0].rows,
         rows1: w[1].rows,
@@ -181,7 +195,10 @@ pub fn prepare_matvec_qkv(
     Ok(Dispatch {
         pipeline,
         bind_group,
-        workgroups: max_workgroups_grid(rows.div_ceil(FUSED_WG / tpr), ctx.grid_limit()),
+        workgroups: max_workgroups_grid(
+            rows.div_ceil(FUSED_WG / tpr * per_inv),
+            ctx.grid_limit(),
+        ),
     })
 }
 
@@ -204,6 +221,8 @@ pub fn prepare_matvec_glu(
         ));
     }
     let (key, tpr) = fused_key(ctx, "GLU", &w, norm.is_some(), false)?;
+    let per_inv = fused_rows(ctx, &[]);
+    let key = key.constant("ROWS", per_inv as f64);
     let params = FusedParams {
         rows0: gate.rows,
         rows1: up.rows,
@@ -230,7 +249,10 @@ pub fn prepare_matvec_glu(
     Ok(Dispatch {
         pipeline,
         bind_group,
-        workgroups: max_workgroups_grid(gate.rows.div_ceil(FUSED_WG / tpr), ctx.grid_limit()),
+        workgroups: max_workgroups_grid(
+            gate.rows.div_ceil(FUSED_WG / tpr * per_inv),
+            ctx.grid_limit(),
+        ),
     })
 }
 

@@ -49,6 +49,15 @@ pub fn row_width(subgroup_max: u32) -> u32 {
     }
 }
 
+/// Rows each matvec invocation takes (matvec.wgsl's and matvec_fused.wgsl's ROWS): 4 on CPU
+/// adapters, where loads bound a matvec and each activation load then serves four rows
+/// (lavapipe, SmolLM2-135M decode: see ARCHITECTURE.md, "Speed"); 1 on GPUs, where four times
+/// fewer workgroups would leave small layers' rows too few to fill the device (unmeasured on
+/// a real GPU; one row per invocation is the layout measured there before).
+pub fn rows_per_invocation(ctx: &GpuContext) -> u32 {
+    if ctx.info().is_cpu() { 4 } else { 1 }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct MatVecParams {
@@ -190,9 +199,11 @@ fn matvec_dispatches(
         threads_per_row(w.k / 4, wg)
     }
     .min(width);
+    let rows = rows_per_invocation(ctx);
     let mut key = reducing_key(ctx, ShaderId::MatVec, wg, allow_subgroup)
         .define(type_define(w.ty)?)
-        .constant("TPR", tpr as f64);
+        .constant("TPR", tpr as f64)
+        .constant("ROWS", rows as f64);
     if dot32 {
         key = key.define("DOT32");
     }
@@ -206,7 +217,7 @@ fn matvec_dispatches(
         key = key.define("SUBGROUP_ROWS");
     }
     let pipeline = ctx.pipeline(&key)?;
-    let rows_per_wg = wg / tpr;
+    let rows_per_wg = wg / tpr * rows;
     let mut out = Vec::with_capacity(w.chunks.len());
     for c in &w.chunks {
         let params = MatVecParams {
