@@ -20,6 +20,8 @@
 //   5  PART storage rw     array<f32>   n_q × n_head × n_splits × (head_dim + 2)
 //   6  P    uniform        Params
 // Bindings of `combine`: 0 PART (read), 1 O (rw, n_q × n_head × head_dim), 2 P.
+// Defines: KV_F16; VEC (head_dim a multiple of 8 halves or 4 floats: K and V read a vec4<u32>
+// at a time, the pool bound as vec4 words); SUBGROUP (reduce.wgsl's subgroup reductions).
 // Dispatch: partial (n_splits, n_head, n_q); combine (n_head, n_q, 1). Workgroups of 64
 // (SPLIT = 64 keys per split); head_dim ≤ 256.
 
@@ -39,8 +41,13 @@ struct Params {
 
 //#if PARTIAL
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
+//#if VEC
+@group(0) @binding(1) var<storage, read> K: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> V: array<vec4<u32>>;
+//#else
 @group(0) @binding(1) var<storage, read> K: array<u32>;
 @group(0) @binding(2) var<storage, read> V: array<u32>;
+//#endif
 @group(0) @binding(3) var<storage, read> BT: array<u32>;
 @group(0) @binding(4) var<storage, read> QPOS: array<u32>;
 @group(0) @binding(5) var<storage, read_write> PART: array<f32>;
@@ -48,41 +55,47 @@ struct Params {
 
 var<workgroup> q_s: array<f32, 256>;
 var<workgroup> p_s: array<f32, 64>;
-var<workgroup> red: array<f32, 64>;
 
 //#include paged_kv
+//#include reduce
 
+//#if VEC
+// Elements per vec4<u32> of the pool: eight halves or four floats. `unpack_lo`/`unpack_hi`
+// give elements 0–3 and 4–7 of a word group (f32: the four elements, hi unused).
+//#if KV_F16
+const EPV: u32 = 8u;
+fn unpack_lo(w: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+fn unpack_hi(w: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
+}
+//#else
+const EPV: u32 = 4u;
+fn unpack_lo(w: vec4<u32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>(w);
+}
+//#endif
+// Scores and V sums of the VEC path: the split's scores, and per key subset the partial
+// V sums (KS subsets × head_dim).
+var<workgroup> q4: array<vec4<f32>, 64>;
+var<workgroup> v_part: array<vec4<f32>, 256>;
+//#else
 fn kv_at(pool_is_v: bool, e: u32) -> f32 {
     var w: u32;
     if (pool_is_v) { w = V[kv_word(e)]; } else { w = K[kv_word(e)]; }
     return kv_unpack(w, e);
 }
+//#endif
 
 // Element index of (token t, kv head, dim 0) in the pool.
 fn row_base(t: u32, kvh: u32) -> u32 {
     return kv_row_base(t, kvh, P.n_kv_head, P.head_dim, P.block_size);
 }
 
-fn wg_reduce(v: f32, lid: u32, is_max: bool) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            if (is_max) {
-                red[lid] = max(red[lid], red[lid + s]);
-            } else {
-                red[lid] += red[lid + s];
-            }
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 @compute @workgroup_size(64)
-fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn partial(@builtin(workgroup_id) wid: vec3<u32>, ids: RedIds) {
+    let lid = ids.lid;
     let split = wid.x;
     let h = wid.y;
     let qi = wid.z;
@@ -103,6 +116,75 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         }
         return;
     }
+//#if VEC
+    // One key per invocation for the scores, read as vec4 words (EPV elements a load); then
+    // the V sums by (key subset, word column): hd / EPV columns, WG / columns subsets.
+    let qb = (qi * P.n_head + h) * hd;
+    for (var d4 = lid; d4 < hd / 4u; d4 += WG) {
+        q4[d4] = vec4<f32>(Q[qb + d4 * 4u], Q[qb + d4 * 4u + 1u], Q[qb + d4 * 4u + 2u],
+                           Q[qb + d4 * 4u + 3u]) * P.scale;
+    }
+    workgroupBarrier();
+    let t = t0 + lid;
+    var s = neg_inf;
+    if (t < len) {
+        let kw = row_base(t, kvh) / EPV;
+        var acc = 0.0;
+        for (var c = 0u; c < hd / EPV; c++) {
+            let w = K[kw + c];
+//#if KV_F16
+            acc += dot(unpack_lo(w), q4[2u * c]) + dot(unpack_hi(w), q4[2u * c + 1u]);
+//#else
+            acc += dot(unpack_lo(w), q4[c]);
+//#endif
+        }
+        s = acc;
+    }
+    let m = wg_max(s, ids);
+    var p = 0.0;
+    if (t < len) {
+        p = exp(s - m);
+    }
+    p_s[lid] = p;
+    let l = wg_sum(p, ids);
+    let n = min(SPLIT, len - t0);
+    let cols = hd / EPV;
+    let subsets = WG / cols;
+    let col = lid % cols;
+    let ks = lid / cols;
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    if (ks < subsets) {
+        for (var j = ks; j < n; j += subsets) {
+            let w = V[row_base(t0 + j, kvh) / EPV + col];
+            let pj = p_s[j];
+            lo += pj * unpack_lo(w);
+//#if KV_F16
+            hi += pj * unpack_hi(w);
+//#endif
+        }
+    }
+    // v_part[subset * (hd / 4) + d4]: the subset's sums of elements 4·d4 .. 4·d4+3.
+    if (ks < subsets) {
+//#if KV_F16
+        v_part[ks * (hd / 4u) + 2u * col] = lo;
+        v_part[ks * (hd / 4u) + 2u * col + 1u] = hi;
+//#else
+        v_part[ks * (hd / 4u) + col] = lo;
+//#endif
+    }
+    workgroupBarrier();
+    for (var d4 = lid; d4 < hd / 4u; d4 += WG) {
+        var sum = vec4<f32>(0.0);
+        for (var k = 0u; k < subsets; k++) {
+            sum += v_part[k * (hd / 4u) + d4];
+        }
+        PART[out + 4u * d4] = sum.x;
+        PART[out + 4u * d4 + 1u] = sum.y;
+        PART[out + 4u * d4 + 2u] = sum.z;
+        PART[out + 4u * d4 + 3u] = sum.w;
+    }
+//#else
     for (var d = lid; d < hd; d += WG) {
         q_s[d] = Q[(qi * P.n_head + h) * hd + d] * P.scale;
     }
@@ -117,13 +199,13 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         }
         s = acc;
     }
-    let m = wg_reduce(s, lid, true);
+    let m = wg_max(s, ids);
     var p = 0.0;
     if (t < len) {
         p = exp(s - m);
     }
     p_s[lid] = p;
-    let l = wg_reduce(p, lid, false);
+    let l = wg_sum(p, ids);
     let n = min(SPLIT, len - t0);
     for (var d = lid; d < hd; d += WG) {
         var acc = 0.0;
@@ -132,6 +214,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         }
         PART[out + d] = acc;
     }
+//#endif
     if (lid == 0u) {
         PART[out + hd] = m;
         PART[out + hd + 1u] = l;

@@ -270,6 +270,26 @@ fn decode_attention_over_paged_kv_matches_cpu() {
             },
             20 + i as u64,
         );
+        // Head sizes at the vec4 path's edges: 8 (one f16 word group per key) and 256 (the
+        // largest; 32 or 64 word columns), and 24 (f16: three columns that do not divide the
+        // workgroup's 64 lanes).
+        for (j, (head_dim, past)) in [(8, 70), (256, 100), (24, 65)].into_iter().enumerate() {
+            run_case(
+                &ctx,
+                &Case {
+                    n_head: 4,
+                    n_kv_head: 2,
+                    head_dim,
+                    block_size: 16,
+                    past,
+                    n_q: 1,
+                    f16,
+                    tiled: false,
+                    split_keys: None,
+                },
+                50 + 10 * j as u64 + i as u64,
+            );
+        }
     }
 }
 

@@ -31,6 +31,13 @@ impl KvLayout {
         if self.f16 { k.define("KV_F16") } else { k }
     }
 
+    /// Whether a key's row is whole vec4<u32> words (head_dim a multiple of 8 halves or 4
+    /// floats; rows then start on 16 bytes): decode attention then reads K and V a vec4 word
+    /// at a time (attention.wgsl's VEC).
+    fn rows_are_vec4_words(&self) -> bool {
+        self.head_dim.is_multiple_of(if self.f16 { 8 } else { 4 })
+    }
+
     fn check(&self) -> Result<(), GpuError> {
         if self.block_size == 0
             || self.n_kv_head == 0
@@ -180,7 +187,14 @@ pub fn prepare_attention_rows(
         return Err(shape_err("attention", "dispatch grid too large".into()));
     }
     let p = ctx.uniform("attention-params", &params);
-    let p1 = ctx.pipeline(&layout.key(ShaderId::Attention, "partial").define("PARTIAL"))?;
+    let mut partial = layout.key(ShaderId::Attention, "partial").define("PARTIAL");
+    if layout.rows_are_vec4_words() {
+        partial = partial.define("VEC");
+    }
+    if ctx.has_subgroup() {
+        partial = partial.define("SUBGROUP");
+    }
+    let p1 = ctx.pipeline(&partial)?;
     let bg1 = ctx.bind(
         &p1,
         &[q, k_pool, v_pool, block_table, q_positions, scratch, &p],
