@@ -53,11 +53,14 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
 
 //#if TYPE_Q4_1
 fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
-    let base = rb + (k4 >> 3u) * 20u;
+    // Word aligned: blocks are 20 B and every row (and chunk) starts at a block; d and m
+    // share the block's first word.
+    let base = (rb >> 2u) + (k4 >> 3u) * 5u;
     let e = (k4 & 7u) * 4u;
     let shift = select(0u, 4u, e >= 16u);
-    let q = (bytes4(ld32(base + 4u + (e & 15u))) >> vec4<u32>(shift)) & vec4<u32>(15u);
-    return f16_at(base) * vec4<f32>(q) + f16_at(base + 2u);
+    let q = (bytes4(W[base + 1u + ((e & 15u) >> 2u)]) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let dm = unpack2x16float(W[base]);
+    return dm.x * vec4<f32>(q) + dm.y;
 }
 //#endif
 

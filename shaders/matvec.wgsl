@@ -18,7 +18,8 @@
 // ADD: accumulate, Y[..] += the product (a residual add folded into the projection).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
 // power of 2, ≤ WG; default WG).
-// ROWS (1–4, rows per invocation).
+// ROWS (1–8, rows per invocation); GROUP32 (MULTI, block formats: whole 32-element groups,
+// group32.wgsl).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (ROWS·WG/TPR)); the
 // group index is wid.x + wid.y * grid_x (rows may exceed the 65,535 workgroups one dimension
 // allows, e.g. a 152k-token vocabulary).
@@ -26,11 +27,11 @@
 
 override WG: u32 = 64u;
 override TPR: u32 = WG;
-// Tokens per dispatch (1–8): each weight vec4 is dequantized once and used for every token,
+// Tokens per dispatch (1–16): each weight vec4 is dequantized once and used for every token,
 // Y[t * y_stride + out_offset + r] for t < NCOLS (short prefills, where a tiled matmul would
 // compute mostly empty tiles).
 override NCOLS: u32 = 1u;
-// Rows per invocation (1–4): each activation load serves ROWS rows (register tiling; on
+// Rows per invocation (1–8): each activation load serves ROWS rows (register tiling; on
 // CPU adapters loads, not arithmetic, bound a matvec).
 override ROWS: u32 = 1u;
 
@@ -58,6 +59,10 @@ struct Params {
 //#include xgroup
 //#include dot32
 //#endif
+//#if GROUP32
+//#include xgroup
+//#include group32
+//#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
@@ -71,29 +76,51 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let row0 = first + (slot / TPR) * ROWS;
     // Rows past the end compute a copy of the last row (no branch in the hot loop) and are
     // never stored.
-    var rbs: array<u32, 4>;
+    var rbs: array<u32, 8>;
     for (var r = 0u; r < ROWS; r++) {
         rbs[r] = min(row0 + r, P.rows - 1u) * P.row_bytes;
     }
 //#if MULTI
-    // accs[t * 4 + r]: token t, row row0 + r.
-    var accs: array<f32, 32>;
+    // lo[t] / hi[t]: token t's sums for rows row0 .. row0+3 / row0+4 .. row0+7 (x .. w). The
+    // rows' weight vec4s are plain values, not an array: llvmpipe turns a run-time index into a
+    // private array into a ladder of branches. Rows past ROWS are skipped by constant tests.
+    var lo: array<vec4<f32>, 16>;
+    var hi: array<vec4<f32>, 16>;
     let n4 = P.k / 4u;
+    let z = vec4<f32>(0.0);
     for (var k4 = lane; k4 < n4; k4 += TPR) {
-        var wv: array<vec4<f32>, 4>;
-        for (var r = 0u; r < ROWS; r++) {
-            wv[r] = dequant4(rbs[r], k4);
+        let w0 = dequant4(rbs[0], k4);
+        var w1 = z;
+        var w2 = z;
+        var w3 = z;
+        var w4 = z;
+        var w5 = z;
+        var w6 = z;
+        var w7 = z;
+        if (ROWS > 1u) {
+            w1 = dequant4(rbs[1], k4);
+        }
+        if (ROWS > 2u) {
+            w2 = dequant4(rbs[2], k4);
+            w3 = dequant4(rbs[3], k4);
+        }
+        if (ROWS > 4u) {
+            w4 = dequant4(rbs[4], k4);
+            w5 = dequant4(rbs[5], k4);
+            w6 = dequant4(rbs[6], k4);
+            w7 = dequant4(rbs[7], k4);
         }
         for (var t = 0u; t < NCOLS; t++) {
             let xv = X[P.x_offset + t * P.x_stride4 + k4];
-            for (var r = 0u; r < ROWS; r++) {
-                accs[t * 4u + r] += dot(wv[r], xv);
+            lo[t] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
+            if (ROWS > 4u) {
+                hi[t] += vec4<f32>(dot(w4, xv), dot(w5, xv), dot(w6, xv), dot(w7, xv));
             }
         }
     }
     for (var t = 0u; t < NCOLS; t++) {
         for (var r = 0u; r < ROWS; r++) {
-            let total = reduce_row(accs[t * 4u + r], ids, lane);
+            let total = reduce_row(select(hi[t][r & 3u], lo[t][r & 3u], r < 4u), ids, lane);
             if (lane == 0u && row0 + r < P.rows) {
                 let yi = t * P.y_stride + P.out_offset + row0 + r;
 //#if ADD
@@ -105,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
 //#else
-    var acc: array<f32, 4>;
+    var acc: array<f32, 8>;
 //#if DOT32
     let n32 = P.k / 32u;
     for (var g = lane; g < n32; g += TPR) {

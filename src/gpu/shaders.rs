@@ -3,7 +3,7 @@
 //!
 //! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
 //! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv,
-//!   row_sum, row_dot, rope_math), once per shader; includes may use `#if` too.
+//!   row_sum, row_dot, rope_math, xgroup, group32), once per shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
 //! - `//#slot NAME N` inserts include NAME again for weight slot N (0–2) of a fused kernel:
@@ -84,6 +84,7 @@ fn include_source(name: &str) -> Option<&'static str> {
         "row_sum" => Some(include_str!("../../shaders/row_sum.wgsl")),
         "row_dot" => Some(include_str!("../../shaders/row_dot.wgsl")),
         "xgroup" => Some(include_str!("../../shaders/xgroup.wgsl")),
+        "group32" => Some(include_str!("../../shaders/group32.wgsl")),
         "rope_math" => Some(include_str!("../../shaders/rope_math.wgsl")),
         _ => None,
     }

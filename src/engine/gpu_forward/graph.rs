@@ -63,7 +63,7 @@ impl GpuForward {
                 ops::prepare_matvec(&self.ctx, w, &x.buffer, 0, &y.buffer, 0, 64, true)?
             });
         } else if self.matvec_prefill(n) {
-            // Short prefills: one pass over the weights for up to 8 tokens at a time beats
+            // Short prefills: one pass over the weights for up to 16 tokens at a time beats
             // 16×16 tiles that are mostly empty. On a CPU adapter it beats the tiles at any
             // length (their workgroup barriers are expensive there): lavapipe, Llama-shaped
             // layers at k = 2048, Q4_K prefill of 64 tokens 6.3 tok/s against 3.1 tiled.
@@ -90,7 +90,7 @@ impl GpuForward {
     /// Whether a step of `n` > 1 tokens runs as matvec passes rather than tiled matmul.
     fn matvec_prefill(&self, n: usize) -> bool {
         match self.opts.prefill {
-            PrefillKernel::Auto => n <= ops::MATVEC_MAX_COLS || self.ctx.info().loops_limited(),
+            PrefillKernel::Auto => n <= ops::MATVEC_SHORT_STEP || self.ctx.info().loops_limited(),
             PrefillKernel::Tiled => false,
             PrefillKernel::MatVec => true,
         }

@@ -58,6 +58,15 @@ pub fn rows_per_invocation(ctx: &GpuContext) -> u32 {
     if ctx.info().is_cpu() { 4 } else { 1 }
 }
 
+/// Rows each invocation of a multi-token matvec takes (prefill on CPU adapters): 8 on CPU
+/// adapters — a token's activation vec4, loaded once, serves eight rows — else 1.
+pub fn multi_rows_per_invocation(ctx: &GpuContext) -> u32 {
+    if let Some(v) = std::env::var("HEARTH_ROWS").ok().and_then(|v| v.parse::<u32>().ok()) {
+        return v;
+    }
+    if ctx.info().is_cpu() { 8 } else { 1 }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct MatVecParams {
@@ -104,7 +113,11 @@ pub fn prepare_matvec_add(
 }
 
 /// Most tokens one [`prepare_matvec_cols`] dispatch takes.
-pub const MATVEC_MAX_COLS: usize = 8;
+pub const MATVEC_MAX_COLS: usize = 16;
+
+/// Steps of at most this many tokens run as matvec passes on GPUs too (prefill of more runs
+/// the tiled matmul there; on CPU adapters matvec passes take every prefill).
+pub const MATVEC_SHORT_STEP: usize = 8;
 
 /// The token rows of a multi-token matvec: X is `m` rows of `x_stride` floats from
 /// `x_offset`, Y `m` rows of `y_stride` floats from `y_offset`.
@@ -199,7 +212,11 @@ fn matvec_dispatches(
         threads_per_row(w.k / 4, wg)
     }
     .min(width);
-    let rows = rows_per_invocation(ctx);
+    let rows = if multi {
+        multi_rows_per_invocation(ctx)
+    } else {
+        rows_per_invocation(ctx)
+    };
     let mut key = reducing_key(ctx, ShaderId::MatVec, wg, allow_subgroup)
         .define(type_define(w.ty)?)
         .constant("TPR", tpr as f64)
