@@ -36,6 +36,11 @@
 //   6  P    uniform        Params
 // Dispatch: (ceil(n_q / 16), n_head, n_splits).
 
+// The vec4 slots per lane when every lane has the same number (head_dim / 16; 0: computed
+// per lane). A constant trip count lets the per-lane loops unroll, so q_r and acc stay in
+// registers (llvmpipe turns run-time indices into private arrays into branch ladders).
+override NM4: u32 = 0u;
+
 const WG: u32 = 64u;
 const BQ: u32 = 16u;
 const LANES: u32 = 4u;
@@ -135,7 +140,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let k_end = min(workgroupUniformLoad(&kmax_s), k_begin + P.split_keys);
 
     // This lane's vec4 slots: v = ln + 4·i for i < n_mine4.
-    let n_mine4 = (hd4 + LANES - 1u - ln) / LANES;
+    var n_mine4 = (hd4 + LANES - 1u - ln) / LANES;
+    if (NM4 > 0u) {
+        n_mine4 = NM4;
+    }
     let qbase = (qi * P.n_head + h) * hd;
     var q_r: array<vec4<f32>, 16>;
     var acc: array<vec4<f32>, 16>;

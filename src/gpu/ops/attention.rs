@@ -356,7 +356,11 @@ pub fn prepare_prefill_attention(
         ));
     }
     let p = ctx.uniform("prefill-attention-params", &params);
-    let pipeline = ctx.pipeline(&layout.key(ShaderId::AttentionTiled, "main"))?;
+    let mut key = layout.key(ShaderId::AttentionTiled, "main");
+    if layout.head_dim.is_multiple_of(16) {
+        key = key.constant("NM4", (layout.head_dim / 16) as f64);
+    }
+    let pipeline = ctx.pipeline(&key)?;
     let target = if n_splits > 1 { scratch } else { out };
     let bind_group = ctx.bind(
         &pipeline,

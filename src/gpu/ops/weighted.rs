@@ -61,9 +61,6 @@ pub fn rows_per_invocation(ctx: &GpuContext) -> u32 {
 /// Rows each invocation of a multi-token matvec takes (prefill on CPU adapters): 8 on CPU
 /// adapters — a token's activation vec4, loaded once, serves eight rows — else 1.
 pub fn multi_rows_per_invocation(ctx: &GpuContext) -> u32 {
-    if let Some(v) = std::env::var("HEARTH_ROWS").ok().and_then(|v| v.parse::<u32>().ok()) {
-        return v;
-    }
     if ctx.info().is_cpu() { 8 } else { 1 }
 }
 
