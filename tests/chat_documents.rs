@@ -312,6 +312,7 @@ fn a_document_that_cannot_fit_any_window_is_a_clear_error() {
         sha256: "x".into(),
         query: "Hi".into(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let err = e
         .send_with_documents(
@@ -340,6 +341,7 @@ fn asking_every_window_reads_each_once_and_combines() {
         sha256: "every-window".into(),
         query: String::new(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let mut streamed = String::new();
     let every = e
@@ -420,6 +422,7 @@ fn a_detached_document_comes_back_from_ram_as_cold() {
         sha256: format!("ram-{id}"),
         query: String::new(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let (a, b) = (doc(1, 25), doc(2, 25));
     let q = "What is the document about?";
@@ -468,6 +471,7 @@ fn smollm2_answers_about_a_document_the_same_cold_shared_and_from_disk() {
         sha256: "smollm2-doc".into(),
         query: String::new(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let q = "Who kept the lighthouse?";
     let a = ask(&mut first, 1, &[], std::slice::from_ref(&td), q);

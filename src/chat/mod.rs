@@ -15,6 +15,8 @@ mod library;
 mod model_file;
 mod prompt;
 mod residency;
+mod retrieval;
+mod semantic;
 mod reuse;
 mod sequence;
 mod stats;
@@ -27,8 +29,12 @@ pub use documents::{
 };
 pub use engine::{ChatEngine, EncodeReport, EncodedWindow, EveryWindowOutcome, TurnOutcome};
 pub use error::ChatError;
+pub use retrieval::{ChunkCosine, FoundBy, RRF_K, WindowScore, rank_windows};
+pub use semantic::{IndexReport, index_document, question_cosines, shared_embedder};
 pub use history::{TurnPrompt, assemble, extend_exact, history_tokens, reply_segment};
-pub use library::{TURN_HITS, import_document, turn_document, turn_documents};
+pub use library::{
+    TURN_HITS, import_document, turn_document, turn_document_with, turn_documents,
+};
 pub use model_file::{
     effective_context, file_content_hash, memory_plan, model_info, open_model_file,
     parameter_label, plan_file, planned_options, planned_options_typed,
