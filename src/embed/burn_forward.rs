@@ -176,7 +176,7 @@ impl BurnEncoder {
         let data = pooled
             .try_into_data()
             .map_err(|e| EmbedError::Backend(format!("reading the embedding back: {e:?}")))?;
-        data.into_vec::<f32>()
+        data.try_into_vec::<f32>()
             .map_err(|e| EmbedError::Backend(format!("embedding data: {e:?}")))
     }
 }
