@@ -61,14 +61,14 @@ fn embed_prints_the_vector_and_its_tokens() {
     assert!(!out.status.success() && err.contains("config.json"), "{err}");
 }
 
-const FACT: &str = "That winter the keeper's daughter carried a pot of tea up the 112 steps every evening.";
+const FACT: &str = "Every evening the lighthouse keeper's daughter carried a pot of tea up the 112 steps to the lamp room.";
 
 fn document() -> String {
     let filler = [
         "Fishermen mended their nets on the shingle and timed the boats by the tide tables.",
         "Barley, clover and turnips followed one another in the fields so the soil never tired.",
         "The weavers dyed their wool with madder root and walnut husks beside the mill race.",
-        "Drovers brought cattle down from the hills to the market square each autumn.",
+        "Drovers drove cattle down from the hills to the market square each autumn.",
     ];
     let mut s = String::new();
     for section in 0..8 {

@@ -1,6 +1,7 @@
 //! Hybrid retrieval over a real embedding model (all-MiniLM-L6-v2): a planted fact that shares
-//! no content word with its question is found by meaning, where BM25 alone routes the question
-//! to a window whose words match but whose sense does not.
+//! no content word with its question ("hot drink" / "tower" against "pot of tea" / "lighthouse")
+//! is found by meaning, where BM25 alone routes the question to a window whose words match but
+//! whose sense does not.
 
 mod common;
 
@@ -11,10 +12,11 @@ use hearth::documents::chunk;
 use hearth::embed::{EmbedModel, Embedder};
 use hearth::store::Store;
 
-const FACT: &str = "That winter the keeper's daughter carried a pot of tea up the 112 steps every evening.";
+const FACT: &str = "Every evening the lighthouse keeper's daughter carried a pot of tea up the 112 steps to the lamp room.";
 const QUESTION: &str = "Who brought a hot drink up the tower?";
-/// Shares "who", "tower" and "drink" with the question, and nothing of its sense.
-const DECOY: &str = "Who drew the tower on the brewery's drink labels is not recorded; the printer's ledger lists only the price of ink.";
+/// Shares "who", "brought" and "up" with the question (no other passage has them), and nothing
+/// of its sense.
+const DECOY: &str = "The clerk who brought the rent rolls up to date was paid in seed corn.";
 
 const FILLER: &[&str] = &[
     "The weavers of the valley dyed their wool with madder root and walnut husks, and the dye vats stood by the mill race.",
@@ -22,7 +24,7 @@ const FILLER: &[&str] = &[
     "The granite quarry closed in 1911 after its lower galleries flooded in a wet spring.",
     "Fishermen mended their nets on the shingle and timed the boats by the tide tables.",
     "The chapel organ was built from ship timber and played a half tone flat in damp weather.",
-    "Drovers brought cattle down from the hills to the market square each autumn.",
+    "Drovers drove cattle down from the hills to the market square each autumn.",
     "Children learned their letters from almanacs, hymn books and the backs of seed packets.",
     "The ferry crossed the estuary each morning with flour, post and the schoolteacher.",
 ];

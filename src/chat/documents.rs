@@ -161,9 +161,9 @@ pub fn route(windows: &[DocWindow], hits: &[ChunkHit], query: &str) -> Option<(u
         .map(|&best| (best, bm25[best]))
 }
 
-/// The windows in the words' order: those holding the top hit, by (BM25, share of the hit),
-/// then the others with a positive BM25 by BM25. Without a hit, only windows with a positive
-/// BM25 are listed.
+/// The windows in the words' order: first `route`'s choice — of the windows holding the top
+/// hit, the best by (BM25, share of the hit) —, then every other window with a positive BM25, by
+/// BM25. Without a hit, the windows with a positive BM25, by BM25.
 pub(super) fn words_order(windows: &[DocWindow], hits: &[ChunkHit], bm25: &[f64]) -> Vec<usize> {
     let share = |w: &DocWindow, h: &ChunkHit| {
         let (s, e) = (h.char_start as usize, h.char_end as usize);
@@ -174,15 +174,18 @@ pub(super) fn words_order(windows: &[DocWindow], hits: &[ChunkHit], bm25: &[f64]
         let (ka, kb) = (key(*a), key(*b));
         kb.0.total_cmp(&ka.0).then(kb.1.total_cmp(&ka.1)).then(a.cmp(b))
     };
-    let holds_top = |i: usize| hits.first().is_some_and(|top| share(&windows[i], top) > 0.0);
-    let mut first: Vec<usize> = (0..windows.len()).filter(|&i| holds_top(i)).collect();
-    first.sort_by(by_key);
+    let first = hits.first().and_then(|top| {
+        (0..windows.len())
+            .filter(|&i| share(&windows[i], top) > 0.0)
+            .min_by(by_key)
+    });
+    let mut order: Vec<usize> = first.into_iter().collect();
     let mut rest: Vec<usize> = (0..windows.len())
-        .filter(|&i| !holds_top(i) && bm25[i] > 0.0)
+        .filter(|&i| Some(i) != first && bm25[i] > 0.0)
         .collect();
     rest.sort_by(by_key);
-    first.extend(rest);
-    first
+    order.extend(rest);
+    order
 }
 
 /// Lowercase words of two or more letters or digits.

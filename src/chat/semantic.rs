@@ -14,10 +14,13 @@ use super::retrieval::ChunkCosine;
 
 /// Chunks embedded per blocking task (and per transaction).
 const BATCH: usize = 8;
-/// Characters per embedded piece of a chunk, and their overlap: ~180 English tokens, inside the
-/// model's 256-token input, so no part of a search chunk (~1,500 characters) goes unseen.
-const PIECE_CHARS: usize = 800;
-const PIECE_OVERLAP_CHARS: usize = 100;
+/// Characters per embedded piece of a chunk, and their overlap: two or three sentences (~70
+/// English tokens). Well inside the model's 256-token input, so no part of a search chunk
+/// (~1,500 characters) goes unseen; and short, so a one-sentence fact is not averaged away by
+/// its neighbours (mean pooling). The cost is about the same as whole chunks: the forward pass is
+/// close to linear in tokens at these lengths, and the overlap adds ~20%.
+const PIECE_CHARS: usize = 300;
+const PIECE_OVERLAP_CHARS: usize = 60;
 
 /// The texts a chunk is embedded as (cut at paragraph, sentence or word boundaries), at most
 /// `MAX_CHUNK_PIECES` (~45,000 characters; the chunker's chunks are ~1,500).
