@@ -38,7 +38,7 @@ fn floats(v: &Value) -> Vec<f32> {
 fn embed_prints_the_vector_and_its_tokens() {
     let Some(dir) = common::embed_model_dir() else { return };
     let text = "A man is eating food.";
-    let auto = hearth_json(&dir, &["embed", "--text", text, "--json"], &[]);
+    let auto = hearth_json(&dir, &["embed", "--text", text, "--device", "gpu", "--json"], &[]);
     let cpu = hearth_json(&dir, &["embed", "--text", text, "--device", "cpu", "--json"], &[]);
     let (a, c) = (floats(&auto["embedding"]), floats(&cpu["embedding"]));
     assert_eq!(a.len(), 384);

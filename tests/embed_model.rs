@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use hearth::embed::{Backend, EmbedError, EmbedModel, Embedder, MAX_TOKENS, cosine};
+use hearth::embed::{Backend, EmbedError, EmbedModel, Embedder, MAX_TOKENS, Prefer, cosine};
 
 const SENTENCES: &[&str] = &[
     "A man is eating food.",
@@ -45,7 +45,7 @@ fn sentence_transformers_example_similarities() {
 #[test]
 fn burn_forward_matches_the_reference() {
     let Some(m) = model() else { return };
-    let gpu = Embedder::new(Arc::clone(&m), true);
+    let gpu = Embedder::new(Arc::clone(&m), Prefer::Gpu);
     if gpu.backend() != Backend::Gpu {
         let why = gpu.gpu_problem.clone().unwrap_or_default();
         assert!(std::env::var_os("CI").is_none(), "no burn GPU backend and CI is set: {why}");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hearth::chat::{ChunkCosine, DocWindow, FoundBy, import_document, rank_windows, route, turn_document_with};
 use hearth::documents::chunk;
-use hearth::embed::{EmbedModel, Embedder};
+use hearth::embed::{EmbedModel, Embedder, Prefer};
 use hearth::store::Store;
 
 const FACT: &str = "Every evening the lighthouse keeper's daughter carried a pot of tea up the 112 steps to the lamp room.";
@@ -64,7 +64,7 @@ fn window_of(windows: &[DocWindow], text: &str, needle: &str) -> usize {
 fn a_fact_without_shared_words_is_found_by_meaning() {
     let Some(dir) = common::embed_model_dir() else { return };
     let model = Arc::new(EmbedModel::load(&dir).unwrap());
-    let embedder = Arc::new(Embedder::new(model, false));
+    let embedder = Arc::new(Embedder::new(model, Prefer::Cpu));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

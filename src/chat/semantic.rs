@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::documents::chunk;
-use crate::embed::{EmbedModel, Embedder, find_model_dir};
+use crate::embed::{EmbedModel, Embedder, Prefer, find_model_dir};
 use crate::store::{MAX_CHUNK_PIECES, RowWarning, Store};
 
 use super::error::ChatError;
@@ -39,16 +39,20 @@ fn pieces(text: &str) -> Vec<String> {
 static SHARED: OnceLock<Option<Arc<Embedder>>> = OnceLock::new();
 
 /// The process's embedder: the model [`find_model_dir`] finds, on the GPU through burn unless
-/// `HEARTH_EMBED_DEVICE=cpu` (or no adapter opens). None, said once on stderr, when no model
-/// is found or it cannot be read.
+/// the only adapter is a CPU (`Prefer::Auto`); `HEARTH_EMBED_DEVICE=cpu` or `gpu` forces one.
+/// None, said once on stderr, when no model is found or it cannot be read.
 pub fn shared_embedder() -> Option<Arc<Embedder>> {
     SHARED
         .get_or_init(|| {
             let loaded = find_model_dir().and_then(|dir| EmbedModel::load(&dir));
             match loaded {
                 Ok(model) => {
-                    let cpu = std::env::var("HEARTH_EMBED_DEVICE").is_ok_and(|v| v == "cpu");
-                    Some(Arc::new(Embedder::new(Arc::new(model), !cpu)))
+                    let prefer = match std::env::var("HEARTH_EMBED_DEVICE").as_deref() {
+                        Ok("cpu") => Prefer::Cpu,
+                        Ok("gpu") => Prefer::Gpu,
+                        _ => Prefer::Auto,
+                    };
+                    Some(Arc::new(Embedder::new(Arc::new(model), prefer)))
                 }
                 Err(e) => {
                     eprintln!("hearth: documents are routed by their words only: {e}");

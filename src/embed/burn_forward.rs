@@ -43,9 +43,16 @@ struct GpuLayer {
 pub struct BurnEncoder {
     device: Device,
     layers: Vec<GpuLayer>,
+    /// The adapter is a CPU (lavapipe): the plain-Rust pass is faster there.
+    pub cpu_adapter: bool,
 }
 
-static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
+/// Burn's device and whether its adapter is a CPU (llvmpipe/lavapipe, SwiftShader).
+static DEVICE: OnceLock<Result<(Device, bool), String>> = OnceLock::new();
+
+fn is_cpu(setup: &WgpuSetup) -> bool {
+    setup.adapter.get_info().device_type == wgpu::DeviceType::Cpu
+}
 
 /// Registers an existing wgpu setup (instance, adapter, device, queue: the chat engine's) as
 /// burn's device, so embeddings and the chat model share one device. Only the first call of
@@ -54,8 +61,10 @@ pub fn share_wgpu(setup: WgpuSetup) -> Result<(), EmbedError> {
     let mut setup = Some(setup);
     let got = DEVICE.get_or_init(|| {
         let setup = setup.take().expect("first init");
+        let cpu = is_cpu(&setup);
         catch(|| Device::wgpu_options().setup(setup).init().map_err(|e| e.to_string()))
             .and_then(|r| r)
+            .map(|d| (d, cpu))
     });
     match (got, setup) {
         (Ok(_), None) => Ok(()),
@@ -64,11 +73,14 @@ pub fn share_wgpu(setup: WgpuSetup) -> Result<(), EmbedError> {
     }
 }
 
-/// Burn's wgpu device: the shared one, else burn's own choice of adapter (opened once).
-fn device() -> Result<Device, EmbedError> {
+/// Burn's wgpu device: the shared one, else burn's own choice of adapter (opened once), and
+/// whether it is a CPU adapter.
+fn device() -> Result<(Device, bool), EmbedError> {
     DEVICE
         .get_or_init(|| {
-            catch(|| Device::wgpu_options().init().map_err(|e| e.to_string())).and_then(|r| r)
+            catch(|| Device::wgpu_options().init_with_setup().map_err(|e| e.to_string()))
+                .and_then(|r| r)
+                .map(|(d, setup)| (d, is_cpu(&setup)))
         })
         .clone()
         .map_err(EmbedError::Backend)
@@ -129,7 +141,7 @@ impl GpuNorm {
 impl BurnEncoder {
     /// Uploads the layers to burn's wgpu device (opening it on first use).
     pub fn new(w: &BertWeights) -> Result<BurnEncoder, EmbedError> {
-        let device = device()?;
+        let (device, cpu_adapter) = device()?;
         let layers = catch(|| {
             w.layers
                 .iter()
@@ -146,7 +158,11 @@ impl BurnEncoder {
                 .collect()
         })
         .map_err(EmbedError::Backend)?;
-        Ok(BurnEncoder { device, layers })
+        Ok(BurnEncoder {
+            device,
+            layers,
+            cpu_adapter,
+        })
     }
 
     /// The mean of the last token states for `ids`, `[hidden]` (not normalized).

@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hearth::embed::{EmbedModel, Embedder, find_model_dir};
+use hearth::embed::{EmbedModel, Embedder, Prefer, find_model_dir};
 use serde_json::json;
 
 use super::util::print_json;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EmbedDevice {
-    /// burn on the GPU when an adapter opens, else the CPU.
+    /// burn on a GPU; the CPU reference when the only adapter is a CPU (lavapipe) or none opens.
     Auto,
+    /// burn on any wgpu adapter, lavapipe included.
+    Gpu,
     /// The plain-Rust reference forward pass.
     Cpu,
 }
@@ -41,17 +43,23 @@ pub fn open_embedder(model: Option<PathBuf>, device: EmbedDevice) -> Result<Arc<
     };
     let model = EmbedModel::load(&dir)
         .with_context(|| format!("cannot load the embedding model in {}", dir.display()))?;
-    Ok(Arc::new(Embedder::new(
-        Arc::new(model),
-        device == EmbedDevice::Auto,
-    )))
+    let prefer = match device {
+        EmbedDevice::Auto => Prefer::Auto,
+        EmbedDevice::Gpu => Prefer::Gpu,
+        EmbedDevice::Cpu => Prefer::Cpu,
+    };
+    Ok(Arc::new(Embedder::new(Arc::new(model), prefer)))
 }
 
 pub fn run(args: Args) -> Result<()> {
     let embedder = open_embedder(args.model, args.device)?;
     let e = embedder.embed(&args.text)?;
     if args.json {
-        return print_json(&json!({"embedding": e.vector, "tokens": e.tokens}));
+        return print_json(&json!({
+            "embedding": e.vector,
+            "tokens": e.tokens,
+            "backend": embedder.backend().name(),
+        }));
     }
     println!(
         "{} tokens, {} dimensions on the {} (model {})",
