@@ -223,6 +223,15 @@ fn questions_read_the_window_that_holds_their_answer() {
             "fact {k} ({start}..{end}) not in the window read: {r:?}"
         );
         assert_eq!(r.document_id, lib.id());
+        // The question shares its words with the fact: BM25 found the window (with or without
+        // an embedding model agreeing), and the reply says so.
+        let by = r.found_by.as_deref();
+        let expected: &[&str] = if td.chunk_cosines.is_empty() {
+            &["words"]
+        } else {
+            &["words", "both"]
+        };
+        assert!(by.is_some_and(|b| expected.contains(&b)), "found_by {by:?}");
     }
     assert!(windows_seen >= 5, "{windows_seen} windows");
 }
