@@ -62,6 +62,16 @@ fn burn_forward_matches_the_reference() {
         assert!(c >= 0.9999, "{s:?}: cosine {c}");
     }
     assert_eq!(m.tokenize(&long).unwrap().len(), MAX_TOKENS, "truncated at 256");
+    // All of them in one padded pass: each as it is alone.
+    let texts: Vec<&str> = SENTENCES.iter().copied().chain([long.as_str()]).collect();
+    let batch = gpu.embed_batch(&texts).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for (s, g) in texts.iter().zip(&batch) {
+        let r = m.embed_reference(s).unwrap();
+        assert_eq!(r.tokens, g.tokens);
+        let c = cosine(&r.vector, &g.vector);
+        assert!(c >= 0.9999, "batched {s:?}: cosine {c}");
+    }
 }
 
 /// A copy of the model folder with one file replaced.

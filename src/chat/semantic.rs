@@ -96,15 +96,15 @@ pub async fn index_document(
         let texts: Vec<String> = batch.iter().map(|c| c.text.clone()).collect();
         let e = Arc::clone(embedder);
         let vectors = tokio::task::spawn_blocking(move || {
-            texts
-                .iter()
-                .map(|t| {
-                    pieces(t)
-                        .iter()
-                        .map(|p| e.embed(p).map(|x| x.vector))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, _>>()
+            // Every piece of the batch's chunks in one call (one GPU pass), then regrouped.
+            let cut: Vec<Vec<String>> = texts.iter().map(|t| pieces(t)).collect();
+            let all: Vec<&str> = cut.iter().flatten().map(String::as_str).collect();
+            let mut embedded = e.embed_batch(&all)?.into_iter().map(|x| x.vector);
+            Ok::<_, crate::embed::EmbedError>(
+                cut.iter()
+                    .map(|p| embedded.by_ref().take(p.len()).collect::<Vec<_>>())
+                    .collect::<Vec<_>>(),
+            )
         })
         .await
         .map_err(|e| ChatError::Document(e.to_string()))??;

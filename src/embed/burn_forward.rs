@@ -165,33 +165,68 @@ impl BurnEncoder {
         })
     }
 
-    /// The mean of the last token states for `ids`, `[hidden]` (not normalized).
-    pub fn pooled(&self, w: &BertWeights, c: &BertConfig, ids: &[u32]) -> Result<Vec<f32>, EmbedError> {
-        let x = embed_tokens(w, c, ids);
-        catch(|| self.run(x, c, ids.len()))
-            .map_err(EmbedError::Backend)?
+    /// The mean of the last token states of each sequence, `[hidden]` each (not normalized).
+    /// The sequences run in one pass, padded to the longest: padded keys are masked out of
+    /// attention and padded rows out of the mean, so each result is what it would be alone.
+    pub fn pooled_batch(
+        &self,
+        w: &BertWeights,
+        c: &BertConfig,
+        batch: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let h = c.hidden_size;
+        let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
+        if batch.is_empty() || longest == 0 {
+            return Ok(vec![vec![0.0; h]; batch.len()]);
+        }
+        let mut x = vec![0f32; batch.len() * longest * h];
+        let mut mask = vec![0f32; batch.len() * longest];
+        for (b, ids) in batch.iter().enumerate() {
+            let rows = embed_tokens(w, c, ids);
+            x[b * longest * h..][..rows.len()].copy_from_slice(&rows);
+            mask[b * longest..][..ids.len()].fill(1.0);
+        }
+        let sums = catch(|| self.run(x, mask, c, batch.len(), longest)).map_err(EmbedError::Backend)??;
+        Ok(sums
+            .chunks_exact(h)
+            .zip(batch)
+            .map(|(sum, ids)| sum.iter().map(|v| v / ids.len().max(1) as f32).collect())
+            .collect())
     }
 
-    fn run(&self, x: Vec<f32>, c: &BertConfig, tokens: usize) -> Result<Vec<f32>, EmbedError> {
+    /// Sums of the valid rows' last states, `[batch × hidden]`.
+    fn run(
+        &self,
+        x: Vec<f32>,
+        mask: Vec<f32>,
+        c: &BertConfig,
+        batch: usize,
+        tokens: usize,
+    ) -> Result<Vec<f32>, EmbedError> {
         let (h, heads, hd) = (c.hidden_size, c.num_attention_heads, c.head_dim());
         let eps = c.layer_norm_eps;
         let scale = 1.0 / (hd as f64).sqrt();
-        let mut x = upload2(x, tokens, h, &self.device);
+        let rows = batch * tokens;
+        let mut x = upload2(x, rows, h, &self.device);
+        let keep: Tensor<2> = upload2(mask, batch, tokens, &self.device);
+        // 0 for a real key, -1e9 for padding, broadcast over heads and queries.
+        let key_bias = (keep.clone() - 1.0).mul_scalar(1e9).reshape([batch, 1, 1, tokens]);
         for l in &self.layers {
-            let split = |t: Tensor<2>| t.reshape([tokens, heads, hd]).swap_dims(0, 1);
+            let split = |t: Tensor<2>| t.reshape([batch, tokens, heads, hd]).swap_dims(1, 2);
             let q = split(l.q.forward(x.clone()));
-            let k = split(l.k.forward(x.clone())).swap_dims(1, 2);
+            let k = split(l.k.forward(x.clone())).swap_dims(2, 3);
             let v = split(l.v.forward(x.clone()));
-            let p = softmax(q.matmul(k).mul_scalar(scale), 2);
-            let ctx = p.matmul(v).swap_dims(0, 1).reshape([tokens, h]);
+            let p = softmax(q.matmul(k).mul_scalar(scale) + key_bias.clone(), 3);
+            let ctx = p.matmul(v).swap_dims(1, 2).reshape([rows, h]);
             x = l.attn_norm.forward(l.o.forward(ctx) + x, eps);
             let f = l.ffn_out.forward(gelu(l.ffn_in.forward(x.clone())));
             x = l.ffn_norm.forward(f + x, eps);
         }
-        let pooled = x.mean_dim(0);
-        let data = pooled
+        let kept = x.reshape([batch, tokens, h]) * keep.reshape([batch, tokens, 1]);
+        let sums = kept.sum_dim(1);
+        let data = sums
             .try_into_data()
-            .map_err(|e| EmbedError::Backend(format!("reading the embedding back: {e:?}")))?;
+            .map_err(|e| EmbedError::Backend(format!("reading the embeddings back: {e:?}")))?;
         data.try_into_vec::<f32>()
             .map_err(|e| EmbedError::Backend(format!("embedding data: {e:?}")))
     }

@@ -269,22 +269,40 @@ impl Embedder {
 
     /// The embedding of `text` on this embedder's backend.
     pub fn embed(&self, text: &str) -> Result<Embedding, EmbedError> {
+        let mut one = self.embed_batch(&[text])?;
+        Ok(one.remove(0))
+    }
+
+    /// The embeddings of `texts`, in order: on the GPU in one pass (padded to the longest),
+    /// on the CPU one at a time.
+    pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Embedding>, EmbedError> {
         #[cfg(feature = "embed-burn")]
         if let Some(gpu) = &self.gpu {
             let m = &self.model;
-            let ids = m.tokenize(text)?;
+            let ids = texts
+                .iter()
+                .map(|t| m.tokenize(t))
+                .collect::<Result<Vec<_>, _>>()?;
             let enc = gpu.lock().unwrap_or_else(|p| p.into_inner());
-            let pooled = enc.pooled(&m.weights, &m.config, &ids)?;
-            if pooled.len() != m.dim() || pooled.iter().any(|v| !v.is_finite()) {
+            let pooled = enc.pooled_batch(&m.weights, &m.config, &ids)?;
+            let bad = pooled.len() != texts.len()
+                || pooled
+                    .iter()
+                    .any(|p| p.len() != m.dim() || p.iter().any(|v| !v.is_finite()));
+            if bad {
                 return Err(EmbedError::Backend(format!(
-                    "the GPU gave {} values (or non-finite ones) for a {}-wide embedding",
+                    "the GPU gave {} embeddings (or wrong-sized or non-finite ones) for {} texts",
                     pooled.len(),
-                    m.dim()
+                    texts.len()
                 )));
             }
-            return Ok(m.finish(pooled, ids.len()));
+            return Ok(pooled
+                .into_iter()
+                .zip(&ids)
+                .map(|(p, ids)| m.finish(p, ids.len()))
+                .collect());
         }
-        self.model.embed_reference(text)
+        texts.iter().map(|t| self.model.embed_reference(t)).collect()
     }
 }
 
