@@ -23,7 +23,8 @@ fn hearth_json(model_dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> V
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "hearth {args:?} failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{stdout}"))
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{stdout}"))
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -36,10 +37,20 @@ fn floats(v: &Value) -> Vec<f32> {
 
 #[test]
 fn embed_prints_the_vector_and_its_tokens() {
-    let Some(dir) = common::embed_model_dir() else { return };
+    let Some(dir) = common::embed_model_dir() else {
+        return;
+    };
     let text = "A man is eating food.";
-    let auto = hearth_json(&dir, &["embed", "--text", text, "--device", "gpu", "--json"], &[]);
-    let cpu = hearth_json(&dir, &["embed", "--text", text, "--device", "cpu", "--json"], &[]);
+    let auto = hearth_json(
+        &dir,
+        &["embed", "--text", text, "--device", "gpu", "--json"],
+        &[],
+    );
+    let cpu = hearth_json(
+        &dir,
+        &["embed", "--text", text, "--device", "cpu", "--json"],
+        &[],
+    );
     let (a, c) = (floats(&auto["embedding"]), floats(&cpu["embedding"]));
     assert_eq!(a.len(), 384);
     assert_eq!(auto["tokens"], 8, "[CLS] a man is eating food . [SEP]");
@@ -47,7 +58,14 @@ fn embed_prints_the_vector_and_its_tokens() {
     assert!(hearth::embed::cosine(&a, &c) >= 0.9999);
     let bread = hearth_json(
         &dir,
-        &["embed", "--text", "A man is eating a piece of bread.", "--device", "cpu", "--json"],
+        &[
+            "embed",
+            "--text",
+            "A man is eating a piece of bread.",
+            "--device",
+            "cpu",
+            "--json",
+        ],
         &[],
     );
     let cos = hearth::embed::cosine(&c, &floats(&bread["embedding"]));
@@ -58,7 +76,10 @@ fn embed_prints_the_vector_and_its_tokens() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("config.json"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("config.json"),
+        "{err}"
+    );
 }
 
 const FACT: &str = "Every evening the lighthouse keeper's daughter carried a pot of tea up the 112 steps to the lamp room.";
@@ -87,26 +108,48 @@ fn document() -> String {
 
 #[test]
 fn doc_add_embeds_and_doc_search_ranks_windows_best_first() {
-    let Some(dir) = common::embed_model_dir() else { return };
-    let Some(model) = common::fixture_model("stories260K-f32.gguf") else { return };
+    let Some(dir) = common::embed_model_dir() else {
+        return;
+    };
+    let Some(model) = common::fixture_model("stories260K-f32.gguf") else {
+        return;
+    };
     let data = tempfile::tempdir().unwrap();
     let file = data.path().join("keeper.txt");
     let text = document();
     std::fs::write(&file, &text).unwrap();
     let d = path_str(data.path());
     let cpu = [("HEARTH_EMBED_DEVICE", "cpu")];
-    let added = hearth_json(&dir, &["doc", "add", path_str(&file), "--data-dir", d, "--json"], &cpu);
+    let added = hearth_json(
+        &dir,
+        &["doc", "add", path_str(&file), "--data-dir", d, "--json"],
+        &cpu,
+    );
     let chunks = added["chunks"].as_u64().unwrap();
     assert!(chunks >= 2, "{added}");
     assert_eq!(added["embedded_chunks"].as_u64(), Some(chunks), "{added}");
     let id = added["id"].to_string();
     // Adding it again embeds nothing: the vectors are stored for this model.
-    let again = hearth_json(&dir, &["doc", "add", path_str(&file), "--data-dir", d, "--json"], &cpu);
+    let again = hearth_json(
+        &dir,
+        &["doc", "add", path_str(&file), "--data-dir", d, "--json"],
+        &cpu,
+    );
     assert_eq!(again["embedded_chunks"], 0, "{again}");
     let search = |extra: &[&str]| {
         let mut args = vec![
-            "doc", "search", &id, "--query", "Who brought a hot drink up the tower?",
-            "--model", path_str(&model), "--data-dir", d, "--context", "512", "--json",
+            "doc",
+            "search",
+            &id,
+            "--query",
+            "Who brought a hot drink up the tower?",
+            "--model",
+            path_str(&model),
+            "--data-dir",
+            d,
+            "--context",
+            "512",
+            "--json",
         ];
         args.extend_from_slice(extra);
         hearth_json(&dir, &args, &cpu)
@@ -118,16 +161,31 @@ fn doc_add_embeds_and_doc_search_ranks_windows_best_first() {
     let best = &windows[0];
     let chars = best["chars"].as_array().unwrap();
     let (s, e) = (chars[0].as_u64().unwrap(), chars[1].as_u64().unwrap());
-    assert!(s <= fact_at && fact_at < e, "best window {best} holds the fact at {fact_at}");
+    assert!(
+        s <= fact_at && fact_at < e,
+        "best window {best} holds the fact at {fact_at}"
+    );
     assert!(best["window"].as_u64().unwrap() >= 1);
     for w in windows {
         for key in ["window", "chars", "bm25", "cosine", "score"] {
             assert!(w.get(key).is_some(), "{key} in {w}");
         }
     }
-    let scores: Vec<f64> = windows.iter().map(|w| w["score"].as_f64().unwrap()).collect();
-    assert!(scores.windows(2).all(|p| p[0] >= p[1]), "best first: {scores:?}");
+    let scores: Vec<f64> = windows
+        .iter()
+        .map(|w| w["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|p| p[0] >= p[1]),
+        "best first: {scores:?}"
+    );
     // By words alone the cosines are absent.
     let words = search(&["--words-only"]);
-    assert!(words["windows"].as_array().unwrap().iter().all(|w| w["cosine"].is_null()));
+    assert!(
+        words["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["cosine"].is_null())
+    );
 }

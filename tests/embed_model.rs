@@ -21,7 +21,9 @@ const SENTENCES: &[&str] = &[
 
 fn model() -> Option<Arc<EmbedModel>> {
     let dir = common::embed_model_dir()?;
-    Some(Arc::new(EmbedModel::load(&dir).expect("load all-MiniLM-L6-v2")))
+    Some(Arc::new(
+        EmbedModel::load(&dir).expect("load all-MiniLM-L6-v2"),
+    ))
 }
 
 #[test]
@@ -48,7 +50,10 @@ fn burn_forward_matches_the_reference() {
     let gpu = Embedder::new(Arc::clone(&m), Prefer::Gpu);
     if gpu.backend() != Backend::Gpu {
         let why = gpu.gpu_problem.clone().unwrap_or_default();
-        assert!(std::env::var_os("CI").is_none(), "no burn GPU backend and CI is set: {why}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no burn GPU backend and CI is set: {why}"
+        );
         eprintln!("SKIP: no burn GPU backend: {why}");
         return;
     }
@@ -61,7 +66,11 @@ fn burn_forward_matches_the_reference() {
         eprintln!("{:>3} tokens: cosine {c:.7}", r.tokens);
         assert!(c >= 0.9999, "{s:?}: cosine {c}");
     }
-    assert_eq!(m.tokenize(&long).unwrap().len(), MAX_TOKENS, "truncated at 256");
+    assert_eq!(
+        m.tokenize(&long).unwrap().len(),
+        MAX_TOKENS,
+        "truncated at 256"
+    );
     // All of them in one padded pass: each as it is alone.
     let texts: Vec<&str> = SENTENCES.iter().copied().chain([long.as_str()]).collect();
     let batch = gpu.embed_batch(&texts).unwrap();
@@ -110,7 +119,9 @@ fn one_tensor(name: &str, shape: &[usize]) -> Vec<u8> {
 
 #[test]
 fn damaged_model_files_are_clear_errors() {
-    let Some(src) = common::embed_model_dir() else { return };
+    let Some(src) = common::embed_model_dir() else {
+        return;
+    };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("model.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":".to_vec(), "weights"),
         ("model.safetensors", vec![0xff; 8], "weights"),

@@ -7,7 +7,9 @@ mod common;
 
 use std::sync::Arc;
 
-use hearth::chat::{ChunkCosine, DocWindow, FoundBy, import_document, rank_windows, route, turn_document_with};
+use hearth::chat::{
+    ChunkCosine, DocWindow, FoundBy, import_document, rank_windows, route, turn_document_with,
+};
 use hearth::documents::chunk;
 use hearth::embed::{EmbedModel, Embedder, Prefer};
 use hearth::store::Store;
@@ -62,7 +64,9 @@ fn window_of(windows: &[DocWindow], text: &str, needle: &str) -> usize {
 
 #[test]
 fn a_fact_without_shared_words_is_found_by_meaning() {
-    let Some(dir) = common::embed_model_dir() else { return };
+    let Some(dir) = common::embed_model_dir() else {
+        return;
+    };
     let model = Arc::new(EmbedModel::load(&dir).unwrap());
     let embedder = Arc::new(Embedder::new(model, Prefer::Cpu));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -74,10 +78,17 @@ fn a_fact_without_shared_words_is_found_by_meaning() {
     let text = document();
     let file = tmp.path().join("lighthouse.txt");
     std::fs::write(&file, &text).unwrap();
-    let store = rt.block_on(Store::open(tmp.path().join("hearth.db"))).unwrap();
+    let store = rt
+        .block_on(Store::open(tmp.path().join("hearth.db")))
+        .unwrap();
     let doc = rt.block_on(import_document(&store, &file)).unwrap();
     let td = rt
-        .block_on(turn_document_with(&store, doc.summary.id, QUESTION, Some(&embedder)))
+        .block_on(turn_document_with(
+            &store,
+            doc.summary.id,
+            QUESTION,
+            Some(&embedder),
+        ))
         .unwrap();
     assert!(!td.chunk_cosines.is_empty(), "every chunk has a cosine");
     let windows: Vec<DocWindow> = chunk(&text, 1100, 100)
@@ -90,7 +101,10 @@ fn a_fact_without_shared_words_is_found_by_meaning() {
         })
         .collect();
     assert!(windows.len() >= 5, "{} windows", windows.len());
-    let (fact_w, decoy_w) = (window_of(&windows, &text, FACT), window_of(&windows, &text, DECOY));
+    let (fact_w, decoy_w) = (
+        window_of(&windows, &text, FACT),
+        window_of(&windows, &text, DECOY),
+    );
     assert_ne!(fact_w, decoy_w);
 
     let words = route(&windows, &td.hits, &td.query).map(|(w, _)| w);

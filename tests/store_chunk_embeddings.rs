@@ -25,7 +25,11 @@ async fn setup() -> (tempfile::TempDir, Store, i64) {
 
 fn vecs(seed: f32, pieces: usize) -> Vec<Vec<f32>> {
     (0..pieces)
-        .map(|p| (0..4).map(|i| seed + p as f32 * 10.0 + i as f32 * 0.25).collect())
+        .map(|p| {
+            (0..4)
+                .map(|i| seed + p as f32 * 10.0 + i as f32 * 0.25)
+                .collect()
+        })
         .collect()
 }
 
@@ -57,7 +61,15 @@ async fn vectors_round_trip_per_model() {
         (21, 39)
     );
     // Another model has none; replacing the chunks drops the vectors with them.
-    assert_eq!(store.chunk_vectors(id, "m2", 4).await.unwrap().missing.len(), 3);
+    assert_eq!(
+        store
+            .chunk_vectors(id, "m2", 4)
+            .await
+            .unwrap()
+            .missing
+            .len(),
+        3
+    );
     store
         .replace_chunks(
             id,
@@ -129,7 +141,11 @@ async fn damaged_rows_are_warnings_and_recomputed() {
         .unwrap();
     let got = store.chunk_vectors(id, "m", 4).await.unwrap();
     assert_eq!((got.vectors.len(), got.missing.len()), (2, 1));
-    assert!(got.warnings[0].problem.contains("another text"), "{:?}", got.warnings);
+    assert!(
+        got.warnings[0].problem.contains("another text"),
+        "{:?}",
+        got.warnings
+    );
     // Reading with another dimension (a changed model under the same name) is a warning too.
     let wrong = store.chunk_vectors(id, "m", 8).await.unwrap();
     assert_eq!(wrong.missing.len(), 3);

@@ -64,7 +64,8 @@ mod tests {
 
     #[test]
     fn a_bundled_embedding_model_is_found_by_its_weights() {
-        let root = std::env::temp_dir().join(format!("hearth-builtin-embed-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("hearth-builtin-embed-{}", std::process::id()));
         let dir = root.join(BUILTIN_DIR).join(BUILTIN_EMBED_DIR);
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(find_embed_model(&root), None);

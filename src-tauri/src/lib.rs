@@ -66,8 +66,13 @@ pub fn run() {
             let exe_dir = std::env::current_exe()
                 .ok()
                 .and_then(|e| e.parent().map(std::path::Path::to_path_buf));
-            let roots: Vec<std::path::PathBuf> =
-                app.path().resource_dir().ok().into_iter().chain(exe_dir).collect();
+            let roots: Vec<std::path::PathBuf> = app
+                .path()
+                .resource_dir()
+                .ok()
+                .into_iter()
+                .chain(exe_dir)
+                .collect();
             data.builtin_model = roots.iter().find_map(|dir| builtin::find(dir));
             // The bundled embedding model, for routing questions by meaning (else the model
             // cache's, else words only: `hearth::embed::find_model_dir`).

@@ -172,7 +172,9 @@ pub(super) fn words_order(windows: &[DocWindow], hits: &[ChunkHit], bm25: &[f64]
     let key = |i: usize| (bm25[i], hits.first().map_or(0.0, |h| share(&windows[i], h)));
     let by_key = |a: &usize, b: &usize| {
         let (ka, kb) = (key(*a), key(*b));
-        kb.0.total_cmp(&ka.0).then(kb.1.total_cmp(&ka.1)).then(a.cmp(b))
+        kb.0.total_cmp(&ka.0)
+            .then(kb.1.total_cmp(&ka.1))
+            .then(a.cmp(b))
     };
     let first = hits.first().and_then(|top| {
         (0..windows.len())

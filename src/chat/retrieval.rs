@@ -106,7 +106,11 @@ pub fn rank_windows(
     let words = words_order(windows, hits, &bm25);
     let cos = window_cosines(windows, cosines);
     let mut meaning: Vec<usize> = (0..windows.len()).filter(|&i| cos[i].is_some()).collect();
-    meaning.sort_by(|&a, &b| cos[b].partial_cmp(&cos[a]).unwrap_or(std::cmp::Ordering::Equal));
+    meaning.sort_by(|&a, &b| {
+        cos[b]
+            .partial_cmp(&cos[a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let rank_in = |list: &[usize], i: usize| list.iter().position(|&x| x == i).map(|p| p + 1);
     let mut out: Vec<WindowScore> = (0..windows.len())
         .filter_map(|i| {
@@ -128,7 +132,11 @@ pub fn rank_windows(
     out.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then(b.cosine.unwrap_or(-2.0).total_cmp(&a.cosine.unwrap_or(-2.0)))
+            .then(
+                b.cosine
+                    .unwrap_or(-2.0)
+                    .total_cmp(&a.cosine.unwrap_or(-2.0)),
+            )
             .then(a.window.cmp(&b.window))
     });
     out

@@ -62,13 +62,20 @@ pub fn share_wgpu(setup: WgpuSetup) -> Result<(), EmbedError> {
     let got = DEVICE.get_or_init(|| {
         let setup = setup.take().expect("first init");
         let cpu = is_cpu(&setup);
-        catch(|| Device::wgpu_options().setup(setup).init().map_err(|e| e.to_string()))
-            .and_then(|r| r)
-            .map(|d| (d, cpu))
+        catch(|| {
+            Device::wgpu_options()
+                .setup(setup)
+                .init()
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|r| r)
+        .map(|d| (d, cpu))
     });
     match (got, setup) {
         (Ok(_), None) => Ok(()),
-        (Ok(_), Some(_)) => Err(EmbedError::Backend("burn's device was already chosen".into())),
+        (Ok(_), Some(_)) => Err(EmbedError::Backend(
+            "burn's device was already chosen".into(),
+        )),
         (Err(e), _) => Err(EmbedError::Backend(e.clone())),
     }
 }
@@ -78,9 +85,13 @@ pub fn share_wgpu(setup: WgpuSetup) -> Result<(), EmbedError> {
 fn device() -> Result<(Device, bool), EmbedError> {
     DEVICE
         .get_or_init(|| {
-            catch(|| Device::wgpu_options().init_with_setup().map_err(|e| e.to_string()))
-                .and_then(|r| r)
-                .map(|(d, setup)| (d, is_cpu(&setup)))
+            catch(|| {
+                Device::wgpu_options()
+                    .init_with_setup()
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|r| r)
+            .map(|(d, setup)| (d, is_cpu(&setup)))
         })
         .clone()
         .map_err(EmbedError::Backend)
@@ -186,7 +197,8 @@ impl BurnEncoder {
             x[b * longest * h..][..rows.len()].copy_from_slice(&rows);
             mask[b * longest..][..ids.len()].fill(1.0);
         }
-        let sums = catch(|| self.run(x, mask, c, batch.len(), longest)).map_err(EmbedError::Backend)??;
+        let sums =
+            catch(|| self.run(x, mask, c, batch.len(), longest)).map_err(EmbedError::Backend)??;
         Ok(sums
             .chunks_exact(h)
             .zip(batch)
@@ -210,7 +222,9 @@ impl BurnEncoder {
         let mut x = upload2(x, rows, h, &self.device);
         let keep: Tensor<2> = upload2(mask, batch, tokens, &self.device);
         // 0 for a real key, -1e9 for padding, broadcast over heads and queries.
-        let key_bias = (keep.clone() - 1.0).mul_scalar(1e9).reshape([batch, 1, 1, tokens]);
+        let key_bias = (keep.clone() - 1.0)
+            .mul_scalar(1e9)
+            .reshape([batch, 1, 1, tokens]);
         for l in &self.layers {
             let split = |t: Tensor<2>| t.reshape([batch, tokens, heads, hd]).swap_dims(1, 2);
             let q = split(l.q.forward(x.clone()));

@@ -54,7 +54,11 @@ impl BertConfig {
             ("num_hidden_layers", self.num_hidden_layers, 128),
             ("num_attention_heads", self.num_attention_heads, 256),
             ("intermediate_size", self.intermediate_size, 65536),
-            ("max_position_embeddings", self.max_position_embeddings, 1 << 16),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1 << 16,
+            ),
             ("type_vocab_size", self.type_vocab_size, 16),
         ];
         for (name, v, max) in bounded {
@@ -69,10 +73,16 @@ impl BertConfig {
             ));
         }
         if self.hidden_act != "gelu" {
-            return Err(format!("hidden_act {:?} is not supported (gelu only)", self.hidden_act));
+            return Err(format!(
+                "hidden_act {:?} is not supported (gelu only)",
+                self.hidden_act
+            ));
         }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
-            return Err(format!("layer_norm_eps {} is not in (0, 1)", self.layer_norm_eps));
+            return Err(format!(
+                "layer_norm_eps {} is not in (0, 1)",
+                self.layer_norm_eps
+            ));
         }
         Ok(())
     }
@@ -120,7 +130,9 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedError> {
 pub fn read_config(dir: &Path) -> Result<BertConfig, EmbedError> {
     let path = dir.join("config.json");
     let config: BertConfig = parse(&path)?;
-    config.check().map_err(|reason| EmbedError::BadConfig { path, reason })?;
+    config
+        .check()
+        .map_err(|reason| EmbedError::BadConfig { path, reason })?;
     Ok(config)
 }
 
@@ -169,11 +181,26 @@ mod tests {
     fn configs_outside_what_the_forward_pass_runs_are_refused() {
         assert!(minilm().check().is_ok());
         let bad = [
-            BertConfig { hidden_size: 0, ..minilm() },
-            BertConfig { num_attention_heads: 7, ..minilm() },
-            BertConfig { vocab_size: usize::MAX, ..minilm() },
-            BertConfig { hidden_act: "relu".into(), ..minilm() },
-            BertConfig { layer_norm_eps: f64::NAN, ..minilm() },
+            BertConfig {
+                hidden_size: 0,
+                ..minilm()
+            },
+            BertConfig {
+                num_attention_heads: 7,
+                ..minilm()
+            },
+            BertConfig {
+                vocab_size: usize::MAX,
+                ..minilm()
+            },
+            BertConfig {
+                hidden_act: "relu".into(),
+                ..minilm()
+            },
+            BertConfig {
+                layer_norm_eps: f64::NAN,
+                ..minilm()
+            },
         ];
         for c in bad {
             assert!(c.check().is_err(), "{c:?}");

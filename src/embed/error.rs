@@ -11,7 +11,11 @@ pub enum EmbedError {
         source: std::io::Error,
     },
     #[error("{path} is {size} bytes, over the {limit}-byte limit for this file")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{path}: {reason}")]
     BadConfig { path: PathBuf, reason: String },
     #[error("the embedding model's weights ({path}): {reason}")]

@@ -73,7 +73,12 @@ impl EmbedModel {
         let config_bytes = read_bounded(&dir.join("config.json"), 1 << 20)?;
         let mut h = blake3::Hasher::new();
         h.update(b"hearth-embed-v1\0");
-        for part in [&bytes[..], &tok_bytes, &config_bytes, pooling.describe().as_bytes()] {
+        for part in [
+            &bytes[..],
+            &tok_bytes,
+            &config_bytes,
+            pooling.describe().as_bytes(),
+        ] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part);
         }
@@ -114,7 +119,10 @@ impl EmbedModel {
                 ids.len()
             )));
         }
-        if let Some(bad) = ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+        if let Some(bad) = ids
+            .iter()
+            .find(|&&id| id as usize >= self.config.vocab_size)
+        {
             return Err(EmbedError::Tokenize(format!(
                 "token id {bad} is outside the model's {} embeddings",
                 self.config.vocab_size
@@ -302,7 +310,10 @@ impl Embedder {
                 .map(|(p, ids)| m.finish(p, ids.len()))
                 .collect());
         }
-        texts.iter().map(|t| self.model.embed_reference(t)).collect()
+        texts
+            .iter()
+            .map(|t| self.model.embed_reference(t))
+            .collect()
     }
 }
 
@@ -317,7 +328,11 @@ pub fn set_bundled_model_dir(dir: PathBuf) {
 /// The model cache the fetch scripts fill:
 /// `${HEARTH_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/models}`.
 pub fn model_cache_dir() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("HEARTH_MODEL_CACHE")
         .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("hearth/models")))
         .or_else(|| env("HOME").map(|h| h.join(".cache/hearth/models")))

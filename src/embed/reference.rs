@@ -11,7 +11,9 @@ fn linear(x: &[f32], lin: &Linear) -> Vec<f32> {
     let (inp, out) = (lin.weight.cols, lin.weight.rows);
     let tokens = x.len() / inp;
     let mut y = vec![0f32; tokens * out];
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let per = tokens.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         for (xs, ys) in x.chunks(per * inp).zip(y.chunks_mut(per * out)) {
@@ -59,7 +61,8 @@ fn erf(x: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let y = 1.0 - poly * (-x * x).exp();
     (if x < 0.0 { -y } else { y }) as f32
 }
@@ -106,7 +109,11 @@ pub fn embed_tokens(w: &BertWeights, c: &BertConfig, ids: &[u32]) -> Vec<f32> {
     let h = c.hidden_size;
     let mut x = Vec::with_capacity(ids.len() * h);
     for (t, &id) in ids.iter().enumerate() {
-        let (word, pos, ty) = (w.word.row(id as usize), w.position.row(t), w.token_type.row(0));
+        let (word, pos, ty) = (
+            w.word.row(id as usize),
+            w.position.row(t),
+            w.token_type.row(0),
+        );
         x.extend((0..h).map(|i| word[i] + pos[i] + ty[i]));
     }
     layer_norm(&mut x, &w.embed_norm, c.layer_norm_eps as f32);
@@ -154,7 +161,12 @@ mod tests {
 
     #[test]
     fn erf_and_gelu_match_known_values() {
-        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3)] {
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.5, 0.520_499_9),
+            (1.0, 0.842_700_8),
+            (-2.0, -0.995_322_3),
+        ] {
             assert!((erf(x) - want).abs() < 2e-7, "erf({x}) = {}", erf(x));
         }
         assert!((gelu(1.0) - 0.841_344_7).abs() < 1e-6);

@@ -135,11 +135,7 @@ impl Reader<'_> {
 }
 
 /// Reads and checks every tensor the forward pass uses from the safetensors bytes.
-pub fn parse_weights(
-    path: &Path,
-    bytes: &[u8],
-    c: &BertConfig,
-) -> Result<BertWeights, EmbedError> {
+pub fn parse_weights(path: &Path, bytes: &[u8], c: &BertConfig) -> Result<BertWeights, EmbedError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| EmbedError::BadWeights {
         path: path.into(),
         reason: e.to_string(),
@@ -172,7 +168,11 @@ pub fn parse_weights(
             c.max_position_embeddings,
             h,
         )?,
-        token_type: r.matrix("embeddings.token_type_embeddings.weight", c.type_vocab_size, h)?,
+        token_type: r.matrix(
+            "embeddings.token_type_embeddings.weight",
+            c.type_vocab_size,
+            h,
+        )?,
         embed_norm: r.norm("embeddings.LayerNorm", h)?,
         layers,
     })

@@ -197,7 +197,8 @@ impl Store {
             let dim = v.first().map_or(0, Vec::len);
             let ok = (1..=MAX_CHUNK_PIECES).contains(&v.len())
                 && (1..=MAX_EMBEDDING_DIM).contains(&dim)
-                && v.iter().all(|p| p.len() == dim && p.iter().all(|x| x.is_finite()));
+                && v.iter()
+                    .all(|p| p.len() == dim && p.iter().all(|x| x.is_finite()));
             if !ok {
                 return Err(StoreError::InvalidEmbedding {
                     chunk_id: *id,

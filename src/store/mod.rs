@@ -36,7 +36,8 @@ use sqlx::sqlite::{
 
 pub use cache_pins::{PINS_KEY, parse_pins};
 pub use chunk_embeddings::{
-    ChunkVector, ChunkVectors, MAX_CHUNK_PIECES, MAX_EMBEDDING_DIM, StoredChunk, chunk_text_hash, vector_bytes,
+    ChunkVector, ChunkVectors, MAX_CHUNK_PIECES, MAX_EMBEDDING_DIM, StoredChunk, chunk_text_hash,
+    vector_bytes,
 };
 pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
 pub use document_chunks::{MAX_CHUNK_HITS, MAX_QUERY_WORDS};

@@ -88,10 +88,11 @@ pub fn run(args: Args) -> Result<()> {
                     )?,
                 );
                 let started = Instant::now();
-                let report = rt.block_on(index_document(&store, &embedder, id, &mut |done, all| {
-                    bar.set_length(all as u64);
-                    bar.set_position(done as u64);
-                }))?;
+                let report =
+                    rt.block_on(index_document(&store, &embedder, id, &mut |done, all| {
+                        bar.set_length(all as u64);
+                        bar.set_position(done as u64);
+                    }))?;
                 bar.finish_and_clear();
                 for w in &report.warnings {
                     eprintln!("warning: {w}");

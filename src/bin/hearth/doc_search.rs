@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use hearth::chat::{plan_windows, rank_windows, shared_embedder, turn_document_with, window_budget};
+use hearth::chat::{
+    plan_windows, rank_windows, shared_embedder, turn_document_with, window_budget,
+};
 use hearth::store::Store;
 use hearth::tokenizer::Tokenizer;
 use serde_json::json;

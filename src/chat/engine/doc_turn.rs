@@ -13,10 +13,10 @@ use crate::tokenizer::ChatMessage;
 use super::super::documents::{
     TurnDocument, WindowPlan, document_block, plan_windows, system_with_documents, window_budget,
 };
-use super::super::retrieval::{FoundBy, WindowScore, rank_windows};
 use super::super::error::ChatError;
 use super::super::prompt::tokenize_rendered;
 use super::super::residency::NO_CONVERSATION;
+use super::super::retrieval::{FoundBy, WindowScore, rank_windows};
 use super::super::reuse::common_prefix;
 use super::LoadedModel;
 
@@ -82,7 +82,12 @@ fn previous_reads(history: &[Message]) -> Option<Vec<(i64, u32)>> {
     )
 }
 
-fn read(doc: &TurnDocument, plan: &WindowPlan, k: usize, found_by: Option<FoundBy>) -> DocumentRead {
+fn read(
+    doc: &TurnDocument,
+    plan: &WindowPlan,
+    k: usize,
+    found_by: Option<FoundBy>,
+) -> DocumentRead {
     let w = &plan.windows[k];
     DocumentRead {
         document_id: doc.id,
