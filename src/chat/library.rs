@@ -11,7 +11,7 @@ use crate::embed::Embedder;
 
 use super::documents::TurnDocument;
 use super::error::ChatError;
-use super::semantic::{question_cosines, shared_embedder};
+use super::semantic::{question_cosines, shared_embedder_async};
 
 /// BM25 hits a turn routes by.
 pub const TURN_HITS: usize = 16;
@@ -46,7 +46,12 @@ pub async fn turn_document(
     document_id: i64,
     question: &str,
 ) -> Result<TurnDocument, ChatError> {
-    turn_document_with(store, document_id, question, shared_embedder().as_ref()).await
+    let embedder = if question.trim().is_empty() {
+        None
+    } else {
+        shared_embedder_async().await
+    };
+    turn_document_with(store, document_id, question, embedder.as_ref()).await
 }
 
 /// [`turn_document`] with the embedder given (None: words only).

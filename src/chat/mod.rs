@@ -42,7 +42,9 @@ pub use reuse::{
     REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_TEMPLATE,
     common_prefix, recompute_reason,
 };
-pub use semantic::{IndexReport, index_document, question_cosines, shared_embedder};
+pub use semantic::{
+    IndexReport, index_document, question_cosines, shared_embedder, shared_embedder_async,
+};
 pub use sequence::{GpuSequence, SequenceModel};
 pub use stats::ChatStats;
 pub use turn::{TurnRequest, TurnResult, finish_turn, prepare_turn, run_turn};

@@ -63,6 +63,18 @@ pub fn shared_embedder() -> Option<Arc<Embedder>> {
         .clone()
 }
 
+/// [`shared_embedder`] from async code: the first call loads the model (and may open a GPU
+/// device), so it runs on a blocking thread.
+pub async fn shared_embedder_async() -> Option<Arc<Embedder>> {
+    if let Some(e) = SHARED.get() {
+        return e.clone();
+    }
+    tokio::task::spawn_blocking(shared_embedder)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// What indexing a document did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IndexReport {
@@ -132,11 +144,16 @@ pub async fn question_cosines(
     if question.trim().is_empty() {
         return Ok(Vec::new());
     }
-    index_document(store, embedder, document_id, &mut |_, _| {}).await?;
     let model = embedder.model();
-    let stored = store
+    let mut stored = store
         .chunk_vectors(document_id, model.fingerprint(), model.dim())
         .await?;
+    if !stored.missing.is_empty() {
+        index_document(store, embedder, document_id, &mut |_, _| {}).await?;
+        stored = store
+            .chunk_vectors(document_id, model.fingerprint(), model.dim())
+            .await?;
+    }
     let (m, q) = (Arc::clone(model), question.to_string());
     let query = tokio::task::spawn_blocking(move || m.embed_reference(&q))
         .await

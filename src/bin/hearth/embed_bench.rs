@@ -82,6 +82,22 @@ pub fn run(args: Args) -> Result<()> {
         debug_assert_eq!(c.len(), report.chunks);
     }
     latencies.sort_by(f64::total_cmp);
+    // Where a question's time goes: embedding it, reading the vectors, the cosines.
+    let model = embedder.model();
+    let t = Instant::now();
+    let q = model.embed_reference(questions[0])?;
+    let embed_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let stored = rt.block_on(store.chunk_vectors(id, model.fingerprint(), model.dim()))?;
+    let read_ms = t.elapsed().as_secs_f64() * 1e3;
+    let vectors: Vec<&Vec<f32>> = stored.vectors.iter().flat_map(|c| &c.vectors).collect();
+    let t = Instant::now();
+    let best = vectors
+        .iter()
+        .map(|v| hearth::embed::cosine(&q.vector, v))
+        .fold(f32::NEG_INFINITY, f32::max);
+    let cosine_ms = t.elapsed().as_secs_f64() * 1e3;
+    std::hint::black_box(best);
     let out = json!({
         "backend": embedder.backend().name(),
         "doc_chars": doc.summary.char_count,
@@ -91,6 +107,10 @@ pub fn run(args: Args) -> Result<()> {
         "chunks_per_s": report.chunks as f64 / index_s.max(1e-9),
         "question_ms_p50": latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
         "question_ms_max": latencies.last().copied().unwrap_or(0.0),
+        "vectors": vectors.len(),
+        "question_embed_ms": embed_ms,
+        "vectors_read_ms": read_ms,
+        "cosine_ms": cosine_ms,
     });
     std::fs::remove_dir_all(&dir).ok();
     if args.json {
