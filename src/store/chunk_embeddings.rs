@@ -64,7 +64,7 @@ fn decode_vectors(dim: i64, blob: &[u8], want_dim: usize) -> Result<Vec<Vec<f32>
         return Err(format!("dimension {dim}, the model's is {want_dim}"));
     }
     let row = want_dim * 4;
-    if blob.is_empty() || blob.len() % row != 0 || blob.len() / row > MAX_CHUNK_PIECES {
+    if blob.is_empty() || !blob.len().is_multiple_of(row) || blob.len() / row > MAX_CHUNK_PIECES {
         return Err(format!(
             "{} bytes are not 1..={MAX_CHUNK_PIECES} vectors of {want_dim} f32 values",
             blob.len()
