@@ -18,7 +18,9 @@ mod weights;
 pub mod burn_forward;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(feature = "embed-burn")]
+use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 
 pub use config::{BertConfig, MAX_TOKENS, Pooling};
 pub use error::EmbedError;
