@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod documents;
+pub mod embed;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

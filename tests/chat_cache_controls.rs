@@ -235,6 +235,7 @@ fn document() -> TurnDocument {
         sha256: "ab".repeat(32),
         query: "Where did the ball go?".into(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     }
 }
 

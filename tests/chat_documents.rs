@@ -223,6 +223,15 @@ fn questions_read_the_window_that_holds_their_answer() {
             "fact {k} ({start}..{end}) not in the window read: {r:?}"
         );
         assert_eq!(r.document_id, lib.id());
+        // The question shares its words with the fact: BM25 found the window (with or without
+        // an embedding model agreeing), and the reply says so.
+        let by = r.found_by.as_deref();
+        let expected: &[&str] = if td.chunk_cosines.is_empty() {
+            &["words"]
+        } else {
+            &["words", "both"]
+        };
+        assert!(by.is_some_and(|b| expected.contains(&b)), "found_by {by:?}");
     }
     assert!(windows_seen >= 5, "{windows_seen} windows");
 }
@@ -312,6 +321,7 @@ fn a_document_that_cannot_fit_any_window_is_a_clear_error() {
         sha256: "x".into(),
         query: "Hi".into(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let err = e
         .send_with_documents(
@@ -340,6 +350,7 @@ fn asking_every_window_reads_each_once_and_combines() {
         sha256: "every-window".into(),
         query: String::new(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let mut streamed = String::new();
     let every = e
@@ -420,6 +431,7 @@ fn a_detached_document_comes_back_from_ram_as_cold() {
         sha256: format!("ram-{id}"),
         query: String::new(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let (a, b) = (doc(1, 25), doc(2, 25));
     let q = "What is the document about?";
@@ -468,6 +480,7 @@ fn smollm2_answers_about_a_document_the_same_cold_shared_and_from_disk() {
         sha256: "smollm2-doc".into(),
         query: String::new(),
         hits: Vec::new(),
+        chunk_cosines: Vec::new(),
     };
     let q = "Who kept the lighthouse?";
     let a = ask(&mut first, 1, &[], std::slice::from_ref(&td), q);

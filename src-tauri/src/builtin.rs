@@ -15,6 +15,16 @@ pub const BUILTIN_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Its licence text in [`BUILTIN_DIR`].
 pub const BUILTIN_LICENSE_FILE: &str = "LICENSE-SmolLM2.txt";
 
+/// The sentence-embedding model documents are searched by meaning with (all-MiniLM-L6-v2,
+/// Apache-2.0), a folder in [`BUILTIN_DIR`] next to the chat model.
+pub const BUILTIN_EMBED_DIR: &str = "all-MiniLM-L6-v2";
+
+/// The bundled embedding model's folder under `resource_dir`, when this build bundles it.
+pub fn find_embed_model(resource_dir: &Path) -> Option<std::path::PathBuf> {
+    let dir = resource_dir.join(BUILTIN_DIR).join(BUILTIN_EMBED_DIR);
+    dir.join("model.safetensors").is_file().then_some(dir)
+}
+
 /// What the welcome screen shows of the built-in model.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -51,6 +61,18 @@ pub fn find(resource_dir: &Path) -> Option<BuiltinModel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundled_embedding_model_is_found_by_its_weights() {
+        let root =
+            std::env::temp_dir().join(format!("hearth-builtin-embed-{}", std::process::id()));
+        let dir = root.join(BUILTIN_DIR).join(BUILTIN_EMBED_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(find_embed_model(&root), None);
+        std::fs::write(dir.join("model.safetensors"), b"x").unwrap();
+        assert_eq!(find_embed_model(&root), Some(dir));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn a_bundled_gguf_is_offered_and_anything_else_is_not() {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use hearth::chat::{import_document, turn_document};
+use hearth::chat::{import_document, index_document, shared_embedder_async, turn_document};
 use hearth::store::DocumentSummary;
 use serde::Serialize;
 use tauri::State;
@@ -191,8 +191,18 @@ async fn attach(
     let _ = events.send(DocumentEvent::Imported {
         document: info(state, summary, &disk),
     });
-    if state.status().model.is_some() {
+    let encoding = state.status().model.is_some();
+    if encoding {
         let _ = events.send(DocumentEvent::Encoding);
+    }
+    // The chunks' embeddings for routing by meaning, now rather than on the first question;
+    // a failure leaves routing to the words (the first question tries again).
+    if let Some(embedder) = shared_embedder_async().await
+        && let Err(e) = index_document(&state.store, &embedder, id, &mut |_, _| {}).await
+    {
+        eprintln!("hearth: embedding document {id}: {e}");
+    }
+    if encoding {
         encode(state, id).await?;
     }
     let summary = state.store.document(id).await.map_err(text)?.summary;

@@ -66,13 +66,19 @@ pub fn run() {
             let exe_dir = std::env::current_exe()
                 .ok()
                 .and_then(|e| e.parent().map(std::path::Path::to_path_buf));
-            data.builtin_model = app
+            let roots: Vec<std::path::PathBuf> = app
                 .path()
                 .resource_dir()
                 .ok()
                 .into_iter()
                 .chain(exe_dir)
-                .find_map(|dir| builtin::find(&dir));
+                .collect();
+            data.builtin_model = roots.iter().find_map(|dir| builtin::find(dir));
+            // The bundled embedding model, for routing questions by meaning (else the model
+            // cache's, else words only: `hearth::embed::find_model_dir`).
+            if let Some(dir) = roots.iter().find_map(|dir| builtin::find_embed_model(dir)) {
+                hearth::embed::set_bundled_model_dir(dir);
+            }
             if let Some(model) = &data.builtin_model {
                 data.granted.grant(std::path::Path::new(&model.path));
             }

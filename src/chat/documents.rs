@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use crate::documents::chunk as chunk_text;
 use crate::store::ChunkHit;
+
+use super::retrieval::ChunkCosine;
 use crate::tokenizer::Tokenizer;
 
 use super::error::ChatError;
@@ -37,6 +39,9 @@ pub struct TurnDocument {
     /// BM25 hits of the question over the document's chunks, best first
     /// (`Store::search_chunks`); empty when nothing matched.
     pub hits: Vec<ChunkHit>,
+    /// Cosine of the question's embedding to each chunk's (`chat::semantic`); empty without an
+    /// embedding model, and routing is then by words alone.
+    pub chunk_cosines: Vec<ChunkCosine>,
 }
 
 /// One window: a char range of the document's text (Unicode scalar values, as chunk ranges).
@@ -142,33 +147,47 @@ pub fn plan_windows(
     Err(too_small())
 }
 
-/// The window a question should read: the windows that hold the best FTS5 hit (the chunk
-/// BM25 ranked first over the whole document; all windows when there is none) ranked by
-/// BM25 of the question over the windows' own texts — chunks can be larger than windows, so
-/// the chunk alone cannot say which of two overlapping windows holds the passage — then by
-/// the share of the hit inside. Returns the window and its BM25 score; None when no window
-/// shares a word with the question and no hit landed (the caller keeps the previous window,
-/// or takes the first).
+/// The window a question should read by its words: the windows that hold the best FTS5 hit
+/// (the chunk BM25 ranked first over the whole document; all windows when there is none)
+/// ranked by BM25 of the question over the windows' own texts — chunks can be larger than
+/// windows, so the chunk alone cannot say which of two overlapping windows holds the passage —
+/// then by the share of the hit inside. Returns the window and its BM25 score; None when no
+/// window shares a word with the question and no hit landed (the caller keeps the previous
+/// window, or takes the first). `retrieval::rank_windows` fuses this order with meaning.
 pub fn route(windows: &[DocWindow], hits: &[ChunkHit], query: &str) -> Option<(usize, f64)> {
     let bm25 = window_bm25(windows, query);
+    words_order(windows, hits, &bm25)
+        .first()
+        .map(|&best| (best, bm25[best]))
+}
+
+/// The windows in the words' order: first `route`'s choice — of the windows holding the top
+/// hit, the best by (BM25, share of the hit) —, then every other window with a positive BM25, by
+/// BM25. Without a hit, the windows with a positive BM25, by BM25.
+pub(super) fn words_order(windows: &[DocWindow], hits: &[ChunkHit], bm25: &[f64]) -> Vec<usize> {
     let share = |w: &DocWindow, h: &ChunkHit| {
         let (s, e) = (h.char_start as usize, h.char_end as usize);
         e.min(w.char_end).saturating_sub(s.max(w.char_start)) as f64 / (e - s).max(1) as f64
     };
-    let candidates: Vec<usize> = match hits.first() {
-        Some(top) => (0..windows.len())
-            .filter(|&i| share(&windows[i], top) > 0.0)
-            .collect(),
-        None => (0..windows.len()).collect(),
-    };
     let key = |i: usize| (bm25[i], hits.first().map_or(0.0, |h| share(&windows[i], h)));
-    let best = candidates
-        .into_iter()
-        .fold(None, |acc: Option<usize>, i| match acc {
-            Some(b) if key(b) >= key(i) => Some(b),
-            _ => Some(i),
-        })?;
-    (bm25[best] > 0.0 || !hits.is_empty()).then_some((best, bm25[best]))
+    let by_key = |a: &usize, b: &usize| {
+        let (ka, kb) = (key(*a), key(*b));
+        kb.0.total_cmp(&ka.0)
+            .then(kb.1.total_cmp(&ka.1))
+            .then(a.cmp(b))
+    };
+    let first = hits.first().and_then(|top| {
+        (0..windows.len())
+            .filter(|&i| share(&windows[i], top) > 0.0)
+            .min_by(by_key)
+    });
+    let mut order: Vec<usize> = first.into_iter().collect();
+    let mut rest: Vec<usize> = (0..windows.len())
+        .filter(|&i| Some(i) != first && bm25[i] > 0.0)
+        .collect();
+    rest.sort_by(by_key);
+    order.extend(rest);
+    order
 }
 
 /// Lowercase words of two or more letters or digits.
@@ -179,7 +198,7 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Okapi BM25 (k1 = 1.2, b = 0.75) of `query` for each window, the windows being the corpus.
-fn window_bm25(windows: &[DocWindow], query: &str) -> Vec<f64> {
+pub(super) fn window_bm25(windows: &[DocWindow], query: &str) -> Vec<f64> {
     let mut terms: Vec<String> = words(query).collect();
     terms.sort();
     terms.dedup();

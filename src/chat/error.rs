@@ -31,6 +31,8 @@ pub enum ChatError {
     Gguf { path: PathBuf, source: GgufError },
     #[error("this model is not supported: {0}")]
     Model(#[from] ModelError),
+    #[error("the embedding model failed: {0}")]
+    Embed(#[from] crate::embed::EmbedError),
     #[error("the model's tokenizer could not be read: {0}")]
     Tokenizer(#[from] TokenizerError),
     #[error("the model's chat template failed: {0}")]

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use crate::documents::{DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS, chunk, extract};
 use crate::store::{Document, Store};
 
+use crate::embed::Embedder;
+
 use super::documents::TurnDocument;
 use super::error::ChatError;
+use super::semantic::{question_cosines, shared_embedder_async};
 
 /// BM25 hits a turn routes by.
 pub const TURN_HITS: usize = 16;
@@ -35,13 +38,39 @@ pub async fn import_document(store: &Store, path: &Path) -> Result<Document, Cha
     Ok(doc)
 }
 
-/// `document_id` as a turn sees it: its text and the BM25 hits of `question` over its chunks.
+/// `document_id` as a turn sees it: its text, the BM25 hits of `question` over its chunks and,
+/// when the process has an embedding model (`shared_embedder`), the question's cosine to each
+/// chunk. An embedding failure is reported on stderr and leaves routing to the words.
 pub async fn turn_document(
     store: &Store,
     document_id: i64,
     question: &str,
 ) -> Result<TurnDocument, ChatError> {
+    let embedder = if question.trim().is_empty() {
+        None
+    } else {
+        shared_embedder_async().await
+    };
+    turn_document_with(store, document_id, question, embedder.as_ref()).await
+}
+
+/// [`turn_document`] with the embedder given (None: words only).
+pub async fn turn_document_with(
+    store: &Store,
+    document_id: i64,
+    question: &str,
+    embedder: Option<&Arc<Embedder>>,
+) -> Result<TurnDocument, ChatError> {
     let doc = store.document(document_id).await?;
+    let chunk_cosines = match embedder {
+        Some(e) => question_cosines(store, e, document_id, question)
+            .await
+            .unwrap_or_else(|err| {
+                eprintln!("hearth: routing document {document_id} by its words only: {err}");
+                Vec::new()
+            }),
+        None => Vec::new(),
+    };
     let hits = store
         .search_chunks(document_id, question, TURN_HITS)
         .await?
@@ -53,6 +82,7 @@ pub async fn turn_document(
         sha256: doc.summary.sha256,
         query: question.to_string(),
         hits,
+        chunk_cosines,
     })
 }
 

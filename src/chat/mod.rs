@@ -15,7 +15,9 @@ mod library;
 mod model_file;
 mod prompt;
 mod residency;
+mod retrieval;
 mod reuse;
+mod semantic;
 mod sequence;
 mod stats;
 mod turn;
@@ -28,16 +30,20 @@ pub use documents::{
 pub use engine::{ChatEngine, EncodeReport, EncodedWindow, EveryWindowOutcome, TurnOutcome};
 pub use error::ChatError;
 pub use history::{TurnPrompt, assemble, extend_exact, history_tokens, reply_segment};
-pub use library::{TURN_HITS, import_document, turn_document, turn_documents};
+pub use library::{TURN_HITS, import_document, turn_document, turn_document_with, turn_documents};
 pub use model_file::{
     effective_context, file_content_hash, memory_plan, model_info, open_model_file,
     parameter_label, plan_file, planned_options, planned_options_typed,
 };
 pub use prompt::{Prompt, build_prompt, reply_reserve, tokenize_rendered};
 pub use residency::{Arrival, Residency};
+pub use retrieval::{ChunkCosine, FoundBy, RRF_K, WindowScore, rank_windows};
 pub use reuse::{
     REASON_CONTEXT_FULL, REASON_EVICTED, REASON_FIRST_TURN, REASON_MODEL_RELOADED, REASON_TEMPLATE,
     common_prefix, recompute_reason,
+};
+pub use semantic::{
+    IndexReport, index_document, question_cosines, shared_embedder, shared_embedder_async,
 };
 pub use sequence::{GpuSequence, SequenceModel};
 pub use stats::ChatStats;

@@ -81,6 +81,9 @@ pub enum StoreError {
         reason: String,
     },
 
+    #[error("invalid embedding for chunk {chunk_id}: {reason}")]
+    InvalidEmbedding { chunk_id: i64, reason: String },
+
     /// `field` is the camelCase name the app uses (`topP`, `contextLength`, ...).
     #[error("invalid setting {field}: {reason}")]
     InvalidSetting { field: &'static str, reason: String },

@@ -13,6 +13,7 @@
 //! queue on the busy timeout instead of failing with a lock upgrade conflict.
 
 mod cache_pins;
+mod chunk_embeddings;
 mod clock;
 mod conversations;
 mod document_chunks;
@@ -34,6 +35,10 @@ use sqlx::sqlite::{
 };
 
 pub use cache_pins::{PINS_KEY, parse_pins};
+pub use chunk_embeddings::{
+    ChunkVector, ChunkVectors, MAX_CHUNK_PIECES, MAX_EMBEDDING_DIM, StoredChunk, chunk_text_hash,
+    vector_bytes,
+};
 pub use conversations::{DEFAULT_TITLE, MAX_TITLE_CHARS, validate_title};
 pub use document_chunks::{MAX_CHUNK_HITS, MAX_QUERY_WORDS};
 pub use document_types::{

@@ -99,6 +99,10 @@ pub struct DocumentRead {
     pub prefix_tokens: u32,
     /// Of those, the tokens this turn computed (0 when the prefix was cached).
     pub encoded_tokens: u32,
+    /// Which ranker chose this window when the document had several: "words" (BM25), "meaning"
+    /// (embedding cosine) or "both"; absent when the whole document was read or nothing ranked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
 }
 
 /// Reused prompt tokens by the cache tier they were found in.

@@ -143,3 +143,17 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
         .map(|t| t.as_u64().expect("token id") as u32)
         .collect()
 }
+
+/// The sentence-embedding model (all-MiniLM-L6-v2) that `scripts/fetch-real-models.sh` unpacks
+/// into the real-model cache, or `None` after printing why (a failure when `CI` is set).
+pub fn embed_model_dir() -> Option<PathBuf> {
+    let dir = real_models_dir().join("all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").is_file() {
+        Some(dir)
+    } else {
+        missing(
+            &format!("embedding model {}", dir.display()),
+            "run scripts/fetch-real-models.sh minilm, or set HEARTH_REAL_MODELS",
+        )
+    }
+}

@@ -161,10 +161,13 @@ pub fn run(args: Args) -> Result<()> {
         );
         for d in &s.documents {
             eprintln!(
-                "[read {}: window {} of {}, chars {}..{}; prefix {} tokens, {} encoded now]",
+                "[read {}: window {} of {}{}, chars {}..{}; prefix {} tokens, {} encoded now]",
                 d.name,
                 d.window,
                 d.windows,
+                d.found_by
+                    .as_deref()
+                    .map_or(String::new(), |f| format!(" (found by {f})")),
                 d.char_start,
                 d.char_end,
                 d.prefix_tokens,

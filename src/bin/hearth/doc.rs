@@ -1,13 +1,15 @@
 //! `hearth doc add|list|rm`: the documents of a data dir (`hearth.db`), as the app keeps them.
 //! `add` reads a text, Markdown or PDF file, saves it and cuts it into search chunks; with
 //! `--model` it also encodes every window of it into the KV cache (`kv.sqlite`), so that
-//! questions about it later prefill only their own tokens.
+//! questions about it later prefill only their own tokens. `add` also embeds the chunks for
+//! retrieval by meaning when an embedding model is found (`--no-embed` skips it); `search`
+//! ranks the windows for a question (`doc_search.rs`).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use hearth::chat::{ChatEngine, import_document, turn_document};
+use hearth::chat::{ChatEngine, import_document, index_document, shared_embedder, turn_document};
 use hearth::store::Store;
 use hearth::store::kv_blocks::{KvBlockStore, KvStoreOptions};
 use serde_json::json;
@@ -33,9 +35,14 @@ enum DocCommand {
         /// Context length the windows are cut for (with --model).
         #[arg(long, default_value_t = 4096)]
         context: u32,
+        /// Do not embed the chunks now (a first question embeds them).
+        #[arg(long)]
+        no_embed: bool,
         #[arg(long)]
         json: bool,
     },
+    /// Rank a document's windows for a question: BM25, cosine and their fusion.
+    Search(super::doc_search::Args),
     /// List the documents.
     List {
         #[arg(long)]
@@ -61,6 +68,7 @@ pub fn run(args: Args) -> Result<()> {
             data_dir,
             model,
             context,
+            no_embed,
             json,
         } => {
             std::fs::create_dir_all(&data_dir)?;
@@ -73,6 +81,26 @@ pub fn run(args: Args) -> Result<()> {
                 "chars": doc.summary.char_count,
                 "chunks": rt.block_on(store.chunk_count(id))?,
             });
+            if !no_embed && let Some(embedder) = shared_embedder() {
+                let bar = indicatif::ProgressBar::new(0).with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "embedding chunks {bar:30} {pos}/{len} ({per_sec}, {eta})",
+                    )?,
+                );
+                let started = Instant::now();
+                let report =
+                    rt.block_on(index_document(&store, &embedder, id, &mut |done, all| {
+                        bar.set_length(all as u64);
+                        bar.set_position(done as u64);
+                    }))?;
+                bar.finish_and_clear();
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
+                out["embedded_chunks"] = json!(report.computed);
+                out["embed_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
+                out["embed_backend"] = json!(embedder.backend().name());
+            }
             if let Some(model) = model {
                 let mut engine = ChatEngine::new();
                 if let Some(reason) = engine.adapter_error() {
@@ -107,6 +135,7 @@ pub fn run(args: Args) -> Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
+        DocCommand::Search(a) => super::doc_search::run(&rt, a)?,
         DocCommand::List { data_dir, json } => {
             let store = rt.block_on(Store::open(data_dir.join("hearth.db")))?;
             let list = rt.block_on(store.list_documents())?;

@@ -85,6 +85,7 @@ pub fn run(q: DocQuestion) -> Result<()> {
             "prefix_tokens": r.prefix_tokens,
             "encoded_tokens": r.encoded_tokens,
             "cached_tokens": s.reused_tokens.min(whole),
+            "found_by": r.found_by,
         })
     });
     if !q.json {

@@ -9,6 +9,9 @@ mod cached_generate;
 mod chat;
 mod doc;
 mod doc_generate;
+mod doc_search;
+mod embed;
+mod embed_bench;
 mod generate;
 mod inspect;
 mod make_test_model;
@@ -49,8 +52,12 @@ enum Command {
     Bench(bench::Args),
     /// The KV cache's disk tier: stats, verify, clear.
     Cache(cache::Args),
-    /// Documents: add (and encode), list, rm.
+    /// Documents: add (and encode), search, list, rm.
     Doc(doc::Args),
+    /// A text's sentence embedding (the model documents are searched by meaning with).
+    Embed(embed::Args),
+    /// Measure indexing a long document by meaning and ranking questions against it.
+    EmbedBench(embed_bench::Args),
     /// Write a deterministic random-weight model (tests, benchmarks, 7B-shaped presets).
     MakeTestModel(make_test_model::Args),
 }
@@ -68,6 +75,8 @@ fn main() {
         Command::Serve(a) => serve::run(a),
         Command::Cache(a) => cache::run(a),
         Command::Doc(a) => doc::run(a),
+        Command::Embed(a) => embed::run(a),
+        Command::EmbedBench(a) => embed_bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -11,12 +11,12 @@ use crate::store::{DocumentRead, Message, Role};
 use crate::tokenizer::ChatMessage;
 
 use super::super::documents::{
-    TurnDocument, WindowPlan, document_block, plan_windows, route, system_with_documents,
-    window_budget,
+    TurnDocument, WindowPlan, document_block, plan_windows, system_with_documents, window_budget,
 };
 use super::super::error::ChatError;
 use super::super::prompt::tokenize_rendered;
 use super::super::residency::NO_CONVERSATION;
+use super::super::retrieval::{FoundBy, WindowScore, rank_windows};
 use super::super::reuse::common_prefix;
 use super::LoadedModel;
 
@@ -82,7 +82,12 @@ fn previous_reads(history: &[Message]) -> Option<Vec<(i64, u32)>> {
     )
 }
 
-fn read(doc: &TurnDocument, plan: &WindowPlan, k: usize) -> DocumentRead {
+fn read(
+    doc: &TurnDocument,
+    plan: &WindowPlan,
+    k: usize,
+    found_by: Option<FoundBy>,
+) -> DocumentRead {
     let w = &plan.windows[k];
     DocumentRead {
         document_id: doc.id,
@@ -93,6 +98,7 @@ fn read(doc: &TurnDocument, plan: &WindowPlan, k: usize) -> DocumentRead {
         char_end: w.char_end as u64,
         prefix_tokens: 0,
         encoded_tokens: 0,
+        found_by: found_by.map(|f| f.as_str().to_string()),
     }
 }
 
@@ -123,16 +129,16 @@ pub(super) fn select(
         let reads = documents
             .iter()
             .zip(&plans)
-            .map(|(d, p)| read(d, p, 0))
+            .map(|(d, p)| read(d, p, 0, None))
             .collect();
         (system_with_documents(system_prompt, &blocks), reads)
     } else {
-        let (di, k) = choose_window(documents, &plans, previous.as_deref());
+        let (di, k, found_by) = choose_window(documents, &plans, previous.as_deref());
         let w = &plans[di].windows[k];
         let block = document_block(&documents[di].name, &w.text);
         (
             system_with_documents(system_prompt, &[block]),
-            vec![read(&documents[di], &plans[di], k)],
+            vec![read(&documents[di], &plans[di], k, found_by)],
         )
     };
     let now: Vec<(i64, u32)> = reads.iter().map(|r| (r.document_id, r.window)).collect();
@@ -145,22 +151,29 @@ pub(super) fn select(
     }))
 }
 
+/// The best window over all documents by the fused ranking (`rank_windows`: words and, with
+/// embeddings, meaning), with the ranker that found it; else the last window read, or the first.
 fn choose_window(
     documents: &[TurnDocument],
     plans: &[Arc<WindowPlan>],
     previous: Option<&[(i64, u32)]>,
-) -> (usize, usize) {
+) -> (usize, usize, Option<FoundBy>) {
     let best = documents
         .iter()
         .zip(plans)
         .enumerate()
-        .filter_map(|(di, (d, p))| route(&p.windows, &d.hits, &d.query).map(|(k, s)| (di, k, s)))
-        .fold(None, |acc: Option<(usize, usize, f64)>, x| match acc {
-            Some(a) if a.2 >= x.2 => Some(a),
+        .filter_map(|(di, (d, p))| {
+            rank_windows(&p.windows, &d.hits, &d.query, &d.chunk_cosines)
+                .into_iter()
+                .next()
+                .map(|w| (di, w))
+        })
+        .fold(None, |acc: Option<(usize, WindowScore)>, x| match acc {
+            Some(a) if a.1.score >= x.1.score => Some(a),
             _ => Some(x),
         });
-    if let Some((di, k, _)) = best {
-        return (di, k);
+    if let Some((di, w)) = best {
+        return (di, w.window, Some(w.found_by()));
     }
     // No hit: stay where the conversation was, if that window still exists.
     if let Some(&[(id, window)]) = previous
@@ -168,9 +181,9 @@ fn choose_window(
         && (window as usize) >= 1
         && (window as usize) <= plans[di].windows.len()
     {
-        return (di, window as usize - 1);
+        return (di, window as usize - 1, None);
     }
-    (0, 0)
+    (0, 0, None)
 }
 
 pub(super) fn plan(

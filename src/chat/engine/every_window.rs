@@ -54,6 +54,7 @@ impl ChatEngine {
                         score: 1.0,
                     }],
                     query: String::new(),
+                    chunk_cosines: Vec::new(),
                     ..document.clone()
                 };
                 let id = EVERY_WINDOW_BASE - k as i64;

@@ -154,6 +154,26 @@ describe('reply lines', () => {
     });
     expect(screen.getByTestId('reply-document').textContent).toBe("Read facts.txt, window 2 of 3 · 412 tokens from the document's cache");
     expect(screen.queryByTestId('reply-restored')).toBeNull();
+    expect(screen.queryByTestId('reply-found-by')).toBeNull();
+  });
+
+  it('says the window was found by meaning, with the reason on hover', () => {
+    render(MessageItem, {
+      role: 'assistant',
+      content: 'The keeper\'s daughter.',
+      stats: {
+        ...base,
+        documents: [
+          { documentId: 7, name: 'tower.txt', window: 4, windows: 6, charStart: 3000, charEnd: 4100, prefixTokens: 412, encodedTokens: 0, foundBy: 'meaning' },
+        ],
+      },
+    });
+    const line = screen.getByTestId('reply-document');
+    expect(line.textContent?.replace(/\s+/g, ' ').trim()).toBe(
+      "Read tower.txt, window 4 of 6, found by meaning · 412 tokens from the document's cache",
+    );
+    const why = screen.getByTestId('reply-found-by');
+    expect(why.getAttribute('title')).toMatch(/closest in meaning/);
   });
 
   it('says plainly when the prefix was restored from disk', () => {

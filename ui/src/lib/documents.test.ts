@@ -62,6 +62,20 @@ describe('reply lines', () => {
     ]);
   });
 
+  it('says why a window was read when the document has several', () => {
+    expect(documentReadLine(read({ window: 2, windows: 3, foundBy: 'meaning' }))).toBe(
+      "Read facts.txt, window 2 of 3, found by meaning · 412 tokens from the document's cache",
+    );
+    expect(documentReadLine(read({ window: 1, windows: 3, foundBy: 'words' }))).toBe(
+      "Read facts.txt, window 1 of 3, found by its words · 412 tokens from the document's cache",
+    );
+    expect(documentReadLine(read({ window: 3, windows: 3, foundBy: 'both' }))).toContain('window 3 of 3, found by words and meaning ·');
+    // One window (the whole document), no ranker, or an unknown value: nothing to explain.
+    expect(documentReadLine(read({ foundBy: 'meaning' }))).toBe("Read facts.txt · 412 tokens from the document's cache");
+    expect(documentReadLine(read({ window: 2, windows: 3 }))).not.toContain('found');
+    expect(documentReadLine(read({ window: 2, windows: 3, foundBy: 'vibes' as never }))).not.toContain('found');
+  });
+
   it('has one line per document read, none without documents', () => {
     expect(documentReadLines(stats({ documents: [read(), read({ name: 'b.md' })] }))).toHaveLength(2);
     expect(documentReadLines(stats())).toEqual([]);

@@ -1,7 +1,7 @@
 // Text for documents in the chat: the chip in the conversation header, the Documents list and the
 // lines under a reply that read a document or restored its prefix from disk. Pure, so tests pin it.
 import { formatBytes, formatCount } from './format';
-import type { DocumentCacheState, DocumentInfo, DocumentRead, ReplyStats } from './types';
+import type { DocumentCacheState, DocumentInfo, DocumentRead, FoundBy, ReplyStats } from './types';
 
 const CACHE_LABELS: Record<DocumentCacheState, string> = {
   gpu: 'cached on the GPU',
@@ -32,12 +32,27 @@ export function usedInText(doc: DocumentInfo, titles: ReadonlyMap<number, string
   return `Used in ${names.join(', ')}`;
 }
 
-/**
- * The line under a reply for one document it read:
- * "Read notes.txt, window 2 of 3 · 412 tokens from the document's cache" (or "… · 412 tokens
- * read and cached now" when the turn computed them).
- */
-export function documentReadLine(read: DocumentRead, reusedTokens?: number): string {
+/** Why a window was read, for the reply line and its tooltip. */
+export const FOUND_BY: Record<FoundBy, { label: string; explain: string }> = {
+  words: { label: 'found by its words', explain: "The question's words matched this part of the document best (BM25)." },
+  meaning: {
+    label: 'found by meaning',
+    explain: 'This part of the document is closest in meaning to the question (sentence embeddings), even where the words differ.',
+  },
+  both: { label: 'found by words and meaning', explain: "Both the question's words (BM25) and its meaning (sentence embeddings) pointed here." },
+};
+
+/** The pieces of a reply's line about one document: what was read, why, and what it cost. */
+export interface DocumentReadParts {
+  /** "Read notes.txt, window 2 of 3" */
+  head: string;
+  /** Why that window (only when the document has several and a ranker chose it). */
+  foundBy: { label: string; explain: string } | null;
+  /** "412 tokens from the document's cache" */
+  tokens: string;
+}
+
+export function documentReadParts(read: DocumentRead, reusedTokens?: number): DocumentReadParts {
   const where = read.windows > 1 ? `, window ${formatCount(read.window)} of ${formatCount(read.windows)}` : '';
   // The prefix's tokens this turn did not compute, and never more than the turn reused at all
   // (the cache holds whole blocks: a prefix's last partial block is computed with the question).
@@ -48,12 +63,28 @@ export function documentReadLine(read: DocumentRead, reusedTokens?: number): str
   else if (cached > 0) tokens = `${plural(cached, 'token', 'tokens')} from the document's cache, ${formatCount(read.encodedTokens)} computed now`;
   else if (read.encodedTokens > 0) tokens = `${plural(read.encodedTokens, 'token', 'tokens')} read and cached now`;
   else tokens = `${plural(read.prefixTokens, 'token', 'tokens')} read, none of them from its cache`;
-  return `Read ${read.name}${where} · ${tokens}`;
+  const foundBy = read.windows > 1 && read.foundBy && FOUND_BY[read.foundBy] ? FOUND_BY[read.foundBy] : null;
+  return { head: `Read ${read.name}${where}`, foundBy, tokens };
+}
+
+/**
+ * The line under a reply for one document it read:
+ * "Read notes.txt, window 2 of 3, found by meaning · 412 tokens from the document's cache" (or
+ * "… · 412 tokens read and cached now" when the turn computed them).
+ */
+export function documentReadLine(read: DocumentRead, reusedTokens?: number): string {
+  const p = documentReadParts(read, reusedTokens);
+  return `${p.head}${p.foundBy ? `, ${p.foundBy.label}` : ''} · ${p.tokens}`;
 }
 
 /** One line per document the reply read. */
 export function documentReadLines(stats: ReplyStats | null | undefined): string[] {
   return (stats?.documents ?? []).map((r) => documentReadLine(r, stats?.reusedTokens));
+}
+
+/** The parts of each line, for `DocumentReadLine.svelte`. */
+export function documentReadPartsOf(stats: ReplyStats | null | undefined): DocumentReadParts[] {
+  return (stats?.documents ?? []).map((r) => documentReadParts(r, stats?.reusedTokens));
 }
 
 /** "1,024 tokens restored from disk" when some reused tokens came from the disk tier, else null. */

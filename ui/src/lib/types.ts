@@ -42,7 +42,14 @@ export interface DocumentRead {
   prefixTokens: number;
   /** Of those, the tokens this turn computed (0 when the document's prefix was cached). */
   encodedTokens: number;
+  /**
+   * Which ranker chose the window when the document has several: the question's words (BM25),
+   * its meaning (embeddings), or both. Absent when the whole document was read.
+   */
+  foundBy?: FoundBy;
 }
+
+export type FoundBy = 'words' | 'meaning' | 'both';
 
 export interface Message {
   id: number;
