@@ -1,5 +1,5 @@
 //! `hearth embed`: a text's sentence embedding (the document retrieval model), and
-//! `hearth embed-bench`: how fast a long document is indexed and questions are ranked.
+//! `hearth bench embed`: how fast a long document is indexed and questions are ranked.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,7 +11,6 @@ mod doc;
 mod doc_generate;
 mod doc_search;
 mod embed;
-mod embed_bench;
 mod generate;
 mod inspect;
 mod make_test_model;
@@ -56,8 +55,6 @@ enum Command {
     Doc(doc::Args),
     /// A text's sentence embedding (the model documents are searched by meaning with).
     Embed(embed::Args),
-    /// Measure indexing a long document by meaning and ranking questions against it.
-    EmbedBench(embed_bench::Args),
     /// Write a deterministic random-weight model (tests, benchmarks, 7B-shaped presets).
     MakeTestModel(make_test_model::Args),
 }
@@ -76,7 +73,6 @@ fn main() {
         Command::Cache(a) => cache::run(a),
         Command::Doc(a) => doc::run(a),
         Command::Embed(a) => embed::run(a),
-        Command::EmbedBench(a) => embed_bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

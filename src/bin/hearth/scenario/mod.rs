@@ -1,10 +1,12 @@
 //! `hearth bench conversation|shared-prefix|document`: the cache scenarios of DESIGN.md, measured;
-//! `hearth bench serve`: the server engine's decode throughput at several concurrent streams.
+//! `hearth bench serve`: the server engine's decode throughput at several concurrent streams;
+//! `hearth bench embed`: indexing a long document by meaning and ranking questions.
 //! Each prints a table, writes JSON with `--json`, and an SVG plot with `--plot FILE`. Without
 //! `--model` they run on a small generated model (so they run anywhere).
 
 mod conversation;
 mod document;
+mod embed;
 mod model;
 mod plot;
 mod serve;
@@ -27,6 +29,9 @@ pub enum Scenario {
     /// The server's engine (scheduler, batched decode) with 1, 2, 4, 8 concurrent streams:
     /// aggregate and per-stream decode tok/s and TTFT, in process (no HTTP).
     Serve(serve::Args),
+    /// Indexing a long document by meaning (chunks embedded per second, total time) and the
+    /// retrieval time each question adds.
+    Embed(embed::Args),
 }
 
 impl Scenario {
@@ -36,6 +41,7 @@ impl Scenario {
             Scenario::SharedPrefix(a) => shared_prefix::run(a),
             Scenario::Document(a) => document::run(a),
             Scenario::Serve(a) => serve::run(a),
+            Scenario::Embed(a) => embed::run(a),
         }
     }
 }

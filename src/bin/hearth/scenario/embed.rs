@@ -1,4 +1,4 @@
-//! `hearth embed-bench`: indexing a long document for retrieval by meaning (chunking, embedding
+//! `hearth bench embed`: indexing a long document for retrieval by meaning (chunking, embedding
 //! every chunk, saving the vectors) and ranking questions against it (embedding the question,
 //! reading the vectors, cosine over all chunks). Not a test: figures for docs and reports.
 
@@ -10,8 +10,8 @@ use hearth::chat::{import_document, index_document, question_cosines};
 use hearth::store::Store;
 use serde_json::json;
 
-use super::embed::{EmbedDevice, open_embedder};
-use super::util::print_json;
+use crate::embed::{EmbedDevice, open_embedder};
+use crate::util::print_json;
 
 #[derive(clap::Args)]
 pub struct Args {
