@@ -195,10 +195,7 @@ pub fn prepare_matvec_qkv(
     Ok(Dispatch {
         pipeline,
         bind_group,
-        workgroups: max_workgroups_grid(
-            rows.div_ceil(FUSED_WG / tpr * per_inv),
-            ctx.grid_limit(),
-        ),
+        workgroups: max_workgroups_grid(rows.div_ceil(FUSED_WG / tpr * per_inv), ctx.grid_limit()),
     })
 }
 

@@ -25,8 +25,8 @@ pub use simple::{
     prepare_rope, prepare_swiglu,
 };
 pub use weighted::{
-    Columns, MATVEC_MAX_COLS, MATVEC_SHORT_STEP, prepare_embed, prepare_matmul, prepare_matvec, prepare_matvec_add,
-    prepare_matvec_cols, prepare_matvec_cols_add,
+    Columns, MATVEC_MAX_COLS, MATVEC_SHORT_STEP, prepare_embed, prepare_matmul, prepare_matvec,
+    prepare_matvec_add, prepare_matvec_cols, prepare_matvec_cols_add,
 };
 
 use crate::quant::GgmlType;
