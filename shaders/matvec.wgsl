@@ -18,8 +18,7 @@
 // ADD: accumulate, Y[..] += the product (a residual add folded into the projection).
 // Overrides: WG (workgroup size, power of 2, ≤ 256; default 64), TPR (threads per row,
 // power of 2, ≤ WG; default WG).
-// ROWS (1–8, rows per invocation); GROUP32 (MULTI, block formats: whole 32-element groups,
-// group32.wgsl).
+// ROWS (1–8, rows per invocation).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (ROWS·WG/TPR)); the
 // group index is wid.x + wid.y * grid_x (rows may exceed the 65,535 workgroups one dimension
 // allows, e.g. a 152k-token vocabulary).
@@ -58,10 +57,6 @@ struct Params {
 //#if DOT32
 //#include xgroup
 //#include dot32
-//#endif
-//#if GROUP32
-//#include xgroup
-//#include group32
 //#endif
 
 @compute @workgroup_size(WG)

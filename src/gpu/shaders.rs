@@ -3,7 +3,7 @@
 //!
 //! Directives, each alone on a line (they are WGSL comments, so editors still highlight):
 //! - `//#include NAME` inserts the include file NAME (bytes, dequant, reduce, dot32, paged_kv,
-//!   row_sum, row_dot, rope_math, xgroup, group32), once per shader; includes may use `#if` too.
+//!   row_sum, row_dot, rope_math, xgroup), once per shader; includes may use `#if` too.
 //! - `//#if NAME` / `//#else` / `//#endif` keep or drop lines by whether NAME is defined;
 //!   they nest.
 //! - `//#slot NAME N` inserts include NAME again for weight slot N (0–2) of a fused kernel:
@@ -84,7 +84,6 @@ fn include_source(name: &str) -> Option<&'static str> {
         "row_sum" => Some(include_str!("../../shaders/row_sum.wgsl")),
         "row_dot" => Some(include_str!("../../shaders/row_dot.wgsl")),
         "xgroup" => Some(include_str!("../../shaders/xgroup.wgsl")),
-        "group32" => Some(include_str!("../../shaders/group32.wgsl")),
         "rope_math" => Some(include_str!("../../shaders/rope_math.wgsl")),
         _ => None,
     }
@@ -234,7 +233,7 @@ mod tests {
     fn slots_rename_functions_and_the_weight_binding() {
         let src = "//#slot row_dot 0\n//#slot row_dot 1\n";
         let out = preprocess(src, &["S0_TYPE_Q8_0", "S0_DOT32", "S1_TYPE_F16"]).unwrap();
-        assert!(out.contains("fn row_dot_0(") && out.contains("fn row_dot_1("));
+        assert!(out.contains("fn row_dots_0(") && out.contains("fn row_dots_1("));
         assert!(out.contains("fn dot32_0(") && !out.contains("fn dot32_1("));
         assert!(out.contains("W0[") && out.contains("W1[") && !out.contains(" W["));
         assert_eq!(out.matches("fn ld32_0(").count(), 1);
