@@ -90,7 +90,7 @@ fn matvec_over_several_tokens_matches_dot_row_for_every_type() {
         for (k, rows) in shapes(ty) {
             let data = random_weights(&mut r, ty, k, rows);
             let row_bytes = data.len() as u64 / rows as u64;
-            for m in [2usize, 3, 8] {
+            for m in [2usize, 3, 8, ops::MATVEC_MAX_COLS] {
                 let (t_off, y_stride) = (1, rows + 5);
                 let xs: Vec<Vec<f32>> = (0..m).map(|_| random_f32(&mut r, k, 1.0)).collect();
                 let mut xbuf = vec![0.0f32; k * t_off];
@@ -143,16 +143,16 @@ fn matvec_over_several_tokens_matches_dot_row_for_every_type() {
     }
     let w = GpuWeight::upload(ctx, "w", GgmlType::F32, 4, 1, &[0; 16]).unwrap();
     let buf = ctx.zeroed("b", 64).unwrap();
-    let nine = ops::Columns {
-        m: 9,
+    let too_many = ops::Columns {
+        m: ops::MATVEC_MAX_COLS + 1,
         x_offset: 0,
         x_stride: 4,
         y_offset: 0,
         y_stride: 1,
     };
     assert!(
-        ops::prepare_matvec_cols(ctx, &w, &buf.buffer, &buf.buffer, &nine, 64).is_err(),
-        "at most 8 tokens"
+        ops::prepare_matvec_cols(ctx, &w, &buf.buffer, &buf.buffer, &too_many, 64).is_err(),
+        "at most MATVEC_MAX_COLS tokens"
     );
 }
 
