@@ -157,11 +157,3 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 //#endif
 }
-
-// Sum of v over the row's TPR invocations (from uniform control flow).
-fn reduce_row(v: f32, ids: RedIds, lane: u32) -> f32 {
-    if (TPR == WG) {
-        return wg_sum(v, ids);
-    }
-    return row_sum(v, ids.lid, lane);
-}

@@ -81,14 +81,6 @@ var<workgroup> X: array<vec4<f32>, XCAP>;
 //#slot row_dot 2
 //#endif
 
-// Sum of v over the row's TPR invocations.
-fn reduce_row(v: f32, ids: RedIds, lane: u32) -> f32 {
-    if (TPR == WG) {
-        return wg_sum(v, ids);
-    }
-    return row_sum(v, ids.lid, lane);
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ids: RedIds) {
     let rows_per_wg = (WG / TPR) * ROWS;

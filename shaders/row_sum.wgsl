@@ -6,8 +6,10 @@
 // of the largest): slots run along subgroups (subgroup id × size + lane), so a row's lanes are
 // TPR consecutive lanes of one subgroup, and the sum is a subgroupShuffleXor butterfly — no
 // barrier, no workgroup memory. Otherwise slot = local index and a segmented shared-memory
-// tree over reduce.wgsl's `red_sum` (log2(TPR) + 2 barriers). The including shader declares
-// `override TPR: u32` and includes reduce.wgsl first (with SUBGROUP for SUBGROUP_ROWS).
+// tree over reduce.wgsl's `red_sum` (log2(TPR) + 2 barriers). `reduce_row(v, ids, lane)`: the
+// row's sum whatever TPR is (the whole workgroup's through `wg_sum` when TPR = WG). The including
+// shader declares `override TPR: u32` and `WG`, and includes reduce.wgsl first (with SUBGROUP
+// for SUBGROUP_ROWS).
 
 fn row_slot(ids: RedIds) -> u32 {
 //#if SUBGROUP_ROWS
@@ -40,3 +42,10 @@ fn row_sum(v: f32, lid: u32, lane: u32) -> f32 {
     return t;
 }
 //#endif
+
+fn reduce_row(v: f32, ids: RedIds, lane: u32) -> f32 {
+    if (TPR == WG) {
+        return wg_sum(v, ids);
+    }
+    return row_sum(v, ids.lid, lane);
+}
