@@ -93,6 +93,19 @@ fn row_base(t: u32, kvh: u32) -> u32 {
     return kv_row_base(t, kvh, P.n_kv_head, P.head_dim, P.block_size);
 }
 
+// The split's softmax over the workgroup's scores (one per invocation; `live` false past the
+// query's length): returns (max m, sum l of e^(s - m)) and leaves each weight in p_s[lid].
+// Called from uniform control flow (it has barriers).
+fn split_softmax(s: f32, live: bool, lid: u32, ids: RedIds) -> vec2<f32> {
+    let m = wg_max(s, ids);
+    var p = 0.0;
+    if (live) {
+        p = exp(s - m);
+    }
+    p_s[lid] = p;
+    return vec2<f32>(m, wg_sum(p, ids));
+}
+
 @compute @workgroup_size(64)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, ids: RedIds) {
     let lid = ids.lid;
@@ -140,13 +153,9 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, ids: RedIds) {
         }
         s = acc;
     }
-    let m = wg_max(s, ids);
-    var p = 0.0;
-    if (t < len) {
-        p = exp(s - m);
-    }
-    p_s[lid] = p;
-    let l = wg_sum(p, ids);
+    let ml = split_softmax(s, t < len, lid, ids);
+    let m = ml.x;
+    let l = ml.y;
     let n = min(SPLIT, len - t0);
     let cols = hd / EPV;
     let subsets = WG / cols;
@@ -199,13 +208,9 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, ids: RedIds) {
         }
         s = acc;
     }
-    let m = wg_max(s, ids);
-    var p = 0.0;
-    if (t < len) {
-        p = exp(s - m);
-    }
-    p_s[lid] = p;
-    let l = wg_sum(p, ids);
+    let ml = split_softmax(s, t < len, lid, ids);
+    let m = ml.x;
+    let l = ml.y;
     let n = min(SPLIT, len - t0);
     for (var d = lid; d < hd; d += WG) {
         var acc = 0.0;
