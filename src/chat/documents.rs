@@ -233,10 +233,11 @@ pub(super) fn window_bm25(windows: &[DocWindow], query: &str) -> Vec<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn window(start: usize, end: usize, text: &str) -> DocWindow {
+    /// A window of `text` at chars start..end (shared with the retrieval tests).
+    pub(in crate::chat) fn window(start: usize, end: usize, text: &str) -> DocWindow {
         DocWindow {
             char_start: start,
             char_end: end,

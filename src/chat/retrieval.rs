@@ -144,16 +144,8 @@ pub fn rank_windows(
 
 #[cfg(test)]
 mod tests {
+    use super::super::documents::tests::window;
     use super::*;
-
-    fn window(start: usize, end: usize, text: &str) -> DocWindow {
-        DocWindow {
-            char_start: start,
-            char_end: end,
-            text: text.into(),
-            tokens: 0,
-        }
-    }
 
     fn cos(start: u64, end: u64, cosine: f32) -> ChunkCosine {
         ChunkCosine {
