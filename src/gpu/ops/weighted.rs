@@ -51,7 +51,7 @@ pub fn row_width(subgroup_max: u32) -> u32 {
 
 /// Rows each matvec invocation takes (matvec.wgsl's and matvec_fused.wgsl's ROWS): 4 on CPU
 /// adapters, where loads bound a matvec and each activation load then serves four rows
-/// (lavapipe, SmolLM2-135M decode: see ARCHITECTURE.md, "Speed"); 1 on GPUs, where four times
+/// (lavapipe: ARCHITECTURE.md, "GPU engine", register tiling); 1 on GPUs, where four times
 /// fewer workgroups would leave small layers' rows too few to fill the device (unmeasured on
 /// a real GPU; one row per invocation is the layout measured there before).
 pub fn rows_per_invocation(ctx: &GpuContext) -> u32 {
