@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Hearth needs on a fresh Debian 12 machine: system
-# packages through apt (only those missing), and checks for a Rust toolchain (1.88+).
+# packages through apt (only those missing), and checks for a Rust toolchain (1.95+: burn needs it).
 set -euo pipefail
 
 packages=(build-essential pkg-config python3 ca-certificates mesa-vulkan-drivers)
