@@ -37,6 +37,12 @@ fn bytes4(w: u32) -> vec4<u32> {
     return vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u);
 }
 
+// Bits shift .. shift+3 of each byte of a word (a nibble of each), lowest byte first: one
+// shift and one mask per element.
+fn nibbles4(w: u32, shift: u32) -> vec4<u32> {
+    return (vec4<u32>(w) >> vec4<u32>(shift, shift + 8u, shift + 16u, shift + 24u)) & vec4<u32>(15u);
+}
+
 // The four bytes of a word as signed int8 values, lowest first.
 fn i8x4(w: u32) -> vec4<f32> {
     let b = vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w));

@@ -46,7 +46,7 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let base = rb + (k4 >> 3u) * 18u;
     let e = (k4 & 7u) * 4u;
     let shift = select(0u, 4u, e >= 16u);
-    let q = (bytes4(ld32(base + 2u + (e & 15u))) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let q = nibbles4(ld32(base + 2u + (e & 15u)), shift);
     return f16_at(base) * (vec4<f32>(q) - 8.0);
 }
 //#endif
@@ -58,7 +58,7 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let base = (rb >> 2u) + (k4 >> 3u) * 5u;
     let e = (k4 & 7u) * 4u;
     let shift = select(0u, 4u, e >= 16u);
-    let q = (bytes4(W[base + 1u + ((e & 15u) >> 2u)]) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let q = nibbles4(W[base + 1u + ((e & 15u) >> 2u)], shift);
     let dm = unpack2x16float(W[base]);
     return dm.x * vec4<f32>(q) + dm.y;
 }
@@ -69,7 +69,7 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let base = rb + (k4 >> 3u) * 22u;
     let e = (k4 & 7u) * 4u;
     let shift = select(0u, 4u, e >= 16u);
-    let lo = (bytes4(ld32(base + 6u + (e & 15u))) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let lo = nibbles4(ld32(base + 6u + (e & 15u)), shift);
     let hb = (vec4<u32>(ld32(base + 2u) >> e) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
     return f16_at(base) * (vec4<f32>(lo | (hb << vec4<u32>(4u))) - 16.0);
 }
@@ -93,7 +93,7 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let hi = (e >> 5u) & 1u;
     let l = e & 31u;
     let j = 2u * c + hi;
-    let lo = (bytes4(ld32(base + 48u + 32u * c + l)) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
+    let lo = nibbles4(ld32(base + 48u + 32u * c + l), hi * 4u);
     let hb = (bytes4(ld32(base + 16u + l)) >> vec4<u32>(j)) & vec4<u32>(1u);
     let sm = scale_min_k4(base + 4u, j);
     return f16_at(base) * sm.x * vec4<f32>(lo | (hb << vec4<u32>(4u))) - f16_at(base + 2u) * sm.y;
@@ -107,7 +107,7 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let c = e >> 6u;
     let hi = (e >> 5u) & 1u;
     let l = e & 31u;
-    let q = (bytes4(ld32(base + 16u + 32u * c + l)) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
+    let q = nibbles4(ld32(base + 16u + 32u * c + l), hi * 4u);
     let sm = scale_min_k4(base + 4u, 2u * c + hi);
     return f16_at(base) * sm.x * vec4<f32>(q) - f16_at(base + 2u) * sm.y;
 }
@@ -120,7 +120,7 @@ fn dequant4(rb: u32, k4: u32) -> vec4<f32> {
     let n = e >> 7u;
     let g = (e >> 5u) & 3u;
     let l = e & 31u;
-    let ql = (bytes4(ld32(base + 64u * n + l + (g & 1u) * 32u)) >> vec4<u32>((g >> 1u) * 4u)) & vec4<u32>(15u);
+    let ql = nibbles4(ld32(base + 64u * n + l + (g & 1u) * 32u), (g >> 1u) * 4u);
     let qh = (bytes4(ld32(base + 128u + 32u * n + l)) >> vec4<u32>(2u * g)) & vec4<u32>(3u);
     let q = vec4<f32>(ql | (qh << vec4<u32>(4u))) - 32.0;
     let sc = i8_at(base + 192u + 8u * n + (l >> 4u) + 2u * g);

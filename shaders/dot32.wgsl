@@ -14,12 +14,10 @@
 // Sum of q[i] * XG[xo + i] over four vec4 groups of nibbles taken from four words (byte b of
 // word i holds element 4*i + b), after shifting each byte right by `shift`.
 fn nib_dot16(w0: u32, w1: u32, w2: u32, w3: u32, shift: u32, xo: u32) -> f32 {
-    let m = vec4<u32>(15u);
-    let s = vec4<u32>(shift);
-    return dot(vec4<f32>((bytes4(w0) >> s) & m), XG[xo])
-         + dot(vec4<f32>((bytes4(w1) >> s) & m), XG[xo + 1u])
-         + dot(vec4<f32>((bytes4(w2) >> s) & m), XG[xo + 2u])
-         + dot(vec4<f32>((bytes4(w3) >> s) & m), XG[xo + 3u]);
+    return dot(vec4<f32>(nibbles4(w0, shift)), XG[xo])
+         + dot(vec4<f32>(nibbles4(w1, shift)), XG[xo + 1u])
+         + dot(vec4<f32>(nibbles4(w2, shift)), XG[xo + 2u])
+         + dot(vec4<f32>(nibbles4(w3, shift)), XG[xo + 3u]);
 }
 
 // Sum of the group's 32 activations.
@@ -63,15 +61,15 @@ fn dot32(rb: u32, g: u32) -> f32 {
 //#if TYPE_Q4_1
 fn dot32(rb: u32, g: u32) -> f32 {
     // Word aligned: blocks are 20 B and every row (and chunk) starts at a block.
-    let base = rb + g * 20u;
-    let q = (base + 4u) >> 2u;
-    let w0 = W[q];
-    let w1 = W[q + 1u];
-    let w2 = W[q + 2u];
-    let w3 = W[q + 3u];
-    // Nibbles as Q4_0; x = d * q + m.
+    let b = (rb >> 2u) + g * 5u;
+    let w0 = W[b + 1u];
+    let w1 = W[b + 2u];
+    let w2 = W[b + 3u];
+    let w3 = W[b + 4u];
+    // Nibbles as Q4_0; x = d * q + m, d and m one word (one load, not two).
     let s = nib_dot16(w0, w1, w2, w3, 0u, 0u) + nib_dot16(w0, w1, w2, w3, 4u, 4u);
-    return f16_at(base) * s + f16_at(base + 2u) * xsum32();
+    let dm = unpack2x16float(W[b]);
+    return dm.x * s + dm.y * xsum32();
 }
 //#endif
 
@@ -79,7 +77,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
 // Four elements of a Q5_0 block: low bits from the bytes of w (shifted right by `shift`), the
 // fifth bits from hbits (bit i for element i), against x.
 fn q5_dot4(w: u32, shift: u32, hbits: u32, x: vec4<f32>) -> f32 {
-    let lo = (bytes4(w) >> vec4<u32>(shift)) & vec4<u32>(15u);
+    let lo = nibbles4(w, shift);
     let hb = (vec4<u32>(hbits) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
     return dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), x);
 }
@@ -125,7 +123,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
     let qh = (base + 16u) >> 2u;
     var s = 0.0;
     for (var i = 0u; i < 8u; i++) {
-        let lo = (bytes4(W[qs + i]) >> vec4<u32>(hi * 4u)) & vec4<u32>(15u);
+        let lo = nibbles4(W[qs + i], hi * 4u);
         let hb = (bytes4(W[qh + i]) >> vec4<u32>(j)) & vec4<u32>(1u);
         s += dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), XG[i]);
     }
@@ -144,7 +142,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
     let sc = base + 192u + 8u * n + 2u * gs;
     var half_sums = vec2<f32>(0.0);
     for (var i = 0u; i < 8u; i++) {
-        let lo = (bytes4(ld32(ql + 4u * i)) >> vec4<u32>((gs >> 1u) * 4u)) & vec4<u32>(15u);
+        let lo = nibbles4(ld32(ql + 4u * i), (gs >> 1u) * 4u);
         let hb = (bytes4(ld32(qh + 4u * i)) >> vec4<u32>(2u * gs)) & vec4<u32>(3u);
         let v = dot(vec4<f32>(lo | (hb << vec4<u32>(4u))) - 32.0, XG[i]);
         // Elements 0..15 use the first scale, 16..31 the second.

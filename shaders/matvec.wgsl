@@ -66,6 +66,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (first >= P.rows) {
         return;
     }
+//#if XBCAST
+    XB_LANE = ids.sg_lane;
+//#endif
     let slot = row_slot(ids);
     let lane = slot % TPR;
     let row0 = first + (slot / TPR) * ROWS;
@@ -131,7 +134,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if DOT32
     let n32 = P.k / 32u;
     for (var g = lane; g < n32; g += TPR) {
+//#if XBCAST
+        load_xg_bcast(P.x_offset + g * 8u);
+//#else
         load_xg(P.x_offset + g * 8u);
+//#endif
         for (var r = 0u; r < ROWS; r++) {
             acc[r] += dot32(rbs[r], g);
         }

@@ -26,14 +26,14 @@
 //   9  P    uniform        Params
 // Defines: QKV or GLU; NORM; BIAS (QKV only); SUBGROUP (whole-workgroup reductions) and
 // SUBGROUP_ROWS (row sums by subgroup shuffles, see row_sum.wgsl).
-// Overrides: WG (power of 2, ≤ 256), TPR (power of 2, ≤ WG), ROWS (1–4, dividing each slot's
+// Overrides: WG (power of 2, ≤ 256), TPR (power of 2, ≤ WG), ROWS (1–8, dividing each slot's
 // row count).
 // Dispatch: (grid_x, ceil(groups / grid_x), 1) for groups = ceil(rows / (ROWS·WG/TPR)).
 // Loops per invocation: NORM 2·k/(4·WG) + the row dots (row_dot.wgsl) — a few hundred at 7B.
 
 override WG: u32 = 64u;
 override TPR: u32 = WG;
-// Rows per invocation (1–4; each activation group loaded once for all of them).
+// Rows per invocation (1–8; each activation group loaded once for all of them).
 override ROWS: u32 = 1u;
 
 // vec4s of normed input a workgroup holds (16 KiB: k ≤ 4096).
@@ -106,14 +106,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     workgroupBarrier();
 //#endif
+//#if XBCAST
+    XB_LANE = ids.sg_lane;
+//#endif
     let slot = row_slot(ids);
     let lane = slot % TPR;
     let row0 = first + (slot / TPR) * ROWS;
     // Which weight the invocation's rows belong to, and their bytes there. The host picks
     // ROWS dividing every slot's row count, so the ROWS rows never straddle two weights; rows
     // past the end compute a copy of the last row and are never stored.
-    var rbs: array<u32, 4>;
-    var acc = vec4<f32>(0.0);
+    var rbs: array<u32, 8>;
+    var acc: array<f32, 8>;
 //#if QKV
     if (row0 < P.rows0) {
         for (var r = 0u; r < ROWS; r++) {

@@ -5,7 +5,7 @@
 // loaded once for all the rows, xgroup.wgsl) or vec4s k4 = lane, lane+TPR, ... (the others).
 // The slot's TYPE_* (and DOT32) come from the `SN_` defines; `W` and the function names get
 // the slot's suffix. The including shader declares `X` (vec4s, from element 0), `P.k`, `TPR`,
-// `ROWS` (1–4) and includes xgroup.wgsl once.
+// `ROWS` (1–8) and includes xgroup.wgsl once.
 // Loop trips per invocation: k / (32·TPR) or k / (4·TPR) (e.g. 128 at k = 4096, TPR = 8).
 
 //#include bytes
@@ -14,12 +14,16 @@
 //#include dot32
 //#endif
 
-fn row_dots(rbs: array<u32, 4>, lane: u32) -> vec4<f32> {
-    var acc = vec4<f32>(0.0);
+fn row_dots(rbs: array<u32, 8>, lane: u32) -> array<f32, 8> {
+    var acc: array<f32, 8>;
 //#if DOT32
     let n32 = P.k / 32u;
     for (var g = lane; g < n32; g += TPR) {
+//#if XBCAST
+        load_xg_bcast(g * 8u);
+//#else
         load_xg(g * 8u);
+//#endif
         for (var r = 0u; r < ROWS; r++) {
             acc[r] += dot32(rbs[r], g);
         }

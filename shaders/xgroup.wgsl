@@ -15,3 +15,23 @@ fn load_xg(xo: u32) {
         XG[i] = X[xo + i];
     }
 }
+
+//#if XBCAST
+// The group's activations shared by a subgroup that works on one group at a time (every lane
+// the same `xo`, subgroups of at least 8): lane i loads vec4 i and the others take it by
+// broadcast — one load per lane instead of eight (llvmpipe loads storage lane by lane).
+// The including shader sets XB_LANE = its subgroup_invocation_id first.
+var<private> XB_LANE: u32;
+
+fn load_xg_bcast(xo: u32) {
+    let mine = X[xo + (XB_LANE & 7u)];
+    XG[0] = subgroupBroadcast(mine, 0u);
+    XG[1] = subgroupBroadcast(mine, 1u);
+    XG[2] = subgroupBroadcast(mine, 2u);
+    XG[3] = subgroupBroadcast(mine, 3u);
+    XG[4] = subgroupBroadcast(mine, 4u);
+    XG[5] = subgroupBroadcast(mine, 5u);
+    XG[6] = subgroupBroadcast(mine, 6u);
+    XG[7] = subgroupBroadcast(mine, 7u);
+}
+//#endif

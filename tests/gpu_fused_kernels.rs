@@ -57,12 +57,13 @@ fn fused_input(r: &mut ChaCha8Rng, k: usize, norm: bool) -> (Vec<f32>, Vec<f32>,
 }
 
 /// (k, rows of q, rows of k/v) per type: odd row counts, k not a power of two where the block
-/// size allows.
+/// size allows; and q/k rows multiples of 64, the shapes where CPU adapters' broadcast
+/// activations (8 rows × 8 lanes per subgroup, which must not straddle two weights) apply.
 fn fused_shapes(ty: GgmlType) -> Vec<(usize, usize, usize)> {
     match ty.block_elems() {
         1 => vec![(4, 3, 1), (100, 17, 5), (1028, 9, 3)],
-        32 => vec![(32, 1, 1), (96, 7, 3), (1056, 13, 5)],
-        _ => vec![(256, 33, 9), (768, 19, 7)],
+        32 => vec![(32, 1, 1), (96, 7, 3), (1056, 13, 5), (96, 128, 64)],
+        _ => vec![(256, 33, 9), (768, 19, 7), (256, 128, 64)],
     }
 }
 

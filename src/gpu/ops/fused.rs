@@ -14,7 +14,8 @@ use super::super::{
 use super::attention::KvLayout;
 use super::simple::{RopeParams, RopeStyle};
 use super::weighted::{
-    has_dot32, row_width, rows_per_invocation, threads_per_row, threads_per_row_dot32,
+    XBCAST_ROWS, has_dot32, row_width, rows_per_invocation, threads_per_row, threads_per_row_dot32,
+    xbcast_subgroup,
 };
 use super::{reducing_key, shape_err, subgroup_rows, type_define, u32_of};
 
@@ -79,26 +80,57 @@ fn slot_define(slot: usize, define: &str) -> &'static str {
         .or_insert_with(|| Box::leak(name.into_boxed_str()))
 }
 
-fn fused_key(
+/// A fused launch's pipeline (with its TPR and ROWS constants) and the rows one workgroup takes.
+struct FusedLaunch {
+    key: PipelineKey,
+    rows_per_wg: u32,
+}
+
+/// `boundaries`: the row counts of every slot but the last (QKV: q and k rows), which no
+/// invocation's rows may straddle — nor a subgroup's, with broadcast activations.
+fn fused_launch(
     ctx: &GpuContext,
     kind: &'static str,
     weights: &[&GpuWeight],
     norm: bool,
     bias: bool,
-) -> Result<(PipelineKey, u32), GpuError> {
+    boundaries: &[u32],
+) -> Result<FusedLaunch, GpuError> {
     let k = weights[0].k;
+    // Broadcast activations (weighted::xbcast_subgroup) when every slot reads 32-element
+    // groups and a subgroup's rows can stay within one slot.
+    let xbcast = xbcast_subgroup(ctx)
+        .filter(|_| weights.iter().all(|w| has_dot32(w.ty)))
+        .and_then(|sg| {
+            let rows = fused_rows(XBCAST_ROWS, boundaries, sg);
+            boundaries
+                .iter()
+                .all(|b| b.is_multiple_of(sg * rows))
+                .then_some((sg, rows))
+        });
+    let (wg, per_inv) = match xbcast {
+        Some((sg, rows)) => (sg, rows),
+        None => (
+            FUSED_WG,
+            fused_rows(rows_per_invocation(ctx), boundaries, 1),
+        ),
+    };
     let width = row_width(ctx.info().subgroup_max_size);
     let mut tpr = 1;
-    let mut key = reducing_key(ctx, ShaderId::MatVecFused, FUSED_WG, true).define(kind);
+    let mut key = reducing_key(ctx, ShaderId::MatVecFused, wg, true).define(kind);
     for (slot, w) in weights.iter().enumerate() {
         key = key.define(slot_define(slot, type_define(w.ty)?));
         let t = if has_dot32(w.ty) {
             key = key.define(slot_define(slot, "DOT32"));
-            threads_per_row_dot32(k / 32, FUSED_WG)
+            threads_per_row_dot32(k / 32, wg)
         } else {
-            threads_per_row(k / 4, FUSED_WG)
+            threads_per_row(k / 4, wg)
         };
         tpr = tpr.max(t.min(width));
+    }
+    if xbcast.is_some() {
+        key = key.define("XBCAST");
+        tpr = 1;
     }
     if norm {
         key = key.define("NORM");
@@ -106,17 +138,22 @@ fn fused_key(
     if bias {
         key = key.define("BIAS");
     }
-    if subgroup_rows(ctx, FUSED_WG, tpr, true) {
+    if subgroup_rows(ctx, wg, tpr, true) {
         key = key.define("SUBGROUP_ROWS");
     }
-    Ok((key.constant("TPR", tpr as f64), tpr))
+    Ok(FusedLaunch {
+        key: key
+            .constant("TPR", tpr as f64)
+            .constant("ROWS", per_inv as f64),
+        rows_per_wg: wg / tpr * per_inv,
+    })
 }
 
-/// ROWS for a fused launch: the adapter's rows per invocation, or fewer so that it divides
-/// every slot's row count but the last (an invocation's rows never straddle two weights).
-fn fused_rows(ctx: &GpuContext, slot_rows: &[u32]) -> u32 {
-    let mut rows = rows_per_invocation(ctx);
-    while rows > 1 && !slot_rows.iter().all(|r| r.is_multiple_of(rows)) {
+/// ROWS for a fused launch: `most`, or fewer so that `unit` × ROWS divides every boundary (an
+/// invocation's rows never straddle two weights).
+fn fused_rows(most: u32, boundaries: &[u32], unit: u32) -> u32 {
+    let mut rows = most;
+    while rows > 1 && !boundaries.iter().all(|b| b.is_multiple_of(unit * rows)) {
         rows /= 2;
     }
     rows
@@ -159,9 +196,14 @@ pub fn prepare_matvec_qkv(
     y: [&wgpu::Buffer; 3],
 ) -> Result<Dispatch, GpuError> {
     check_fused(ctx, "qkv matvec", &w, norm.is_some())?;
-    let (key, tpr) = fused_key(ctx, "QKV", &w, norm.is_some(), bias.is_some())?;
-    let per_inv = fused_rows(ctx, &[w[0].rows, w[1].rows]);
-    let key = key.constant("ROWS", per_inv as f64);
+    let launch = fused_launch(
+        ctx,
+        "QKV",
+        &w,
+        norm.is_some(),
+        bias.is_some(),
+        &[w[0].rows, w[1].rows],
+    )?;
     let params = FusedParams {
         rows0: w[0].rows,
         rows1: w[1].rows,
@@ -173,7 +215,7 @@ pub fn prepare_matvec_qkv(
         eps: norm.map_or(0.0, |n| n.eps),
     };
     let rows = u32_of("qkv rows", w.iter().map(|w| w.rows as usize).sum::<usize>())?;
-    let pipeline = ctx.pipeline(&key)?;
+    let pipeline = ctx.pipeline(&launch.key)?;
     let p = ctx.uniform("qkv-params", &params);
     let mut entries = vec![
         (0, &w[0].chunks[0].buffer),
@@ -195,7 +237,7 @@ pub fn prepare_matvec_qkv(
     Ok(Dispatch {
         pipeline,
         bind_group,
-        workgroups: max_workgroups_grid(rows.div_ceil(FUSED_WG / tpr * per_inv), ctx.grid_limit()),
+        workgroups: max_workgroups_grid(rows.div_ceil(launch.rows_per_wg), ctx.grid_limit()),
     })
 }
 
@@ -217,9 +259,7 @@ pub fn prepare_matvec_glu(
             format!("gate has {} rows, up {}", gate.rows, up.rows),
         ));
     }
-    let (key, tpr) = fused_key(ctx, "GLU", &w, norm.is_some(), false)?;
-    let per_inv = fused_rows(ctx, &[]);
-    let key = key.constant("ROWS", per_inv as f64);
+    let launch = fused_launch(ctx, "GLU", &w, norm.is_some(), false, &[])?;
     let params = FusedParams {
         rows0: gate.rows,
         rows1: up.rows,
@@ -230,7 +270,7 @@ pub fn prepare_matvec_glu(
         row_bytes2: 0,
         eps: norm.map_or(0.0, |n| n.eps),
     };
-    let pipeline = ctx.pipeline(&key)?;
+    let pipeline = ctx.pipeline(&launch.key)?;
     let p = ctx.uniform("glu-params", &params);
     let mut entries = vec![
         (0, &gate.chunks[0].buffer),
@@ -246,10 +286,7 @@ pub fn prepare_matvec_glu(
     Ok(Dispatch {
         pipeline,
         bind_group,
-        workgroups: max_workgroups_grid(
-            gate.rows.div_ceil(FUSED_WG / tpr * per_inv),
-            ctx.grid_limit(),
-        ),
+        workgroups: max_workgroups_grid(gate.rows.div_ceil(launch.rows_per_wg), ctx.grid_limit()),
     })
 }
 
