@@ -54,9 +54,44 @@ struct Params {
 //#include dequant
 //#include reduce
 //#include row_sum
-//#if DOT32
 //#include xgroup
+//#if DOT32
 //#include dot32
+//#endif
+
+//#if MULTI
+// lo[t] / hi[t]: token t's sums for rows row0 .. row0+3 / row0+4 .. row0+7 (x .. w).
+var<private> lo: array<vec4<f32>, 16>;
+var<private> hi: array<vec4<f32>, 16>;
+//#if XBCAST
+// The current k4's dequantized weights of the invocation's rows.
+var<private> WK: array<vec4<f32>, 8>;
+
+// Token t's activations xv against the rows' weights (t a constant at every call).
+fn mac_token(t: u32, xv: vec4<f32>) {
+    if (t < NCOLS) {
+        lo[t] += vec4<f32>(dot(WK[0], xv), dot(WK[1], xv), dot(WK[2], xv), dot(WK[3], xv));
+        if (ROWS > 4u) {
+            hi[t] += vec4<f32>(dot(WK[4], xv), dot(WK[5], xv), dot(WK[6], xv), dot(WK[7], xv));
+        }
+    }
+}
+
+// Tokens t0 .. t0+7 of this k4: lane i loads token t0 + i's vec4 (clamped to the last token)
+// and the subgroup shares the eight by broadcast.
+fn mac_tokens8(t0: u32, k4: u32) {
+    let t = min(t0 + (XB_LANE & 7u), NCOLS - 1u);
+    let mine = X[P.x_offset + t * P.x_stride4 + k4];
+    mac_token(t0, subgroupBroadcast(mine, 0u));
+    mac_token(t0 + 1u, subgroupBroadcast(mine, 1u));
+    mac_token(t0 + 2u, subgroupBroadcast(mine, 2u));
+    mac_token(t0 + 3u, subgroupBroadcast(mine, 3u));
+    mac_token(t0 + 4u, subgroupBroadcast(mine, 4u));
+    mac_token(t0 + 5u, subgroupBroadcast(mine, 5u));
+    mac_token(t0 + 6u, subgroupBroadcast(mine, 6u));
+    mac_token(t0 + 7u, subgroupBroadcast(mine, 7u));
+}
+//#endif
 //#endif
 
 @compute @workgroup_size(WG)
@@ -79,12 +114,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         rbs[r] = min(row0 + r, P.rows - 1u) * P.row_bytes;
     }
 //#if MULTI
-    // lo[t] / hi[t]: token t's sums for rows row0 .. row0+3 / row0+4 .. row0+7 (x .. w). The
-    // rows' weight vec4s are plain values, not an array: llvmpipe turns a run-time index into a
-    // private array into a ladder of branches. Rows past ROWS are skipped by constant tests.
-    var lo: array<vec4<f32>, 16>;
-    var hi: array<vec4<f32>, 16>;
     let n4 = P.k / 4u;
+//#if XBCAST
+    // The subgroup walks k4 together (TPR 1): each weight vec4 dequantized once for every
+    // token, each token's activations loaded by one lane (mac_tokens8).
+    for (var k4 = 0u; k4 < n4; k4++) {
+        for (var r = 0u; r < ROWS; r++) {
+            WK[r] = dequant4(rbs[r], k4);
+        }
+        mac_tokens8(0u, k4);
+        if (NCOLS > 8u) {
+            mac_tokens8(8u, k4);
+        }
+    }
+//#else
+    // The rows' weight vec4s are plain values, not an array: llvmpipe turns a run-time index
+    // into a private array into a ladder of branches. Rows past ROWS are skipped by constant
+    // tests.
     let z = vec4<f32>(0.0);
     for (var k4 = lane; k4 < n4; k4 += TPR) {
         let w0 = dequant4(rbs[0], k4);
@@ -116,6 +162,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             }
         }
     }
+//#endif
     for (var t = 0u; t < NCOLS; t++) {
         for (var r = 0u; r < ROWS; r++) {
             let total = reduce_row(select(hi[t][r & 3u], lo[t][r & 3u], r < 4u), ids, lane);

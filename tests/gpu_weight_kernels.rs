@@ -90,7 +90,7 @@ fn matvec_over_several_tokens_matches_dot_row_for_every_type() {
         for (k, rows) in shapes(ty) {
             let data = random_weights(&mut r, ty, k, rows);
             let row_bytes = data.len() as u64 / rows as u64;
-            for m in [2usize, 3, 8, ops::MATVEC_MAX_COLS] {
+            for m in [2usize, 3, 8, 11, ops::MATVEC_MAX_COLS] {
                 let (t_off, y_stride) = (1, rows + 5);
                 let xs: Vec<Vec<f32>> = (0..m).map(|_| random_f32(&mut r, k, 1.0)).collect();
                 let mut xbuf = vec![0.0f32; k * t_off];

@@ -223,7 +223,7 @@ fn matvec_dispatches(
     let multi = cols.m > 1;
     let dot32 = has_dot32(w.ty) && !multi;
     let width = row_width(ctx.info().subgroup_max_size);
-    let xbcast = xbcast_subgroup(ctx).filter(|_| dot32 && allow_subgroup);
+    let xbcast = xbcast_subgroup(ctx).filter(|_| (dot32 || multi) && allow_subgroup);
     let wg = xbcast.unwrap_or(wg);
     let tpr = if xbcast.is_some() {
         1
