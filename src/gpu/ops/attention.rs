@@ -4,6 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::super::{Dispatch, GpuContext, GpuError, PipelineKey, ShaderId, max_workgroups_grid};
+use super::weighted::xbcast_subgroup;
 use super::{shape_err, u32_of};
 
 /// Keys per split of the attention kernel (SPLIT in attention.wgsl).
@@ -193,6 +194,14 @@ pub fn prepare_attention_rows(
     }
     if ctx.has_subgroup() {
         partial = partial.define("SUBGROUP");
+    }
+    // As the CPU adapters' matvecs (weighted::xbcast_subgroup), scores take the query by
+    // subgroup broadcast.
+    if layout.rows_are_vec4_words()
+        && layout.head_dim.is_multiple_of(32)
+        && xbcast_subgroup(ctx).is_some()
+    {
+        partial = partial.define("QBCAST");
     }
     let p1 = ctx.pipeline(&partial)?;
     let bg1 = ctx.bind(
