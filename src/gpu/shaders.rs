@@ -34,6 +34,7 @@ pub enum ShaderId {
     KvWrite,
     Attention,
     AttentionTiled,
+    AttentionRows,
     MatVecFused,
     RopeKv,
 }
@@ -51,6 +52,7 @@ impl ShaderId {
             ShaderId::KvWrite => "kv_write",
             ShaderId::Attention => "attention",
             ShaderId::AttentionTiled => "attention_tiled",
+            ShaderId::AttentionRows => "attention_rows",
             ShaderId::MatVecFused => "matvec_fused",
             ShaderId::RopeKv => "rope_kv",
         }
@@ -68,6 +70,7 @@ impl ShaderId {
             ShaderId::KvWrite => include_str!("../../shaders/kv_write.wgsl"),
             ShaderId::Attention => include_str!("../../shaders/attention.wgsl"),
             ShaderId::AttentionTiled => include_str!("../../shaders/attention_tiled.wgsl"),
+            ShaderId::AttentionRows => include_str!("../../shaders/attention_rows.wgsl"),
             ShaderId::MatVecFused => include_str!("../../shaders/matvec_fused.wgsl"),
             ShaderId::RopeKv => include_str!("../../shaders/rope_kv.wgsl"),
         }

@@ -265,6 +265,20 @@ pub fn prefill_split_keys(head_dim: usize, max_len: usize, loops_limited: bool) 
     (tiles * bk).min(whole)
 }
 
+/// The subgroup size with which prefill attention runs one query per invocation, keys shared
+/// by broadcast (shaders/attention_rows.wgsl), or None for the tiled kernel: CPU adapters
+/// (weighted::xbcast_subgroup) with key rows of whole vec4 words, a multiple of 8 of them
+/// (head_dim a multiple of 64 in f16, of 32 in f32). Measured on lavapipe, SmolLM2-135M
+/// prefill of 512 tokens: see ARCHITECTURE.md ("GPU engine").
+fn rows_kernel_subgroup(ctx: &GpuContext, layout: &KvLayout) -> Option<u32> {
+    let words = layout.head_dim / if layout.f16 { 8 } else { 4 };
+    let fits = layout.rows_are_vec4_words()
+        && words.is_multiple_of(8)
+        && layout.head_dim <= 256
+        && prefill_key_tile(layout.head_dim).is_multiple_of(8);
+    xbcast_subgroup(ctx).filter(|_| fits)
+}
+
 /// Splits of the tiled prefill kernel for a context of `max_len` keys.
 pub fn prefill_splits(split_keys: usize, max_len: usize) -> usize {
     max_len.max(1).div_ceil(split_keys.max(1))
@@ -365,11 +379,31 @@ pub fn prepare_prefill_attention(
         ));
     }
     let p = ctx.uniform("prefill-attention-params", &params);
-    let mut key = layout.key(ShaderId::AttentionTiled, "main");
-    if layout.head_dim.is_multiple_of(16) {
-        key = key.constant("NM4", (layout.head_dim / 16) as f64);
+    let (pipeline, groups) = match rows_kernel_subgroup(ctx, layout) {
+        Some(sg) => {
+            let words = layout.head_dim / if layout.f16 { 8 } else { 4 };
+            let key = layout
+                .key(ShaderId::AttentionRows, "main")
+                .constant("WG", sg as f64)
+                .constant("KW8", (words / 8) as f64)
+                .constant("NQ4", (layout.head_dim / 4) as f64);
+            let groups = u32_of("attention query groups", n_q.div_ceil(sg as usize))?;
+            (ctx.pipeline(&key)?, groups)
+        }
+        None => {
+            let mut key = layout.key(ShaderId::AttentionTiled, "main");
+            if layout.head_dim.is_multiple_of(16) {
+                key = key.constant("NM4", (layout.head_dim / 16) as f64);
+            }
+            (ctx.pipeline(&key)?, groups)
+        }
+    };
+    if groups > lim {
+        return Err(shape_err(
+            "prefill attention",
+            "dispatch grid too large".into(),
+        ));
     }
-    let pipeline = ctx.pipeline(&key)?;
     let target = if n_splits > 1 { scratch } else { out };
     let bind_group = ctx.bind(
         &pipeline,
