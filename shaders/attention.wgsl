@@ -21,10 +21,7 @@
 //   6  P    uniform        Params
 // Bindings of `combine`: 0 PART (read), 1 O (rw, n_q × n_head × head_dim), 2 P.
 // Defines: KV_F16; VEC (head_dim a multiple of 8 halves or 4 floats: K and V read a vec4<u32>
-// at a time, the pool bound as vec4 words); SUBGROUP (reduce.wgsl's subgroup reductions);
-// QBCAST (with VEC and SUBGROUP, head_dim a multiple of 32, subgroups of at least 8 lanes: the
-// query shared by subgroup broadcast while scoring — CPU adapters, where every workgroup-memory
-// read is a lane-by-lane load).
+// at a time, the pool bound as vec4 words); SUBGROUP (reduce.wgsl's subgroup reductions).
 // Dispatch: partial (n_splits, n_head, n_q); combine (n_head, n_q, 1). Workgroups of 64
 // (SPLIT = 64 keys per split); head_dim ≤ 256.
 
@@ -143,44 +140,6 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, ids: RedIds) {
     workgroupBarrier();
     let t = t0 + lid;
     var s = neg_inf;
-//#if QBCAST
-    // Every lane scores (keys past the length a copy of the last, then dropped) so that the
-    // subgroup stays whole for the broadcasts: per 32 elements a lane reads one q vec4 from
-    // workgroup memory and takes the other seven from its neighbours.
-    let kw = row_base(min(t, len - 1u), kvh) / EPV;
-    let sl = ids.sg_lane & 7u;
-    var acc = 0.0;
-    for (var b = 0u; b < hd / 32u; b++) {
-        let mine = q4[b * 8u + sl];
-        let kb = kw + b * (32u / EPV);
-//#if KV_F16
-        let w0 = K[kb];
-        let w1 = K[kb + 1u];
-        let w2 = K[kb + 2u];
-        let w3 = K[kb + 3u];
-        acc += dot(unpack_lo(w0), subgroupBroadcast(mine, 0u))
-             + dot(unpack_hi(w0), subgroupBroadcast(mine, 1u))
-             + dot(unpack_lo(w1), subgroupBroadcast(mine, 2u))
-             + dot(unpack_hi(w1), subgroupBroadcast(mine, 3u))
-             + dot(unpack_lo(w2), subgroupBroadcast(mine, 4u))
-             + dot(unpack_hi(w2), subgroupBroadcast(mine, 5u))
-             + dot(unpack_lo(w3), subgroupBroadcast(mine, 6u))
-             + dot(unpack_hi(w3), subgroupBroadcast(mine, 7u));
-//#else
-        acc += dot(unpack_lo(K[kb]), subgroupBroadcast(mine, 0u))
-             + dot(unpack_lo(K[kb + 1u]), subgroupBroadcast(mine, 1u))
-             + dot(unpack_lo(K[kb + 2u]), subgroupBroadcast(mine, 2u))
-             + dot(unpack_lo(K[kb + 3u]), subgroupBroadcast(mine, 3u))
-             + dot(unpack_lo(K[kb + 4u]), subgroupBroadcast(mine, 4u))
-             + dot(unpack_lo(K[kb + 5u]), subgroupBroadcast(mine, 5u))
-             + dot(unpack_lo(K[kb + 6u]), subgroupBroadcast(mine, 6u))
-             + dot(unpack_lo(K[kb + 7u]), subgroupBroadcast(mine, 7u));
-//#endif
-    }
-    if (t < len) {
-        s = acc;
-    }
-//#else
     if (t < len) {
         let kw = row_base(t, kvh) / EPV;
         var acc = 0.0;
@@ -194,7 +153,6 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, ids: RedIds) {
         }
         s = acc;
     }
-//#endif
     let ml = split_softmax(s, t < len, lid, ids);
     let m = ml.x;
     let l = ml.y;

@@ -35,6 +35,7 @@ pub enum ShaderId {
     Attention,
     AttentionTiled,
     AttentionRows,
+    AttentionLanes,
     MatVecFused,
     RopeKv,
 }
@@ -53,6 +54,7 @@ impl ShaderId {
             ShaderId::Attention => "attention",
             ShaderId::AttentionTiled => "attention_tiled",
             ShaderId::AttentionRows => "attention_rows",
+            ShaderId::AttentionLanes => "attention_lanes",
             ShaderId::MatVecFused => "matvec_fused",
             ShaderId::RopeKv => "rope_kv",
         }
@@ -71,6 +73,7 @@ impl ShaderId {
             ShaderId::Attention => include_str!("../../shaders/attention.wgsl"),
             ShaderId::AttentionTiled => include_str!("../../shaders/attention_tiled.wgsl"),
             ShaderId::AttentionRows => include_str!("../../shaders/attention_rows.wgsl"),
+            ShaderId::AttentionLanes => include_str!("../../shaders/attention_lanes.wgsl"),
             ShaderId::MatVecFused => include_str!("../../shaders/matvec_fused.wgsl"),
             ShaderId::RopeKv => include_str!("../../shaders/rope_kv.wgsl"),
         }

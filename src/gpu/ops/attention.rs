@@ -39,6 +39,11 @@ impl KvLayout {
         self.head_dim.is_multiple_of(if self.f16 { 8 } else { 4 })
     }
 
+    /// vec4<u32> words per key row (with [`Self::rows_are_vec4_words`]).
+    fn row_words(&self) -> usize {
+        self.head_dim / if self.f16 { 8 } else { 4 }
+    }
+
     fn check(&self) -> Result<(), GpuError> {
         if self.block_size == 0
             || self.n_kv_head == 0
@@ -188,21 +193,24 @@ pub fn prepare_attention_rows(
         return Err(shape_err("attention", "dispatch grid too large".into()));
     }
     let p = ctx.uniform("attention-params", &params);
-    let mut partial = layout.key(ShaderId::Attention, "partial").define("PARTIAL");
-    if layout.rows_are_vec4_words() {
-        partial = partial.define("VEC");
-    }
-    if ctx.has_subgroup() {
-        partial = partial.define("SUBGROUP");
-    }
-    // As the CPU adapters' matvecs (weighted::xbcast_subgroup), scores take the query by
-    // subgroup broadcast.
-    if layout.rows_are_vec4_words()
-        && layout.head_dim.is_multiple_of(32)
-        && xbcast_subgroup(ctx).is_some()
-    {
-        partial = partial.define("QBCAST");
-    }
+    let partial = match rows_kernel_subgroup(ctx, layout) {
+        // CPU adapters: one subgroup per split, no workgroup memory (attention_lanes.wgsl).
+        Some(sg) => layout
+            .key(ShaderId::AttentionLanes, "partial")
+            .constant("WG", sg as f64)
+            .constant("KW8", (layout.row_words() / 8) as f64)
+            .constant("NQ4", (layout.head_dim / 4) as f64),
+        None => {
+            let mut key = layout.key(ShaderId::Attention, "partial").define("PARTIAL");
+            if layout.rows_are_vec4_words() {
+                key = key.define("VEC");
+            }
+            if ctx.has_subgroup() {
+                key = key.define("SUBGROUP");
+            }
+            key
+        }
+    };
     let p1 = ctx.pipeline(&partial)?;
     let bg1 = ctx.bind(
         &p1,
@@ -271,9 +279,8 @@ pub fn prefill_split_keys(head_dim: usize, max_len: usize, loops_limited: bool) 
 /// (head_dim a multiple of 64 in f16, of 32 in f32). Measured on lavapipe, SmolLM2-135M
 /// prefill of 512 tokens: see ARCHITECTURE.md ("GPU engine").
 fn rows_kernel_subgroup(ctx: &GpuContext, layout: &KvLayout) -> Option<u32> {
-    let words = layout.head_dim / if layout.f16 { 8 } else { 4 };
     let fits = layout.rows_are_vec4_words()
-        && words.is_multiple_of(8)
+        && layout.row_words().is_multiple_of(8)
         && layout.head_dim <= 256
         && prefill_key_tile(layout.head_dim).is_multiple_of(8);
     xbcast_subgroup(ctx).filter(|_| fits)
@@ -381,11 +388,10 @@ pub fn prepare_prefill_attention(
     let p = ctx.uniform("prefill-attention-params", &params);
     let (pipeline, groups) = match rows_kernel_subgroup(ctx, layout) {
         Some(sg) => {
-            let words = layout.head_dim / if layout.f16 { 8 } else { 4 };
             let key = layout
                 .key(ShaderId::AttentionRows, "main")
                 .constant("WG", sg as f64)
-                .constant("KW8", (words / 8) as f64)
+                .constant("KW8", (layout.row_words() / 8) as f64)
                 .constant("NQ4", (layout.head_dim / 4) as f64);
             let groups = u32_of("attention query groups", n_q.div_ceil(sg as usize))?;
             (ctx.pipeline(&key)?, groups)
