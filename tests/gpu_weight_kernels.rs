@@ -162,7 +162,7 @@ fn matmul_matches_dot_row_for_every_type() {
     let mut r = rng(2);
     for ty in TYPES {
         for (k, rows) in shapes(ty) {
-            for m in [1usize, 5, 17, 33] {
+            for m in [1usize, 5, 17, 33, 64, 70] {
                 let data = random_weights(&mut r, ty, k, rows);
                 let x = random_f32(&mut r, m * k, 1.0);
                 let mut want = vec![0.0f32; m * rows];

@@ -297,6 +297,11 @@ struct MatMulParams {
     pad: u32,
 }
 
+/// Tokens from which [`prepare_matmul`] takes the register-tiled kernel (64 × 64 blocks, 4 × 4
+/// outputs per invocation: matmul.wgsl's REG); shorter steps keep 16 × 16 blocks, which waste
+/// less on a partial tile.
+pub const MATMUL_REG_MIN_TOKENS: usize = 64;
+
 /// Y[t, r] = X[t, :] · W[r, :] for t < m tokens (X is m × k, Y is m × w.rows, row-major).
 pub fn prepare_matmul(
     ctx: &GpuContext,
@@ -306,7 +311,12 @@ pub fn prepare_matmul(
     m: usize,
 ) -> Result<Vec<Dispatch>, GpuError> {
     let m32 = u32_of("matmul m", m)?;
-    let key = PipelineKey::new(ShaderId::MatMul, "main").define(type_define(w.ty)?);
+    let reg = m >= MATMUL_REG_MIN_TOKENS;
+    let mut key = PipelineKey::new(ShaderId::MatMul, "main").define(type_define(w.ty)?);
+    if reg {
+        key = key.define("REG");
+    }
+    let block = if reg { 64 } else { 16 };
     let pipeline = ctx.pipeline(&key)?;
     let mut out = Vec::with_capacity(w.chunks.len());
     for c in &w.chunks {
@@ -322,7 +332,7 @@ pub fn prepare_matmul(
         };
         let p = ctx.uniform("matmul-params", &params);
         let bind_group = ctx.bind(&pipeline, &[&c.buffer, x, y, &p]);
-        let workgroups = [c.rows.div_ceil(16), m32.div_ceil(16), 1];
+        let workgroups = [c.rows.div_ceil(block), m32.div_ceil(block), 1];
         if workgroups[0] > ctx.grid_limit() || workgroups[1] > ctx.grid_limit() {
             return Err(shape_err(
                 "matmul",
