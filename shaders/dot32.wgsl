@@ -20,12 +20,6 @@ fn nib_dot16(w0: u32, w1: u32, w2: u32, w3: u32, shift: u32, xo: u32) -> f32 {
          + dot(vec4<f32>(nibbles4(w3, shift)), XG[xo + 3u]);
 }
 
-// Sum of the group's 32 activations.
-fn xsum32() -> f32 {
-    let s = (XG[0] + XG[1] + XG[2] + XG[3]) + (XG[4] + XG[5] + XG[6] + XG[7]);
-    return s.x + s.y + s.z + s.w;
-}
-
 //#if TYPE_Q8_0
 fn dot32(rb: u32, g: u32) -> f32 {
     let base = rb + g * 34u;
@@ -54,7 +48,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
     let w3 = ld32(base + 14u);
     // Elements 0..15 are the low nibbles, 16..31 the high ones; x = d * (q - 8).
     let s = nib_dot16(w0, w1, w2, w3, 0u, 0u) + nib_dot16(w0, w1, w2, w3, 4u, 4u);
-    return f16_at(base) * (s - 8.0 * xsum32());
+    return f16_at(base) * (s - 8.0 * XS);
 }
 //#endif
 
@@ -69,7 +63,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
     // Nibbles as Q4_0; x = d * q + m, d and m one word (one load, not two).
     let s = nib_dot16(w0, w1, w2, w3, 0u, 0u) + nib_dot16(w0, w1, w2, w3, 4u, 4u);
     let dm = unpack2x16float(W[b]);
-    return dm.x * s + dm.y * xsum32();
+    return dm.x * s + dm.y * XS;
 }
 //#endif
 
@@ -92,7 +86,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
            + q5_dot4(w, 4u, qh >> (16u + 4u * i), XG[4u + i]);
     }
     // x = d * (q - 16).
-    return f16_at(base) * (s - 16.0 * xsum32());
+    return f16_at(base) * (s - 16.0 * XS);
 }
 //#endif
 
@@ -107,7 +101,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
     let sm = scale_min_k4(base + 4u, j);
     let s = nib_dot16(W[q], W[q + 1u], W[q + 2u], W[q + 3u], hi * 4u, 0u)
           + nib_dot16(W[q + 4u], W[q + 5u], W[q + 6u], W[q + 7u], hi * 4u, 4u);
-    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * xsum32();
+    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * XS;
 }
 //#endif
 
@@ -127,7 +121,7 @@ fn dot32(rb: u32, g: u32) -> f32 {
         let hb = (bytes4(W[qh + i]) >> vec4<u32>(j)) & vec4<u32>(1u);
         s += dot(vec4<f32>(lo | (hb << vec4<u32>(4u))), XG[i]);
     }
-    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * xsum32();
+    return f16_at(base) * sm.x * s - f16_at(base + 2u) * sm.y * XS;
 }
 //#endif
 

@@ -1,5 +1,6 @@
 // xgroup.wgsl — included before dot32.wgsl: the activations of one 32-element group held in
-// registers, `XG[i]` = X[xo + i] for i < 8 after `load_xg(xo)` (xo in vec4 units).
+// registers, `XG[i]` = X[xo + i] for i < 8 after `load_xg(xo)` (xo in vec4 units), and their
+// sum `XS`.
 //
 // Why: dot32 needs each activation of the group once for the quants and once more for the
 // group sum that the block's offset (Q4_0/Q4_1/Q5_0/K-quant mins) multiplies, and a kernel that
@@ -9,11 +10,19 @@
 // The including shader declares `X` (vec4s: storage or workgroup).
 
 var<private> XG: array<vec4<f32>, 8>;
+// The sum of the group's 32 activations (set with XG, once for every row that uses it).
+var<private> XS: f32;
+
+fn set_xsum() {
+    let s = (XG[0] + XG[1] + XG[2] + XG[3]) + (XG[4] + XG[5] + XG[6] + XG[7]);
+    XS = s.x + s.y + s.z + s.w;
+}
 
 fn load_xg(xo: u32) {
     for (var i = 0u; i < 8u; i++) {
         XG[i] = X[xo + i];
     }
+    set_xsum();
 }
 
 //#if XBCAST
@@ -33,5 +42,6 @@ fn load_xg_bcast(xo: u32) {
     XG[5] = subgroupBroadcast(mine, 5u);
     XG[6] = subgroupBroadcast(mine, 6u);
     XG[7] = subgroupBroadcast(mine, 7u);
+    set_xsum();
 }
 //#endif
