@@ -46,27 +46,9 @@ struct Params {
 
 // The query (scaled), NQ4 vec4s; this lane's V sums, two vec4s (f16) or one per word column.
 var<private> q_r: array<vec4<f32>, 64>;
-var<private> vacc: array<vec4<f32>, 16>;
+var<private> acc: array<vec4<f32>, 16>;
 
-//#if KV_F16
-const EPV: u32 = 8u;
-fn word_dot(w: vec4<u32>, c: u32) -> f32 {
-    return dot(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), q_r[2u * c])
-         + dot(vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)), q_r[2u * c + 1u]);
-}
-fn word_mac(w: vec4<u32>, cc: u32, p: f32) {
-    vacc[2u * cc] += p * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
-    vacc[2u * cc + 1u] += p * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
-}
-//#else
-const EPV: u32 = 4u;
-fn word_dot(w: vec4<u32>, c: u32) -> f32 {
-    return dot(bitcast<vec4<f32>>(w), q_r[c]);
-}
-fn word_mac(w: vec4<u32>, cc: u32, p: f32) {
-    vacc[cc] += p * bitcast<vec4<f32>>(w);
-}
-//#endif
+//#include kv_words
 
 // Word index of (position t, this kv head, word 0) in the pool.
 fn row_word(t: u32, kvh: u32) -> u32 {
@@ -139,7 +121,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let l = subgroupAdd(lsum);
     for (var cc = 0u; cc < 2u * KW8; cc++) {
-        vacc[cc] = vec4<f32>(0.0);
+        acc[cc] = vec4<f32>(0.0);
     }
     let last = len - 1u;
     for (var jb = 0u; jb < 8u; jb++) {
@@ -158,8 +140,8 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>,
     for (var cc = 0u; cc < KW8; cc++) {
         let e = out + (cc * 8u + sl) * EPV;
 //#if KV_F16
-        let lo = vacc[2u * cc];
-        let hi = vacc[2u * cc + 1u];
+        let lo = acc[2u * cc];
+        let hi = acc[2u * cc + 1u];
         PART[e] = lo.x;
         PART[e + 1u] = lo.y;
         PART[e + 2u] = lo.z;
@@ -169,7 +151,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>,
         PART[e + 6u] = hi.z;
         PART[e + 7u] = hi.w;
 //#else
-        let v = vacc[cc];
+        let v = acc[cc];
         PART[e] = v.x;
         PART[e + 1u] = v.y;
         PART[e + 2u] = v.z;

@@ -60,26 +60,7 @@ struct Params {
 var<private> q_r: array<vec4<f32>, 64>;
 var<private> acc: array<vec4<f32>, 64>;
 
-//#if KV_F16
-const EPV: u32 = 8u;
-// Word c of a row (8 halves) against q vec4s 2c and 2c+1.
-fn word_dot(w: vec4<u32>, c: u32) -> f32 {
-    return dot(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), q_r[2u * c])
-         + dot(vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)), q_r[2u * c + 1u]);
-}
-fn word_mac(w: vec4<u32>, c: u32, p: f32) {
-    acc[2u * c] += p * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
-    acc[2u * c + 1u] += p * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
-}
-//#else
-const EPV: u32 = 4u;
-fn word_dot(w: vec4<u32>, c: u32) -> f32 {
-    return dot(bitcast<vec4<f32>>(w), q_r[c]);
-}
-fn word_mac(w: vec4<u32>, c: u32, p: f32) {
-    acc[c] += p * bitcast<vec4<f32>>(w);
-}
-//#endif
+//#include kv_words
 
 // q · k for the key whose row starts at word kw.
 fn score(kw: u32, sl: u32) -> f32 {

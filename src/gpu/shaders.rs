@@ -90,6 +90,7 @@ fn include_source(name: &str) -> Option<&'static str> {
         "row_sum" => Some(include_str!("../../shaders/row_sum.wgsl")),
         "row_dot" => Some(include_str!("../../shaders/row_dot.wgsl")),
         "xgroup" => Some(include_str!("../../shaders/xgroup.wgsl")),
+        "kv_words" => Some(include_str!("../../shaders/kv_words.wgsl")),
         "rope_math" => Some(include_str!("../../shaders/rope_math.wgsl")),
         _ => None,
     }
