@@ -55,9 +55,8 @@ fn row_word(t: u32, kvh: u32) -> u32 {
     return kv_row_base(t, kvh, P.n_kv_head, P.head_dim, P.block_size) / EPV;
 }
 
-// Key t's weight p against this lane's word columns of its V row.
-fn add_value(t: u32, kvh: u32, sl: u32, p: f32) {
-    let vw = row_word(t, kvh);
+// Weight p against this lane's word columns of the V row at word vw.
+fn add_value(vw: u32, sl: u32, p: f32) {
     for (var cc = 0u; cc < KW8; cc++) {
         word_mac(V[vw + cc * 8u + sl], cc, p);
     }
@@ -100,11 +99,15 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>,
         q_r[c * 8u + 7u] = subgroupBroadcast(mine, 7u);
     }
     // Scores of keys t0 + 8·jb + sl (past the length: a copy of the last key, weight 0).
+    // kw8[jb]: the row's word in the pool, the same for K and V (shared with the other lanes
+    // for the values, so no lane looks a key's block up twice).
     var w8: array<f32, 8>;
+    var kw8: array<u32, 8>;
     var mx = NEG_BIG;
     for (var jb = 0u; jb < 8u; jb++) {
         let t = t0 + jb * 8u + sl;
         let kw = row_word(min(t, len - 1u), kvh);
+        kw8[jb] = kw;
         var s = 0.0;
         for (var c = 0u; c < KW8 * 8u; c++) {
             s += word_dot(K[kw + c], c);
@@ -123,18 +126,18 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>,
     for (var cc = 0u; cc < 2u * KW8; cc++) {
         acc[cc] = vec4<f32>(0.0);
     }
-    let last = len - 1u;
     for (var jb = 0u; jb < 8u; jb++) {
-        let tb = t0 + jb * 8u;
+        // Key t0 + 8·jb + i was scored by lane i: its weight and row word come from there.
         let p = w8[jb];
-        add_value(min(tb, last), kvh, sl, subgroupBroadcast(p, 0u));
-        add_value(min(tb + 1u, last), kvh, sl, subgroupBroadcast(p, 1u));
-        add_value(min(tb + 2u, last), kvh, sl, subgroupBroadcast(p, 2u));
-        add_value(min(tb + 3u, last), kvh, sl, subgroupBroadcast(p, 3u));
-        add_value(min(tb + 4u, last), kvh, sl, subgroupBroadcast(p, 4u));
-        add_value(min(tb + 5u, last), kvh, sl, subgroupBroadcast(p, 5u));
-        add_value(min(tb + 6u, last), kvh, sl, subgroupBroadcast(p, 6u));
-        add_value(min(tb + 7u, last), kvh, sl, subgroupBroadcast(p, 7u));
+        let kw = kw8[jb];
+        add_value(subgroupBroadcast(kw, 0u), sl, subgroupBroadcast(p, 0u));
+        add_value(subgroupBroadcast(kw, 1u), sl, subgroupBroadcast(p, 1u));
+        add_value(subgroupBroadcast(kw, 2u), sl, subgroupBroadcast(p, 2u));
+        add_value(subgroupBroadcast(kw, 3u), sl, subgroupBroadcast(p, 3u));
+        add_value(subgroupBroadcast(kw, 4u), sl, subgroupBroadcast(p, 4u));
+        add_value(subgroupBroadcast(kw, 5u), sl, subgroupBroadcast(p, 5u));
+        add_value(subgroupBroadcast(kw, 6u), sl, subgroupBroadcast(p, 6u));
+        add_value(subgroupBroadcast(kw, 7u), sl, subgroupBroadcast(p, 7u));
     }
     // This lane's word columns cc·8 + sl: elements EPV·(cc·8 + sl) ...
     for (var cc = 0u; cc < KW8; cc++) {
