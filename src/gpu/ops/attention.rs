@@ -193,13 +193,9 @@ pub fn prepare_attention_rows(
         return Err(shape_err("attention", "dispatch grid too large".into()));
     }
     let p = ctx.uniform("attention-params", &params);
-    let partial = match rows_kernel_subgroup(ctx, layout) {
+    let partial = match subgroup_attention(ctx, layout) {
         // CPU adapters: one subgroup per split, no workgroup memory (attention_lanes.wgsl).
-        Some(sg) => layout
-            .key(ShaderId::AttentionLanes, "partial")
-            .constant("WG", sg as f64)
-            .constant("KW8", (layout.row_words() / 8) as f64)
-            .constant("NQ4", (layout.head_dim / 4) as f64),
+        Some(sg) => subgroup_attention_key(layout, ShaderId::AttentionLanes, "partial", sg),
         None => {
             let mut key = layout.key(ShaderId::Attention, "partial").define("PARTIAL");
             if layout.rows_are_vec4_words() {
@@ -273,17 +269,32 @@ pub fn prefill_split_keys(head_dim: usize, max_len: usize, loops_limited: bool) 
     (tiles * bk).min(whole)
 }
 
-/// The subgroup size with which prefill attention runs one query per invocation, keys shared
-/// by broadcast (shaders/attention_rows.wgsl), or None for the tiled kernel: CPU adapters
-/// (weighted::xbcast_subgroup) with key rows of whole vec4 words, a multiple of 8 of them
-/// (head_dim a multiple of 64 in f16, of 32 in f32). Measured on lavapipe, SmolLM2-135M
-/// prefill of 512 tokens: see ARCHITECTURE.md ("GPU engine").
-fn rows_kernel_subgroup(ctx: &GpuContext, layout: &KvLayout) -> Option<u32> {
+/// The subgroup size with which attention shares K/V rows by subgroup broadcast instead of
+/// workgroup memory — decode `attention_lanes.wgsl`, prefill `attention_rows.wgsl` — or None
+/// for `attention.wgsl` / `attention_tiled.wgsl`: CPU adapters (weighted::xbcast_subgroup)
+/// with key rows of whole vec4 words, a multiple of 8 of them (head_dim a multiple of 64 in
+/// f16, of 32 in f32), and key tiles of whole 8-key chunks (the prefill kernel takes the tiled
+/// kernel's splits). Measured on lavapipe: ARCHITECTURE.md ("GPU engine").
+fn subgroup_attention(ctx: &GpuContext, layout: &KvLayout) -> Option<u32> {
     let fits = layout.rows_are_vec4_words()
         && layout.row_words().is_multiple_of(8)
         && layout.head_dim <= 256
         && prefill_key_tile(layout.head_dim).is_multiple_of(8);
     xbcast_subgroup(ctx).filter(|_| fits)
+}
+
+/// The pipeline key of a subgroup attention kernel (`shader`'s `entry`) for subgroups of `sg`.
+fn subgroup_attention_key(
+    layout: &KvLayout,
+    shader: ShaderId,
+    entry: &'static str,
+    sg: u32,
+) -> PipelineKey {
+    layout
+        .key(shader, entry)
+        .constant("WG", sg as f64)
+        .constant("KW8", (layout.row_words() / 8) as f64)
+        .constant("NQ4", (layout.head_dim / 4) as f64)
 }
 
 /// Splits of the tiled prefill kernel for a context of `max_len` keys.
@@ -386,13 +397,9 @@ pub fn prepare_prefill_attention(
         ));
     }
     let p = ctx.uniform("prefill-attention-params", &params);
-    let (pipeline, groups) = match rows_kernel_subgroup(ctx, layout) {
+    let (pipeline, groups) = match subgroup_attention(ctx, layout) {
         Some(sg) => {
-            let key = layout
-                .key(ShaderId::AttentionRows, "main")
-                .constant("WG", sg as f64)
-                .constant("KW8", (layout.row_words() / 8) as f64)
-                .constant("NQ4", (layout.head_dim / 4) as f64);
+            let key = subgroup_attention_key(layout, ShaderId::AttentionRows, "main", sg);
             let groups = u32_of("attention query groups", n_q.div_ceil(sg as usize))?;
             (ctx.pipeline(&key)?, groups)
         }

@@ -115,23 +115,33 @@ fn fused_launch(
             fused_rows(rows_per_invocation(ctx), boundaries, 1),
         ),
     };
-    let width = row_width(ctx.info().subgroup_max_size);
-    let mut tpr = 1;
     let mut key = reducing_key(ctx, ShaderId::MatVecFused, wg, true).define(kind);
     for (slot, w) in weights.iter().enumerate() {
         key = key.define(slot_define(slot, type_define(w.ty)?));
-        let t = if has_dot32(w.ty) {
+        if has_dot32(w.ty) {
             key = key.define(slot_define(slot, "DOT32"));
-            threads_per_row_dot32(k / 32, wg)
-        } else {
-            threads_per_row(k / 4, wg)
-        };
-        tpr = tpr.max(t.min(width));
+        }
     }
-    if xbcast.is_some() {
+    // Broadcast activations take one invocation per row set; otherwise the widest any slot
+    // wants, within the subgroup width.
+    let tpr = if xbcast.is_some() {
         key = key.define("XBCAST");
-        tpr = 1;
-    }
+        1
+    } else {
+        let width = row_width(ctx.info().subgroup_max_size);
+        weights
+            .iter()
+            .map(|w| {
+                if has_dot32(w.ty) {
+                    threads_per_row_dot32(k / 32, wg)
+                } else {
+                    threads_per_row(k / 4, wg)
+                }
+                .min(width)
+            })
+            .max()
+            .unwrap_or(1)
+    };
     if norm {
         key = key.define("NORM");
     }
